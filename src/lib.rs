@@ -1,0 +1,5 @@
+//! inquest: an on-call cockpit. An alert opens an investigation in which several
+//! strategies run in parallel as branches, each calling read-only tools against
+//! the observability stack and proposing root causes with evidence.
+
+pub mod model;

@@ -1,0 +1,232 @@
+//! Events: everything the engine says, in order. One JSON object per line:
+//! `{"v":1,"trace_id":..,"span_id":..,"parent_span_id":..|null,"seq":N,"at":RFC3339,"type":..,...}`.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Alert, Budget, Evidence, FaultKind, Hypothesis, RootCause, SpanId, Timestamp, TraceId};
+
+/// The wire format's version; readers accept this and older.
+pub const EVENT_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub v: u32,
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub parent_span_id: Option<SpanId>,
+    pub seq: u64,
+    pub at: Timestamp,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BranchStatus {
+    Queued,
+    Running,
+    Paused,
+    Pruned,
+    Done,
+    Failed,
+    OutOfBudget,
+}
+
+impl BranchStatus {
+    /// Whether the branch can still change.
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            BranchStatus::Queued | BranchStatus::Running | BranchStatus::Paused
+        )
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BranchStatus::Queued => "queued",
+            BranchStatus::Running => "running",
+            BranchStatus::Paused => "paused",
+            BranchStatus::Pruned => "pruned",
+            BranchStatus::Done => "done",
+            BranchStatus::Failed => "failed",
+            BranchStatus::OutOfBudget => "out_of_budget",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvestigationStatus {
+    Running,
+    Done,
+    Stopped,
+    Failed,
+    /// The process ended before the investigation did (crash, kill -9).
+    Interrupted,
+}
+
+impl InvestigationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvestigationStatus::Running => "running",
+            InvestigationStatus::Done => "done",
+            InvestigationStatus::Stopped => "stopped",
+            InvestigationStatus::Failed => "failed",
+            InvestigationStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallStatus {
+    Ok,
+    /// The source answered with an error, timed out or was unreachable.
+    Error,
+    /// The read-only guard refused the call.
+    Refused,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuidanceScope {
+    Investigation,
+    Branch,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    InvestigationStarted {
+        alert: Alert,
+        bundle_id: String,
+        reasoner: String,
+        budget: Budget,
+        strategies: Vec<String>,
+        /// What the tools read: `sim:<scenario id>` or the configured sources.
+        source: String,
+        /// The instant the investigation looks back from.
+        now: Timestamp,
+    },
+    BranchStarted {
+        strategy: String,
+        title: String,
+        #[serde(default)]
+        parent_branch: Option<SpanId>,
+        #[serde(default)]
+        guidance: Option<String>,
+    },
+    ThoughtDelta {
+        text: String,
+    },
+    ToolCallStarted {
+        tool: String,
+        args: serde_json::Value,
+    },
+    ToolCallFinished {
+        tool: String,
+        status: CallStatus,
+        duration_ms: u64,
+        summary: String,
+        evidence_span_id: Option<SpanId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    EvidenceAdded {
+        evidence: Evidence,
+    },
+    HypothesisProposed {
+        hypothesis: Hypothesis,
+    },
+    GuidanceApplied {
+        scope: GuidanceScope,
+        #[serde(default)]
+        branch: Option<SpanId>,
+        text: String,
+        author: String,
+    },
+    BranchStatusChanged {
+        status: BranchStatus,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    BudgetUsed {
+        tool_calls: u32,
+        tokens: u64,
+        elapsed_ms: u64,
+        branch_tool_calls: u32,
+        branch_tokens: u64,
+    },
+    BudgetChanged {
+        budget: Budget,
+    },
+    CommandRejected {
+        command: String,
+        reason: String,
+    },
+    ConclusionUpdated {
+        root_causes: Vec<RootCause>,
+    },
+    InvestigationFinished {
+        status: InvestigationStatus,
+        root_causes: Vec<RootCause>,
+        tool_calls: u32,
+        tokens: u64,
+        elapsed_ms: u64,
+    },
+}
+
+impl EventKind {
+    /// The snake_case name written as `type`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::InvestigationStarted { .. } => "investigation_started",
+            EventKind::BranchStarted { .. } => "branch_started",
+            EventKind::ThoughtDelta { .. } => "thought_delta",
+            EventKind::ToolCallStarted { .. } => "tool_call_started",
+            EventKind::ToolCallFinished { .. } => "tool_call_finished",
+            EventKind::EvidenceAdded { .. } => "evidence_added",
+            EventKind::HypothesisProposed { .. } => "hypothesis_proposed",
+            EventKind::GuidanceApplied { .. } => "guidance_applied",
+            EventKind::BranchStatusChanged { .. } => "branch_status_changed",
+            EventKind::BudgetUsed { .. } => "budget_used",
+            EventKind::BudgetChanged { .. } => "budget_changed",
+            EventKind::CommandRejected { .. } => "command_rejected",
+            EventKind::ConclusionUpdated { .. } => "conclusion_updated",
+            EventKind::InvestigationFinished { .. } => "investigation_finished",
+        }
+    }
+}
+
+impl Event {
+    /// One JSON line, without the newline.
+    pub fn to_json_line(&self) -> String {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+    pub fn from_json_line(s: &str) -> Result<Event, serde_json::Error> {
+        serde_json::from_str(s)
+    }
+}
+
+/// Convenience for `FaultKind` in statements.
+pub fn kind_phrase(k: FaultKind) -> &'static str {
+    match k {
+        FaultKind::CpuSaturation => "CPU saturation",
+        FaultKind::MemoryLeak => "a memory leak",
+        FaultKind::DiskFull => "a full disk",
+        FaultKind::NetworkDelay => "network delay",
+        FaultKind::PacketLoss => "packet loss",
+        FaultKind::DnsFailure => "DNS resolution failure",
+        FaultKind::PodCrashloop => "a crash loop",
+        FaultKind::ImagePullError => "an image pull error",
+        FaultKind::ReplicaLoss => "lost replicas",
+        FaultKind::NodePressure => "node pressure",
+        FaultKind::BadDeploy => "a bad deploy",
+        FaultKind::ConfigError => "a configuration error",
+        FaultKind::ConnectionPoolExhaustion => "connection pool exhaustion",
+        FaultKind::CacheFailure => "a cache failure",
+        FaultKind::CertificateExpired => "an expired certificate",
+        FaultKind::AuthFailure => "an authentication failure",
+        FaultKind::QueueBacklog => "a queue backlog",
+    }
+}

@@ -1,0 +1,43 @@
+//! Feedback an engineer leaves on a span: a rating, a grade, a comment on a highlight.
+
+use serde::{Deserialize, Serialize};
+
+use super::{SpanId, Timestamp, TraceId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rating {
+    Up,
+    Down,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grade {
+    Correct,
+    Partly,
+    Wrong,
+}
+
+/// A range of lines in a span's text, and the text quoted from it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Highlight {
+    pub start_line: u32,
+    pub end_line: u32,
+    pub quote: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Feedback {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    /// What the span is: `branch`, `step`, `tool_call`, `evidence`, `root_cause`.
+    pub target: String,
+    pub rating: Option<Rating>,
+    pub grade: Option<Grade>,
+    pub highlight: Option<Highlight>,
+    pub comment: Option<String>,
+    pub author: String,
+    pub at: Timestamp,
+    pub bundle_id: String,
+}

@@ -1,0 +1,30 @@
+//! Pure data: ids, alerts, events, commands, evidence, hypotheses, feedback, and
+//! the fold of events into an investigation's state. Depends on nothing else in
+//! the crate.
+
+mod alert;
+mod budget;
+mod command;
+mod event;
+mod evidence;
+mod fault;
+mod feedback;
+mod hypothesis;
+mod ids;
+mod state;
+mod time;
+
+pub use alert::Alert;
+pub use budget::{Budget, BudgetPatch};
+pub use command::{Command, Scope};
+pub use event::{
+    BranchStatus, CallStatus, EVENT_VERSION, Event, EventKind, GuidanceScope,
+    InvestigationStatus, kind_phrase,
+};
+pub use evidence::{Evidence, EvidenceKind};
+pub use fault::FaultKind;
+pub use feedback::{Feedback, Grade, Highlight, Rating};
+pub use hypothesis::{Hypothesis, RootCause};
+pub use ids::{IdError, SpanId, TraceId};
+pub use state::{BranchState, EvidenceState, InvestigationState, Step};
+pub use time::{Timestamp, format_duration_ms, parse_duration_ms};
