@@ -3,3 +3,4 @@
 //! the observability stack and proposing root causes with evidence.
 
 pub mod model;
+pub mod sources;

@@ -1,0 +1,5 @@
+//! Reports and exporters.
+
+mod report;
+
+pub use report::markdown;

@@ -1,0 +1,1041 @@
+//! A Markdown root-cause analysis of one investigation, ready to paste into a
+//! postmortem: summary, ranked root causes with their evidence, a timeline,
+//! what each branch did, and the engineers' feedback.
+//!
+//! Everything but the headings comes from untrusted text (alert labels, tool
+//! output, log lines, model output), so it passes through [`inline`] (or a
+//! fenced block) on the way in: terminal control is stripped and Markdown
+//! that could break the layout is escaped.
+
+use std::fmt::Write;
+
+use crate::model::{
+    BranchState, CallStatus, Feedback, Grade, InvestigationState, InvestigationStatus, Rating,
+    SpanId, Step, Timestamp, format_duration_ms,
+};
+
+/// Longest rendering of a tool call's arguments in the branch tables.
+const ARGS_MAX: usize = 120;
+/// Longest statement or summary in a table cell.
+const CELL_MAX: usize = 300;
+
+/// The whole report.
+pub fn markdown(state: &InvestigationState, feedback: &[Feedback]) -> String {
+    let mut out = String::new();
+    title(&mut out, state);
+    summary(&mut out, state);
+    root_causes(&mut out, state, feedback);
+    timeline(&mut out, state);
+    branches(&mut out, state);
+    feedback_section(&mut out, state, feedback);
+    out
+}
+
+fn title(out: &mut String, st: &InvestigationState) {
+    let alert = inline(&st.alert.name);
+    match st.alert.service() {
+        Some(svc) => {
+            let _ = writeln!(out, "# RCA: {alert} on {}", inline(svc));
+        }
+        None => {
+            let _ = writeln!(out, "# RCA: {alert}");
+        }
+    }
+    out.push('\n');
+    if let Some(s) = st.alert.summary().map(inline).filter(|s| !s.is_empty()) {
+        let _ = writeln!(out, "> {s}\n");
+    }
+}
+
+fn summary(out: &mut String, st: &InvestigationState) {
+    let mut rows: Vec<(&str, String)> = vec![
+        ("Trace", format!("`{}`", st.trace_id)),
+        (
+            "Alert",
+            format!("{} (from {})", inline(&st.alert.name), inline(&st.alert.source)),
+        ),
+        ("Severity", inline(&st.alert.severity)),
+        ("Alert started", utc(st.alert.starts_at)),
+        ("Investigation started", utc(st.started_at)),
+        ("Status", status_str(st.status).to_string()),
+        ("Reasoner", inline(&st.reasoner)),
+        ("Bundle", inline(&st.bundle_id)),
+        ("Source", inline(&st.source)),
+        ("Tool calls", st.tool_calls.to_string()),
+    ];
+    if st.tokens > 0 {
+        rows.push(("Tokens", st.tokens.to_string()));
+    }
+    rows.push(("Elapsed", elapsed(st)));
+    out.push_str("| Field | Value |\n|---|---|\n");
+    for (k, v) in rows {
+        let _ = writeln!(out, "| {k} | {v} |");
+    }
+    out.push('\n');
+}
+
+fn root_causes(out: &mut String, st: &InvestigationState, feedback: &[Feedback]) {
+    out.push_str("## Root causes\n\n");
+    if st.root_causes.is_empty() {
+        out.push_str(if st.status == InvestigationStatus::Running {
+            "No root cause yet: the investigation is still running.\n\n"
+        } else {
+            "No root cause was concluded.\n\n"
+        });
+        return;
+    }
+    for (i, rc) in st.root_causes.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{}. **{}**: {}, {} confidence",
+            i + 1,
+            inline(&rc.service),
+            rc.kind.as_str(),
+            pct(rc.confidence)
+        );
+        let statement = inline(&rc.statement);
+        if !statement.is_empty() {
+            let _ = writeln!(out, "   {statement}");
+        }
+        if !rc.evidence.is_empty() {
+            let _ = writeln!(out, "   - Evidence:");
+            for span in &rc.evidence {
+                let _ = writeln!(out, "     - {}", evidence_line(st, *span));
+            }
+        }
+        if !rc.branches.is_empty() {
+            let names: Vec<String> = rc.branches.iter().map(|b| branch_name(st, *b)).collect();
+            let _ = writeln!(out, "   - Supported by: {}", names.join(", "));
+        }
+        for f in feedback
+            .iter()
+            .filter(|f| f.grade.is_some() && rc.hypotheses.contains(&f.span_id))
+        {
+            let _ = writeln!(
+                out,
+                "   - Graded **{}** by {}",
+                f.grade.map(grade_str).unwrap_or_default(),
+                inline(&f.author)
+            );
+        }
+    }
+    out.push('\n');
+}
+
+fn timeline(out: &mut String, st: &InvestigationState) {
+    out.push_str("## Timeline\n\nTimes are UTC.\n\n");
+    let mut lines: Vec<(Timestamp, String)> = Vec::new();
+    lines.push((
+        st.alert.starts_at,
+        format!(
+            "Alert {} started firing ({})",
+            inline(&st.alert.name),
+            inline(&st.alert.severity)
+        ),
+    ));
+    lines.push((
+        st.started_at,
+        format!(
+            "Investigation started: {} reasoner, strategies {}",
+            inline(&st.reasoner),
+            inline(&st.strategies.join(", "))
+        ),
+    ));
+    for b in &st.branches {
+        let name = inline(&b.strategy);
+        let mut started = format!("Branch {name} started");
+        if !b.title.is_empty() {
+            let _ = write!(started, ": {}", cell(&b.title));
+        }
+        if let Some(p) = b.parent {
+            let _ = write!(started, " (forked from {})", branch_name(st, p));
+        }
+        lines.push((b.started_at, started));
+        for step in &b.steps {
+            match step {
+                Step::Hypothesis { at, hypothesis: h, .. } => lines.push((
+                    *at,
+                    format!(
+                        "{name} proposed {} · {} · {}: {}",
+                        inline(&h.service),
+                        h.kind.as_str(),
+                        pct(h.confidence),
+                        cell(&h.statement)
+                    ),
+                )),
+                Step::Guidance { at, text, author, .. } => lines.push((
+                    *at,
+                    format!("Guidance to {name} from {}: {}", inline(author), cell(text)),
+                )),
+                Step::Status {
+                    at, status, reason, ..
+                } => {
+                    let mut line = format!("Branch {name} {}", status.as_str());
+                    if let Some(r) = reason.as_deref().filter(|r| !r.is_empty()) {
+                        let _ = write!(line, ": {}", cell(r));
+                    }
+                    lines.push((*at, line));
+                }
+                Step::Thought { .. } | Step::ToolCall { .. } => {}
+            }
+        }
+    }
+    if let Some(at) = st.finished_at {
+        let mut line = format!("Investigation finished: {}", status_str(st.status));
+        if let Some(rc) = st.root_causes.first() {
+            let _ = write!(
+                line,
+                "; top cause {} · {} · {}",
+                inline(&rc.service),
+                rc.kind.as_str(),
+                pct(rc.confidence)
+            );
+        }
+        lines.push((at, line));
+    }
+    // Stable: events at the same instant keep the order they happened in.
+    lines.sort_by_key(|(at, _)| *at);
+    out.push_str("| Time | Event |\n|---|---|\n");
+    for (at, line) in lines {
+        let _ = writeln!(out, "| {} | {line} |", at.clock());
+    }
+    out.push('\n');
+    if !st.guidance.is_empty() {
+        out.push_str("Guidance to the whole investigation, in order:\n\n");
+        for (_, text) in &st.guidance {
+            let _ = writeln!(out, "- {}", inline(text));
+        }
+        out.push('\n');
+    }
+    if !st.rejected.is_empty() {
+        out.push_str("Commands the engine refused:\n\n");
+        for (cmd, reason) in &st.rejected {
+            let _ = writeln!(out, "- {}: {}", inline(cmd), inline(reason));
+        }
+        out.push('\n');
+    }
+}
+
+fn branches(out: &mut String, st: &InvestigationState) {
+    out.push_str("## What each branch did\n\n");
+    if st.branches.is_empty() {
+        out.push_str("No branch ran.\n\n");
+        return;
+    }
+    for (i, b) in st.branches.iter().enumerate() {
+        branch(out, st, i + 1, b);
+    }
+}
+
+fn branch(out: &mut String, st: &InvestigationState, n: usize, b: &BranchState) {
+    let _ = writeln!(out, "### {n}. {}: {}\n", inline(&b.strategy), b.status.as_str());
+    let mut facts = Vec::new();
+    if !b.title.is_empty() {
+        facts.push(inline(&b.title));
+    }
+    if let Some(p) = b.parent {
+        facts.push(format!("forked from {}", branch_name(st, p)));
+    }
+    match b.ended_at {
+        Some(end) => facts.push(format!(
+            "ran {}–{} ({})",
+            b.started_at.clock(),
+            end.clock(),
+            format_duration_ms(end.millis().saturating_sub(b.started_at.millis()).max(0))
+        )),
+        None => facts.push(format!("started {}", b.started_at.clock())),
+    }
+    facts.push(plural(b.tool_calls as usize, "tool call"));
+    if b.tokens > 0 {
+        facts.push(format!("{} tokens", b.tokens));
+    }
+    if let Some(c) = b.best_confidence() {
+        facts.push(format!("best confidence {}", pct(c)));
+    }
+    let _ = writeln!(out, "{}\n", facts.join(" · "));
+
+    let calls: Vec<&Step> = b
+        .steps
+        .iter()
+        .filter(|s| matches!(s, Step::ToolCall { .. }))
+        .collect();
+    if !calls.is_empty() {
+        out.push_str("| Time | Tool | Arguments | Status | Duration | Summary |\n");
+        out.push_str("|---|---|---|---|---|---|\n");
+        for step in calls {
+            if let Step::ToolCall {
+                at,
+                tool,
+                args,
+                status,
+                duration_ms,
+                summary,
+                error,
+                ..
+            } = step
+            {
+                let mut sum = summary.as_deref().map(cell).unwrap_or_default();
+                if let Some(e) = error.as_deref().filter(|e| !e.is_empty()) {
+                    if !sum.is_empty() {
+                        sum.push_str("; ");
+                    }
+                    let _ = write!(sum, "error: {}", cell(e));
+                }
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {sum} |",
+                    at.clock(),
+                    inline(tool),
+                    inline(&truncate(&render_args(args), ARGS_MAX)),
+                    status.map_or("running", call_status_str),
+                    duration_ms.map_or(String::new(), |d| {
+                        format_duration_ms(i64::try_from(d).unwrap_or(i64::MAX))
+                    }),
+                );
+            }
+        }
+        out.push('\n');
+    }
+
+    if !b.hypotheses.is_empty() {
+        out.push_str("Hypotheses:\n\n");
+        for (_, h) in &b.hypotheses {
+            let _ = write!(
+                out,
+                "- {} · {} · {}: {}",
+                inline(&h.service),
+                h.kind.as_str(),
+                pct(h.confidence),
+                inline(&h.statement)
+            );
+            let ev: Vec<String> = h.evidence.iter().map(|s| evidence_line(st, *s)).collect();
+            if !ev.is_empty() {
+                let _ = write!(out, " (evidence: {})", ev.join("; "));
+            }
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+
+    let guidance: Vec<String> = b
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Guidance { at, text, author, .. } => Some(format!(
+                "- {} {}: {}",
+                at.clock(),
+                inline(author),
+                inline(text)
+            )),
+            _ => None,
+        })
+        .collect();
+    if !guidance.is_empty() {
+        out.push_str("Guidance:\n\n");
+        for g in guidance {
+            let _ = writeln!(out, "{g}");
+        }
+        out.push('\n');
+    }
+}
+
+fn feedback_section(out: &mut String, st: &InvestigationState, feedback: &[Feedback]) {
+    if feedback.is_empty() {
+        return;
+    }
+    out.push_str("## Feedback\n\n");
+    for f in feedback {
+        let mut head = Vec::new();
+        if let Some(g) = f.grade {
+            head.push(format!("graded **{}**", grade_str(g)));
+        }
+        if let Some(r) = f.rating {
+            head.push(match r {
+                Rating::Up => "rated up".to_string(),
+                Rating::Down => "rated down".to_string(),
+            });
+        }
+        if head.is_empty() {
+            head.push("comment".to_string());
+        }
+        let _ = writeln!(
+            out,
+            "- {} on {} by {} at {}",
+            head.join(", "),
+            describe_span(st, f),
+            inline(&f.author),
+            utc(f.at)
+        );
+        if let Some(c) = f.comment.as_deref().map(clean) {
+            for line in c.trim_end().lines() {
+                let _ = writeln!(out, "  > {}", block_line(line));
+            }
+        }
+        if let Some(h) = &f.highlight {
+            let lines = if h.start_line == h.end_line {
+                format!("line {}", h.start_line)
+            } else {
+                format!("lines {}–{}", h.start_line, h.end_line)
+            };
+            let _ = writeln!(out, "\n  Highlighted {lines}:\n");
+            fenced(out, &h.quote, "  ");
+        }
+    }
+    out.push('\n');
+}
+
+/// What a piece of feedback is about, in words.
+fn describe_span(st: &InvestigationState, f: &Feedback) -> String {
+    let span = f.span_id;
+    let short = format!("`{}`", span.short());
+    if let Some(rc) = st.root_causes.iter().find(|rc| rc.hypotheses.contains(&span)) {
+        return format!(
+            "root cause {} · {} {short}",
+            inline(&rc.service),
+            rc.kind.as_str()
+        );
+    }
+    if let Some(b) = st.branch(span) {
+        return format!("branch {} {short}", inline(&b.strategy));
+    }
+    if let Some(e) = st.evidence.get(&span) {
+        return format!("evidence “{}” {short}", inline(&e.evidence.summary));
+    }
+    for b in &st.branches {
+        for step in b.steps.iter().filter(|s| s.span() == span) {
+            match step {
+                Step::ToolCall { tool, .. } => {
+                    return format!("tool call {} in {} {short}", inline(tool), inline(&b.strategy));
+                }
+                Step::Hypothesis { hypothesis: h, .. } => {
+                    return format!(
+                        "hypothesis {} · {} in {} {short}",
+                        inline(&h.service),
+                        h.kind.as_str(),
+                        inline(&b.strategy)
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+    format!("{} {short}", inline(&f.target))
+}
+
+fn evidence_line(st: &InvestigationState, span: SpanId) -> String {
+    match st.evidence.get(&span) {
+        Some(e) => format!("{} (`{}`)", cell(&e.evidence.summary), span.short()),
+        None => format!("evidence `{}` (not in this trace)", span.short()),
+    }
+}
+
+fn branch_name(st: &InvestigationState, span: SpanId) -> String {
+    match st.branch(span) {
+        Some(b) => inline(&b.strategy),
+        None => format!("branch `{}`", span.short()),
+    }
+}
+
+fn elapsed(st: &InvestigationState) -> String {
+    let ms = if st.elapsed_ms > 0 {
+        i64::try_from(st.elapsed_ms).unwrap_or(i64::MAX)
+    } else if let Some(end) = st.finished_at {
+        end.millis().saturating_sub(st.started_at.millis()).max(0)
+    } else {
+        return "still running".to_string();
+    };
+    format_duration_ms(ms)
+}
+
+fn utc(t: Timestamp) -> String {
+    let s = t.to_rfc3339();
+    // `2026-03-01T10:48:00Z` reads better as `2026-03-01 10:48:00 UTC`.
+    format!("{} UTC", s.trim_end_matches('Z').replacen('T', " ", 1))
+}
+
+fn pct(c: f64) -> String {
+    if c.is_finite() {
+        format!("{:.0}%", (c * 100.0).clamp(0.0, 100.0))
+    } else {
+        "?%".to_string()
+    }
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+fn status_str(s: InvestigationStatus) -> &'static str {
+    s.as_str()
+}
+
+fn call_status_str(s: CallStatus) -> &'static str {
+    match s {
+        CallStatus::Ok => "ok",
+        CallStatus::Error => "error",
+        CallStatus::Refused => "refused",
+    }
+}
+
+fn grade_str(g: Grade) -> &'static str {
+    match g {
+        Grade::Correct => "correct",
+        Grade::Partly => "partly correct",
+        Grade::Wrong => "wrong",
+    }
+}
+
+/// Tool arguments as `key=value, ...`, strings unquoted.
+fn render_args(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    fn scalar(v: &Value) -> String {
+        match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+    match v {
+        Value::Null => String::new(),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| format!("{k}={}", scalar(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => scalar(other),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// Untrusted text for a table cell: [`inline`], and cut to a readable length.
+fn cell(s: &str) -> String {
+    inline(&truncate(s, CELL_MAX))
+}
+
+/// Untrusted text made safe for one line of Markdown (a heading, list item or
+/// table cell): control stripped, line breaks folded into spaces, and the
+/// characters that could end a cell or start markup escaped.
+fn inline(s: &str) -> String {
+    let cleaned = clean(s);
+    let mut out = String::with_capacity(cleaned.len());
+    let mut space = false;
+    for c in cleaned.trim().chars() {
+        if c.is_whitespace() {
+            if !space {
+                out.push(' ');
+            }
+            space = true;
+            continue;
+        }
+        space = false;
+        match c {
+            '\\' | '|' | '*' | '`' | '[' | ']' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '<' => out.push_str("&lt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One line of a multi-line block (a quoted comment): [`inline`], and a line
+/// that would open a heading, quote or list is escaped.
+fn block_line(line: &str) -> String {
+    let s = inline(line);
+    let starts_block = s.starts_with(['#', '>', '-', '+', '='])
+        || s
+            .find(|c: char| !c.is_ascii_digit())
+            .is_some_and(|i| i > 0 && s[i..].starts_with(['.', ')']));
+    if starts_block { format!("\\{s}") } else { s }
+}
+
+/// Verbatim text in a fenced code block whose fence no backtick run inside can close.
+fn fenced(out: &mut String, text: &str, indent: &str) {
+    let text = clean(text);
+    let longest = text
+        .split(|c| c != '`')
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    let _ = writeln!(out, "{indent}{fence}text");
+    for line in text.trim_end_matches('\n').lines() {
+        let _ = writeln!(out, "{indent}{line}");
+    }
+    let _ = writeln!(out, "{indent}{fence}");
+}
+
+/// Strips terminal control from untrusted text: escape sequences (CSI, OSC and
+/// the other string sequences, two-character escapes), C0 controls other than
+/// newline and tab, DEL, and C1 controls.
+fn clean(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => match chars.peek() {
+                Some('[') => {
+                    chars.next();
+                    skip_csi(&mut chars);
+                }
+                Some(']' | 'P' | 'X' | '^' | '_') => {
+                    chars.next();
+                    skip_string(&mut chars);
+                }
+                Some(c) if (' '..='/').contains(c) => {
+                    // Intermediate bytes, then one final byte.
+                    while chars.next_if(|c| (' '..='/').contains(c)).is_some() {}
+                    chars.next_if(|c| ('0'..='~').contains(c));
+                }
+                Some(c) if ('0'..='~').contains(c) => {
+                    chars.next();
+                }
+                _ => {}
+            },
+            '\u{9b}' => skip_csi(&mut chars),
+            '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
+            '\n' | '\t' => out.push(c),
+            c if c < ' ' || c == '\u{7f}' || ('\u{80}'..='\u{9f}').contains(&c) => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
+
+/// Parameters and intermediates (0x20..=0x3f), then a final byte (0x40..=0x7e).
+fn skip_csi(chars: &mut Chars<'_>) {
+    while chars.next_if(|c| (' '..='?').contains(c)).is_some() {}
+    chars.next_if(|c| ('@'..='~').contains(c));
+}
+
+/// A string sequence (OSC, DCS, ...) up to BEL or ST; a newline also ends it,
+/// so an unterminated one cannot swallow the rest of a log.
+fn skip_string(chars: &mut Chars<'_>) {
+    while let Some(c) = chars.next_if(|c| *c != '\n') {
+        match c {
+            '\u{7}' | '\u{9c}' => return,
+            '\u{1b}' => {
+                chars.next_if_eq(&'\\');
+                return;
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::model::{
+        Alert, BranchStatus, Budget, EVENT_VERSION, Event, EventKind, Evidence, EvidenceKind,
+        FaultKind, GuidanceScope, Highlight, Hypothesis, RootCause, TraceId,
+    };
+
+    struct Builder {
+        trace: TraceId,
+        seq: u64,
+        at: Timestamp,
+        events: Vec<Event>,
+    }
+
+    impl Builder {
+        fn push(&mut self, span: SpanId, parent: Option<SpanId>, kind: EventKind) {
+            self.seq += 1;
+            self.at = self.at + 1_000_000_000;
+            self.events.push(Event {
+                v: EVENT_VERSION,
+                trace_id: self.trace,
+                span_id: span,
+                parent_span_id: parent,
+                seq: self.seq,
+                at: self.at,
+                kind,
+            });
+        }
+    }
+
+    struct Fixture {
+        state: InvestigationState,
+        hyp_db: SpanId,
+        evidence: SpanId,
+        logs: SpanId,
+    }
+
+    fn fixture() -> Fixture {
+        let start = Timestamp::parse_rfc3339("2026-03-01T10:15:00Z").unwrap();
+        let mut b = Builder {
+            trace: TraceId::random(),
+            seq: 0,
+            at: start,
+            events: Vec::new(),
+        };
+        let root = SpanId::random();
+        let metrics = SpanId::random();
+        let logs = SpanId::random();
+        let fork = SpanId::random();
+        let call = SpanId::random();
+        let evidence = SpanId::random();
+        let call2 = SpanId::random();
+        let hyp_db = SpanId::random();
+        let hyp_co = SpanId::random();
+        b.push(
+            root,
+            None,
+            EventKind::InvestigationStarted {
+                alert: Alert {
+                    source: "alertmanager".into(),
+                    name: "CheckoutLatencyHigh".into(),
+                    labels: BTreeMap::from([("service".into(), "checkout".into())]),
+                    annotations: BTreeMap::from([(
+                        "summary".into(),
+                        "p99 above 2s for 5m".into(),
+                    )]),
+                    severity: "page".into(),
+                    starts_at: Timestamp::parse_rfc3339("2026-03-01T10:12:00Z").unwrap(),
+                    fingerprint: "abc".into(),
+                },
+                bundle_id: "b-42".into(),
+                reasoner: "builtin".into(),
+                budget: Budget::default(),
+                strategies: vec!["metrics-first".into(), "logs-first".into()],
+                source: "sim:pg-pool".into(),
+                now: start,
+            },
+        );
+        for (span, strategy) in [(metrics, "metrics-first"), (logs, "logs-first")] {
+            b.push(
+                span,
+                Some(root),
+                EventKind::BranchStarted {
+                    strategy: strategy.into(),
+                    title: format!("{strategy} plan"),
+                    parent_branch: None,
+                    guidance: None,
+                },
+            );
+            b.push(
+                span,
+                Some(root),
+                EventKind::BranchStatusChanged {
+                    status: BranchStatus::Running,
+                    reason: None,
+                },
+            );
+        }
+        b.push(
+            call,
+            Some(metrics),
+            EventKind::ToolCallStarted {
+                tool: "prometheus_query_range".into(),
+                args: serde_json::json!({"query": "histogram_quantile(0.99, rate(x[5m]))", "step": "15s"}),
+            },
+        );
+        b.push(
+            call,
+            Some(metrics),
+            EventKind::ToolCallFinished {
+                tool: "prometheus_query_range".into(),
+                status: CallStatus::Ok,
+                duration_ms: 120,
+                summary: "p99 | 2.3s \u{1b}[31mred\u{1b}[0m\u{7}".into(),
+                evidence_span_id: Some(evidence),
+                error: None,
+            },
+        );
+        b.push(
+            evidence,
+            Some(call),
+            EventKind::EvidenceAdded {
+                evidence: Evidence {
+                    kind: EvidenceKind::MetricSeries,
+                    summary: "orders-db | connections at max\u{1b}]0;pwned\u{7}".into(),
+                    syntax: "json".into(),
+                    body: "[]".into(),
+                },
+            },
+        );
+        b.push(
+            call2,
+            Some(logs),
+            EventKind::ToolCallStarted {
+                tool: "loki_query_range".into(),
+                args: serde_json::json!({"query": "{service=\"checkout\"}"}),
+            },
+        );
+        b.push(
+            call2,
+            Some(logs),
+            EventKind::ToolCallFinished {
+                tool: "loki_query_range".into(),
+                status: CallStatus::Error,
+                duration_ms: 3000,
+                summary: String::new(),
+                evidence_span_id: None,
+                error: Some("timeout".into()),
+            },
+        );
+        b.push(
+            SpanId::random(),
+            None,
+            EventKind::GuidanceApplied {
+                scope: GuidanceScope::Investigation,
+                branch: None,
+                text: "ignore the CDN".into(),
+                author: "alice".into(),
+            },
+        );
+        b.push(
+            SpanId::random(),
+            Some(logs),
+            EventKind::GuidanceApplied {
+                scope: GuidanceScope::Branch,
+                branch: Some(logs),
+                text: "look at orders-db".into(),
+                author: "alice".into(),
+            },
+        );
+        b.push(
+            fork,
+            Some(root),
+            EventKind::BranchStarted {
+                strategy: "dependency-walk".into(),
+                title: "forked".into(),
+                parent_branch: Some(logs),
+                guidance: Some("walk from orders-db".into()),
+            },
+        );
+        let hyp = |service: &str, kind, confidence, evidence: Vec<SpanId>| Hypothesis {
+            service: service.into(),
+            kind,
+            statement: format!("{service} is at fault"),
+            confidence,
+            evidence,
+        };
+        b.push(
+            hyp_co,
+            Some(logs),
+            EventKind::HypothesisProposed {
+                hypothesis: hyp("checkout", FaultKind::BadDeploy, 0.31, vec![]),
+            },
+        );
+        b.push(
+            hyp_db,
+            Some(metrics),
+            EventKind::HypothesisProposed {
+                hypothesis: hyp(
+                    "orders-db",
+                    FaultKind::ConnectionPoolExhaustion,
+                    0.82,
+                    vec![evidence],
+                ),
+            },
+        );
+        b.push(
+            logs,
+            Some(root),
+            EventKind::BranchStatusChanged {
+                status: BranchStatus::Pruned,
+                reason: Some("pruned by alice".into()),
+            },
+        );
+        let causes = vec![
+            RootCause {
+                service: "orders-db".into(),
+                kind: FaultKind::ConnectionPoolExhaustion,
+                confidence: 0.82,
+                statement: "orders-db ran out of connections".into(),
+                evidence: vec![evidence],
+                branches: vec![metrics, fork],
+                hypotheses: vec![hyp_db],
+            },
+            RootCause {
+                service: "checkout".into(),
+                kind: FaultKind::BadDeploy,
+                confidence: 0.31,
+                statement: "a deploy of checkout".into(),
+                evidence: vec![],
+                branches: vec![logs],
+                hypotheses: vec![hyp_co],
+            },
+        ];
+        b.push(
+            root,
+            None,
+            EventKind::InvestigationFinished {
+                status: InvestigationStatus::Done,
+                root_causes: causes,
+                tool_calls: 2,
+                tokens: 0,
+                elapsed_ms: 134_000,
+            },
+        );
+        Fixture {
+            state: InvestigationState::fold(&b.events).unwrap(),
+            hyp_db,
+            evidence,
+            logs,
+        }
+    }
+
+    #[test]
+    fn a_report_has_every_section_with_the_top_cause_first() {
+        let fx = fixture();
+        let fb = vec![
+            Feedback {
+                trace_id: fx.state.trace_id,
+                span_id: fx.hyp_db,
+                target: "root_cause".into(),
+                rating: Some(Rating::Up),
+                grade: Some(Grade::Correct),
+                highlight: None,
+                comment: Some("spot on\n# not a heading".into()),
+                author: "alice".into(),
+                at: Timestamp::parse_rfc3339("2026-03-01T10:30:00Z").unwrap(),
+                bundle_id: "b-42".into(),
+            },
+            Feedback {
+                trace_id: fx.state.trace_id,
+                span_id: fx.evidence,
+                target: "evidence".into(),
+                rating: Some(Rating::Down),
+                grade: None,
+                highlight: Some(Highlight {
+                    start_line: 2,
+                    end_line: 3,
+                    quote: "has ``` fences | and \u{1b}[2J".into(),
+                }),
+                comment: None,
+                author: "bob".into(),
+                at: Timestamp::parse_rfc3339("2026-03-01T10:31:00Z").unwrap(),
+                bundle_id: "b-42".into(),
+            },
+        ];
+        let md = markdown(&fx.state, &fb);
+
+        assert!(md.starts_with("# RCA: CheckoutLatencyHigh on checkout\n"), "{md}");
+        let pos = |needle: &str| md.find(needle).unwrap_or_else(|| panic!("no {needle:?} in\n{md}"));
+        let sections = [
+            "| Trace | `",
+            "## Root causes",
+            "## Timeline",
+            "## What each branch did",
+            "## Feedback",
+        ];
+        for w in sections.windows(2) {
+            assert!(pos(w[0]) < pos(w[1]), "{} before {}", w[0], w[1]);
+        }
+        for row in [
+            "| Severity | page |",
+            "| Status | done |",
+            "| Reasoner | builtin |",
+            "| Bundle | b-42 |",
+            "| Tool calls | 2 |",
+            "| Elapsed | 2m14s |",
+            "| Investigation started | 2026-03-01 10:15:01 UTC |",
+        ] {
+            pos(row);
+        }
+
+        // Ranked, with evidence and supporting branches.
+        let first = pos("1. **orders-db**: connection_pool_exhaustion, 82% confidence");
+        let second = pos("2. **checkout**: bad_deploy, 31% confidence");
+        assert!(first < second);
+        pos("   orders-db ran out of connections");
+        pos("     - orders-db \\| connections at max (`");
+        pos("   - Supported by: metrics-first, dependency-walk");
+        pos("   - Graded **correct** by alice");
+
+        // Escaped: the pipe can't split a cell, no terminal control survives.
+        pos("| p99 \\| 2.3s red |");
+        assert!(!md.contains('\u{1b}'));
+        assert!(!md.contains('\u{7}'));
+        assert!(!md.contains("[31m") && !md.contains("pwned"), "{md}");
+
+        // Timeline in time order, with the branch events in it.
+        let tl = &md[pos("## Timeline")..pos("## What each branch did")];
+        let times: Vec<&str> = tl
+            .lines()
+            .filter(|l| l.starts_with("| ") && l.as_bytes().get(4) == Some(&b':'))
+            .map(|l| &l[2..10])
+            .collect();
+        assert!(times.len() >= 10, "{tl}");
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+        assert_eq!(times[0], "10:12:00");
+        for needle in [
+            "Alert CheckoutLatencyHigh started firing (page)",
+            "Branch logs-first started: logs-first plan",
+            "Branch dependency-walk started: forked (forked from logs-first)",
+            "metrics-first proposed orders-db · connection_pool_exhaustion · 82%",
+            "Guidance to logs-first from alice: look at orders-db",
+            "Branch logs-first pruned: pruned by alice",
+            "Investigation finished: done; top cause orders-db",
+        ] {
+            assert!(tl.contains(needle), "no {needle:?} in\n{tl}");
+        }
+        assert!(tl.contains("- ignore the CDN"), "{tl}");
+
+        // What each branch did.
+        pos("### 1. metrics-first: running");
+        pos("### 2. logs-first: pruned");
+        pos("| prometheus_query_range | query=histogram_quantile(0.99, rate(x\\[5m\\])), step=15s | ok | 120ms |");
+        pos("| loki_query_range | query={service=\"checkout\"} | error | 3s | error: timeout |");
+        pos("- orders-db · connection_pool_exhaustion · 82%: orders-db is at fault (evidence: orders-db");
+        pos("- 10:15:");
+
+        // Feedback: grade, rating, quoted comment with its heading defused, highlight fenced.
+        pos("- graded **correct**, rated up on root cause orders-db · connection_pool_exhaustion");
+        pos("  > spot on\n  > \\# not a heading\n");
+        pos("- rated down on evidence “orders-db \\| connections at max”");
+        pos("  Highlighted lines 2–3:\n\n  ````text\n  has ``` fences | and \n  ````\n");
+        let _ = fx.logs;
+    }
+
+    #[test]
+    fn a_running_investigation_without_causes_or_feedback() {
+        let fx = fixture();
+        let mut st = fx.state;
+        st.root_causes.clear();
+        st.status = InvestigationStatus::Running;
+        st.finished_at = None;
+        st.elapsed_ms = 0;
+        let md = markdown(&st, &[]);
+        assert!(md.contains("No root cause yet"), "{md}");
+        assert!(md.contains("| Elapsed | still running |"), "{md}");
+        assert!(!md.contains("## Feedback"));
+    }
+
+    #[test]
+    fn control_and_markup_are_neutralised() {
+        assert_eq!(clean("a\u{1b}[1;31mb\u{1b}[0m c"), "ab c");
+        assert_eq!(clean("x\u{1b}]8;;http://e\u{1b}\\y\u{1b}]8;;\u{7}z"), "xyz");
+        assert_eq!(clean("tab\tnl\ncr\rdel\u{7f}bs\u{8}c1\u{9b}2Jend"), "tab\tnl\ncrdelbsc1end");
+        assert_eq!(clean("esc\u{1b}(Bok\u{1b}7"), "escok");
+        // An unterminated OSC ends at the line break, not the end of the text.
+        assert_eq!(clean("a\u{1b}]0;title\nnext"), "a\nnext");
+        assert_eq!(inline("a | b\nc  \\ <x> *y* `z` [l](u)"), "a \\| b c \\\\ &lt;x> \\*y\\* \\`z\\` \\[l\\](u)");
+        assert_eq!(block_line("1. item"), "\\1. item");
+        assert_eq!(block_line("10 items"), "10 items");
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        let mut out = String::new();
+        fenced(&mut out, "plain", "");
+        assert_eq!(out, "```text\nplain\n```\n");
+    }
+}

@@ -1,0 +1,90 @@
+//! Sources answer tool calls: the simulator, and (in time) Prometheus, Loki,
+//! Kubernetes, Tempo/Jaeger and Alertmanager. Every source answers the same
+//! tools with the same data shapes, so reasoners never know which one it is.
+
+pub mod sim;
+pub mod telemetry;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde_json::Value;
+
+use crate::model::Timestamp;
+use telemetry::{Change, InstantResult, Labels, LogStream, MetricSeries, Span, TraceSummary};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a tool call failed at the source.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SourceError {
+    /// The arguments do not make a valid request.
+    #[error("bad arguments: {0}")]
+    BadArgs(String),
+    /// The query uses something this source cannot answer; names the construct.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The backend answered with an error, timed out or could not be reached.
+    #[error("{endpoint}: {message}")]
+    Backend { endpoint: String, message: String },
+    /// No source here answers this tool.
+    #[error("no source answers the tool {0:?}")]
+    UnknownTool(String),
+}
+
+/// What a tool call brings back, in a shape reasoners can compute on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ToolData {
+    Matrix(Vec<MetricSeries>),
+    Instant(InstantResult),
+    LabelSets(Vec<Labels>),
+    Strings(Vec<String>),
+    Streams(Vec<LogStream>),
+    TraceList(Vec<TraceSummary>),
+    Trace(Vec<Span>),
+    /// A Kubernetes object or list in the API server's own JSON shape.
+    Kube(Value),
+    Changes(Vec<Change>),
+    /// Plain text lines (pod logs).
+    Lines(Vec<String>),
+}
+
+/// A source of telemetry that answers tools.
+pub trait Backend: Send + Sync {
+    /// Answers one tool call. Only reads: a backend has no way to write.
+    fn call<'a>(&'a self, tool: &'a str, args: &'a Value) -> BoxFuture<'a, Result<ToolData, SourceError>>;
+    /// A short description for the trace, e.g. `sim:checkout-db-pool`.
+    fn describe(&self) -> String;
+    /// The instant "now" for this source (wall clock for real stacks).
+    fn now(&self) -> Timestamp;
+}
+
+/// Reads a time argument: RFC 3339, or unix seconds as a number or string.
+pub fn time_arg(args: &Value, key: &str) -> Result<Option<Timestamp>, SourceError> {
+    match args.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .map(|s| Some(Timestamp((s * 1e9) as i64)))
+            .ok_or_else(|| SourceError::BadArgs(format!("{key}: expected unix seconds"))),
+        Some(Value::String(s)) => {
+            if let Ok(secs) = s.parse::<f64>() {
+                return Ok(Some(Timestamp((secs * 1e9) as i64)));
+            }
+            Timestamp::parse_rfc3339(s)
+                .map(Some)
+                .map_err(|e| SourceError::BadArgs(format!("{key}: {e}")))
+        }
+        Some(_) => Err(SourceError::BadArgs(format!(
+            "{key}: expected an RFC 3339 time or unix seconds"
+        ))),
+    }
+}
+
+pub fn str_arg<'a>(args: &'a Value, key: &str) -> Option<&'a str> {
+    args.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+pub fn required_str<'a>(args: &'a Value, key: &str) -> Result<&'a str, SourceError> {
+    str_arg(args, key).ok_or_else(|| SourceError::BadArgs(format!("{key} is required")))
+}

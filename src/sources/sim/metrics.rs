@@ -1,0 +1,351 @@
+//! Renders the model into metric series named as real exporters name them
+//! (OpenTelemetry HTTP semantic conventions, cAdvisor, kube-state-metrics,
+//! postgres/redis/kafka exporters).
+
+use super::dynamics::{CODES, Dynamics, Errs};
+use super::rng::{Rng, norm_cdf};
+use super::scenario::ServiceKind;
+use crate::sources::telemetry::{Labels, MetricSeries};
+
+/// Histogram bucket bounds, seconds.
+pub const BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn fmt_le(b: f64) -> String {
+    if b.is_infinite() {
+        "+Inf".into()
+    } else {
+        let s = format!("{b}");
+        if s.contains('.') { s } else { format!("{s}.0") }
+    }
+}
+
+/// Requests per step for one histogram family, split by outcome.
+struct Outcome<'a> {
+    /// Label pairs for this outcome (status code or error type).
+    extra: Vec<(&'a str, String)>,
+    counts: Vec<f64>,
+}
+
+/// Writes `<name>_bucket|_sum|_count` series for a request stream.
+#[allow(clippy::too_many_arguments)]
+fn histogram(
+    out: &mut Vec<MetricSeries>,
+    d: &Dynamics,
+    name: &str,
+    base: &[(&str, &str)],
+    outcomes: Vec<Outcome<'_>>,
+    median_ms: &[f64],
+    sigma: f64,
+    rng: &mut Rng,
+) {
+    let mut bounds: Vec<f64> = BUCKETS.to_vec();
+    bounds.push(f64::INFINITY);
+    for o in outcomes {
+        let first = match o.counts.iter().position(|c| *c > 0.0) {
+            Some(f) => f,
+            None => continue,
+        };
+        let mut lab = labels(base);
+        for (k, v) in &o.extra {
+            lab.insert(k.to_string(), v.clone());
+        }
+        // Counters carry history from before the window.
+        let offset = (o.counts[first] * rng.range(40.0, 200.0)).round();
+        let mut cum_b = vec![offset; bounds.len()];
+        for (k, b) in bounds.iter().enumerate() {
+            if b.is_finite() {
+                let z = ((b * 1000.0).ln() - median_ms[first].max(0.01).ln()) / sigma;
+                cum_b[k] = (offset * norm_cdf(z)).round();
+            }
+        }
+        let mut cum_sum = offset * median_ms[first] / 1000.0 * (sigma * sigma / 2.0).exp();
+        let mut series_b: Vec<Vec<(i64, f64)>> = vec![Vec::with_capacity(d.n - first); bounds.len()];
+        let mut series_sum = Vec::with_capacity(d.n - first);
+        let mut series_cnt = Vec::with_capacity(d.n - first);
+        for i in first..d.n {
+            let t = d.time(i).millis();
+            let c = o.counts[i];
+            let m = median_ms[i].max(0.01);
+            let mut prev = 0.0;
+            for (k, b) in bounds.iter().enumerate() {
+                let frac = if b.is_finite() {
+                    norm_cdf(((b * 1000.0).ln() - m.ln()) / sigma)
+                } else {
+                    1.0
+                };
+                let v = (c * frac).round().max(prev);
+                prev = v;
+                cum_b[k] += v;
+                series_b[k].push((t, cum_b[k]));
+            }
+            cum_sum += c * m / 1000.0 * (sigma * sigma / 2.0).exp();
+            series_sum.push((t, (cum_sum * 1000.0).round() / 1000.0));
+            series_cnt.push((t, cum_b[bounds.len() - 1]));
+        }
+        for (k, b) in bounds.iter().enumerate() {
+            let mut l = lab.clone();
+            l.insert("__name__".into(), format!("{name}_bucket"));
+            l.insert("le".into(), fmt_le(*b));
+            out.push(MetricSeries {
+                labels: l,
+                samples: std::mem::take(&mut series_b[k]),
+            });
+        }
+        let mut l = lab.clone();
+        l.insert("__name__".into(), format!("{name}_sum"));
+        out.push(MetricSeries {
+            labels: l,
+            samples: series_sum,
+        });
+        let mut l = lab;
+        l.insert("__name__".into(), format!("{name}_count"));
+        out.push(MetricSeries {
+            labels: l,
+            samples: series_cnt,
+        });
+    }
+}
+
+/// Splits request counts per step into outcomes by status code.
+fn split_codes(rng: &mut Rng, rps: &[f64], errs: &[Errs], step_s: f64) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let n = rps.len();
+    let mut ok = vec![0.0; n];
+    let mut by_code = vec![vec![0.0; n]; CODES.len()];
+    for i in 0..n {
+        let total = rng.poisson(rps[i] * step_s) as f64;
+        let mut left = total;
+        for (k, frac) in errs[i].0.iter().enumerate() {
+            let c = rng.poisson(total * frac) as f64;
+            let c = c.min(left);
+            by_code[k][i] = c;
+            left -= c;
+        }
+        ok[i] = left;
+    }
+    (ok, by_code)
+}
+
+fn gauge(out: &mut Vec<MetricSeries>, name: &str, base: &[(&str, &str)], samples: Vec<(i64, f64)>) {
+    if samples.is_empty() {
+        return;
+    }
+    let mut l = labels(base);
+    l.insert("__name__".into(), name.to_string());
+    out.push(MetricSeries { labels: l, samples });
+}
+
+/// Every series of the simulated system.
+pub fn render(d: &Dynamics, seed: u64) -> Vec<MetricSeries> {
+    let mut out = Vec::new();
+    let step_s = d.step_s();
+    for (si, s) in d.svcs.iter().enumerate() {
+        let mut rng = Rng::keyed(seed, &format!("metrics/{}", s.name));
+        let svc = s.name.as_str();
+        let ns = s.namespace.as_str();
+        let route = format!("/api/{}", svc.split('-').next().unwrap_or(svc));
+
+        if s.kind.serves_requests() {
+            let (ok, by_code) = split_codes(&mut rng, &s.rps, &s.errs, step_s);
+            let mut outcomes = vec![Outcome {
+                extra: vec![("http_response_status_code", "200".into())],
+                counts: ok,
+            }];
+            for (k, c) in by_code.into_iter().enumerate() {
+                outcomes.push(Outcome {
+                    extra: vec![("http_response_status_code", CODES[k].to_string())],
+                    counts: c,
+                });
+            }
+            let base = [
+                ("service", svc),
+                ("namespace", ns),
+                ("http_route", route.as_str()),
+                ("http_request_method", "GET"),
+            ];
+            histogram(
+                &mut out,
+                d,
+                "http_server_request_duration_seconds",
+                &base,
+                outcomes,
+                &s.latency_ms,
+                s.sigma,
+                &mut rng,
+            );
+        }
+
+        for e in d.edges.iter().filter(|e| e.from == si) {
+            let peer = &d.svcs[e.to];
+            let mut r = Rng::keyed(seed, &format!("client/{}/{}", svc, peer.name));
+            let n = d.n;
+            let mut transport: Vec<Vec<f64>> = vec![vec![0.0; n]; 4];
+            let mut answered_rps = vec![0.0; n];
+            for i in 0..n {
+                let tr = e.transport[i];
+                for (k, (_, frac)) in tr.items().iter().enumerate() {
+                    transport[k][i] = r.poisson(e.rps[i] * step_s * frac) as f64;
+                }
+                answered_rps[i] = e.rps[i] * (1.0 - tr.total());
+            }
+            let mut seen = e.errs.clone();
+            let reach: Vec<f64> = e.transport.iter().map(|t| 1.0 - t.total()).collect();
+            for (i, s) in seen.iter_mut().enumerate() {
+                for v in s.0.iter_mut() {
+                    *v = if reach[i] > 0.0 { *v / reach[i] } else { 0.0 };
+                }
+            }
+            let (ok, by_code) = split_codes(&mut r, &answered_rps, &seen, step_s);
+            let mut outcomes = vec![Outcome {
+                extra: vec![("http_response_status_code", "200".into())],
+                counts: ok,
+            }];
+            for (k, c) in by_code.into_iter().enumerate() {
+                outcomes.push(Outcome {
+                    extra: vec![("http_response_status_code", CODES[k].to_string())],
+                    counts: c,
+                });
+            }
+            let names = e.transport[0].items();
+            for (k, c) in transport.into_iter().enumerate() {
+                outcomes.push(Outcome {
+                    extra: vec![("error_type", names[k].0.to_string())],
+                    counts: c,
+                });
+            }
+            let base = [
+                ("service", svc),
+                ("namespace", ns),
+                ("peer_service", peer.name.as_str()),
+            ];
+            histogram(
+                &mut out,
+                d,
+                "http_client_request_duration_seconds",
+                &base,
+                outcomes,
+                &e.latency_ms,
+                peer.sigma,
+                &mut r,
+            );
+        }
+
+        // Containers, per pod.
+        for p in &s.pods {
+            if p.pull_failing {
+                continue;
+            }
+            let mut r = Rng::keyed(seed, &format!("pod/{}", p.name));
+            let base = [
+                ("service", svc),
+                ("namespace", ns),
+                ("pod", p.name.as_str()),
+                ("container", svc),
+                ("node", p.node.as_str()),
+            ];
+            let mut cpu = Vec::new();
+            let mut thr = Vec::new();
+            let mut per = Vec::new();
+            let mut mem = Vec::new();
+            let mut lim = Vec::new();
+            let mut rst = Vec::new();
+            let mut cpu_c = r.range(500.0, 5000.0);
+            let mut thr_c = r.range(10.0, 300.0);
+            let mut per_c = r.range(20_000.0, 200_000.0);
+            let share = r.range(0.9, 1.1);
+            for i in p.from_i..p.to_i.unwrap_or(d.n).min(d.n) {
+                let t = d.time(i).millis();
+                let restarted = p.restarts.iter().any(|(k, _, _)| *k == i);
+                if restarted {
+                    cpu_c = 0.0;
+                    thr_c = 0.0;
+                    per_c = 0.0;
+                }
+                let cores = (s.cpu[i] * share * (1.0 + 0.04 * r.normal())).clamp(0.001, s.cpu_limit);
+                cpu_c += cores * step_s;
+                let periods = step_s * 10.0;
+                per_c += periods;
+                thr_c += (periods * s.throttle[i] * (1.0 + 0.1 * r.normal())).clamp(0.0, periods).round();
+                cpu.push((t, (cpu_c * 1000.0).round() / 1000.0));
+                per.push((t, per_c));
+                thr.push((t, thr_c));
+                let m = match s.leak {
+                    Some((at, fill)) if i >= at + p.leak_offset.min(fill / 2) => {
+                        let since = i - at;
+                        let phase = ((since + fill - p.leak_offset) % fill.max(1)) as f64 / fill.max(1) as f64;
+                        s.mem_base + (s.mem_limit * 0.985 - s.mem_base) * phase
+                    }
+                    _ => s.mem_base * (1.0 + 0.02 * r.normal()) * (1.0 + 0.05 * (s.cpu[i] / s.cpu_limit)),
+                };
+                let m = if p.crashloop_from.is_some_and(|c| i >= c) { s.mem_base * 0.2 } else { m };
+                mem.push((t, m.round()));
+                lim.push((t, s.mem_limit));
+                rst.push((t, p.restarts_before(i) as f64));
+            }
+            gauge(&mut out, "container_cpu_usage_seconds_total", &base, cpu);
+            gauge(&mut out, "container_cpu_cfs_throttled_periods_total", &base, thr);
+            gauge(&mut out, "container_cpu_cfs_periods_total", &base, per);
+            gauge(&mut out, "container_memory_working_set_bytes", &base, mem);
+            gauge(&mut out, "container_spec_memory_limit_bytes", &base, lim);
+            let kbase = [("service", svc), ("namespace", ns), ("pod", p.name.as_str()), ("container", svc)];
+            gauge(&mut out, "kube_pod_container_status_restarts_total", &kbase, rst);
+        }
+
+        let dbase = [("service", svc), ("namespace", ns), ("deployment", svc)];
+        let times = |f: &dyn Fn(usize) -> f64| -> Vec<(i64, f64)> {
+            (0..d.n).map(|i| (d.time(i).millis(), f(i))).collect()
+        };
+        gauge(&mut out, "kube_deployment_status_replicas_available", &dbase, times(&|i| s.ready[i].round()));
+        gauge(&mut out, "kube_deployment_spec_replicas", &dbase, times(&|i| s.desired[i] as f64));
+
+        if let Some(disk) = &s.disk {
+            let pvc = format!("data-{svc}-0");
+            let vbase = [("service", svc), ("namespace", ns), ("persistentvolumeclaim", pvc.as_str())];
+            let mut r = Rng::keyed(seed, &format!("disk/{svc}"));
+            gauge(&mut out, "kubelet_volume_stats_used_bytes", &vbase, times(&|i| (disk[i].min(1.0) * s.disk_capacity).round()));
+            gauge(&mut out, "kubelet_volume_stats_capacity_bytes", &vbase, times(&|_| s.disk_capacity));
+            let _ = r.f64();
+        }
+
+        if !s.pool_max.is_empty() {
+            let pbase = [("service", svc), ("namespace", ns), ("datname", "app"), ("state", "active")];
+            gauge(&mut out, "pg_stat_activity_count", &pbase, times(&|i| s.pool_active[i]));
+            let mbase = [("service", svc), ("namespace", ns)];
+            gauge(&mut out, "pg_settings_max_connections", &mbase, times(&|i| s.pool_max[i]));
+        }
+
+        if s.kind == ServiceKind::Cache {
+            let incoming: Vec<f64> = (0..d.n)
+                .map(|i| d.edges.iter().filter(|e| e.to == si).map(|e| e.rps[i]).sum())
+                .collect();
+            let mut hits = rng.range(1e6, 5e7);
+            let mut misses = hits * 0.1;
+            let mut hs = Vec::with_capacity(d.n);
+            let mut ms = Vec::with_capacity(d.n);
+            for i in 0..d.n {
+                let total = rng.poisson(incoming[i] * step_s) as f64;
+                let h = (total * s.hit_ratio[i]).round();
+                hits += h;
+                misses += total - h;
+                let t = d.time(i).millis();
+                hs.push((t, hits));
+                ms.push((t, misses));
+            }
+            let cbase = [("service", svc), ("namespace", ns)];
+            gauge(&mut out, "redis_keyspace_hits_total", &cbase, hs);
+            gauge(&mut out, "redis_keyspace_misses_total", &cbase, ms);
+        }
+
+        for (topic, lag) in &s.lag {
+            let lbase = [("service", svc), ("namespace", ns), ("consumergroup", svc), ("topic", topic.as_str())];
+            gauge(&mut out, "kafka_consumergroup_lag", &lbase, times(&|i| lag[i].round()));
+        }
+    }
+    out
+}

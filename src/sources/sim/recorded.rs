@@ -1,0 +1,175 @@
+//! Recorded telemetry shipped with a scenario, replayed as is: OpenMetrics text
+//! (timestamps in seconds, ending in `# EOF`), JSON-lines logs and spans, and
+//! Kubernetes objects in their own JSON shapes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::scenario::ScenarioError;
+use crate::sources::telemetry::{Labels, LogLine, MetricSeries, Span};
+
+fn err(path: &Path, line: usize, message: String) -> ScenarioError {
+    ScenarioError {
+        path: path.display().to_string(),
+        line,
+        column: 1,
+        message,
+    }
+}
+
+fn read(path: &Path) -> Result<String, ScenarioError> {
+    std::fs::read_to_string(path).map_err(|e| err(path, 0, format!("cannot read recorded telemetry: {e}")))
+}
+
+/// Parses OpenMetrics text into series.
+pub fn parse_openmetrics(path: &Path, text: &str) -> Result<Vec<MetricSeries>, ScenarioError> {
+    let mut map: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
+    let mut saw_eof = false;
+    for (n, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        let ln = n + 1;
+        if line.is_empty() {
+            continue;
+        }
+        if line == "# EOF" {
+            saw_eof = true;
+            break;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let (name_labels, rest) = match line.find('}') {
+            Some(close) if line[..close].contains('{') => (&line[..=close], line[close + 1..].trim()),
+            _ => match line.split_once(' ') {
+                Some((a, b)) => (a, b.trim()),
+                None => return Err(err(path, ln, "expected `name{labels} value timestamp`".into())),
+            },
+        };
+        let mut labels = Labels::new();
+        let name = match name_labels.find('{') {
+            Some(open) => {
+                parse_labels(&name_labels[open + 1..name_labels.len() - 1], &mut labels)
+                    .map_err(|m| err(path, ln, m))?;
+                &name_labels[..open]
+            }
+            None => name_labels,
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+            return Err(err(path, ln, format!("expected a metric name, found {name:?}")));
+        }
+        labels.insert("__name__".into(), name.to_string());
+        let mut parts = rest.split_whitespace();
+        let v: f64 = parts
+            .next()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| err(path, ln, "expected a sample value".into()))?;
+        let t: f64 = parts
+            .next()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| err(path, ln, "expected a timestamp in seconds after the value".into()))?;
+        map.entry(labels).or_default().push(((t * 1000.0).round() as i64, v));
+    }
+    if !saw_eof {
+        return Err(err(path, text.lines().count(), "expected the file to end with `# EOF`".into()));
+    }
+    Ok(map
+        .into_iter()
+        .map(|(labels, mut samples)| {
+            samples.sort_by_key(|s| s.0);
+            MetricSeries { labels, samples }
+        })
+        .collect())
+}
+
+fn parse_labels(s: &str, out: &mut Labels) -> Result<(), String> {
+    let mut rest = s.trim();
+    while !rest.is_empty() {
+        let eq = rest.find('=').ok_or("expected label=\"value\"")?;
+        let key = rest[..eq].trim().to_string();
+        rest = rest[eq + 1..].trim_start();
+        if !rest.starts_with('"') {
+            return Err(format!("expected a quoted value for label {key}"));
+        }
+        let mut val = String::new();
+        let mut chars = rest[1..].char_indices();
+        let mut end = None;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, 'n')) => val.push('\n'),
+                    Some((_, c2)) => val.push(c2),
+                    None => break,
+                },
+                '"' => {
+                    end = Some(i + 1);
+                    break;
+                }
+                c => val.push(c),
+            }
+        }
+        let end = end.ok_or_else(|| format!("unterminated value for label {key}"))?;
+        out.insert(key, val);
+        rest = rest[1 + end..].trim_start().trim_start_matches(',').trim_start();
+    }
+    Ok(())
+}
+
+pub fn load_metrics(path: &Path) -> Result<Vec<MetricSeries>, ScenarioError> {
+    parse_openmetrics(path, &read(path)?)
+}
+
+fn jsonl<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<Vec<T>, ScenarioError> {
+    let text = read(path)?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push(serde_json::from_str(line).map_err(|e| err(path, n + 1, format!("expected {what}: {e}")))?);
+    }
+    Ok(out)
+}
+
+pub fn load_logs(path: &Path) -> Result<Vec<LogLine>, ScenarioError> {
+    jsonl(path, "a log object {\"ts\", \"service\", \"pod\"?, \"level\", \"message\"}")
+}
+
+pub fn load_spans(path: &Path) -> Result<Vec<Span>, ScenarioError> {
+    jsonl(path, "a span object {\"trace_id\", \"span_id\", \"parent_id\"?, \"service\", \"name\", \"start\", \"duration_ms\", \"error\"}")
+}
+
+/// `{"pods": [...], "events": [...], "deployments": [...], "replicasets": [...]}`
+pub fn load_kubernetes(path: &Path) -> Result<BTreeMap<String, Vec<Value>>, ScenarioError> {
+    let v: Value = serde_json::from_str(&read(path)?).map_err(|e| err(path, e.line(), format!("expected a JSON object: {e}")))?;
+    let mut out = BTreeMap::new();
+    let obj = v.as_object().ok_or_else(|| err(path, 1, "expected a JSON object with pods, events, deployments, replicasets".into()))?;
+    for (k, items) in obj {
+        if !["pods", "events", "deployments", "replicasets"].contains(&k.as_str()) {
+            return Err(err(path, 1, format!("unknown key {k:?}, expected pods, events, deployments or replicasets")));
+        }
+        let arr = items.as_array().ok_or_else(|| err(path, 1, format!("expected {k} to be an array")))?;
+        out.insert(k.clone(), arr.clone());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openmetrics_parses_and_requires_eof() {
+        let p = Path::new("x.om");
+        let s = parse_openmetrics(p, "# TYPE up gauge\nup{job=\"api\",instance=\"a:1\"} 1 1714557600\nup{job=\"api\",instance=\"a:1\"} 0 1714557630\n# EOF\n").unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].samples, vec![(1_714_557_600_000, 1.0), (1_714_557_630_000, 0.0)]);
+        assert_eq!(s[0].label("job"), "api");
+        let e = parse_openmetrics(p, "up 1 1\n").unwrap_err();
+        assert!(e.message.contains("# EOF"));
+        let e = parse_openmetrics(p, "up{a=\"b\"} 1\n# EOF\n").unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.message.contains("timestamp"));
+    }
+}

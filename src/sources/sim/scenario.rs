@@ -1,0 +1,676 @@
+//! Scenario files (SCENARIOS.md): loaded strictly. Any unknown key, bad value or
+//! dangling reference is an error naming the file, the line and what was expected.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
+
+use crate::model::{FaultKind, Timestamp, parse_duration_ms};
+
+/// The default wall-clock start when a scenario gives none.
+pub const DEFAULT_START: &str = "2026-03-01T10:00:00Z";
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    pub id: String,
+    pub title: String,
+    pub seed: u64,
+    pub window_ms: i64,
+    pub step_ms: i64,
+    pub start: Timestamp,
+    pub tags: Vec<String>,
+    pub alert: AlertSpec,
+    pub services: Vec<ServiceSpec>,
+    pub faults: Vec<FaultSpec>,
+    pub events: Vec<ChangeSpec>,
+    pub noise: Vec<NoiseSpec>,
+    pub truth: Option<Truth>,
+    pub recorded: Option<Recorded>,
+    /// Where it was loaded from, if from a file.
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertSpec {
+    pub name: String,
+    pub at_ms: i64,
+    pub severity: String,
+    pub labels: BTreeMap<String, String>,
+    pub summary: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceKind {
+    Http,
+    Grpc,
+    Db,
+    Cache,
+    Queue,
+    Worker,
+    Gateway,
+}
+
+impl ServiceKind {
+    /// Whether it serves HTTP/gRPC requests (and so has server request metrics).
+    pub fn serves_requests(self) -> bool {
+        matches!(self, ServiceKind::Http | ServiceKind::Grpc | ServiceKind::Gateway)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub kind: ServiceKind,
+    pub calls: Vec<String>,
+    pub replicas: u32,
+    pub rps: Option<f64>,
+    pub namespace: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultSpec {
+    pub kind: FaultKind,
+    pub target: String,
+    pub at_ms: i64,
+    pub severity: f64,
+    pub duration_ms: Option<i64>,
+    pub params: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Deploy,
+    ConfigChange,
+    Scale,
+    FeatureFlag,
+    Restart,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Deploy => "deploy",
+            ChangeKind::ConfigChange => "config_change",
+            ChangeKind::Scale => "scale",
+            ChangeKind::FeatureFlag => "feature_flag",
+            ChangeKind::Restart => "restart",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChangeSpec {
+    pub at_ms: i64,
+    pub kind: ChangeKind,
+    pub target: String,
+    pub summary: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoiseKind {
+    LogErrors,
+    LatencyBlip,
+    Restart,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NoiseSpec {
+    pub kind: NoiseKind,
+    pub target: String,
+    pub at_ms: i64,
+    pub duration_ms: Option<i64>,
+    pub severity: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Truth {
+    pub service: String,
+    pub kind: FaultKind,
+    pub also_accept: Vec<(String, FaultKind)>,
+    pub note: String,
+}
+
+impl Truth {
+    pub fn accepts_service(&self, s: &str) -> bool {
+        self.service == s || self.also_accept.iter().any(|(a, _)| a == s)
+    }
+    pub fn accepts(&self, s: &str, k: FaultKind) -> bool {
+        (self.service == s && self.kind == k)
+            || self.also_accept.iter().any(|(a, b)| a == s && *b == k)
+    }
+}
+
+/// Recorded telemetry files, resolved against the scenario's folder.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Recorded {
+    pub metrics: Option<PathBuf>,
+    pub logs: Option<PathBuf>,
+    pub spans: Option<PathBuf>,
+    pub kubernetes: Option<PathBuf>,
+}
+
+/// A scenario that cannot be loaded: where, and what was expected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioError {
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line > 0 {
+            write!(f, "{}:{}:{}: {}", self.path, self.line, self.column, self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+// ---- raw, as written in the file ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    id: Spanned<String>,
+    title: String,
+    seed: u64,
+    window: Dur,
+    step: Dur,
+    #[serde(default)]
+    start: Option<Spanned<String>>,
+    #[serde(default)]
+    tags: Vec<String>,
+    alert: RawAlert,
+    #[serde(rename = "service")]
+    services: Vec<Spanned<RawService>>,
+    #[serde(default, rename = "fault")]
+    faults: Vec<Spanned<RawFault>>,
+    #[serde(default, rename = "event")]
+    events: Vec<Spanned<RawEvent>>,
+    #[serde(default)]
+    noise: Vec<Spanned<RawNoise>>,
+    #[serde(default)]
+    truth: Option<Spanned<RawTruth>>,
+    #[serde(default)]
+    recorded: Option<RawRecorded>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlert {
+    name: String,
+    at: Dur,
+    #[serde(default = "default_severity")]
+    severity: Spanned<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    summary: String,
+}
+
+fn default_severity() -> Spanned<String> {
+    Spanned::new(0..0, "page".to_string())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    name: Spanned<String>,
+    kind: ServiceKind,
+    #[serde(default)]
+    calls: Vec<Spanned<String>>,
+    #[serde(default)]
+    replicas: Option<Spanned<u32>>,
+    #[serde(default)]
+    rps: Option<Spanned<f64>>,
+    #[serde(default)]
+    namespace: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFault {
+    kind: FaultKind,
+    target: Spanned<String>,
+    at: Dur,
+    #[serde(default)]
+    severity: Option<Spanned<f64>>,
+    #[serde(default)]
+    duration: Option<Dur>,
+    #[serde(default)]
+    params: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEvent {
+    at: Dur,
+    kind: ChangeKind,
+    target: Spanned<String>,
+    #[serde(default)]
+    summary: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNoise {
+    kind: NoiseKind,
+    target: Spanned<String>,
+    at: Dur,
+    #[serde(default)]
+    duration: Option<Dur>,
+    #[serde(default)]
+    severity: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTruth {
+    service: Spanned<String>,
+    kind: FaultKind,
+    #[serde(default)]
+    also_accept: Vec<RawAccept>,
+    #[serde(default)]
+    note: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccept {
+    service: String,
+    kind: FaultKind,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecorded {
+    #[serde(default)]
+    metrics: Option<String>,
+    #[serde(default)]
+    logs: Option<String>,
+    #[serde(default)]
+    spans: Option<String>,
+    #[serde(default)]
+    kubernetes: Option<String>,
+}
+
+/// A duration string, checked where it is read so the error carries its line.
+struct Dur {
+    ms: i64,
+    span: Range<usize>,
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Spanned::<String>::deserialize(d)?;
+        let span = s.span();
+        let ms = parse_duration_ms(s.get_ref()).map_err(serde::de::Error::custom)?;
+        Ok(Dur { ms, span })
+    }
+}
+
+/// Loads and validates a scenario file.
+pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        path: path.display().to_string(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read the scenario: {e}"),
+    })?;
+    let mut sc = parse(&text, &path.display().to_string(), path.parent())?;
+    sc.path = Some(path.to_path_buf());
+    Ok(sc)
+}
+
+/// Parses and validates scenario text. `name` is used in errors; `dir` resolves `[recorded]` paths.
+pub fn parse(text: &str, name: &str, dir: Option<&Path>) -> Result<Scenario, ScenarioError> {
+    let err_at = |span: Range<usize>, message: String| {
+        let (line, column) = line_col(text, span.start);
+        ScenarioError {
+            path: name.to_string(),
+            line,
+            column,
+            message,
+        }
+    };
+    let raw: RawScenario = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        let msg = e.message().trim().replace('\n', " ");
+        err_at(span, explain(&msg))
+    })?;
+
+    let id = raw.id.get_ref().clone();
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(err_at(
+            raw.id.span(),
+            format!("expected an id of lowercase letters, digits and '-', found {id:?}"),
+        ));
+    }
+    if raw.window.ms <= 0 {
+        return Err(err_at(raw.window.span.clone(), "expected a window longer than zero".into()));
+    }
+    if raw.step.ms <= 0 || raw.step.ms > raw.window.ms {
+        return Err(err_at(
+            raw.step.span.clone(),
+            "expected a step longer than zero and no longer than the window".into(),
+        ));
+    }
+    if raw.window.ms / raw.step.ms > 20_000 {
+        return Err(err_at(
+            raw.step.span.clone(),
+            format!(
+                "expected at most 20000 steps in the window, this step gives {}",
+                raw.window.ms / raw.step.ms
+            ),
+        ));
+    }
+    let window = raw.window.ms;
+    let in_window = |d: &Dur, what: &str| -> Result<i64, ScenarioError> {
+        if d.ms > window {
+            Err(err_at(
+                d.span.clone(),
+                format!("expected {what} within the window (0 to {})", crate::model::format_duration_ms(window)),
+            ))
+        } else {
+            Ok(d.ms)
+        }
+    };
+    let start = match &raw.start {
+        Some(s) => Timestamp::parse_rfc3339(s.get_ref()).map_err(|m| err_at(s.span(), m))?,
+        None => Timestamp::parse_rfc3339(DEFAULT_START).map_err(|m| err_at(0..0, m))?,
+    };
+
+    // Services: unique names, resolvable calls, no cycles.
+    let mut services = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for s in &raw.services {
+        let name = s.get_ref().name.get_ref().clone();
+        if name.is_empty() {
+            return Err(err_at(s.get_ref().name.span(), "expected a service name".into()));
+        }
+        if index.insert(name.clone(), services.len()).is_some() {
+            return Err(err_at(
+                s.get_ref().name.span(),
+                format!("service {name:?} is defined twice; expected unique service names"),
+            ));
+        }
+        services.push(name);
+    }
+    if services.is_empty() {
+        return Err(err_at(0..0, "expected at least one [[service]]".into()));
+    }
+    let known = |n: &Spanned<String>, what: &str| -> Result<String, ScenarioError> {
+        if index.contains_key(n.get_ref()) {
+            Ok(n.get_ref().clone())
+        } else {
+            Err(err_at(
+                n.span(),
+                format!(
+                    "{what} {:?} names no service; expected one of: {}",
+                    n.get_ref(),
+                    services.join(", ")
+                ),
+            ))
+        }
+    };
+    let mut specs = Vec::new();
+    for s in &raw.services {
+        let r = s.get_ref();
+        let mut calls = Vec::new();
+        for c in &r.calls {
+            let c = known(c, "calls entry")?;
+            if c == *r.name.get_ref() {
+                return Err(err_at(r.name.span(), format!("service {c:?} calls itself")));
+            }
+            if !calls.contains(&c) {
+                calls.push(c);
+            }
+        }
+        let replicas = match &r.replicas {
+            Some(v) if *v.get_ref() == 0 || *v.get_ref() > 500 => {
+                return Err(err_at(v.span(), "expected replicas between 1 and 500".into()));
+            }
+            Some(v) => *v.get_ref(),
+            None => 2,
+        };
+        let rps = match &r.rps {
+            Some(v) if !(v.get_ref().is_finite() && *v.get_ref() > 0.0) => {
+                return Err(err_at(v.span(), "expected rps above zero".into()));
+            }
+            Some(v) => Some(*v.get_ref()),
+            None => None,
+        };
+        specs.push(ServiceSpec {
+            name: r.name.get_ref().clone(),
+            kind: r.kind,
+            calls,
+            replicas,
+            rps,
+            namespace: r.namespace.clone().unwrap_or_else(|| "default".into()),
+        });
+    }
+    if let Some(cycle) = find_cycle(&specs) {
+        let at = raw
+            .services
+            .iter()
+            .find(|s| s.get_ref().name.get_ref() == &cycle[0])
+            .map(|s| s.span())
+            .unwrap_or(0..0);
+        return Err(err_at(
+            at,
+            format!("calls form a cycle ({}); expected an acyclic call graph", cycle.join(" -> ")),
+        ));
+    }
+
+    let severity = |v: &Option<Spanned<f64>>, default: f64| -> Result<f64, ScenarioError> {
+        match v {
+            Some(s) if !(0.0..=1.0).contains(s.get_ref()) => Err(err_at(
+                s.span(),
+                format!("expected a severity between 0 and 1, found {}", s.get_ref()),
+            )),
+            Some(s) => Ok(*s.get_ref()),
+            None => Ok(default),
+        }
+    };
+
+    let mut faults = Vec::new();
+    for f in &raw.faults {
+        let r = f.get_ref();
+        faults.push(FaultSpec {
+            kind: r.kind,
+            target: known(&r.target, "fault target")?,
+            at_ms: in_window(&r.at, "the fault's start")?,
+            severity: severity(&r.severity, 0.7)?,
+            duration_ms: r.duration.as_ref().map(|d| d.ms),
+            params: r.params.clone(),
+        });
+    }
+    let mut events = Vec::new();
+    for e in &raw.events {
+        let r = e.get_ref();
+        events.push(ChangeSpec {
+            at_ms: in_window(&r.at, "the event")?,
+            kind: r.kind,
+            target: known(&r.target, "event target")?,
+            summary: r.summary.clone(),
+        });
+    }
+    let mut noise = Vec::new();
+    for n in &raw.noise {
+        let r = n.get_ref();
+        noise.push(NoiseSpec {
+            kind: r.kind,
+            target: known(&r.target, "noise target")?,
+            at_ms: in_window(&r.at, "the noise")?,
+            duration_ms: r.duration.as_ref().map(|d| d.ms),
+            severity: Some(severity(&r.severity, 0.5)?),
+        });
+    }
+    let sev = raw.alert.severity.get_ref().clone();
+    if !["page", "ticket", "info"].contains(&sev.as_str()) {
+        return Err(err_at(
+            raw.alert.severity.span(),
+            format!("expected alert severity page, ticket or info, found {sev:?}"),
+        ));
+    }
+    let alert = AlertSpec {
+        name: raw.alert.name.clone(),
+        at_ms: in_window(&raw.alert.at, "the alert")?,
+        severity: sev,
+        labels: raw.alert.labels.clone(),
+        summary: raw.alert.summary.clone(),
+    };
+    let truth = match &raw.truth {
+        Some(t) => {
+            let r = t.get_ref();
+            Some(Truth {
+                service: known(&r.service, "truth service")?,
+                kind: r.kind,
+                also_accept: r
+                    .also_accept
+                    .iter()
+                    .map(|a| (a.service.clone(), a.kind))
+                    .collect(),
+                note: r.note.clone(),
+            })
+        }
+        None => None,
+    };
+    let recorded = raw.recorded.as_ref().map(|r| {
+        let resolve = |p: &Option<String>| {
+            p.as_ref()
+                .map(|p| dir.map(|d| d.join(p)).unwrap_or_else(|| PathBuf::from(p)))
+        };
+        Recorded {
+            metrics: resolve(&r.metrics),
+            logs: resolve(&r.logs),
+            spans: resolve(&r.spans),
+            kubernetes: resolve(&r.kubernetes),
+        }
+    });
+    if faults.is_empty() && recorded.is_none() {
+        return Err(err_at(
+            0..0,
+            "expected at least one [[fault]] or a [recorded] section".into(),
+        ));
+    }
+
+    Ok(Scenario {
+        id,
+        title: raw.title,
+        seed: raw.seed,
+        window_ms: raw.window.ms,
+        step_ms: raw.step.ms,
+        start,
+        tags: raw.tags,
+        alert,
+        services: specs,
+        faults,
+        events,
+        noise,
+        truth,
+        recorded,
+        path: None,
+    })
+}
+
+/// Rewords serde's messages into what the file should have held.
+fn explain(msg: &str) -> String {
+    if let Some(rest) = msg.strip_prefix("unknown field ") {
+        return format!("unknown key {rest}");
+    }
+    if let Some(rest) = msg.strip_prefix("unknown variant ") {
+        return format!("unknown value {rest}");
+    }
+    msg.to_string()
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(offset, |i| offset - i - 1) + 1;
+    (line, column)
+}
+
+fn find_cycle(specs: &[ServiceSpec]) -> Option<Vec<String>> {
+    let idx: HashMap<&str, usize> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    // 0 unvisited, 1 on stack, 2 done
+    let mut state = vec![0u8; specs.len()];
+    let mut stack: Vec<usize> = Vec::new();
+    fn visit(
+        i: usize,
+        specs: &[ServiceSpec],
+        idx: &HashMap<&str, usize>,
+        state: &mut [u8],
+        stack: &mut Vec<usize>,
+    ) -> Option<Vec<String>> {
+        state[i] = 1;
+        stack.push(i);
+        for c in &specs[i].calls {
+            let j = idx[c.as_str()];
+            if state[j] == 1 {
+                let pos = stack.iter().position(|x| *x == j).unwrap_or(0);
+                let mut cyc: Vec<String> =
+                    stack[pos..].iter().map(|k| specs[*k].name.clone()).collect();
+                cyc.push(specs[j].name.clone());
+                return Some(cyc);
+            }
+            if state[j] == 0
+                && let Some(c) = visit(j, specs, idx, state, stack)
+            {
+                return Some(c);
+            }
+        }
+        stack.pop();
+        state[i] = 2;
+        None
+    }
+    for i in 0..specs.len() {
+        if state[i] == 0
+            && let Some(c) = visit(i, specs, &idx, &mut state, &mut stack)
+        {
+            return Some(c);
+        }
+    }
+    None
+}
+
+impl Scenario {
+    pub fn service(&self, name: &str) -> Option<&ServiceSpec> {
+        self.services.iter().find(|s| s.name == name)
+    }
+    /// The alert's wall-clock time.
+    pub fn alert_time(&self) -> Timestamp {
+        self.start + self.alert.at_ms * 1_000_000
+    }
+    pub fn end_time(&self) -> Timestamp {
+        self.start + self.window_ms * 1_000_000
+    }
+    /// Services that call `name`.
+    pub fn callers(&self, name: &str) -> Vec<&ServiceSpec> {
+        self.services
+            .iter()
+            .filter(|s| s.calls.iter().any(|c| c == name))
+            .collect()
+    }
+}

@@ -1,0 +1,19 @@
+//! The SQLite trace store: investigations, append-only events, evidence bodies,
+//! feedback, learned guidance and strategy statistics.
+
+mod db;
+mod error;
+mod feedback;
+mod investigations;
+mod liveness;
+mod schema;
+mod writer;
+
+#[cfg(test)]
+mod fixtures;
+
+pub use db::{DB_FILE, Store};
+pub use error::StoreError;
+pub use investigations::InvestigationRow;
+pub use schema::SCHEMA_VERSION;
+pub use writer::{BATCH_DELAY, BATCH_MAX, StoreWriter};

@@ -1,0 +1,117 @@
+//! The database schema, migrated forward on open and versioned by `PRAGMA user_version`.
+//!
+//! Times are Unix nanoseconds (INTEGER); ids are lowercase hex (TEXT). The `events`
+//! table is append-only: nothing in inquest updates or deletes its rows.
+
+use rusqlite::Connection;
+
+/// Each entry moves the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: investigations, events, evidence bodies, feedback, learned guidance, strategy statistics.
+    r#"
+    CREATE TABLE investigations (
+        trace_id       TEXT PRIMARY KEY NOT NULL,
+        started_at     INTEGER NOT NULL,
+        alert_name     TEXT NOT NULL,
+        service        TEXT,
+        source         TEXT NOT NULL,
+        reasoner       TEXT NOT NULL,
+        bundle_id      TEXT NOT NULL,
+        status         TEXT NOT NULL,
+        pid            INTEGER NOT NULL,
+        pid_start      INTEGER NOT NULL,
+        top_service    TEXT,
+        top_kind       TEXT,
+        top_confidence REAL,
+        tool_calls     INTEGER NOT NULL DEFAULT 0,
+        finished_at    INTEGER
+    );
+    CREATE INDEX investigations_by_start ON investigations (started_at);
+
+    CREATE TABLE events (
+        trace_id       TEXT NOT NULL REFERENCES investigations (trace_id),
+        seq            INTEGER NOT NULL,
+        span_id        TEXT NOT NULL,
+        parent_span_id TEXT,
+        type           TEXT NOT NULL,
+        at             INTEGER NOT NULL,
+        json           TEXT NOT NULL,
+        PRIMARY KEY (trace_id, seq)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE evidence (
+        trace_id TEXT NOT NULL REFERENCES investigations (trace_id),
+        span_id  TEXT NOT NULL,
+        kind     TEXT NOT NULL,
+        syntax   TEXT NOT NULL,
+        summary  TEXT NOT NULL,
+        body     TEXT NOT NULL,
+        PRIMARY KEY (trace_id, span_id)
+    );
+
+    CREATE TABLE feedback (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        trace_id        TEXT NOT NULL REFERENCES investigations (trace_id),
+        span_id         TEXT NOT NULL,
+        target          TEXT NOT NULL,
+        rating          TEXT,
+        grade           TEXT,
+        highlight_start INTEGER,
+        highlight_end   INTEGER,
+        quote           TEXT,
+        comment         TEXT,
+        author          TEXT NOT NULL,
+        at              INTEGER NOT NULL,
+        bundle_id       TEXT NOT NULL
+    );
+    CREATE INDEX feedback_by_trace ON feedback (trace_id, id);
+
+    CREATE TABLE learned_guidance (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        alert_name TEXT NOT NULL,
+        service    TEXT,
+        text       TEXT NOT NULL,
+        at         INTEGER NOT NULL,
+        trace_id   TEXT
+    );
+    CREATE INDEX learned_guidance_by_alert ON learned_guidance (alert_name, service);
+
+    CREATE TABLE strategy_stats (
+        alert_name TEXT NOT NULL,
+        strategy   TEXT NOT NULL,
+        runs       INTEGER NOT NULL DEFAULT 0,
+        correct    INTEGER NOT NULL DEFAULT 0,
+        partly     INTEGER NOT NULL DEFAULT 0,
+        wrong      INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (alert_name, strategy)
+    );
+    "#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// What `migrate` found.
+pub enum Migrated {
+    /// The schema is at `SCHEMA_VERSION` now.
+    Current,
+    /// The file was written by a newer inquest.
+    Newer(i64),
+}
+
+/// Brings the schema up to `SCHEMA_VERSION` in one transaction.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<Migrated> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Ok(Migrated::Newer(found));
+    }
+    for sql in &MIGRATIONS[found.max(0) as usize..] {
+        tx.execute_batch(sql)?;
+    }
+    if found != SCHEMA_VERSION {
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    }
+    tx.commit()?;
+    Ok(Migrated::Current)
+}
