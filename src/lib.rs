@@ -4,3 +4,8 @@
 
 pub mod model;
 pub mod sources;
+pub mod tools;
+pub mod export;
+pub mod store;
+pub mod engine;
+pub mod reason;

@@ -52,7 +52,11 @@ fn summary(out: &mut String, st: &InvestigationState) {
         ("Trace", format!("`{}`", st.trace_id)),
         (
             "Alert",
-            format!("{} (from {})", inline(&st.alert.name), inline(&st.alert.source)),
+            format!(
+                "{} (from {})",
+                inline(&st.alert.name),
+                inline(&st.alert.source)
+            ),
         ),
         ("Severity", inline(&st.alert.severity)),
         ("Alert started", utc(st.alert.starts_at)),
@@ -153,7 +157,9 @@ fn timeline(out: &mut String, st: &InvestigationState) {
         lines.push((b.started_at, started));
         for step in &b.steps {
             match step {
-                Step::Hypothesis { at, hypothesis: h, .. } => lines.push((
+                Step::Hypothesis {
+                    at, hypothesis: h, ..
+                } => lines.push((
                     *at,
                     format!(
                         "{name} proposed {} · {} · {}: {}",
@@ -163,7 +169,9 @@ fn timeline(out: &mut String, st: &InvestigationState) {
                         cell(&h.statement)
                     ),
                 )),
-                Step::Guidance { at, text, author, .. } => lines.push((
+                Step::Guidance {
+                    at, text, author, ..
+                } => lines.push((
                     *at,
                     format!("Guidance to {name} from {}: {}", inline(author), cell(text)),
                 )),
@@ -228,7 +236,12 @@ fn branches(out: &mut String, st: &InvestigationState) {
 }
 
 fn branch(out: &mut String, st: &InvestigationState, n: usize, b: &BranchState) {
-    let _ = writeln!(out, "### {n}. {}: {}\n", inline(&b.strategy), b.status.as_str());
+    let _ = writeln!(
+        out,
+        "### {n}. {}: {}\n",
+        inline(&b.strategy),
+        b.status.as_str()
+    );
     let mut facts = Vec::new();
     if !b.title.is_empty() {
         facts.push(inline(&b.title));
@@ -321,7 +334,9 @@ fn branch(out: &mut String, st: &InvestigationState, n: usize, b: &BranchState) 
         .steps
         .iter()
         .filter_map(|s| match s {
-            Step::Guidance { at, text, author, .. } => Some(format!(
+            Step::Guidance {
+                at, text, author, ..
+            } => Some(format!(
                 "- {} {}: {}",
                 at.clock(),
                 inline(author),
@@ -388,7 +403,11 @@ fn feedback_section(out: &mut String, st: &InvestigationState, feedback: &[Feedb
 fn describe_span(st: &InvestigationState, f: &Feedback) -> String {
     let span = f.span_id;
     let short = format!("`{}`", span.short());
-    if let Some(rc) = st.root_causes.iter().find(|rc| rc.hypotheses.contains(&span)) {
+    if let Some(rc) = st
+        .root_causes
+        .iter()
+        .find(|rc| rc.hypotheses.contains(&span))
+    {
         return format!(
             "root cause {} · {} {short}",
             inline(&rc.service),
@@ -405,7 +424,11 @@ fn describe_span(st: &InvestigationState, f: &Feedback) -> String {
         for step in b.steps.iter().filter(|s| s.span() == span) {
             match step {
                 Step::ToolCall { tool, .. } => {
-                    return format!("tool call {} in {} {short}", inline(tool), inline(&b.strategy));
+                    return format!(
+                        "tool call {} in {} {short}",
+                        inline(tool),
+                        inline(&b.strategy)
+                    );
                 }
                 Step::Hypothesis { hypothesis: h, .. } => {
                     return format!(
@@ -557,8 +580,7 @@ fn inline(s: &str) -> String {
 fn block_line(line: &str) -> String {
     let s = inline(line);
     let starts_block = s.starts_with(['#', '>', '-', '+', '='])
-        || s
-            .find(|c: char| !c.is_ascii_digit())
+        || s.find(|c: char| !c.is_ascii_digit())
             .is_some_and(|i| i > 0 && s[i..].starts_with(['.', ')']));
     if starts_block { format!("\\{s}") } else { s }
 }
@@ -566,11 +588,7 @@ fn block_line(line: &str) -> String {
 /// Verbatim text in a fenced code block whose fence no backtick run inside can close.
 fn fenced(out: &mut String, text: &str, indent: &str) {
     let text = clean(text);
-    let longest = text
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest.max(2) + 1);
     let _ = writeln!(out, "{indent}{fence}text");
     for line in text.trim_end_matches('\n').lines() {
@@ -704,10 +722,7 @@ mod tests {
                     source: "alertmanager".into(),
                     name: "CheckoutLatencyHigh".into(),
                     labels: BTreeMap::from([("service".into(), "checkout".into())]),
-                    annotations: BTreeMap::from([(
-                        "summary".into(),
-                        "p99 above 2s for 5m".into(),
-                    )]),
+                    annotations: BTreeMap::from([("summary".into(), "p99 above 2s for 5m".into())]),
                     severity: "page".into(),
                     starts_at: Timestamp::parse_rfc3339("2026-03-01T10:12:00Z").unwrap(),
                     fingerprint: "abc".into(),
@@ -930,8 +945,14 @@ mod tests {
         ];
         let md = markdown(&fx.state, &fb);
 
-        assert!(md.starts_with("# RCA: CheckoutLatencyHigh on checkout\n"), "{md}");
-        let pos = |needle: &str| md.find(needle).unwrap_or_else(|| panic!("no {needle:?} in\n{md}"));
+        assert!(
+            md.starts_with("# RCA: CheckoutLatencyHigh on checkout\n"),
+            "{md}"
+        );
+        let pos = |needle: &str| {
+            md.find(needle)
+                .unwrap_or_else(|| panic!("no {needle:?} in\n{md}"))
+        };
         let sections = [
             "| Trace | `",
             "## Root causes",
@@ -995,9 +1016,13 @@ mod tests {
         // What each branch did.
         pos("### 1. metrics-first: running");
         pos("### 2. logs-first: pruned");
-        pos("| prometheus_query_range | query=histogram_quantile(0.99, rate(x\\[5m\\])), step=15s | ok | 120ms |");
+        pos(
+            "| prometheus_query_range | query=histogram_quantile(0.99, rate(x\\[5m\\])), step=15s | ok | 120ms |",
+        );
         pos("| loki_query_range | query={service=\"checkout\"} | error | 3s | error: timeout |");
-        pos("- orders-db · connection_pool_exhaustion · 82%: orders-db is at fault (evidence: orders-db");
+        pos(
+            "- orders-db · connection_pool_exhaustion · 82%: orders-db is at fault (evidence: orders-db",
+        );
         pos("- 10:15:");
 
         // Feedback: grade, rating, quoted comment with its heading defused, highlight fenced.
@@ -1026,11 +1051,17 @@ mod tests {
     fn control_and_markup_are_neutralised() {
         assert_eq!(clean("a\u{1b}[1;31mb\u{1b}[0m c"), "ab c");
         assert_eq!(clean("x\u{1b}]8;;http://e\u{1b}\\y\u{1b}]8;;\u{7}z"), "xyz");
-        assert_eq!(clean("tab\tnl\ncr\rdel\u{7f}bs\u{8}c1\u{9b}2Jend"), "tab\tnl\ncrdelbsc1end");
+        assert_eq!(
+            clean("tab\tnl\ncr\rdel\u{7f}bs\u{8}c1\u{9b}2Jend"),
+            "tab\tnl\ncrdelbsc1end"
+        );
         assert_eq!(clean("esc\u{1b}(Bok\u{1b}7"), "escok");
         // An unterminated OSC ends at the line break, not the end of the text.
         assert_eq!(clean("a\u{1b}]0;title\nnext"), "a\nnext");
-        assert_eq!(inline("a | b\nc  \\ <x> *y* `z` [l](u)"), "a \\| b c \\\\ &lt;x> \\*y\\* \\`z\\` \\[l\\](u)");
+        assert_eq!(
+            inline("a | b\nc  \\ <x> *y* `z` [l](u)"),
+            "a \\| b c \\\\ &lt;x> \\*y\\* \\`z\\` \\[l\\](u)"
+        );
         assert_eq!(block_line("1. item"), "\\1. item");
         assert_eq!(block_line("10 items"), "10 items");
         assert_eq!(truncate("abcdef", 4), "abc…");

@@ -562,7 +562,10 @@ mod tests {
         let blocked = dir.0.join("file");
         std::fs::write(&blocked, "x").unwrap();
         let err = default_path_from(Some(blocked.join("d").into_os_string())).unwrap_err();
-        assert!(err.to_string().contains(&blocked.display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&blocked.display().to_string()),
+            "{err}"
+        );
     }
 
     #[test]
@@ -571,7 +574,10 @@ mod tests {
         // A directory where the file should be.
         std::fs::create_dir_all(dir.db()).unwrap();
         let err = Store::open(dir.db()).unwrap_err();
-        assert!(err.to_string().contains(&dir.db().display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&dir.db().display().to_string()),
+            "{err}"
+        );
     }
 
     #[test]
@@ -584,7 +590,10 @@ mod tests {
             .pragma_update(None, "user_version", 99)
             .unwrap();
         let err = Store::open(&path).unwrap_err();
-        assert!(matches!(err, StoreError::NewerSchema { found: 99, .. }), "{err}");
+        assert!(
+            matches!(err, StoreError::NewerSchema { found: 99, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("newer.db"), "{err}");
     }
 }

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::model::{
-    Alert, BranchStatus, Budget, CallStatus, Event, EventKind, Evidence, EvidenceKind, FaultKind,
-    Hypothesis, InvestigationStatus, RootCause, SpanId, Timestamp, TraceId, EVENT_VERSION,
+    Alert, BranchStatus, Budget, CallStatus, EVENT_VERSION, Event, EventKind, Evidence,
+    EvidenceKind, FaultKind, Hypothesis, InvestigationStatus, RootCause, SpanId, Timestamp,
+    TraceId,
 };
 
 /// A directory under the system temp dir, removed when dropped.
@@ -115,7 +116,12 @@ pub fn realistic(trace: TraceId) -> Vec<Event> {
     let evidence = SpanId::random();
     let hyp = SpanId::random();
     let body: String = (0..4000)
-        .map(|i| format!("2026-03-01T10:12:{:02}Z ERROR FATAL: sorry, too many clients already (conn {i})\n", i % 60))
+        .map(|i| {
+            format!(
+                "2026-03-01T10:12:{:02}Z ERROR FATAL: sorry, too many clients already (conn {i})\n",
+                i % 60
+            )
+        })
         .collect();
     let cause = RootCause {
         service: "orders-db".into(),

@@ -102,7 +102,7 @@ fn check_liveness(conn: &Connection, raw: Raw) -> InvestigationRow {
         pid_start,
     } = raw;
     if row.status == InvestigationStatus::Running
-            && !liveness::still_running_here(pid, pid_start, || last_event_at(conn, &tid))
+        && !liveness::still_running_here(pid, pid_start, || last_event_at(conn, &tid))
     {
         row.status = InvestigationStatus::Interrupted;
     }
@@ -167,7 +167,10 @@ impl Store {
             many => Err(StoreError::AmbiguousTrace {
                 path: self.path().to_path_buf(),
                 prefix: prefix.to_string(),
-                matches: many.iter().map(|m| m.to_string()[..12].to_string()).collect(),
+                matches: many
+                    .iter()
+                    .map(|m| m.to_string()[..12].to_string())
+                    .collect(),
             }),
         }
     }
@@ -232,7 +235,10 @@ mod tests {
         assert_eq!(row.status, InvestigationStatus::Running);
         assert_eq!(row.top_service.as_deref(), Some("orders-db"));
         assert_eq!(row.finished_at, None);
-        assert!(matches!(events.last().unwrap().kind, EventKind::BranchStatusChanged { .. }));
+        assert!(matches!(
+            events.last().unwrap().kind,
+            EventKind::BranchStatusChanged { .. }
+        ));
     }
 
     #[cfg(target_os = "linux")]
@@ -281,7 +287,10 @@ mod tests {
         a[..3].copy_from_slice(&[0xab, 0xcd, 0x01]);
         let mut b = [0x22u8; 16];
         b[..3].copy_from_slice(&[0xab, 0xcd, 0x02]);
-        let (a, b) = (TraceId::from_bytes(a).unwrap(), TraceId::from_bytes(b).unwrap());
+        let (a, b) = (
+            TraceId::from_bytes(a).unwrap(),
+            TraceId::from_bytes(b).unwrap(),
+        );
         started(&store, a, 1, "A");
         started(&store, b, 2, "B");
 
@@ -294,8 +303,14 @@ mod tests {
         let err = store.resolve("ffff").unwrap_err();
         assert!(matches!(err, StoreError::UnknownTrace { .. }), "{err}");
         assert!(err.to_string().contains("ffff"));
-        assert!(matches!(store.resolve("abc"), Err(StoreError::BadPrefix { .. })));
-        assert!(matches!(store.resolve("abcd%"), Err(StoreError::BadPrefix { .. })));
+        assert!(matches!(
+            store.resolve("abc"),
+            Err(StoreError::BadPrefix { .. })
+        ));
+        assert!(matches!(
+            store.resolve("abcd%"),
+            Err(StoreError::BadPrefix { .. })
+        ));
         assert!(matches!(
             store.resolve(&format!("{a}0")),
             Err(StoreError::BadPrefix { .. })

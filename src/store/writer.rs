@@ -316,6 +316,9 @@ mod tests {
                 w.send(e.clone());
             }
         }
-        assert_eq!(Store::open(dir.db()).unwrap().events(trace).unwrap(), events);
+        assert_eq!(
+            Store::open(dir.db()).unwrap().events(trace).unwrap(),
+            events
+        );
     }
 }

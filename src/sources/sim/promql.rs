@@ -228,13 +228,14 @@ pub fn label_values(
         .iter()
         .map(|m| parse_series_selector(m))
         .collect::<Result<Vec<_>>>()?;
-    let mut out: BTreeSet<&str> = BTreeSet::new();
+    let mut out: BTreeSet<String> = BTreeSet::new();
     let mut consider = |s: &MetricSeries| {
         if let Some(v) = s.labels.get(name)
             && !v.is_empty()
+            && !out.contains(v)
             && has_sample_in(&s.samples, start_ms, end_ms)
         {
-            out.insert(v.as_str());
+            out.insert(v.clone());
         }
     };
     if selectors.is_empty() {
@@ -244,7 +245,7 @@ pub fn label_values(
             sel.candidates(set).into_iter().for_each(&mut consider);
         }
     }
-    Ok(out.into_iter().map(str::to_string).collect())
+    Ok(out.into_iter().collect())
 }
 
 // ---------------------------------------------------------------------------
@@ -826,9 +827,13 @@ impl Matching {
 }
 
 /// Maps each series of both sides to the ordinal of its matching signature.
-fn signature_ordinals(lhs: &[Series], rhs: &[Series], m: &Matching) -> (Vec<usize>, Vec<usize>, usize) {
-    let mut ords: HashMap<Vec<(&str, &str)>, usize> = HashMap::new();
-    let mut ord = |s: &Series| {
+fn signature_ordinals<'s>(
+    lhs: &'s [Series],
+    rhs: &'s [Series],
+    m: &Matching,
+) -> (Vec<usize>, Vec<usize>, usize) {
+    let mut ords: HashMap<Vec<(&'s str, &'s str)>, usize> = HashMap::new();
+    let mut ord = |s: &'s Series| {
         let next = ords.len();
         *ords.entry(m.signature(&s.labels)).or_insert(next)
     };

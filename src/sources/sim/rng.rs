@@ -5,10 +5,6 @@
 pub struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed ^ 0x6a09_e667_f3bc_c909)
-    }
-
     /// A stream for one (seed, key) pair.
     pub fn keyed(seed: u64, key: &str) -> Self {
         // FNV-1a over the key, then mixed with the seed.

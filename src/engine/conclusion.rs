@@ -1,0 +1,90 @@
+//! Merges hypotheses from live branches into one ranked conclusion.
+
+use std::collections::BTreeMap;
+
+use super::guidance;
+use crate::model::{FaultKind, Hypothesis, RootCause, SpanId};
+
+/// One branch's latest hypotheses.
+pub struct BranchHypotheses<'a> {
+    pub branch: SpanId,
+    pub hypotheses: &'a [(SpanId, Hypothesis)],
+}
+
+/// Ranked root causes, best first, at most `limit`. Order-independent: the
+/// same hypotheses give the same ranking whatever order branches reported in.
+pub fn merge(branches: &[BranchHypotheses<'_>], guidance: &[String], limit: usize) -> Vec<RootCause> {
+    struct Acc {
+        miss: f64,
+        kinds: BTreeMap<FaultKind, f64>,
+        best: BTreeMap<FaultKind, (f64, String)>,
+        evidence: Vec<SpanId>,
+        branches: Vec<SpanId>,
+        hyps: Vec<(f64, SpanId)>,
+    }
+    let mut by_service: BTreeMap<String, Acc> = BTreeMap::new();
+    for b in branches {
+        // A branch counts once per service: its latest word on it.
+        let mut latest: BTreeMap<&str, &(SpanId, Hypothesis)> = BTreeMap::new();
+        for h in b.hypotheses {
+            latest.insert(h.1.service.as_str(), h);
+        }
+        for (svc, (span, h)) in latest {
+            let acc = by_service.entry(svc.to_string()).or_insert(Acc {
+                miss: 1.0,
+                kinds: BTreeMap::new(),
+                best: BTreeMap::new(),
+                evidence: Vec::new(),
+                branches: Vec::new(),
+                hyps: Vec::new(),
+            });
+            let c = h.confidence.clamp(0.0, 0.99);
+            acc.miss *= 1.0 - c;
+            *acc.kinds.entry(h.kind).or_default() += c;
+            let e = acc.best.entry(h.kind).or_insert((-1.0, String::new()));
+            if c > e.0 || (c == e.0 && h.statement < e.1) {
+                *e = (c, h.statement.clone());
+            }
+            for ev in &h.evidence {
+                if !acc.evidence.contains(ev) {
+                    acc.evidence.push(*ev);
+                }
+            }
+            if !acc.branches.contains(&b.branch) {
+                acc.branches.push(b.branch);
+            }
+            acc.hyps.push((c, *span));
+        }
+    }
+    let services: Vec<String> = by_service.keys().cloned().collect();
+    let mut out: Vec<RootCause> = by_service
+        .into_iter()
+        .map(|(service, mut acc)| {
+            let w = guidance::weight(guidance, &service, &services);
+            let raw = 1.0 - acc.miss;
+            let confidence = if w >= 1.0 { 1.0 - (1.0 - raw) / w } else { raw * w };
+            let kind = acc
+                .kinds
+                .iter()
+                .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)))
+                .map(|(k, _)| *k)
+                .unwrap_or(FaultKind::BadDeploy);
+            let statement = acc.best.get(&kind).map(|b| b.1.clone()).unwrap_or_default();
+            acc.hyps.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            acc.evidence.sort();
+            acc.branches.sort();
+            RootCause {
+                service,
+                kind,
+                confidence: (confidence * 1000.0).round() / 1000.0,
+                statement,
+                evidence: acc.evidence,
+                branches: acc.branches,
+                hypotheses: acc.hyps.into_iter().map(|h| h.1).collect(),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then(a.service.cmp(&b.service)));
+    out.truncate(limit);
+    out
+}
