@@ -7,5 +7,6 @@ pub mod sources;
 pub mod tools;
 pub mod export;
 pub mod store;
+pub mod cli;
 pub mod engine;
 pub mod reason;

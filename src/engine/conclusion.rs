@@ -40,7 +40,7 @@ pub fn merge(branches: &[BranchHypotheses<'_>], guidance: &[String], limit: usiz
             });
             let c = h.confidence.clamp(0.0, 0.99);
             acc.miss *= 1.0 - c;
-            *acc.kinds.entry(h.kind).or_default() += c;
+            *acc.kinds.entry(h.kind).or_default() += c * h.kind_confidence.clamp(0.05, 1.0);
             let e = acc.best.entry(h.kind).or_insert((-1.0, String::new()));
             if c > e.0 || (c == e.0 && h.statement < e.1) {
                 *e = (c, h.statement.clone());

@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod conclusion;
 pub mod guidance;
 mod run;
+pub mod setup;
 pub mod sink;
 
 pub use branch::{BranchCtx, BranchEnd, Called};

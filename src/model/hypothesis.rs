@@ -14,6 +14,13 @@ pub struct Hypothesis {
     pub confidence: f64,
     /// Span ids of the evidence it rests on.
     pub evidence: Vec<SpanId>,
+    /// How sure the branch is of the kind, apart from the service (0..1).
+    #[serde(default = "full")]
+    pub kind_confidence: f64,
+}
+
+fn full() -> f64 {
+    1.0
 }
 
 /// One entry of the merged conclusion, best first.

@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod guard;
 pub mod render;
+pub mod sanitize;
 
 pub use catalog::{Catalog, Skill, Strategy, ToolSpec};
 pub use guard::{CallError, Guard, Refusal};

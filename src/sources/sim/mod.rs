@@ -6,10 +6,8 @@ mod answer;
 pub mod dynamics;
 mod kube;
 mod logs;
-#[path = "/tmp/stubs/logql.rs"]
 pub mod logql;
 mod metrics;
-#[path = "/tmp/stubs/promql.rs"]
 pub mod promql;
 pub mod recorded;
 mod rng;

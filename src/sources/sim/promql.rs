@@ -2108,3 +2108,822 @@ fn heap_fix(h: &mut [(usize, f64)], i: usize, less: fn(f64, f64) -> bool) {
         heap_up(h, i, less);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1000;
+
+    fn lbl(pairs: &[(&str, &str)]) -> Labels {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// A series named `name` with samples given as (seconds, value).
+    fn ser(name: &str, labels: &[(&str, &str)], samples: &[(i64, f64)]) -> MetricSeries {
+        let mut l = lbl(labels);
+        l.insert(METRIC_NAME.into(), name.into());
+        MetricSeries {
+            labels: l,
+            samples: samples.iter().map(|&(t, v)| (t * S, v)).collect(),
+        }
+    }
+
+    fn set(v: Vec<MetricSeries>) -> SeriesSet {
+        SeriesSet::new(v)
+    }
+
+    /// Instant vector at `t` seconds as (labels, value) pairs, in result order.
+    fn vec_at(set: &SeriesSet, q: &str, t: i64) -> Vec<(Labels, f64)> {
+        match query_instant(set, q, t * S).unwrap() {
+            InstantResult::Vector(v) => v
+                .into_iter()
+                .map(|s| {
+                    assert_eq!(s.samples.len(), 1);
+                    assert_eq!(s.samples[0].0, t * S);
+                    (s.labels, s.samples[0].1)
+                })
+                .collect(),
+            InstantResult::Scalar(s) => panic!("expected a vector for {q}, got scalar {s:?}"),
+        }
+    }
+
+    /// The single value of an instant vector with exactly one element.
+    fn one(set: &SeriesSet, q: &str, t: i64) -> f64 {
+        let v = vec_at(set, q, t);
+        assert_eq!(v.len(), 1, "{q} at {t}s: {v:?}");
+        v[0].1
+    }
+
+    fn scalar_at(set: &SeriesSet, q: &str, t: i64) -> f64 {
+        match query_instant(set, q, t * S).unwrap() {
+            InstantResult::Scalar((ts, v)) => {
+                assert_eq!(ts, t * S);
+                v
+            }
+            other => panic!("expected a scalar for {q}, got {other:?}"),
+        }
+    }
+
+    fn assert_close(got: f64, want: f64) {
+        let tol = 1e-12 * want.abs().max(1.0);
+        assert!(
+            (got - want).abs() <= tol,
+            "got {got:?}, want {want:?}"
+        );
+    }
+
+    fn unsupported(set: &SeriesSet, q: &str) -> String {
+        match query_instant(set, q, 0) {
+            Err(PromqlError::Unsupported(what)) => what,
+            other => panic!("expected Unsupported for {q}, got {other:?}"),
+        }
+    }
+
+    fn eval_err(set: &SeriesSet, q: &str, t: i64) -> String {
+        match query_instant(set, q, t * S) {
+            Err(PromqlError::Eval(msg)) => msg,
+            other => panic!("expected an evaluation error for {q}, got {other:?}"),
+        }
+    }
+
+    // --- rate / increase / irate / delta ----------------------------------------
+
+    fn counter_set() -> SeriesSet {
+        set(vec![
+            // 0, 10, 20, 30 at 15s steps.
+            ser("c_total", &[("job", "a")], &[(0, 0.0), (15, 10.0), (30, 20.0), (45, 30.0)]),
+            // A reset between 15s and 30s.
+            ser(
+                "r_total",
+                &[("job", "a")],
+                &[(0, 5.0), (15, 10.0), (30, 2.0), (45, 6.0), (60, 9.0)],
+            ),
+            // Only two samples, the second well before the end of a 1m range.
+            ser("g_total", &[("job", "a")], &[(15, 10.0), (30, 20.0)]),
+            // A gauge.
+            ser("temp", &[("room", "x")], &[(0, 10.0), (15, 4.0), (30, 7.0), (45, 1.0)]),
+        ])
+    }
+
+    #[test]
+    fn rate_extrapolates_to_the_zero_point() {
+        let s = counter_set();
+        // At 45s the range (-15s, 45s] holds all four samples: increase 30 - 0 = 30.
+        // durationToStart = 0 - (-15) = 15s, durationToEnd = 45 - 45 = 0s,
+        // sampledInterval = 45s, average interval 15s, threshold 16.5s.
+        // The counter's zero point is 45 * (0 / 30) = 0s before the first sample,
+        // closer than 15s, so durationToStart = 0: factor (45 + 0 + 0) / 45 = 1.
+        // rate = 30 * 1 / 60 = 0.5.
+        assert_close(one(&s, "rate(c_total[1m])", 45), 0.5);
+        // increase = 30 * 1 = 30.
+        assert_close(one(&s, "increase(c_total[1m])", 45), 30.0);
+        // The name is dropped.
+        assert_eq!(vec_at(&s, "rate(c_total[1m])", 45)[0].0, lbl(&[("job", "a")]));
+    }
+
+    #[test]
+    fn rate_range_is_left_open_and_extrapolates_both_ends() {
+        let s = counter_set();
+        // At 60s the range (0s, 60s] excludes the sample at 0s: 10, 20, 30 at 15/30/45s.
+        // increase 30 - 10 = 20; durationToStart = 15 - 0 = 15s; durationToEnd = 60 - 45 = 15s;
+        // sampled 30s, average 15s, threshold 16.5s: both extrapolations allowed.
+        // Zero point 30 * (10 / 20) = 15s, not shorter than 15s.
+        // factor = (30 + 15 + 15) / 30 = 2: increase = 40, rate = 40 / 60.
+        assert_close(one(&s, "increase(c_total[1m])", 60), 40.0);
+        assert_close(one(&s, "rate(c_total[1m])", 60), 40.0 / 60.0);
+    }
+
+    #[test]
+    fn rate_corrects_counter_resets() {
+        let s = counter_set();
+        // At 60s the range (0, 60] holds 10, 2, 6, 9 (15s..60s).
+        // Raw difference 9 - 10 = -1, plus 10 for the reset 10 -> 2: 9.
+        // durationToStart = 15s, durationToEnd = 0s, sampled 45s, average 15s.
+        // Zero point 45 * (10 / 9) = 50s, farther than 15s, so 15s stays.
+        // factor = (45 + 15 + 0) / 45 = 4/3: increase = 12, rate = 12 / 60 = 0.2.
+        assert_close(one(&s, "increase(r_total[1m])", 60), 12.0);
+        assert_close(one(&s, "rate(r_total[1m])", 60), 0.2);
+    }
+
+    #[test]
+    fn rate_limits_extrapolation_at_gaps() {
+        let s = counter_set();
+        // At 60s the range (0, 60] holds 10 @15s and 20 @30s: increase 10.
+        // durationToStart = 15s (< 16.5s threshold, kept; zero point 15 * 10/10 = 15s, not shorter),
+        // durationToEnd = 30s (>= 16.5s), so only half an interval: 7.5s.
+        // factor = (15 + 15 + 7.5) / 15 = 2.5: increase = 25, rate = 25 / 60.
+        assert_close(one(&s, "increase(g_total[1m])", 60), 25.0);
+        assert_close(one(&s, "rate(g_total[1m])", 60), 25.0 / 60.0);
+        // A single sample in range gives no result.
+        assert!(vec_at(&s, "rate(g_total[10s])", 30).is_empty());
+    }
+
+    #[test]
+    fn irate_uses_the_last_two_samples() {
+        let s = counter_set();
+        // At 60s: last two samples 6 @45s and 9 @60s: (9 - 6) / 15 = 0.2.
+        assert_close(one(&s, "irate(r_total[1m])", 60), 0.2);
+        // At 30s: 10 @15s then 2 @30s is a reset, so the last value counts: 2 / 15.
+        assert_close(one(&s, "irate(r_total[1m])", 30), 2.0 / 15.0);
+        // One sample in (50s, 60s]: nothing.
+        assert!(vec_at(&s, "irate(r_total[10s])", 60).is_empty());
+    }
+
+    #[test]
+    fn delta_extrapolates_without_counter_logic() {
+        let s = counter_set();
+        // At 45s the range (-15, 45] holds 10, 4, 7, 1: 1 - 10 = -9.
+        // durationToStart 15s, durationToEnd 0s, sampled 45s: factor (45 + 15) / 45 = 4/3.
+        // delta = -9 * 4/3 = -12.
+        assert_close(one(&s, "delta(temp[1m])", 45), -12.0);
+    }
+
+    // --- histogram_quantile ------------------------------------------------------
+
+    fn histogram_set() -> SeriesSet {
+        set(vec![
+            ser("req_bucket", &[("svc", "api"), ("le", "0.1")], &[(0, 10.0)]),
+            ser("req_bucket", &[("svc", "api"), ("le", "0.5")], &[(0, 30.0)]),
+            ser("req_bucket", &[("svc", "api"), ("le", "+Inf")], &[(0, 40.0)]),
+            // No +Inf bucket.
+            ser("req_bucket", &[("svc", "web"), ("le", "1")], &[(0, 5.0)]),
+            // Non-monotonic counts: 10, 8, 20, 20.
+            ser("bad_bucket", &[("le", "0.1")], &[(0, 10.0)]),
+            ser("bad_bucket", &[("le", "0.5")], &[(0, 8.0)]),
+            ser("bad_bucket", &[("le", "1")], &[(0, 20.0)]),
+            ser("bad_bucket", &[("le", "+Inf")], &[(0, 20.0)]),
+        ])
+    }
+
+    #[test]
+    fn histogram_quantile_interpolates_within_buckets() {
+        let s = histogram_set();
+        let q = |phi: &str| {
+            let v = vec_at(&s, &format!("histogram_quantile({phi}, req_bucket{{svc=\"api\"}})"), 0);
+            assert_eq!(v.len(), 1);
+            assert_eq!(v[0].0, lbl(&[("svc", "api")]));
+            v[0].1
+        };
+        // 40 observations; rank 0.5 * 40 = 20 falls in (0.1, 0.5] (cumulative 10 -> 30):
+        // 0.1 + (0.5 - 0.1) * ((20 - 10) / (30 - 10)) = 0.1 + 0.4 * 0.5 = 0.3.
+        assert_close(q("0.5"), 0.3);
+        // rank 0.2 * 40 = 8 falls in the lowest bucket, whose lower bound is 0:
+        // 0 + 0.1 * (8 / 10) = 0.08.
+        assert_close(q("0.2"), 0.08);
+        // rank 0.9 * 40 = 36 falls in +Inf: the highest finite bound, 0.5.
+        assert_close(q("0.9"), 0.5);
+        assert_eq!(q("1.5"), f64::INFINITY);
+        assert_eq!(q("-0.5"), f64::NEG_INFINITY);
+        assert!(q("NaN").is_nan());
+        // Without a +Inf bucket the result is NaN.
+        let web = one(&s, "histogram_quantile(0.5, req_bucket{svc=\"web\"})", 0);
+        assert!(web.is_nan());
+    }
+
+    #[test]
+    fn histogram_quantile_forces_monotonic_buckets() {
+        let s = histogram_set();
+        // Counts 10, 8, 20, 20 become 10, 10, 20, 20. rank 0.45 * 20 = 9 falls in
+        // the lowest bucket: 0.1 * (9 / 10) = 0.09. (Unfixed, the binary search
+        // would land in (0.5, 1] and answer 0.5 + 0.5 * (1 / 12).)
+        assert_close(one(&s, "histogram_quantile(0.45, bad_bucket)", 0), 0.09);
+    }
+
+    #[test]
+    fn histogram_quantile_over_summed_rates() {
+        let mut v = Vec::new();
+        for pod in ["1", "2"] {
+            let c = |k: f64| {
+                [(0, 0.0), (15, k), (30, 2.0 * k), (45, 3.0 * k), (60, 4.0 * k)]
+            };
+            v.push(ser("lat_bucket", &[("pod", pod), ("le", "0.5")], &c(1.0)));
+            v.push(ser("lat_bucket", &[("pod", pod), ("le", "1")], &c(3.0)));
+            v.push(ser("lat_bucket", &[("pod", pod), ("le", "+Inf")], &c(4.0)));
+        }
+        let s = set(v);
+        // Each bucket at 60s over (0, 60] holds k, 2k, 3k, 4k: increase 3k;
+        // durationToStart 15s (zero point 45 * k / 3k = 15s, not shorter), durationToEnd 0s,
+        // factor (45 + 15) / 45 = 4/3: increase 4k, rate 4k / 60.
+        // Summed over two pods by le: 0.5 -> 8/60, 1 -> 24/60, +Inf -> 32/60.
+        // rank 0.5 * 32/60 = 16/60 falls in (0.5, 1]: 0.5 + 0.5 * ((16 - 8) / (24 - 8)) = 0.75.
+        let got = one(
+            &s,
+            "histogram_quantile(0.5, sum by (le) (rate(lat_bucket[1m])))",
+            60,
+        );
+        assert_close(got, 0.75);
+    }
+
+    // --- aggregations -------------------------------------------------------------
+
+    fn x_set() -> SeriesSet {
+        set(vec![
+            ser("x", &[("svc", "a"), ("pod", "1")], &[(0, 1.0)]),
+            ser("x", &[("svc", "a"), ("pod", "2")], &[(0, 3.0)]),
+            ser("x", &[("svc", "b"), ("pod", "1")], &[(0, 10.0)]),
+        ])
+    }
+
+    #[test]
+    fn sum_avg_min_max_count_by_and_without() {
+        let s = x_set();
+        let a = lbl(&[("svc", "a")]);
+        let b = lbl(&[("svc", "b")]);
+        // a: 1 + 3 = 4; b: 10.
+        assert_eq!(
+            vec_at(&s, "sum by (svc) (x)", 0),
+            vec![(a.clone(), 4.0), (b.clone(), 10.0)]
+        );
+        // a: (1 + 3) / 2 = 2.
+        assert_eq!(
+            vec_at(&s, "avg by (svc) (x)", 0),
+            vec![(a.clone(), 2.0), (b.clone(), 10.0)]
+        );
+        assert_eq!(
+            vec_at(&s, "min by (svc) (x)", 0),
+            vec![(a.clone(), 1.0), (b.clone(), 10.0)]
+        );
+        assert_eq!(
+            vec_at(&s, "max by (svc) (x)", 0),
+            vec![(a.clone(), 3.0), (b.clone(), 10.0)]
+        );
+        assert_eq!(
+            vec_at(&s, "count by (svc) (x)", 0),
+            vec![(a.clone(), 2.0), (b.clone(), 1.0)]
+        );
+        // without (pod) drops pod and the name: same groups as by (svc).
+        assert_eq!(
+            vec_at(&s, "sum without (pod) (x)", 0),
+            vec![(a.clone(), 4.0), (b.clone(), 10.0)]
+        );
+        // without (svc): pod 1 has two series, pod 2 one.
+        assert_eq!(
+            vec_at(&s, "count without (svc) (x)", 0),
+            vec![(lbl(&[("pod", "1")]), 2.0), (lbl(&[("pod", "2")]), 1.0)]
+        );
+        // pod 1: 1 + 10 = 11; pod 2: 3.
+        assert_eq!(
+            vec_at(&s, "sum(x) without (svc)", 0),
+            vec![(lbl(&[("pod", "1")]), 11.0), (lbl(&[("pod", "2")]), 3.0)]
+        );
+        // No grouping: 1 + 3 + 10 = 14, empty labels.
+        assert_eq!(vec_at(&s, "sum(x)", 0), vec![(Labels::new(), 14.0)]);
+        // by (__name__) keeps the name.
+        assert_eq!(
+            vec_at(&s, "max by (__name__) (x)", 0),
+            vec![(lbl(&[("__name__", "x")]), 10.0)]
+        );
+    }
+
+    #[test]
+    fn sum_and_avg_use_kahan_summation() {
+        let s = set(vec![
+            ser("k", &[("i", "1")], &[(0, 1e100)]),
+            ser("k", &[("i", "2")], &[(0, 1.0)]),
+            ser("k", &[("i", "3")], &[(0, -1e100)]),
+        ]);
+        // Naively 1e100 + 1 - 1e100 = 0; the compensation term keeps the 1.
+        assert_eq!(one(&s, "sum(k)", 0), 1.0);
+        // avg = sum / 3 + c / 3 = 0 / 3 + 1 / 3.
+        assert_close(one(&s, "avg(k)", 0), 1.0 / 3.0);
+    }
+
+    #[test]
+    fn topk_and_bottomk_keep_labels() {
+        let s = x_set();
+        let x = |svc: &str, pod: &str| lbl(&[("__name__", "x"), ("svc", svc), ("pod", pod)]);
+        // Largest of 1, 3, 10.
+        assert_eq!(vec_at(&s, "topk(1, x)", 0), vec![(x("b", "1"), 10.0)]);
+        // Two largest, descending.
+        assert_eq!(
+            vec_at(&s, "topk(2, x)", 0),
+            vec![(x("b", "1"), 10.0), (x("a", "2"), 3.0)]
+        );
+        // Two smallest, ascending.
+        assert_eq!(
+            vec_at(&s, "bottomk(2, x)", 0),
+            vec![(x("a", "1"), 1.0), (x("a", "2"), 3.0)]
+        );
+        // Per svc: a -> max(1, 3) = 3, b -> 10.
+        assert_eq!(
+            vec_at(&s, "topk by (svc) (1, x)", 0),
+            vec![(x("a", "2"), 3.0), (x("b", "1"), 10.0)]
+        );
+        // k larger than the input returns everything; k < 1 nothing.
+        assert_eq!(vec_at(&s, "bottomk(5, x)", 0).len(), 3);
+        assert!(vec_at(&s, "topk(0, x)", 0).is_empty());
+        // k is truncated: 1.9 -> 1.
+        assert_eq!(vec_at(&s, "topk(1.9, x)", 0), vec![(x("b", "1"), 10.0)]);
+    }
+
+    #[test]
+    fn topk_over_a_range_picks_per_step() {
+        let s = set(vec![
+            ser("y", &[("i", "1")], &[(0, 1.0), (60, 5.0)]),
+            ser("y", &[("i", "2")], &[(0, 2.0), (60, 4.0)]),
+        ]);
+        // At 0s: max(1, 2) is i=2; at 60s: max(5, 4) is i=1.
+        let got = query_range(&s, "topk(1, y)", 0, 60 * S, 60 * S).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].labels, lbl(&[("__name__", "y"), ("i", "1")]));
+        assert_eq!(got[0].samples, vec![(60 * S, 5.0)]);
+        assert_eq!(got[1].labels, lbl(&[("__name__", "y"), ("i", "2")]));
+        assert_eq!(got[1].samples, vec![(0, 2.0)]);
+    }
+
+    // --- scalars and vector/scalar operators ---------------------------------------
+
+    #[test]
+    fn scalar_arithmetic() {
+        let s = x_set();
+        // Precedence: 1 + (2 * 3) = 7.
+        assert_eq!(scalar_at(&s, "1 + 2 * 3", 0), 7.0);
+        // ^ is right-associative: 2 ^ (3 ^ 2) = 2 ^ 9 = 512.
+        assert_eq!(scalar_at(&s, "2 ^ 3 ^ 2", 0), 512.0);
+        assert_eq!(scalar_at(&s, "10 % 3", 0), 1.0);
+        assert_eq!(scalar_at(&s, "-10 % 3", 0), -1.0);
+        assert_eq!(scalar_at(&s, "7 / 2", 0), 3.5);
+        // Unary minus over parentheses: -(2 - 5) = 3.
+        assert_eq!(scalar_at(&s, "-(2 - 5)", 0), 3.0);
+        assert_eq!(scalar_at(&s, "1 == bool 1", 0), 1.0);
+        assert_eq!(scalar_at(&s, "2 < bool 1", 0), 0.0);
+        assert_eq!(scalar_at(&s, "1 / 0", 0), f64::INFINITY);
+        // Go's Pow: 2 ^ 0.5 is sqrt(2); negative base with fractional exponent is NaN;
+        // 0 ^ -1 is +Inf.
+        assert_eq!(scalar_at(&s, "2 ^ 0.5", 0), 2f64.sqrt());
+        assert!(scalar_at(&s, "(-8) ^ (1/3)", 0).is_nan());
+        assert_eq!(scalar_at(&s, "0 ^ -1", 0), f64::INFINITY);
+        // 1.1 ^ 3 by repeated squaring of the mantissa, as Go does.
+        assert_eq!(scalar_at(&s, "1.1 ^ 3", 0), go_pow(1.1, 3.0));
+        assert_close(scalar_at(&s, "1.1 ^ 3", 0), 1.331);
+    }
+
+    #[test]
+    fn vector_scalar_arithmetic_drops_the_name() {
+        let s = x_set();
+        let a1 = lbl(&[("svc", "a"), ("pod", "1")]);
+        let a2 = lbl(&[("svc", "a"), ("pod", "2")]);
+        let b1 = lbl(&[("svc", "b"), ("pod", "1")]);
+        // Results are sorted by labels: pod comes before svc.
+        // 1 * 2, 10 * 2, 3 * 2.
+        assert_eq!(
+            vec_at(&s, "x * 2", 0),
+            vec![(a1.clone(), 2.0), (b1.clone(), 20.0), (a2.clone(), 6.0)]
+        );
+        // Scalar on the left: 10 - 1, 10 - 10, 10 - 3.
+        assert_eq!(
+            vec_at(&s, "10 - x", 0),
+            vec![(a1.clone(), 9.0), (b1.clone(), 0.0), (a2.clone(), 7.0)]
+        );
+        // 1^2, 10^2, 3^2.
+        assert_eq!(
+            vec_at(&s, "x ^ 2", 0),
+            vec![(a1.clone(), 1.0), (b1.clone(), 100.0), (a2.clone(), 9.0)]
+        );
+        assert_eq!(
+            vec_at(&s, "-x", 0),
+            vec![(a1.clone(), -1.0), (b1.clone(), -10.0), (a2.clone(), -3.0)]
+        );
+    }
+
+    #[test]
+    fn comparisons_filter_unless_bool() {
+        let s = x_set();
+        let x = |svc: &str, pod: &str| lbl(&[("__name__", "x"), ("svc", svc), ("pod", pod)]);
+        // 1 > 2 is false; 10 and 3 pass, keeping their names and values
+        // (sorted by labels: pod 1 before pod 2).
+        assert_eq!(
+            vec_at(&s, "x > 2", 0),
+            vec![(x("b", "1"), 10.0), (x("a", "2"), 3.0)]
+        );
+        // Scalar on the left: 2 < x is x > 2, and the value is the vector's.
+        assert_eq!(
+            vec_at(&s, "2 < x", 0),
+            vec![(x("b", "1"), 10.0), (x("a", "2"), 3.0)]
+        );
+        assert_eq!(vec_at(&s, "x == 3", 0), vec![(x("a", "2"), 3.0)]);
+        assert_eq!(
+            vec_at(&s, "x != 3", 0),
+            vec![(x("a", "1"), 1.0), (x("b", "1"), 10.0)]
+        );
+        // bool: 0 or 1 for every element, name dropped.
+        assert_eq!(
+            vec_at(&s, "x > bool 2", 0),
+            vec![
+                (lbl(&[("svc", "a"), ("pod", "1")]), 0.0),
+                (lbl(&[("svc", "b"), ("pod", "1")]), 1.0),
+                (lbl(&[("svc", "a"), ("pod", "2")]), 1.0),
+            ]
+        );
+        // 1 <= 1 and 3 >= 3 hold at the boundary.
+        assert_eq!(vec_at(&s, "x <= 1", 0), vec![(x("a", "1"), 1.0)]);
+        assert_eq!(vec_at(&s, "x >= 10", 0), vec![(x("b", "1"), 10.0)]);
+    }
+
+    // --- vector/vector matching ----------------------------------------------------
+
+    fn match_set() -> SeriesSet {
+        set(vec![
+            ser("req", &[("svc", "a"), ("code", "200")], &[(0, 10.0)]),
+            ser("req", &[("svc", "b"), ("code", "200")], &[(0, 4.0)]),
+            ser("cap", &[("svc", "a"), ("code", "200")], &[(0, 5.0)]),
+            ser("cap", &[("svc", "b"), ("code", "200")], &[(0, 8.0)]),
+            ser("lim", &[("svc", "a")], &[(0, 20.0)]),
+            ser("lim", &[("svc", "b")], &[(0, 2.0)]),
+            ser("one", &[("code", "200")], &[(0, 1.0)]),
+        ])
+    }
+
+    #[test]
+    fn one_to_one_matching_on_all_labels() {
+        let s = match_set();
+        let a = lbl(&[("svc", "a"), ("code", "200")]);
+        let b = lbl(&[("svc", "b"), ("code", "200")]);
+        // 10 / 5 = 2, 4 / 8 = 0.5; the name is dropped.
+        assert_eq!(
+            vec_at(&s, "req / cap", 0),
+            vec![(a.clone(), 2.0), (b.clone(), 0.5)]
+        );
+        // 10 > 5 keeps the left sample (name and value); 4 > 8 is dropped.
+        assert_eq!(
+            vec_at(&s, "req > cap", 0),
+            vec![(lbl(&[("__name__", "req"), ("svc", "a"), ("code", "200")]), 10.0)]
+        );
+        // With bool: 1 and 0, without the name.
+        assert_eq!(
+            vec_at(&s, "req > bool cap", 0),
+            vec![(a.clone(), 1.0), (b.clone(), 0.0)]
+        );
+        // Nothing shares the label set {svc, code} with lim.
+        assert!(vec_at(&s, "req + lim", 0).is_empty());
+    }
+
+    #[test]
+    fn matching_with_on_and_ignoring() {
+        let s = match_set();
+        let a = lbl(&[("svc", "a")]);
+        let b = lbl(&[("svc", "b")]);
+        // on(svc): 10 / 20 = 0.5, 4 / 2 = 2; the result keeps only svc.
+        assert_eq!(
+            vec_at(&s, "req / on(svc) lim", 0),
+            vec![(a.clone(), 0.5), (b.clone(), 2.0)]
+        );
+        // ignoring(code): 10 - 20 = -10, 4 - 2 = 2; the result drops code.
+        assert_eq!(
+            vec_at(&s, "req - ignoring(code) lim", 0),
+            vec![(a.clone(), -10.0), (b.clone(), 2.0)]
+        );
+        // on(code) with two right-hand series for code=200 is many-to-many.
+        let msg = eval_err(&s, "req / on(code) cap", 0);
+        assert!(msg.contains("found duplicate series for the match group {code=\"200\"}"), "{msg}");
+        // on(code) with two left-hand series for one right-hand series needs group_left.
+        let msg = eval_err(&s, "req / on(code) one", 0);
+        assert!(msg.contains("multiple matches for labels"), "{msg}");
+        assert!(unsupported(&s, "req / on(code) group_left one").contains("group_left"));
+        assert!(unsupported(&s, "one / on(code) group_right req").contains("group_right"));
+    }
+
+    #[test]
+    fn set_operators() {
+        let s = match_set();
+        let req = |svc: &str| lbl(&[("__name__", "req"), ("svc", svc), ("code", "200")]);
+        let lim = |svc: &str| lbl(&[("__name__", "lim"), ("svc", svc)]);
+        assert_eq!(
+            vec_at(&s, "req and on(svc) lim{svc=\"a\"}", 0),
+            vec![(req("a"), 10.0)]
+        );
+        assert_eq!(
+            vec_at(&s, "req unless on(svc) lim{svc=\"a\"}", 0),
+            vec![(req("b"), 4.0)]
+        );
+        // Different label sets: everything from both sides.
+        assert_eq!(
+            vec_at(&s, "req or lim", 0),
+            vec![
+                (lim("a"), 20.0),
+                (lim("b"), 2.0),
+                (req("a"), 10.0),
+                (req("b"), 4.0)
+            ]
+        );
+        // on(svc): lim matches req on both svc values, so only req stays.
+        assert_eq!(
+            vec_at(&s, "req or on(svc) lim", 0),
+            vec![(req("a"), 10.0), (req("b"), 4.0)]
+        );
+        // and with an empty right side is empty; unless keeps everything.
+        assert!(vec_at(&s, "req and nothing", 0).is_empty());
+        assert_eq!(vec_at(&s, "req unless nothing", 0).len(), 2);
+    }
+
+    // --- selectors: offset, lookback, matchers --------------------------------------
+
+    #[test]
+    fn offsets_shift_evaluation_time() {
+        let s = set(vec![ser("o", &[], &[(0, 1.0), (60, 2.0), (120, 3.0)])]);
+        // At 120s, offset 1m reads at 60s: 2.
+        assert_eq!(one(&s, "o offset 1m", 120), 2.0);
+        // At 0s, offset -1m reads at 60s: 2.
+        assert_eq!(one(&s, "o offset -1m", 0), 2.0);
+        // The offset keeps the name.
+        assert_eq!(vec_at(&s, "o offset 1m", 120)[0].0, lbl(&[("__name__", "o")]));
+        // Range (0s, 60s] at 120s with offset 1m holds only 2 @60s.
+        assert_eq!(one(&s, "sum_over_time(o[1m] offset 1m)", 120), 2.0);
+    }
+
+    #[test]
+    fn lookback_is_five_minutes_left_open() {
+        let s = set(vec![ser("g", &[], &[(0, 1.0), (600, 2.0)])]);
+        assert_eq!(one(&s, "g", 100), 1.0);
+        // 299.999s: the sample at 0 is inside (299.999 - 300, 299.999].
+        match query_instant(&s, "g", 299_999).unwrap() {
+            InstantResult::Vector(v) => assert_eq!(v[0].samples, vec![(299_999, 1.0)]),
+            other => panic!("{other:?}"),
+        }
+        // 300s: (0, 300] excludes the sample at 0.
+        assert!(vec_at(&s, "g", 300).is_empty());
+        assert_eq!(one(&s, "g", 600), 2.0);
+        // Over a range: steps 0..240 see 1, 300..540 nothing, 600 sees 2.
+        let got = query_range(&s, "g", 0, 600 * S, 60 * S).unwrap();
+        assert_eq!(got.len(), 1);
+        let want: Vec<(i64, f64)> = vec![
+            (0, 1.0),
+            (60 * S, 1.0),
+            (120 * S, 1.0),
+            (180 * S, 1.0),
+            (240 * S, 1.0),
+            (600 * S, 2.0),
+        ];
+        assert_eq!(got[0].samples, want);
+    }
+
+    #[test]
+    fn each_matcher_type() {
+        let s = set(vec![
+            ser("m", &[("env", "prod"), ("svc", "a")], &[(0, 1.0)]),
+            ser("m", &[("env", "dev"), ("svc", "b")], &[(0, 2.0)]),
+            ser("m", &[("svc", "c")], &[(0, 3.0)]),
+            ser("n", &[("svc", "a")], &[(0, 4.0)]),
+        ]);
+        let vals = |q: &str| -> Vec<f64> { vec_at(&s, q, 0).into_iter().map(|p| p.1).collect() };
+        assert_eq!(vals("m{env=\"prod\"}"), vec![1.0]);
+        // != also matches series without the label ("" != "prod").
+        assert_eq!(vals("m{env!=\"prod\"}"), vec![2.0, 3.0]);
+        // Regexes are anchored: "pro" does not match "prod".
+        assert_eq!(vals("m{env=~\"pr.*\"}"), vec![1.0]);
+        assert!(vals("m{env=~\"pro\"}").is_empty());
+        // A regex matching "" also matches the series without env.
+        assert_eq!(vals("m{env=~\"prod|\"}"), vec![1.0, 3.0]);
+        assert_eq!(vals("m{env!~\"d.*\"}"), vec![1.0, 3.0]);
+        assert_eq!(vals("m{env=\"\"}"), vec![3.0]);
+        // Name as a matcher, and no name at all (scans every series).
+        assert_eq!(vals("{__name__=\"m\", svc=\"b\"}"), vec![2.0]);
+        assert_eq!(vals("{svc=~\"a\"}"), vec![1.0, 4.0]);
+        assert_eq!(vals("{__name__=~\"m|n\", svc=\"a\"}"), vec![1.0, 4.0]);
+        // `or` between matcher groups.
+        assert_eq!(vals("m{env=\"prod\" or svc=\"c\"}"), vec![1.0, 3.0]);
+    }
+
+    #[test]
+    fn series_with_equal_labels_are_merged() {
+        let mut s = set(vec![ser("d", &[], &[(0, 1.0), (60, 2.0)])]);
+        s.extend(vec![ser("d", &[], &[(60, 20.0), (120, 30.0)])]);
+        // One series; the later-added one wins at 60s.
+        let got = query_range(&s, "d", 0, 120 * S, 60 * S).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].samples, vec![(0, 1.0), (60 * S, 20.0), (120 * S, 30.0)]);
+    }
+
+    // --- *_over_time and instant functions ----------------------------------------
+
+    #[test]
+    fn over_time_functions() {
+        let s = set(vec![ser(
+            "g",
+            &[("k", "v")],
+            &[(0, 1.0), (15, 5.0), (30, 3.0), (45, 7.0)],
+        )]);
+        // At 45s, (-15, 45] holds 1, 5, 3, 7.
+        assert_eq!(one(&s, "avg_over_time(g[1m])", 45), 4.0); // 16 / 4
+        assert_eq!(one(&s, "sum_over_time(g[1m])", 45), 16.0);
+        assert_eq!(one(&s, "max_over_time(g[1m])", 45), 7.0);
+        assert_eq!(one(&s, "min_over_time(g[1m])", 45), 1.0);
+        assert_eq!(one(&s, "count_over_time(g[1m])", 45), 4.0);
+        // At 50s, (20, 50] holds 3 and 7: avg 5, count 2.
+        assert_eq!(one(&s, "avg_over_time(g[30s])", 50), 5.0);
+        assert_eq!(one(&s, "count_over_time(g[30s])", 50), 2.0);
+        // The name goes.
+        assert_eq!(vec_at(&s, "max_over_time(g[1m])", 45)[0].0, lbl(&[("k", "v")]));
+        // Nothing in range: no result.
+        assert!(vec_at(&s, "count_over_time(g[10s])", 200).is_empty());
+    }
+
+    #[test]
+    fn abs_and_clamp() {
+        let s = set(vec![ser("g", &[("k", "v")], &[(0, 1.0), (45, 7.0)])]);
+        // |1 - 4| = 3.
+        assert_eq!(one(&s, "abs(g - 4)", 0), 3.0);
+        // max(1, 4) = 4 and min(7, 4) = 4; names dropped.
+        assert_eq!(vec_at(&s, "clamp_min(g, 4)", 0), vec![(lbl(&[("k", "v")]), 4.0)]);
+        assert_eq!(one(&s, "clamp_max(g, 4)", 45), 4.0);
+        assert_eq!(one(&s, "clamp_max(g, 4)", 0), 1.0);
+    }
+
+    #[test]
+    fn scalar_vector_time() {
+        let s = x_set();
+        assert_eq!(scalar_at(&s, "scalar(x{svc=\"b\"})", 0), 10.0);
+        // More than one element: NaN.
+        assert!(scalar_at(&s, "scalar(x)", 0).is_nan());
+        assert_eq!(vec_at(&s, "vector(3)", 0), vec![(Labels::new(), 3.0)]);
+        assert_eq!(scalar_at(&s, "time()", 60), 60.0);
+        assert_eq!(scalar_at(&s, "time() - 60", 60), 0.0);
+        // 10 + scalar(10) = 20.
+        assert_eq!(one(&s, "x{svc=\"b\"} + scalar(x{svc=\"b\"})", 0), 20.0);
+    }
+
+    // --- range query shape, endpoints ----------------------------------------------
+
+    #[test]
+    fn range_query_shapes() {
+        let s = x_set();
+        // A scalar expression: one series, empty labels, every step.
+        let got = query_range(&s, "1 + 1", 0, 120 * S, 60 * S).unwrap();
+        assert_eq!(got.len(), 1);
+        assert!(got[0].labels.is_empty());
+        assert_eq!(got[0].samples, vec![(0, 2.0), (60 * S, 2.0), (120 * S, 2.0)]);
+        // Vectors: sorted by labels (pod before svc); samples only where there
+        // is a value (the samples at 0 stay visible until 300s exclusive).
+        let got = query_range(&s, "x", 0, 360 * S, 120 * S).unwrap();
+        let labels: Vec<(&str, &str)> = got.iter().map(|m| (m.label("pod"), m.label("svc"))).collect();
+        assert_eq!(labels, vec![("1", "a"), ("1", "b"), ("2", "a")]);
+        assert_eq!(got[0].samples, vec![(0, 1.0), (120 * S, 1.0), (240 * S, 1.0)]);
+        // Invalid ranges.
+        assert!(matches!(query_range(&s, "x", 0, 60, 0), Err(PromqlError::Eval(_))));
+        assert!(matches!(query_range(&s, "x", 60, 0, 1), Err(PromqlError::Eval(_))));
+        assert!(matches!(query_range(&s, "x", 0, 20_000, 1), Err(PromqlError::Eval(_))));
+        assert!(matches!(query_range(&s, "x[5m]", 0, 60, 1), Err(PromqlError::Eval(_))));
+    }
+
+    #[test]
+    fn series_and_label_values_endpoints() {
+        let s = set(vec![
+            ser("up", &[("job", "api")], &[(0, 1.0)]),
+            ser("up", &[("job", "db")], &[(600, 1.0)]),
+            ser("mem", &[("job", "api")], &[(0, 5.0)]),
+        ]);
+        // Only series with a sample in [0, 60s].
+        assert_eq!(
+            series(&s, &["up"], 0, 60 * S).unwrap(),
+            vec![lbl(&[("__name__", "up"), ("job", "api")])]
+        );
+        assert_eq!(series(&s, &["up", "mem"], 0, 600 * S).unwrap().len(), 3);
+        assert!(series(&s, &[], 0, 1).is_err());
+        assert!(matches!(
+            series(&s, &["rate(up[1m])"], 0, 1),
+            Err(PromqlError::Parse(_))
+        ));
+        assert_eq!(
+            label_values(&s, "job", &[], 0, 600 * S).unwrap(),
+            vec!["api".to_string(), "db".to_string()]
+        );
+        assert_eq!(
+            label_values(&s, "job", &["up"], 300 * S, 600 * S).unwrap(),
+            vec!["db".to_string()]
+        );
+        assert_eq!(
+            label_values(&s, "__name__", &[], 0, 600 * S).unwrap(),
+            vec!["mem".to_string(), "up".to_string()]
+        );
+        assert!(label_values(&s, "missing", &[], 0, 600 * S).unwrap().is_empty());
+    }
+
+    // --- errors --------------------------------------------------------------------
+
+    #[test]
+    fn unsupported_constructs_are_named() {
+        let s = x_set();
+        assert!(
+            unsupported(&s, "label_replace(x, \"a\", \"$1\", \"svc\", \"(.*)\")")
+                .contains("function `label_replace`")
+        );
+        assert!(unsupported(&s, "sort(x)").contains("function `sort`"));
+        assert!(unsupported(&s, "rate(x[5m:1m])").contains("subquery"));
+        assert!(unsupported(&s, "max_over_time((x * 2)[5m:])").contains("subquery"));
+        assert!(unsupported(&s, "x @ 100").contains("@ modifier"));
+        assert!(unsupported(&s, "quantile(0.5, x)").contains("aggregation `quantile`"));
+        assert!(unsupported(&s, "stddev(x)").contains("aggregation `stddev`"));
+        assert!(unsupported(&s, "count_values(\"v\", x)").contains("count_values"));
+        assert!(unsupported(&s, "x atan2 x").contains("atan2"));
+        assert!(unsupported(&s, "\"hello\"").contains("string"));
+        let e = query_instant(&s, "sort(x)", 0).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unsupported in this PromQL subset: function `sort`"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_are_parse_errors() {
+        let s = x_set();
+        match query_instant(&s, "sum(x", 0) {
+            Err(PromqlError::Parse(msg)) => assert!(msg.contains("unclosed left parenthesis"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(query_instant(&s, "x{", 0), Err(PromqlError::Parse(_))));
+        assert!(matches!(query_instant(&s, "1 > 2", 0), Err(PromqlError::Parse(_))));
+        assert!(matches!(
+            query_range(&s, "rate(x)", 0, 60, 1),
+            Err(PromqlError::Parse(_))
+        ));
+    }
+
+    #[test]
+    fn duplicate_label_sets_are_errors() {
+        let s = set(vec![
+            ser("a_total", &[("job", "x")], &[(0, 0.0), (15, 1.0)]),
+            ser("b_total", &[("job", "x")], &[(0, 0.0), (15, 2.0)]),
+        ]);
+        // Dropping the names leaves two {job="x"} series.
+        let msg = eval_err(&s, "rate({__name__=~\"a_total|b_total\"}[1m])", 15);
+        assert_eq!(msg, DUPLICATE_LABELSET);
+        let msg = eval_err(&s, "{__name__=~\"a_total|b_total\"} * 2", 15);
+        assert_eq!(msg, DUPLICATE_LABELSET);
+    }
+
+    #[test]
+    fn range_queries_over_thousands_of_series_are_fast() {
+        // 3000 series, 1h of 15s samples; 240 steps of 15s.
+        let mut v = Vec::new();
+        for i in 0..3000 {
+            let svc = format!("svc{}", i % 20);
+            let pod = format!("pod{i}");
+            let samples: Vec<(i64, f64)> = (0..=240).map(|k| (k * 15, (k * (i % 7 + 1)) as f64)).collect();
+            v.push(ser("http_requests_total", &[("svc", &svc), ("pod", &pod)], &samples));
+        }
+        let s = set(v);
+        let t0 = std::time::Instant::now();
+        let got = query_range(
+            &s,
+            "sum by (svc) (rate(http_requests_total{svc=~\"svc1.*\"}[5m])) / 2",
+            0,
+            3600 * S,
+            15 * S,
+        )
+        .unwrap();
+        let took = t0.elapsed();
+        // svc1 and svc10..svc19.
+        assert_eq!(got.len(), 11);
+        let t0b = std::time::Instant::now();
+        let all = query_range(&s, "topk(5, rate(http_requests_total[5m]))", 0, 3600 * S, 15 * S).unwrap();
+        let took_b = t0b.elapsed();
+        assert!(!all.is_empty());
+        // Generous bounds for unoptimised builds on a busy machine.
+        assert!(took.as_secs_f64() < 5.0, "took {took:?}");
+        assert!(took_b.as_secs_f64() < 5.0, "took {took_b:?}");
+    }
+}

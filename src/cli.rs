@@ -1,0 +1,377 @@
+//! The command line: subcommands and their wiring.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::engine::setup::{self, Options, SetupError};
+use crate::engine::sink::{Each, JsonLines};
+use crate::engine::{EventSink, start};
+use crate::model::{BranchStatus, Command, Event, EventKind, InvestigationState, InvestigationStatus, parse_duration_ms};
+use crate::sources::sim::{BUILTIN, DEFAULT_SCENARIO, Simulator};
+use crate::store::{Store, StoreWriter};
+use crate::tools::sanitize::clean;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "inquest",
+    version,
+    about = "An on-call cockpit: parallel root-cause investigations you steer from the terminal",
+    after_help = "With no command, runs the demo. Data lives under $INQUEST_DATA_DIR (or the XDG data directory)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Investigate a built-in simulated incident, unfolding at a human pace.
+    Demo {
+        /// Scenario id or path (default: the checkout connection-pool incident).
+        scenario: Option<String>,
+        #[command(flatten)]
+        opts: RunOpts,
+    },
+    /// Run one investigation headless and print its conclusion.
+    Run {
+        /// Scenario id (see `inquest scenarios`) or path to a scenario file.
+        #[arg(long)]
+        scenario: String,
+        /// Print the events as JSON lines on stdout, and nothing else.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        opts: RunOpts,
+    },
+    /// Stored investigations, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A Markdown root-cause report of a stored investigation.
+    Report {
+        /// Trace id, or a unique prefix of one.
+        trace_id: String,
+    },
+    /// The built-in scenarios.
+    Scenarios {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct RunOpts {
+    /// Strategies to run as branches, comma separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    strategies: Vec<String>,
+    /// Tool-call budget for the whole investigation.
+    #[arg(long, value_name = "N")]
+    budget_calls: Option<u32>,
+    /// Simulated latency of each tool call, e.g. 300ms (demo default 150ms-600ms).
+    #[arg(long, value_name = "DURATION")]
+    pace: Option<String>,
+}
+
+/// Bad input: exit code 2. Anything else: 1.
+pub enum Failure {
+    BadInput(String),
+    Other(String),
+}
+
+impl From<SetupError> for Failure {
+    fn from(e: SetupError) -> Self {
+        match e {
+            SetupError::Catalog(_) => Failure::Other(e.to_string()),
+            _ => Failure::BadInput(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for Failure {
+    fn from(e: crate::store::StoreError) -> Self {
+        Failure::Other(e.to_string())
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let result = match cli.command.unwrap_or(Cmd::Demo {
+        scenario: None,
+        opts: RunOpts::default(),
+    }) {
+        Cmd::Demo { scenario, opts } => investigate(scenario.as_deref().unwrap_or(DEFAULT_SCENARIO), false, &opts, true),
+        Cmd::Run { scenario, json, opts } => investigate(&scenario, json, &opts, false),
+        Cmd::List { json } => list(json),
+        Cmd::Report { trace_id } => report(&trace_id),
+        Cmd::Scenarios { json } => scenarios(json),
+    };
+    match result {
+        Ok(code) => code,
+        Err(Failure::BadInput(m)) => {
+            eprintln!("inquest: {m}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(m)) => {
+            eprintln!("inquest: {m}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn author() -> String {
+    std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into())
+}
+
+fn open_store() -> Result<Store, Failure> {
+    let path: PathBuf = Store::default_path()?;
+    Ok(Store::open(path)?)
+}
+
+fn pace(opts: &RunOpts, demo: bool) -> Result<Option<(Duration, Duration)>, Failure> {
+    match &opts.pace {
+        Some(p) => {
+            let ms = parse_duration_ms(p).map_err(|e| Failure::BadInput(format!("--pace {p}: {e}")))?;
+            let d = Duration::from_millis(ms.max(0) as u64);
+            Ok(Some((d / 2, d + d / 2)))
+        }
+        None if demo => Ok(Some((Duration::from_millis(150), Duration::from_millis(600)))),
+        None => Ok(None),
+    }
+}
+
+fn investigate(scenario: &str, json: bool, opts: &RunOpts, demo: bool) -> Result<ExitCode, Failure> {
+    let sc = Simulator::load(scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let scenario_id = sc.id.clone();
+    let options = Options {
+        strategies: opts.strategies.iter().filter(|s| !s.trim().is_empty()).cloned().collect(),
+        budget_calls: opts.budget_calls,
+        pace: pace(opts, demo)?,
+        author: author(),
+    };
+    let setup = setup::for_scenario(sc, &options)?;
+    // The store is where feedback and review come from; a run without one still reports.
+    let writer = match open_store() {
+        Ok(store) => Some(StoreWriter::spawn(store)),
+        Err(Failure::Other(m) | Failure::BadInput(m)) => {
+            eprintln!("inquest: not saving this investigation: {m}");
+            None
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Other(format!("cannot start the runtime: {e}")))?;
+    let state = rt.block_on(async move {
+        let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
+        if let Some(w) = writer {
+            sinks.push(Box::new(w));
+        }
+        if json {
+            sinks.push(Box::new(JsonLines));
+        } else if demo {
+            sinks.push(Box::new(Each(progress_printer())));
+        }
+        let running = start(setup, sinks);
+        let commands = running.commands();
+        let stopper = tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = commands.send(Command::Stop);
+            }
+        });
+        let state = running.wait().await;
+        stopper.abort();
+        state
+    });
+    let Some(state) = state else {
+        return Err(Failure::Other("the investigation engine failed".into()));
+    };
+    if !json {
+        print_summary(&state, &scenario_id);
+    }
+    Ok(match state.status {
+        InvestigationStatus::Failed => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+/// One line per thing worth seeing, for the headless demo.
+fn progress_printer() -> impl FnMut(&Event) + Send {
+    let mut names: std::collections::HashMap<crate::model::SpanId, String> = Default::default();
+    move |e: &Event| {
+        let who = |names: &std::collections::HashMap<_, String>, s: &crate::model::SpanId| names.get(s).cloned().unwrap_or_default();
+        let line = match &e.kind {
+            EventKind::InvestigationStarted { alert, .. } => Some(format!(
+                "▶ {} on {} · trace {}",
+                clean(&alert.name),
+                clean(alert.service().unwrap_or("?")),
+                e.trace_id
+            )),
+            EventKind::BranchStarted { strategy, .. } => {
+                names.insert(e.span_id, strategy.clone());
+                Some(format!("  {:<17} started", strategy))
+            }
+            EventKind::ThoughtDelta { text } => e.parent_span_id.map(|p| format!("  {:<17} {}", who(&names, &p), clean(text))),
+            EventKind::ToolCallFinished { tool, summary, duration_ms, .. } => {
+                e.parent_span_id.map(|p| format!("  {:<17} → {tool} ({duration_ms} ms): {}", who(&names, &p), clean(summary)))
+            }
+            EventKind::HypothesisProposed { hypothesis } => e.parent_span_id.map(|p| {
+                format!(
+                    "  {:<17} ◆ {} {} {:.2}",
+                    who(&names, &p),
+                    clean(&hypothesis.service),
+                    hypothesis.kind.as_str(),
+                    hypothesis.confidence
+                )
+            }),
+            EventKind::BranchStatusChanged { status, reason } if *status != BranchStatus::Running => Some(format!(
+                "  {:<17} {}{}",
+                who(&names, &e.span_id),
+                status.as_str(),
+                reason.as_deref().map(|r| format!(": {}", clean(r))).unwrap_or_default()
+            )),
+            _ => None,
+        };
+        if let Some(l) = line {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", truncate(&l, 160));
+        }
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    let first = s.lines().next().unwrap_or("");
+    if first.chars().count() <= n {
+        first.to_string()
+    } else {
+        format!("{}…", first.chars().take(n - 1).collect::<String>())
+    }
+}
+
+fn print_summary(s: &InvestigationState, scenario: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "\n{} on {} · scenario {scenario}\ntrace {} · bundle {} · {} branches · {} tool calls · {:.1} s · {}\n",
+        clean(&s.alert.name),
+        clean(s.alert.service().unwrap_or("?")),
+        s.trace_id,
+        s.bundle_id,
+        s.branches.len(),
+        s.tool_calls,
+        s.elapsed_ms as f64 / 1000.0,
+        s.status.as_str()
+    );
+    if s.root_causes.is_empty() {
+        let _ = writeln!(out, "No root cause found.");
+    } else {
+        let _ = writeln!(out, "Root causes");
+        for (i, rc) in s.root_causes.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "  {}  {:<20} {:<28} {:.2}  {}",
+                i + 1,
+                clean(&rc.service),
+                rc.kind.as_str(),
+                rc.confidence,
+                truncate(&clean(&rc.statement), 100)
+            );
+        }
+    }
+    let _ = writeln!(out, "\nBranches");
+    for b in &s.branches {
+        let _ = writeln!(
+            out,
+            "  {:<17} {:<13} {:>3} calls  best {}",
+            b.strategy,
+            b.status.as_str(),
+            b.tool_calls,
+            b.best_confidence().map(|c| format!("{c:.2}")).unwrap_or_else(|| "—".into())
+        );
+    }
+    let _ = writeln!(out, "\nReport: inquest report {}", s.trace_id.short());
+}
+
+fn list(json: bool) -> Result<ExitCode, Failure> {
+    let store = open_store()?;
+    let rows = store.list()?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into()));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        let _ = writeln!(out, "No investigations yet. Try: inquest demo");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let _ = writeln!(out, "{:<10} {:<20} {:<11} {:<28} {:<18} {}", "TRACE", "STARTED", "STATUS", "ALERT", "SERVICE", "TOP CAUSE");
+    for r in rows {
+        let top = match (&r.top_service, r.top_kind, r.top_confidence) {
+            (Some(s), Some(k), Some(c)) => format!("{} {} {:.2}", clean(s), k.as_str(), c),
+            _ => "—".into(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<10} {:<20} {:<11} {:<28} {:<18} {}",
+            r.trace_id.short(),
+            r.started_at.to_rfc3339().get(..19).unwrap_or(""),
+            r.status.as_str(),
+            truncate(&clean(&r.alert_name), 28),
+            truncate(&clean(r.service.as_deref().unwrap_or("")), 18),
+            top
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(prefix: &str) -> Result<ExitCode, Failure> {
+    let store = open_store()?;
+    let trace = store.resolve(prefix).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let events = store.events(trace)?;
+    let state = InvestigationState::fold(&events).map_err(|e| Failure::Other(format!("trace {trace}: {e}")))?;
+    let feedback = store.feedback(trace)?;
+    let md = crate::export::markdown(&state, &feedback);
+    let _ = std::io::stdout().lock().write_all(md.as_bytes());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn scenarios(json: bool) -> Result<ExitCode, Failure> {
+    let mut rows = Vec::new();
+    for (file, _) in BUILTIN {
+        let id = file.trim_end_matches(".toml");
+        let sc = Simulator::load(id).map_err(|e| Failure::Other(e.to_string()))?;
+        rows.push(serde_json::json!({
+            "id": sc.id,
+            "title": sc.title,
+            "services": sc.services.len(),
+            "tags": sc.tags,
+            "alert": sc.alert.name,
+        }));
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+    } else {
+        for r in &rows {
+            let _ = writeln!(
+                out,
+                "{:<34} {:>3} services  {}",
+                r["id"].as_str().unwrap_or(""),
+                r["services"],
+                r["title"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

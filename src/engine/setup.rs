@@ -1,0 +1,80 @@
+//! Wiring one investigation of a simulated incident: the simulator behind the
+//! read-only guard, the built-in reasoner, the strategies and the bundle id.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::model::Budget;
+use crate::reason::Reasoner;
+use crate::reason::builtin::Builtin;
+use crate::sources::Backend;
+use crate::sources::sim::{Scenario, Simulator};
+use crate::tools::{Catalog, Guard, Strategy};
+
+use super::Setup;
+use super::bundle::bundle_id;
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Strategy names; all of the catalog's when empty.
+    pub strategies: Vec<String>,
+    pub budget_calls: Option<u32>,
+    /// Simulated backend latency per tool call (min, max), for demos.
+    pub pace: Option<(Duration, Duration)>,
+    pub author: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("unknown strategy `{name}` (known: {known})")]
+    UnknownStrategy { name: String, known: String },
+    #[error("{0}")]
+    Scenario(#[from] crate::sources::sim::ScenarioError),
+    #[error("the built-in skills do not load: {0}")]
+    Catalog(String),
+}
+
+/// The strategies to run, in the order asked for.
+pub fn strategies(catalog: &Catalog, names: &[String]) -> Result<Vec<Strategy>, SetupError> {
+    if names.is_empty() {
+        return Ok(catalog.strategy_names().iter().filter_map(|n| catalog.strategy(n).cloned()).collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            catalog.strategy(n.trim()).cloned().ok_or_else(|| SetupError::UnknownStrategy {
+                name: n.trim().to_string(),
+                known: catalog.strategy_names().join(", "),
+            })
+        })
+        .collect()
+}
+
+/// Everything `engine::start` needs to investigate `scenario` with the built-in reasoner.
+pub fn for_scenario(scenario: Scenario, opts: &Options) -> Result<Setup, SetupError> {
+    let catalog = Arc::new(Catalog::builtin().map_err(|e| SetupError::Catalog(e.to_string()))?);
+    let strategies = strategies(&catalog, &opts.strategies)?;
+    let mut sim = Simulator::new(scenario)?;
+    if let Some((lo, hi)) = opts.pace {
+        sim = sim.with_pace(lo, hi);
+    }
+    let alert = sim.alert();
+    let now = sim.now();
+    let backend: Arc<dyn Backend> = Arc::new(sim);
+    let reasoner: Arc<dyn Reasoner> = Arc::new(Builtin::new());
+    let bundle = bundle_id(&reasoner.fingerprint(), &catalog);
+    let mut budget = Budget::default();
+    if let Some(n) = opts.budget_calls {
+        budget.tool_calls = n;
+    }
+    Ok(Setup {
+        alert,
+        guard: Arc::new(Guard::new(catalog, backend)),
+        reasoner,
+        strategies,
+        budget,
+        now,
+        author: opts.author.clone(),
+        bundle_id: bundle,
+    })
+}

@@ -1,0 +1,129 @@
+//! Change step: the changes shortly before the onset, each judged by whether
+//! the changed service (or its callers' view of it) got worse after it.
+
+use serde_json::json;
+
+use super::board::Board;
+use super::query::{range, ts};
+use super::stats::{median, robust_z, split};
+use crate::engine::{BranchCtx, BranchEnd};
+use crate::model::{FaultKind, SpanId, Timestamp};
+use crate::sources::ToolData;
+use crate::sources::telemetry::Change;
+
+/// How far before the onset a change is a suspect.
+const LOOKBACK_MS: i64 = 60 * 60_000;
+const MAX_JUDGED: usize = 5;
+
+/// How much worse `service` got after `at`: (score, evidence, what changed).
+async fn judge(ctx: &BranchCtx, service: &str, at: i64, now: i64) -> Result<(f64, Vec<SpanId>, String), BranchEnd> {
+    let start = at - 25 * 60_000;
+    let sel = format!("service=\"{service}\"");
+    let peer = format!("peer_service=\"{service}\"");
+    let qs = [
+        (format!("sum(rate(http_server_request_duration_seconds_count{{{sel},http_response_status_code=~\"5..|401|403\"}}[1m])) / sum(rate(http_server_request_duration_seconds_count{{{sel}}}[1m]))"), "errors", 0.003),
+        (format!("histogram_quantile(0.99, sum by (le) (rate(http_server_request_duration_seconds_bucket{{{sel}}}[1m])))"), "p99", 0.005),
+        (format!("sum(rate(http_client_request_duration_seconds_count{{{peer},error_type!=\"\"}}[1m])) / sum(rate(http_client_request_duration_seconds_count{{{peer}}}[1m]))"), "failed calls to it", 0.003),
+        (format!("histogram_quantile(0.99, sum by (le) (rate(http_client_request_duration_seconds_bucket{{{peer}}}[1m])))"), "callers' p99", 0.005),
+        (format!("sum(increase(kube_pod_container_status_restarts_total{{{sel}}}[5m]))"), "restarts", 0.5),
+    ];
+    let mut best = (0.0f64, Vec::new(), String::new());
+    for (q, what, floor) in qs {
+        let Some((series, ev)) = range(ctx, &q, start, now, "30s").await? else { continue };
+        for s in series {
+            let (bf, af) = split(&s.samples, at);
+            if af.is_empty() {
+                continue;
+            }
+            let z = robust_z(&bf, &af, floor);
+            let mb = median(&bf).unwrap_or(0.0);
+            let ma = median(&af).unwrap_or(0.0);
+            let rel = if what == "restarts" { ma - mb } else { (ma - mb) / mb.abs().max(floor * 2.0) };
+            let score = if z > 5.0 && rel > 0.5 { (z / 10.0).min(2.0) + rel.min(3.0) / 3.0 } else { 0.0 };
+            if score > best.0 {
+                let fmt = |v: f64| {
+                    if what.contains("p99") {
+                        format!("{:.0} ms", v * 1000.0)
+                    } else if what == "restarts" {
+                        format!("{v:.0}")
+                    } else {
+                        format!("{:.1}%", v * 100.0)
+                    }
+                };
+                best = (score, vec![ev], format!("{what} {} → {}", fmt(mb), fmt(ma)));
+            }
+        }
+        if best.0 > 1.5 {
+            break;
+        }
+    }
+    Ok(best)
+}
+
+fn kind_of(c: &Change) -> FaultKind {
+    let s = c.summary.to_lowercase();
+    match c.kind.as_str() {
+        "config_change" if ["password", "secret", "credential", "token", "key"].iter().any(|k| s.contains(k)) => FaultKind::AuthFailure,
+        "config_change" if ["max_connections", "pool"].iter().any(|k| s.contains(k)) => FaultKind::ConnectionPoolExhaustion,
+        "config_change" => FaultKind::ConfigError,
+        "scale" => FaultKind::ReplicaLoss,
+        "restart" => FaultKind::PodCrashloop,
+        "feature_flag" => FaultKind::ConfigError,
+        _ if s.contains("image") && s.contains("pull") => FaultKind::ImagePullError,
+        _ => FaultKind::BadDeploy,
+    }
+}
+
+pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
+    let now = ctx.now.millis();
+    let onset = b.onset.unwrap_or(ctx.alert.starts_at.millis() - 600_000);
+    let args = json!({"start": ts(onset - LOOKBACK_MS), "end": ts(now)});
+    let Some(called) = ctx.call("changes_list", args).await? else {
+        ctx.think("Could not read the change timeline.");
+        return Ok(());
+    };
+    let ToolData::Changes(mut changes) = called.data else { return Ok(()) };
+    // Nearest the onset first; a change after the onset cannot have caused it.
+    changes.retain(|c| c.at.millis() <= onset + 90_000);
+    changes.sort_by_key(|c| (onset - c.at.millis()).abs());
+    if changes.is_empty() {
+        ctx.think("Changes: none in the hour before the onset.");
+        return Ok(());
+    }
+    let mut notes = Vec::new();
+    let mut judged = 0;
+    for c in &changes {
+        if judged >= MAX_JUDGED {
+            break;
+        }
+        judged += 1;
+        ctx.checkpoint().await?;
+        let at = c.at.millis();
+        let (score, mut ev, what) = judge(ctx, &c.service, at, now).await?;
+        ev.insert(0, called.evidence);
+        let mins = (onset - at) as f64 / 60_000.0;
+        let when = if mins >= 0.0 {
+            format!("{:.0} min before the onset", mins)
+        } else {
+            "at the onset".to_string()
+        };
+        if score > 0.0 {
+            let closeness = 1.0 / (1.0 + (mins.abs() / 10.0));
+            let w = 1.0 + score * (0.8 + 1.5 * closeness);
+            let n = format!(
+                "{} \"{}\" on {} at {}, {when}; then {what}",
+                c.kind,
+                c.summary,
+                c.service,
+                Timestamp::from_millis(at).clock()
+            );
+            b.add(&c.service, kind_of(c), c.kind == "config_change" || c.kind == "deploy", w, &ev, n.clone());
+            notes.push(n);
+        } else {
+            notes.push(format!("{} on {} {when}: {} looks as before, not a suspect", c.kind, c.service, c.service));
+        }
+    }
+    notes.truncate(6);
+    ctx.think(format!("Changes: {}.", notes.join("; ")));
+    Ok(())
+}

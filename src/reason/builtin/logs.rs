@@ -1,0 +1,192 @@
+//! Log step: mine templates before and after the onset, find the new and
+//! surging ones, read what they say and whom they name.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::board::Board;
+use super::drain::{self, Template};
+use super::metrics::BASELINE_MS;
+use super::query::ts;
+use crate::engine::{BranchCtx, BranchEnd};
+use crate::model::{FaultKind, SpanId};
+use crate::sources::ToolData;
+
+/// The fault a message template describes, and whether it speaks of itself or of a named dependency.
+fn classify(text: &str) -> Option<(FaultKind, bool, f64)> {
+    let t = text.to_lowercase();
+    let rules: &[(&[&str], FaultKind, bool, f64)] = &[
+        (&["no such host"], FaultKind::DnsFailure, false, 3.0),
+        (&["x509", "certificate has expired"], FaultKind::CertificateExpired, false, 3.0),
+        (&["too many clients", "connection is not available", "could not acquire a connection"], FaultKind::ConnectionPoolExhaustion, true, 3.0),
+        (&["no space left on device"], FaultKind::DiskFull, true, 3.0),
+        (&["out of memory", "outofmemory", "gc pause"], FaultKind::MemoryLeak, true, 2.5),
+        (&["failed to start", "migration", "missing environment variable"], FaultKind::PodCrashloop, true, 2.5),
+        (&["nullpointerexception", "nil pointer", "unhandled exception", "panic recovered"], FaultKind::BadDeploy, true, 2.5),
+        (&["invalid configuration", "config validation failed"], FaultKind::ConfigError, true, 3.0),
+        (&["authentication failed"], FaultKind::AuthFailure, true, 2.5),
+        (&["401 unauthorized"], FaultKind::AuthFailure, false, 2.5),
+        (&["messages behind on topic", "consumer lag"], FaultKind::QueueBacklog, true, 3.0),
+        (&["evicting keys", "maxmemory"], FaultKind::CacheFailure, true, 2.5),
+        (&["loading from the database", "cache miss"], FaultKind::CacheFailure, false, 1.5),
+        (&["connection reset by peer", "retrying request"], FaultKind::PacketLoss, false, 2.0),
+        (&["request queue saturated", "event loop blocked"], FaultKind::CpuSaturation, true, 2.5),
+        (&["connection refused"], FaultKind::ReplicaLoss, false, 1.5),
+        (&["received sigterm"], FaultKind::NodePressure, true, 1.0),
+        (&["slow upstream"], FaultKind::NetworkDelay, false, 1.0),
+    ];
+    for (pats, kind, own, w) in rules {
+        if pats.iter().any(|p| t.contains(p)) {
+            return Some((*kind, *own, *w));
+        }
+    }
+    None
+}
+
+/// The dependency a caller's message names, if any.
+fn named(text: &str, services: &[String]) -> Option<String> {
+    let t = text.to_lowercase();
+    for marker in ["request to ", "upstream ", "lookup ", "connection to ", "retrying request to ", "loading from "] {
+        if let Some(i) = t.find(marker) {
+            let rest = &t[i + marker.len()..];
+            let word: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_').collect();
+            if let Some(s) = services.iter().find(|s| s.to_lowercase() == word) {
+                return Some(s.clone());
+            }
+        }
+    }
+    None
+}
+
+async fn fetch(ctx: &BranchCtx, start: i64, end: i64) -> Result<Option<(Vec<(String, String)>, SpanId)>, BranchEnd> {
+    let args = json!({"query": "{level=~\"error|warn\"}", "start": ts(start), "end": ts(end), "limit": 4000, "direction": "backward"});
+    Ok(match ctx.call("loki_query_range", args).await? {
+        Some(c) => match c.data {
+            ToolData::Streams(streams) => {
+                let mut lines = Vec::new();
+                for s in streams {
+                    let svc = s.labels.get("service").cloned().unwrap_or_default();
+                    for (_, l) in s.entries {
+                        lines.push((svc.clone(), l));
+                    }
+                }
+                Some((lines, c.evidence))
+            }
+            _ => None,
+        },
+        None => None,
+    })
+}
+
+pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
+    let now = ctx.now.millis();
+    let onset = b.onset.unwrap_or(ctx.alert.starts_at.millis() - 600_000);
+    let before_start = onset - BASELINE_MS;
+    let Some((after, ev_after)) = fetch(ctx, onset, now).await? else {
+        ctx.think("Could not read logs after the onset.");
+        return Ok(());
+    };
+    let before = fetch(ctx, before_start, onset).await?;
+    let (before_lines, ev_before) = before.map(|(l, e)| (l, Some(e))).unwrap_or_default();
+    let after_min = ((now - onset) as f64 / 60_000.0).max(1.0);
+    let before_min = ((onset - before_start) as f64 / 60_000.0).max(1.0);
+    let mut services: Vec<String> = b.services.iter().cloned().collect();
+    for (s, _) in after.iter().chain(before_lines.iter()) {
+        if !services.contains(s) {
+            services.push(s.clone());
+        }
+    }
+    let mut by_svc: BTreeMap<&str, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
+    for (s, l) in &after {
+        by_svc.entry(s).or_default().1.push(l);
+    }
+    for (s, l) in &before_lines {
+        by_svc.entry(s).or_default().0.push(l);
+    }
+    let evs: Vec<SpanId> = std::iter::once(ev_after).chain(ev_before).collect();
+    let mut notes = Vec::new();
+    // caller → dependency pointers, weighted, for names that carry no kind.
+    let mut pointers: Vec<(String, String, f64)> = Vec::new();
+    for (svc, (bl, al)) in &by_svc {
+        let templates: Vec<Template> = drain::mine(al.iter().copied(), 0.5);
+        for t in templates.iter().take(12) {
+            let before_count = bl.iter().filter(|l| drain::matches(t, l)).count();
+            let rate_after = t.count as f64 / after_min;
+            let rate_before = before_count as f64 / before_min;
+            let surge = (rate_after + 0.2) / (rate_before + 0.2);
+            if surge < 3.0 || t.count < 3 {
+                continue;
+            }
+            let strength = (surge.ln() / 3.0).min(1.5) * (1.0 + (rate_after / 5.0).min(1.0));
+            let text = t.text();
+            let target = named(&t.example, &services);
+            let new = if before_count == 0 { "new" } else { "surging" };
+            match classify(&t.example) {
+                Some((kind, own, w)) => {
+                    let who = if own { svc.to_string() } else { target.clone().unwrap_or_else(|| svc.to_string()) };
+                    let specific = own || target.is_some();
+                    let n = format!("{new} in {svc} logs ({:.1}/min): \"{}\"", rate_after, clip(&text, 90));
+                    b.add(&who, kind, specific, w * strength, &evs, n.clone());
+                    if !own && let Some(tg) = &target {
+                        pointers.push((svc.to_string(), tg.clone(), 0.5 * strength));
+                    }
+                    notes.push(n);
+                }
+                None => {
+                    if let Some(tg) = target {
+                        pointers.push((svc.to_string(), tg, strength));
+                    } else if t.example.to_lowercase().contains("error") || t.example.contains("ERROR") {
+                        b.add(svc, FaultKind::BadDeploy, false, 0.6 * strength, &evs, format!("{new} errors in {svc}: \"{}\"", clip(&text, 80)));
+                    }
+                }
+            }
+        }
+    }
+    // Follow the names down: a service that blames another hands its weight on.
+    let mut credit: BTreeMap<String, f64> = BTreeMap::new();
+    for (_, tg, w) in &pointers {
+        *credit.entry(tg.clone()).or_default() += w;
+    }
+    for _ in 0..4 {
+        let mut next = credit.clone();
+        for (svc, c) in &credit {
+            let outs: Vec<&(String, String, f64)> = pointers.iter().filter(|p| &p.0 == svc).collect();
+            let out_w: f64 = outs.iter().map(|p| p.2).sum();
+            if out_w > 0.0 {
+                for p in outs {
+                    *next.entry(p.1.clone()).or_default() += c * 0.8 * p.2 / out_w;
+                }
+                *next.entry(svc.clone()).or_default() -= c * 0.8;
+            }
+        }
+        credit = next;
+    }
+    for (svc, c) in credit {
+        if c > 0.2 {
+            let kind = b
+                .signals
+                .iter()
+                .filter(|s| s.service == svc)
+                .max_by(|x, y| x.weight.total_cmp(&y.weight))
+                .map(|s| s.kind)
+                .unwrap_or(FaultKind::BadDeploy);
+            b.add(&svc, kind, false, c.min(3.0), &evs, format!("callers name {svc} in their errors"));
+        }
+    }
+    notes.truncate(5);
+    ctx.think(if notes.is_empty() {
+        format!("Logs: {} error/warn lines after the onset, nothing new that names a cause.", after.len())
+    } else {
+        format!("Logs: {}.", notes.join("; "))
+    });
+    Ok(())
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n).collect::<String>())
+    }
+}

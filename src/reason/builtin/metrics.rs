@@ -1,0 +1,460 @@
+//! Metric steps: discovery of services and calls, the onset, RED signals with
+//! attribution to dependencies, resources, and the dependency walk.
+
+use std::collections::BTreeMap;
+
+use super::board::Board;
+use super::query::{by, instant, range, ratio};
+use super::stats::{change_point, median, pagerank, robust_z, split};
+use crate::engine::{BranchCtx, BranchEnd};
+use crate::model::{FaultKind, SpanId};
+
+const STEP: &str = "30s";
+/// Baseline before the onset, ms.
+pub const BASELINE_MS: i64 = 25 * 60_000;
+
+fn window(board: &Board, ctx: &BranchCtx) -> (i64, i64, i64) {
+    let now = ctx.now.millis();
+    let onset = board.onset.unwrap_or(ctx.alert.starts_at.millis() - 600_000);
+    (onset - BASELINE_MS, onset, now)
+}
+
+/// Learns which services exist and who calls whom, from the data.
+pub async fn discover(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
+    let now = ctx.now.millis();
+    b.alert_service = ctx.alert.service().map(str::to_string);
+    if let Some((v, _)) = instant(ctx, "sum by (service, peer_service) (rate(http_client_request_duration_seconds_count[10m]))", now).await? {
+        for s in v {
+            let (a, c) = (s.label("service").to_string(), s.label("peer_service").to_string());
+            if !a.is_empty() && !c.is_empty() {
+                b.services.insert(a.clone());
+                b.services.insert(c.clone());
+                b.edges.insert((a, c));
+            }
+        }
+    }
+    if let Some((v, _)) = instant(ctx, "count by (service) (http_server_request_duration_seconds_count)", now).await? {
+        for s in v {
+            b.serving.insert(s.label("service").to_string());
+            b.services.insert(s.label("service").to_string());
+        }
+    }
+    if let Some((v, _)) = instant(ctx, "count by (service) (container_memory_working_set_bytes) or count by (service) (redis_keyspace_hits_total) or count by (service) (pg_settings_max_connections) or count by (service) (kafka_consumergroup_lag)", now).await? {
+        for s in v {
+            b.services.insert(s.label("service").to_string());
+        }
+    }
+    for (q, set) in [
+        ("count by (service) (redis_keyspace_hits_total)", 0),
+        ("count by (service) (pg_settings_max_connections)", 1),
+        ("count by (service, topic) (kafka_consumergroup_lag)", 2),
+    ] {
+        if let Some((v, _)) = instant(ctx, q, now).await? {
+            for s in v {
+                let name = s.label("service").to_string();
+                match set {
+                    0 => b.caches.insert(name),
+                    1 => b.databases.insert(name),
+                    _ => {
+                        // The worker consumes the topic: that is a dependency for the walk.
+                        let topic = s.label("topic").to_string();
+                        if !topic.is_empty() {
+                            b.edges.insert((name.clone(), topic));
+                        }
+                        b.consumers.insert(name)
+                    }
+                };
+            }
+        }
+    }
+    b.services.remove("");
+    ctx.think(format!(
+        "Found {} services and {} calls between them from client metrics; {} serve HTTP, {} caches, {} databases, {} queue consumers.",
+        b.services.len(),
+        b.edges.len(),
+        b.serving.len(),
+        b.caches.len(),
+        b.databases.len(),
+        b.consumers.len()
+    ));
+    Ok(())
+}
+
+/// Finds when the alerting service's signals changed.
+pub async fn onset(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
+    let now = ctx.now.millis();
+    let alert_ms = ctx.alert.starts_at.millis();
+    let start = alert_ms - 60 * 60_000;
+    let svc = ctx.alert.service().unwrap_or("").to_string();
+    b.alert_service = Some(svc.clone());
+    let sel = format!("service=\"{svc}\"");
+    let queries = [
+        format!("sum(rate(http_server_request_duration_seconds_count{{{sel},http_response_status_code=~\"5..|401|403\"}}[1m])) / sum(rate(http_server_request_duration_seconds_count{{{sel}}}[1m]))"),
+        format!("histogram_quantile(0.99, sum by (le) (rate(http_server_request_duration_seconds_bucket{{{sel}}}[1m])))"),
+        format!("histogram_quantile(0.99, sum by (le) (rate(http_client_request_duration_seconds_bucket{{peer_service=\"{svc}\"}}[1m])))"),
+        format!("max(kafka_consumergroup_lag{{{sel}}}) or max(kafka_consumergroup_lag{{topic=\"{svc}\"}})"),
+    ];
+    let mut found: Vec<i64> = Vec::new();
+    let mut served = false;
+    for (i, q) in queries.iter().enumerate() {
+        if i >= 2 && (served || !found.is_empty()) {
+            break;
+        }
+        let Some((series, _)) = range(ctx, q, start, now, STEP).await? else { continue };
+        for s in series {
+            if s.samples.is_empty() {
+                continue;
+            }
+            if i < 2 {
+                served = true;
+            }
+            let xs: Vec<f64> = s.samples.iter().map(|x| x.1).collect();
+            let floor = if i == 0 { 0.003 } else if i == 3 { 20.0 } else { 0.005 };
+            if let Some(k) = change_point(&xs, 12, 3, 6.0, floor) {
+                found.push(s.samples[k].0);
+            }
+        }
+    }
+    let onset = found.into_iter().min().unwrap_or(alert_ms - 600_000);
+    b.onset = Some(onset);
+    ctx.think(format!(
+        "Onset of the alerting signal on {svc}: {} ({} min before the alert).",
+        crate::model::Timestamp::from_millis(onset).clock(),
+        (alert_ms - onset) / 60_000
+    ));
+    Ok(())
+}
+
+struct Delta {
+    before: f64,
+    after: f64,
+    z: f64,
+}
+
+fn delta(samples: &[(i64, f64)], onset: i64, floor: f64) -> Delta {
+    let (b, a) = split(samples, onset);
+    Delta {
+        before: median(&b).unwrap_or(0.0),
+        after: median(&a).unwrap_or(0.0),
+        z: robust_z(&b, &a, floor),
+    }
+}
+
+/// Request rate, errors and latency for every service and every call edge, with
+/// each service's change attributed to itself or to the dependencies it calls.
+pub async fn red(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
+    let (start, onset, now) = window(b, ctx);
+    let q = |s: &str| s.to_string();
+    let err5 = "http_response_status_code=~\"5..|401|403\"";
+    let qs = [
+        q(&format!("sum by (service) (rate(http_server_request_duration_seconds_count{{{err5}}}[1m]))")),
+        q("sum by (service) (rate(http_server_request_duration_seconds_count[1m]))"),
+        q("histogram_quantile(0.99, sum by (service, le) (rate(http_server_request_duration_seconds_bucket[1m])))"),
+        q("sum by (service, peer_service, error_type) (rate(http_client_request_duration_seconds_count{error_type!=\"\"}[1m]))"),
+        q(&format!("sum by (service, peer_service) (rate(http_client_request_duration_seconds_count{{{err5}}}[1m]))")),
+        q("sum by (service, peer_service) (rate(http_client_request_duration_seconds_count[1m]))"),
+        q("histogram_quantile(0.99, sum by (service, peer_service, le) (rate(http_client_request_duration_seconds_bucket{error_type=\"\"}[1m])))"),
+        q("sum by (service) (rate(http_server_request_duration_seconds_count{http_response_status_code=\"401\"}[1m]))"),
+    ];
+    let mut res = Vec::new();
+    for query in &qs {
+        res.push(range(ctx, query, start, now, STEP).await?);
+    }
+    let ev = |i: usize| -> Vec<SpanId> { res[i].as_ref().map(|r| vec![r.1]).unwrap_or_default() };
+    let get = |i: usize, keys: &[&str]| res[i].as_ref().map(|r| by(&r.0, keys)).unwrap_or_default();
+    let s_err = get(0, &["service"]);
+    let s_tot = get(1, &["service"]);
+    let s_p99 = get(2, &["service"]);
+    let c_tr = get(3, &["service", "peer_service", "error_type"]);
+    let c_err = get(4, &["service", "peer_service"]);
+    let c_tot = get(5, &["service", "peer_service"]);
+    let c_p99 = get(6, &["service", "peer_service"]);
+    let s_401 = get(7, &["service"]);
+
+    // Per edge: how calls to the dependency changed.
+    let mut edge_err: BTreeMap<(String, String), f64> = BTreeMap::new();
+    let mut edge_lat: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
+    let mut notes = Vec::new();
+    for (key, tot) in &c_tot {
+        let mut it = key.splitn(2, '/');
+        let (s, t) = (it.next().unwrap_or("").to_string(), it.next().unwrap_or("").to_string());
+        b.edges.insert((s.clone(), t.clone()));
+        let status = delta(&ratio(c_err.get(key), tot), onset, 0.003);
+        let mut total_err = status.after - status.before;
+        for et in ["dns_error", "tls_error", "timeout", "connection_refused"] {
+            let k = format!("{key}/{et}");
+            let d = delta(&ratio(c_tr.get(&k), tot), onset, 0.003);
+            let inc = d.after - d.before;
+            if inc < 0.01 || d.z < 4.0 {
+                continue;
+            }
+            total_err += inc;
+            let w = 1.5 + 3.0 * inc.min(1.0);
+            let note = format!("{s} → {t}: {et} on {:.0}% of calls (was {:.1}%)", d.after * 100.0, d.before * 100.0);
+            match et {
+                "dns_error" => b.add(&t, FaultKind::DnsFailure, true, w, &ev(3), note.clone()),
+                "tls_error" => b.add(&t, FaultKind::CertificateExpired, true, w, &ev(3), note.clone()),
+                "connection_refused" => b.add(&t, FaultKind::ReplicaLoss, false, w, &ev(3), note.clone()),
+                _ => {
+                    // Timeouts to a dependency whose own latency held: the path, not the service.
+                    let own_lat = s_p99.get(&t).map(|x| delta(x, onset, 0.005)).map(|d| d.after / d.before.max(1e-3)).unwrap_or(1.0);
+                    if b.serving.contains(&t) && own_lat < 1.6 {
+                        b.add(&t, FaultKind::PacketLoss, true, w, &ev(3), note.clone());
+                    } else {
+                        b.add(&t, FaultKind::NetworkDelay, false, w * 0.6, &ev(3), note.clone());
+                    }
+                }
+            }
+            notes.push(note);
+        }
+        edge_err.insert((s.clone(), t.clone()), total_err.max(0.0));
+        if let Some(p) = c_p99.get(key) {
+            let d = delta(p, onset, 0.003);
+            edge_lat.insert((s.clone(), t.clone()), (d.after - d.before, d.z));
+        }
+    }
+
+    // Per service: what changed, and how much of it its dependencies explain.
+    for (svc, tot) in &s_tot {
+        let e = delta(&ratio(s_err.get(svc), tot), onset, 0.003);
+        let l = s_p99.get(svc).map(|x| delta(x, onset, 0.005)).unwrap_or(Delta { before: 0.0, after: 0.0, z: 0.0 });
+        let a401 = delta(&ratio(s_401.get(svc), tot), onset, 0.003);
+        let derr = (e.after - e.before).max(0.0);
+        let dlat = (l.after - l.before).max(0.0);
+        let callees = b.callees(svc);
+        let dep_err: f64 = callees.iter().map(|c| edge_err.get(&(svc.clone(), c.clone())).copied().unwrap_or(0.0)).sum();
+        let dep_lat: f64 = callees
+            .iter()
+            .map(|c| edge_lat.get(&(svc.clone(), c.clone())).map(|x| x.0).unwrap_or(0.0))
+            .fold(0.0, f64::max);
+        let err_anom = if e.z > 5.0 && derr > 0.01 { derr } else { 0.0 };
+        let lat_anom = if l.z > 5.0 && dlat > 0.02 && dlat > 0.3 * l.before { dlat / l.before.max(0.01) } else { 0.0 };
+        let score = (err_anom * 10.0).min(3.0) + lat_anom.min(3.0);
+        b.anomaly.insert(svc.clone(), score);
+        let own_err = (derr - 0.9 * dep_err).max(0.0);
+        let own_lat = (dlat - 0.9 * dep_lat).max(0.0);
+        if a401.after - a401.before > 0.01 && a401.z > 4.0 {
+            let n = format!("{svc} answers 401 to {:.0}% of requests (was {:.1}%)", a401.after * 100.0, a401.before * 100.0);
+            b.add(svc, FaultKind::AuthFailure, true, 2.0 + 3.0 * (a401.after - a401.before), &ev(7), n.clone());
+            notes.push(n);
+        } else if err_anom > 0.0 && own_err > 0.01 && own_err > 0.3 * derr {
+            let n = format!("{svc} errors {:.1}% → {:.1}%, not explained by its dependencies", e.before * 100.0, e.after * 100.0);
+            b.add(svc, FaultKind::BadDeploy, false, 1.0 + 4.0 * own_err.min(0.5), &ev(0), n.clone());
+            notes.push(n);
+        }
+        if lat_anom > 0.0 && own_lat > 0.5 * dlat && own_lat > 0.02 {
+            let n = format!("{svc} p99 {:.0} ms → {:.0} ms, its own time", l.before * 1000.0, l.after * 1000.0);
+            b.add(svc, FaultKind::CpuSaturation, false, 0.8 + lat_anom.min(2.0), &ev(2), n.clone());
+            notes.push(n);
+        }
+        let rps = delta(tot, onset, 0.5);
+        if rps.before > 0.0 && rps.after < 0.6 * rps.before {
+            b.anomaly.entry(svc.clone()).and_modify(|x| *x += 1.0);
+        }
+    }
+
+    // Dependencies without server metrics (databases, caches) are judged from their callers' side.
+    for ((s, t), (dl, z)) in &edge_lat {
+        let server = s_p99.get(t).map(|x| delta(x, onset, 0.005));
+        let base = server.as_ref().map(|d| d.before).unwrap_or(0.01);
+        match server {
+            Some(d) if *z > 5.0 && *dl > 0.05 && (d.after - d.before) < 0.3 * dl => {
+                let n = format!("{s} → {t}: p99 up {:.0} ms while {t} itself answers as fast as before", dl * 1000.0);
+                b.add(t, FaultKind::NetworkDelay, true, 1.5 + (dl / base.max(0.01)).min(3.0) * 0.5, &ev(6), n.clone());
+                notes.push(n);
+                *b.anomaly.entry(t.clone()).or_default() += 1.5;
+            }
+            None if *z > 5.0 && *dl > 0.02 => {
+                let n = format!("calls from {s} to {t} slowed by {:.0} ms", dl * 1000.0);
+                b.add(t, FaultKind::CpuSaturation, false, 0.6 + (dl * 5.0).min(2.0), &ev(6), n.clone());
+                *b.anomaly.entry(t.clone()).or_default() += 1.0 + (dl * 5.0).min(2.0);
+                notes.push(n);
+            }
+            _ => {}
+        }
+    }
+    for ((s, t), e) in &edge_err {
+        if *e > 0.02 && !b.serving.contains(t) {
+            *b.anomaly.entry(t.clone()).or_default() += (e * 10.0).min(3.0);
+            let _ = s;
+        }
+    }
+    notes.truncate(6);
+    ctx.think(if notes.is_empty() {
+        "RED metrics: no service changed clearly at the onset.".to_string()
+    } else {
+        format!("RED metrics around the onset: {}.", notes.join("; "))
+    });
+    Ok(())
+}
+
+/// Resource signals: CPU throttling, memory, restarts, replicas, disk, pools, cache hits, consumer lag.
+pub async fn resources(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
+    let (start, onset, now) = window(b, ctx);
+    let qs = [
+        "sum by (service) (rate(container_cpu_cfs_throttled_periods_total[2m])) / sum by (service) (rate(container_cpu_cfs_periods_total[2m]))",
+        "max by (service) (container_memory_working_set_bytes / container_spec_memory_limit_bytes)",
+        "sum by (service) (increase(kube_pod_container_status_restarts_total[5m]))",
+        "sum by (service) (kube_deployment_status_replicas_available) / sum by (service) (kube_deployment_spec_replicas)",
+        "max by (service) (kubelet_volume_stats_used_bytes / kubelet_volume_stats_capacity_bytes)",
+        "max by (service) (pg_stat_activity_count) / max by (service) (pg_settings_max_connections)",
+        "sum by (service) (rate(redis_keyspace_hits_total[2m])) / (sum by (service) (rate(redis_keyspace_hits_total[2m])) + sum by (service) (rate(redis_keyspace_misses_total[2m])))",
+        "max by (service) (kafka_consumergroup_lag)",
+    ];
+    let mut notes = Vec::new();
+    for (i, q) in qs.iter().enumerate() {
+        let Some((series, evs)) = range(ctx, q, start, now, STEP).await? else { continue };
+        let ev = [evs];
+        for s in &series {
+            let svc = s.label("service").to_string();
+            if svc.is_empty() || s.samples.is_empty() {
+                continue;
+            }
+            let (bf, af) = split(&s.samples, onset);
+            let mb = median(&bf).unwrap_or(0.0);
+            let ma = median(&af).unwrap_or(0.0);
+            let max_a = af.iter().copied().fold(f64::MIN, f64::max);
+            let min_a = af.iter().copied().fold(f64::MAX, f64::min);
+            let mut add = |kind: FaultKind, specific: bool, w: f64, n: String| {
+                notes.push(n.clone());
+                b.add(&svc, kind, specific, w, &ev, n);
+            };
+            match i {
+                0 if ma > 0.15 && ma - mb > 0.12 => add(
+                    FaultKind::CpuSaturation,
+                    true,
+                    2.0 + 4.0 * (ma - mb),
+                    format!("{svc} CPU throttled in {:.0}% of periods (was {:.0}%)", ma * 100.0, mb * 100.0),
+                ),
+                1 if max_a > 0.88 && max_a - mb > 0.2 => add(
+                    FaultKind::MemoryLeak,
+                    true,
+                    2.0 + 3.0 * (max_a - mb),
+                    format!("{svc} memory reached {:.0}% of its limit (median before {:.0}%)", max_a * 100.0, mb * 100.0),
+                ),
+                2 => {
+                    let total: f64 = af.iter().sum::<f64>() / 10.0;
+                    if max_a >= 1.0 && total >= 0.3 {
+                        add(FaultKind::PodCrashloop, false, 1.0 + total.min(3.0), format!("{svc} containers restarting since the onset"))
+                    }
+                }
+                3 if mb > 0.0 && min_a < 0.85 * mb => add(
+                    FaultKind::ReplicaLoss,
+                    false,
+                    1.5 + 3.0 * (mb - min_a),
+                    format!("{svc} available replicas fell to {:.0}% of desired", min_a * 100.0),
+                ),
+                4 if max_a > 0.97 => add(
+                    FaultKind::DiskFull,
+                    true,
+                    4.0,
+                    format!("{svc} volume {:.0}% full", max_a * 100.0),
+                ),
+                5 if ma > 0.9 && mb < 0.85 => add(
+                    FaultKind::ConnectionPoolExhaustion,
+                    true,
+                    3.0 + 3.0 * (ma - mb),
+                    format!("{svc} connections at {:.0}% of max_connections (was {:.0}%)", ma * 100.0, mb * 100.0),
+                ),
+                6 if mb - ma > 0.15 => add(
+                    FaultKind::CacheFailure,
+                    true,
+                    3.0 + 4.0 * (mb - ma),
+                    format!("{svc} cache hit ratio {:.0}% → {:.0}%", mb * 100.0, ma * 100.0),
+                ),
+                7 => {
+                    let last = af.last().copied().unwrap_or(0.0);
+                    if last > (mb * 5.0).max(200.0) && last > ma {
+                        add(
+                            FaultKind::QueueBacklog,
+                            true,
+                            3.0 + (last / (mb.max(10.0) * 10.0)).min(2.0),
+                            format!("{svc} consumer lag {:.0} → {:.0} messages", mb, last),
+                        )
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    notes.truncate(6);
+    ctx.think(if notes.is_empty() {
+        "Resources: nothing saturated, restarting or missing.".to_string()
+    } else {
+        format!("Resources: {}.", notes.join("; "))
+    });
+    Ok(())
+}
+
+/// Walks the dependency graph from the alerting service towards anomalous
+/// dependencies (personalised PageRank), and credits where the walk ends.
+pub async fn walk(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
+    ctx.checkpoint().await?;
+    let names: Vec<String> = b.services.iter().cloned().collect();
+    let idx: BTreeMap<&str, usize> = names.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
+    let anomaly = b.anomaly.clone();
+    let anom = |s: &str| anomaly.get(s).copied().unwrap_or(0.0);
+    let mut edges: Vec<Vec<(usize, f64)>> = vec![vec![]; names.len()];
+    for (s, t) in &b.edges {
+        if let (Some(&i), Some(&j)) = (idx.get(s.as_str()), idx.get(t.as_str())) {
+            edges[i].push((j, 0.05 + anom(t)));
+            // A weak way back up, as MicroRCA's walk allows.
+            edges[j].push((i, 0.02 + 0.1 * anom(s)));
+        }
+    }
+    let alert = b.alert_service.clone().unwrap_or_default();
+    let personal: Vec<f64> = names
+        .iter()
+        .map(|s| anom(s) + if *s == alert { 1.0 } else { 0.0 } + 0.01)
+        .collect();
+    let pr = pagerank(&edges, &personal, 0.85, 60);
+    let mut ranked: Vec<(String, f64)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.clone(), pr[i] * (0.1 + anom(s))))
+        .collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+
+    // Greedy descent: follow the most anomalous dependency until none is.
+    let mut at = alert.clone();
+    let mut path = vec![at.clone()];
+    for _ in 0..12 {
+        let next = b
+            .callees(&at)
+            .into_iter()
+            .filter(|c| anom(c) > 0.8 && !path.contains(c))
+            .max_by(|x, y| anom(x).total_cmp(&anom(y)).then(y.cmp(x)));
+        match next {
+            Some(n) => {
+                at = n.clone();
+                path.push(n);
+            }
+            None => break,
+        }
+    }
+    let ev: Vec<SpanId> = b.signals.iter().filter(|s| s.service == at).flat_map(|s| s.evidence.clone()).take(3).collect();
+    if path.len() > 1 || anom(&at) > 0.8 {
+        let guess = b
+            .signals
+            .iter()
+            .filter(|s| s.service == at)
+            .max_by(|x, y| x.weight.total_cmp(&y.weight))
+            .map(|s| s.kind)
+            .unwrap_or(FaultKind::BadDeploy);
+        b.add(&at, guess, false, 2.5, &ev, format!("the walk from {alert} ends at {at} ({})", path.join(" → ")));
+    }
+    let total: f64 = ranked.iter().map(|r| r.1).sum::<f64>().max(1e-9);
+    for (s, score) in ranked.iter().take(3) {
+        let share = score / total;
+        if share > 0.15 && anom(s) > 0.5 {
+            let guess = b.signals.iter().filter(|x| x.service == *s).max_by(|x, y| x.weight.total_cmp(&y.weight)).map(|x| x.kind).unwrap_or(FaultKind::BadDeploy);
+            b.add(s, guess, false, 2.0 * share, &[], format!("PageRank share {:.0}%", share * 100.0));
+        }
+    }
+    ctx.think(format!(
+        "Dependency walk: {}; PageRank leaders: {}.",
+        path.join(" → "),
+        ranked.iter().take(3).map(|(s, v)| format!("{s} {:.3}", v)).collect::<Vec<_>>().join(", ")
+    ));
+    Ok(())
+}

@@ -1,0 +1,225 @@
+//! Trace step: where errors originate (the deepest span in error) and where
+//! time went (self time per service, and network time per call, before and
+//! after the onset).
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::json;
+
+use super::board::Board;
+use super::metrics::BASELINE_MS;
+use super::query::ts;
+use crate::engine::{BranchCtx, BranchEnd};
+use crate::model::{FaultKind, SpanId};
+use crate::sources::ToolData;
+use crate::sources::telemetry::{Span, TraceSummary};
+
+const PER_SEARCH: usize = 6;
+
+async fn search(ctx: &BranchCtx, args: serde_json::Value) -> Result<Vec<TraceSummary>, BranchEnd> {
+    Ok(match ctx.call("traces_search", args).await? {
+        Some(c) => match c.data {
+            ToolData::TraceList(l) => l,
+            _ => vec![],
+        },
+        None => vec![],
+    })
+}
+
+async fn get(ctx: &BranchCtx, id: &str) -> Result<Option<(Vec<Span>, SpanId)>, BranchEnd> {
+    Ok(match ctx.call("trace_get", json!({"trace_id": id})).await? {
+        Some(c) => match c.data {
+            ToolData::Trace(spans) => Some((spans, c.evidence)),
+            _ => None,
+        },
+        None => None,
+    })
+}
+
+/// The callee of a client span: its server child, or the name it calls.
+fn callee<'a>(span: &'a Span, children: &[&'a Span]) -> Option<&'a str> {
+    if let Some(c) = children.iter().find(|c| c.service != span.service) {
+        return Some(&c.service);
+    }
+    span.name.strip_prefix("call ").map(str::trim)
+}
+
+struct Profile {
+    /// Mean self time per service, ms per trace.
+    self_ms: BTreeMap<String, f64>,
+    /// Mean network time per (caller, callee), ms per call.
+    net_ms: BTreeMap<(String, String), (f64, usize)>,
+    traces: usize,
+}
+
+fn profile(traces: &[Vec<Span>]) -> Profile {
+    let mut self_ms: BTreeMap<String, f64> = BTreeMap::new();
+    let mut net: BTreeMap<(String, String), (f64, usize)> = BTreeMap::new();
+    for spans in traces {
+        let mut kids: HashMap<&str, Vec<&Span>> = HashMap::new();
+        for s in spans {
+            if let Some(p) = &s.parent_id {
+                kids.entry(p.as_str()).or_default().push(s);
+            }
+        }
+        for s in spans {
+            let children = kids.get(s.span_id.as_str()).cloned().unwrap_or_default();
+            let child_ms: f64 = children.iter().map(|c| c.duration_ms).sum();
+            let own = (s.duration_ms - child_ms).max(0.0);
+            if s.name.starts_with("call ") {
+                if let Some(t) = callee(s, &children) {
+                    let e = net.entry((s.service.clone(), t.to_string())).or_default();
+                    e.0 += own;
+                    e.1 += 1;
+                }
+            } else {
+                *self_ms.entry(s.service.clone()).or_default() += own;
+            }
+        }
+    }
+    let n = traces.len().max(1) as f64;
+    for v in self_ms.values_mut() {
+        *v /= n;
+    }
+    for v in net.values_mut() {
+        v.0 /= v.1.max(1) as f64;
+    }
+    Profile {
+        self_ms,
+        net_ms: net,
+        traces: traces.len(),
+    }
+}
+
+pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
+    let now = ctx.now.millis();
+    let onset = b.onset.unwrap_or(ctx.alert.starts_at.millis() - 600_000);
+    let svc = ctx.alert.service().unwrap_or("").to_string();
+    let scoped = |mut a: serde_json::Value| {
+        if !svc.is_empty() && b.serving.contains(&svc) {
+            a["service"] = json!(svc);
+        }
+        a
+    };
+    let errs = search(ctx, scoped(json!({"error": true, "start": ts(onset), "end": ts(now), "limit": 40}))).await?;
+    let after = search(ctx, scoped(json!({"start": ts(onset), "end": ts(now), "limit": 40}))).await?;
+    let before = search(ctx, scoped(json!({"start": ts(onset - BASELINE_MS), "end": ts(onset), "limit": 40}))).await?;
+    if errs.is_empty() && after.is_empty() {
+        ctx.think("Traces: nothing sampled after the onset.");
+        return Ok(());
+    }
+    let pick = |l: &[TraceSummary], slowest: bool| -> Vec<String> {
+        let mut v: Vec<&TraceSummary> = l.iter().collect();
+        if slowest {
+            v.sort_by(|a, b| b.duration_ms.total_cmp(&a.duration_ms).then(a.trace_id.cmp(&b.trace_id)));
+        }
+        // Spread the picks over the list rather than the first few.
+        let step = (v.len() / PER_SEARCH).max(1);
+        v.iter().step_by(step).take(PER_SEARCH).map(|t| t.trace_id.clone()).collect()
+    };
+
+    // Errors: who is at the bottom of each failing trace.
+    let mut origin: BTreeMap<(String, &'static str), (f64, Vec<SpanId>)> = BTreeMap::new();
+    let mut err_traces = 0usize;
+    for id in pick(&errs, false) {
+        let Some((spans, ev)) = get(ctx, &id).await? else { continue };
+        err_traces += 1;
+        let mut kids: HashMap<&str, Vec<&Span>> = HashMap::new();
+        for s in &spans {
+            if let Some(p) = &s.parent_id {
+                kids.entry(p.as_str()).or_default().push(s);
+            }
+        }
+        let leaves: Vec<&Span> = spans
+            .iter()
+            .filter(|s| s.error)
+            .filter(|s| !kids.get(s.span_id.as_str()).is_some_and(|k| k.iter().any(|c| c.error)))
+            .collect();
+        let share = 1.0 / leaves.len().max(1) as f64;
+        for s in leaves {
+            let children = kids.get(s.span_id.as_str()).cloned().unwrap_or_default();
+            let key = if s.name.starts_with("call ") && children.is_empty() {
+                let Some(t) = callee(s, &children) else { continue };
+                (t.to_string(), if s.duration_ms < 100.0 { "unreached" } else { "timeout" })
+            } else {
+                (s.service.clone(), "own")
+            };
+            let e = origin.entry(key).or_default();
+            e.0 += share;
+            if !e.1.contains(&ev) && e.1.len() < 3 {
+                e.1.push(ev);
+            }
+        }
+    }
+    let mut notes = Vec::new();
+    for ((service, how), (n, ev)) in &origin {
+        let frac = n / err_traces.max(1) as f64;
+        if frac < 0.2 {
+            continue;
+        }
+        let w = 1.0 + 3.0 * frac;
+        let note = match *how {
+            "unreached" => format!("{:.0}% of failing traces end in a call to {service} that never reached it", frac * 100.0),
+            "timeout" => format!("{:.0}% of failing traces end in a call to {service} that timed out", frac * 100.0),
+            _ => format!("{:.0}% of failing traces have their deepest error in {service}", frac * 100.0),
+        };
+        let kind = match *how {
+            "unreached" => FaultKind::ReplicaLoss,
+            "timeout" => FaultKind::NetworkDelay,
+            _ => FaultKind::BadDeploy,
+        };
+        b.add(service, kind, false, w, ev, note.clone());
+        *b.anomaly.entry(service.clone()).or_default() += frac;
+        notes.push(note);
+    }
+
+    // Time: self time per service and network per call, slow traces after versus before.
+    let mut after_t = Vec::new();
+    let mut ev_after = Vec::new();
+    for id in pick(&after, true) {
+        if let Some((s, ev)) = get(ctx, &id).await? {
+            after_t.push(s);
+            ev_after.push(ev);
+        }
+    }
+    let mut before_t = Vec::new();
+    for id in pick(&before, false) {
+        if let Some((s, _)) = get(ctx, &id).await? {
+            before_t.push(s);
+        }
+    }
+    if !after_t.is_empty() && !before_t.is_empty() {
+        let pa = profile(&after_t);
+        let pb = profile(&before_t);
+        let mut grew: Vec<(String, f64, f64)> = pa
+            .self_ms
+            .iter()
+            .map(|(s, a)| (s.clone(), *a, pb.self_ms.get(s).copied().unwrap_or(0.0)))
+            .filter(|(_, a, bf)| a - bf > 30.0 && *a > 1.8 * bf.max(1.0))
+            .collect();
+        grew.sort_by(|x, y| (y.1 - y.2).total_cmp(&(x.1 - x.2)));
+        let top = grew.first().map(|g| g.1 - g.2).unwrap_or(0.0);
+        for (s, a, bf) in grew.iter().take(3) {
+            let rel = (a - bf) / top.max(1e-9);
+            let n = format!("{s} self time {:.0} ms → {:.0} ms per trace", bf, a);
+            b.add(s, FaultKind::CpuSaturation, false, 0.8 + 2.0 * rel, &ev_after[..ev_after.len().min(2)], n.clone());
+            notes.push(n);
+        }
+        for ((c, t), (a, _)) in &pa.net_ms {
+            let bf = pb.net_ms.get(&(c.clone(), t.clone())).map(|x| x.0).unwrap_or(0.5);
+            if a - bf > 40.0 && *a > 3.0 * bf.max(1.0) {
+                let n = format!("network time on {c} → {t} {:.0} ms → {:.0} ms per call", bf, a);
+                b.add(t, FaultKind::NetworkDelay, true, 2.0 + ((a - bf) / 200.0).min(2.0), &ev_after[..ev_after.len().min(2)], n.clone());
+                notes.push(n);
+            }
+        }
+        let _ = (pa.traces, pb.traces);
+    }
+    notes.truncate(6);
+    ctx.think(if notes.is_empty() {
+        format!("Traces: {} failing and {} other traces after the onset; no clear origin.", errs.len(), after.len())
+    } else {
+        format!("Traces: {}.", notes.join("; "))
+    });
+    Ok(())
+}
