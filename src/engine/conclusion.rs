@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use super::guidance;
 use crate::model::{FaultKind, Hypothesis, RootCause, SpanId};
 
+/// No conclusion is ever certain.
+pub const MAX_CONFIDENCE: f64 = 0.97;
+
 /// One branch's latest hypotheses.
 pub struct BranchHypotheses<'a> {
     pub branch: SpanId,
@@ -15,7 +18,6 @@ pub struct BranchHypotheses<'a> {
 /// same hypotheses give the same ranking whatever order branches reported in.
 pub fn merge(branches: &[BranchHypotheses<'_>], guidance: &[String], limit: usize) -> Vec<RootCause> {
     struct Acc {
-        miss: f64,
         kinds: BTreeMap<FaultKind, f64>,
         best: BTreeMap<FaultKind, (f64, String)>,
         evidence: Vec<SpanId>,
@@ -31,15 +33,13 @@ pub fn merge(branches: &[BranchHypotheses<'_>], guidance: &[String], limit: usiz
         }
         for (svc, (span, h)) in latest {
             let acc = by_service.entry(svc.to_string()).or_insert(Acc {
-                miss: 1.0,
                 kinds: BTreeMap::new(),
                 best: BTreeMap::new(),
                 evidence: Vec::new(),
                 branches: Vec::new(),
                 hyps: Vec::new(),
             });
-            let c = h.confidence.clamp(0.0, 0.99);
-            acc.miss *= 1.0 - c;
+            let c = h.confidence.clamp(0.0, MAX_CONFIDENCE);
             *acc.kinds.entry(h.kind).or_default() += c * h.kind_confidence.clamp(0.05, 1.0);
             let e = acc.best.entry(h.kind).or_insert((-1.0, String::new()));
             if c > e.0 || (c == e.0 && h.statement < e.1) {
@@ -61,8 +61,15 @@ pub fn merge(branches: &[BranchHypotheses<'_>], guidance: &[String], limit: usiz
         .into_iter()
         .map(|(service, mut acc)| {
             let w = guidance::weight(guidance, &service, &services);
-            let raw = 1.0 - acc.miss;
-            let confidence = if w >= 1.0 { 1.0 - (1.0 - raw) / w } else { raw * w };
+            // The strongest branch, raised by the others that agree. Branches
+            // read the same telemetry, so agreement counts half, not as
+            // independent proof.
+            let mut cs: Vec<f64> = acc.hyps.iter().map(|h| h.0).collect();
+            cs.sort_by(|a, b| b.total_cmp(a));
+            let top = cs.first().copied().unwrap_or(0.0);
+            let others: f64 = cs.iter().skip(1).map(|c| 1.0 - 0.5 * c).product();
+            let raw = (top + (1.0 - top) * (1.0 - others)).min(MAX_CONFIDENCE);
+            let confidence = if w >= 1.0 { 1.0 - (1.0 - raw) / w } else { raw * w }.min(MAX_CONFIDENCE);
             let kind = acc
                 .kinds
                 .iter()

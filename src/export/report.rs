@@ -785,6 +785,7 @@ mod tests {
             statement: format!("{service} is at fault"),
             confidence,
             evidence,
+            kind_confidence: 1.0,
         };
         b.push(
             hyp_co,

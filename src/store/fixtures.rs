@@ -195,6 +195,7 @@ pub fn realistic(trace: TraceId) -> Vec<Event> {
                     statement: "orders-db ran out of connections".into(),
                     confidence: 0.82,
                     evidence: vec![evidence],
+                    kind_confidence: 1.0,
                 },
             },
         ),
