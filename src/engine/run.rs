@@ -276,7 +276,7 @@ impl Orch {
         if let Some(h) = self.branches[i].handle.take() {
             h.abort();
         }
-        let _ = self.branches[i].control.paused.send(false);
+        let _ = self.branches[i].control.paused.send_replace(false);
         if let Some((call, tool)) = self.branches[i].inflight.take() {
             self.emit(
                 call,
@@ -356,7 +356,7 @@ impl Orch {
             Command::Pause { branch } => match self.status(branch) {
                 Some(BranchStatus::Running | BranchStatus::Queued) => {
                     if let Some(rt) = self.branches.iter().find(|x| x.span == branch) {
-                        let _ = rt.control.paused.send(true);
+                        let _ = rt.control.paused.send_replace(true);
                     }
                     self.set_status(branch, BranchStatus::Paused, Some(format!("paused by {}", self.author)));
                 }
@@ -366,7 +366,7 @@ impl Orch {
             Command::Resume { branch } => match self.status(branch) {
                 Some(BranchStatus::Paused) => {
                     if let Some(rt) = self.branches.iter().find(|x| x.span == branch) {
-                        let _ = rt.control.paused.send(false);
+                        let _ = rt.control.paused.send_replace(false);
                     }
                     self.set_status(branch, BranchStatus::Running, Some(format!("resumed by {}", self.author)));
                 }
