@@ -10,7 +10,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::engine::setup::{self, Options, SetupError};
 use crate::engine::sink::{Each, JsonLines};
 use crate::engine::{EventSink, start};
-use crate::model::{BranchStatus, Command, Event, EventKind, InvestigationState, InvestigationStatus, parse_duration_ms};
+use crate::model::{
+    BranchStatus, Command, Event, EventKind, InvestigationState, InvestigationStatus, parse_duration_ms,
+};
 use crate::sources::sim::{BUILTIN, DEFAULT_SCENARIO, Simulator};
 use crate::store::{Store, StoreWriter};
 use crate::tools::sanitize::clean;
@@ -103,14 +105,20 @@ pub fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     let result = match cli.command.unwrap_or(Cmd::Demo {
         scenario: None,
         opts: RunOpts::default(),
     }) {
-        Cmd::Demo { scenario, opts } => investigate(scenario.as_deref().unwrap_or(DEFAULT_SCENARIO), false, &opts, true),
+        Cmd::Demo { scenario, opts } => {
+            investigate(scenario.as_deref().unwrap_or(DEFAULT_SCENARIO), false, &opts, true)
+        }
         Cmd::Run { scenario, json, opts } => investigate(&scenario, json, &opts, false),
         Cmd::List { json } => list(json),
         Cmd::Report { trace_id } => report(&trace_id),
@@ -130,7 +138,9 @@ pub fn main() -> ExitCode {
 }
 
 fn author() -> String {
-    std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into())
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn open_store() -> Result<Store, Failure> {
@@ -154,7 +164,12 @@ fn investigate(scenario: &str, json: bool, opts: &RunOpts, demo: bool) -> Result
     let sc = Simulator::load(scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
     let scenario_id = sc.id.clone();
     let options = Options {
-        strategies: opts.strategies.iter().filter(|s| !s.trim().is_empty()).cloned().collect(),
+        strategies: opts
+            .strategies
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .cloned()
+            .collect(),
         budget_calls: opts.budget_calls,
         pace: pace(opts, demo)?,
         author: author(),
@@ -208,9 +223,13 @@ fn investigate(scenario: &str, json: bool, opts: &RunOpts, demo: bool) -> Result
 
 /// One line per thing worth seeing, for the headless demo.
 fn progress_printer() -> impl FnMut(&Event) + Send {
-    let mut names: std::collections::HashMap<crate::model::SpanId, String> = Default::default();
+    use std::collections::HashMap;
+    let mut names: HashMap<crate::model::SpanId, String> = HashMap::new();
+    let mut calls: HashMap<crate::model::SpanId, String> = HashMap::new();
     move |e: &Event| {
-        let who = |names: &std::collections::HashMap<_, String>, s: &crate::model::SpanId| names.get(s).cloned().unwrap_or_default();
+        let who = |names: &HashMap<_, String>, s: Option<crate::model::SpanId>| {
+            s.and_then(|s| names.get(&s).cloned()).unwrap_or_default()
+        };
         let line = match &e.kind {
             EventKind::InvestigationStarted { alert, .. } => Some(format!(
                 "▶ {} on {} · trace {}",
@@ -220,24 +239,47 @@ fn progress_printer() -> impl FnMut(&Event) + Send {
             )),
             EventKind::BranchStarted { strategy, .. } => {
                 names.insert(e.span_id, strategy.clone());
-                Some(format!("  {:<17} started", strategy))
+                Some(format!("  {strategy:<17} started"))
             }
-            EventKind::ThoughtDelta { text } => e.parent_span_id.map(|p| format!("  {:<17} {}", who(&names, &p), clean(text))),
-            EventKind::ToolCallFinished { tool, summary, duration_ms, .. } => {
-                e.parent_span_id.map(|p| format!("  {:<17} → {tool} ({duration_ms} ms): {}", who(&names, &p), clean(summary)))
+            EventKind::ThoughtDelta { text } => {
+                Some(format!("  {:<17} {}", who(&names, e.parent_span_id), clean(text)))
             }
-            EventKind::HypothesisProposed { hypothesis } => e.parent_span_id.map(|p| {
-                format!(
-                    "  {:<17} ◆ {} {} {:.2}",
-                    who(&names, &p),
-                    clean(&hypothesis.service),
-                    hypothesis.kind.as_str(),
-                    hypothesis.confidence
-                )
-            }),
+            EventKind::ToolCallStarted { tool, args } => {
+                let key = ["query", "service", "pod", "trace_id"]
+                    .iter()
+                    .find_map(|k| args.get(*k).and_then(|v| v.as_str()))
+                    .unwrap_or("");
+                calls.insert(e.span_id, format!("{tool} {}", clean(key)).trim_end().to_string());
+                None
+            }
+            EventKind::ToolCallFinished {
+                tool,
+                summary,
+                duration_ms,
+                error,
+                ..
+            } => {
+                let call = calls.remove(&e.span_id).unwrap_or_else(|| tool.clone());
+                let outcome = match error {
+                    Some(err) => format!("failed: {}", clean(err)),
+                    None => clean(summary),
+                };
+                Some(format!(
+                    "  {:<17} → {} · {outcome} · {duration_ms} ms",
+                    who(&names, e.parent_span_id),
+                    truncate(&call, 90)
+                ))
+            }
+            EventKind::HypothesisProposed { hypothesis } => Some(format!(
+                "  {:<17} ◆ {} {} {:.2}",
+                who(&names, e.parent_span_id),
+                clean(&hypothesis.service),
+                hypothesis.kind.as_str(),
+                hypothesis.confidence
+            )),
             EventKind::BranchStatusChanged { status, reason } if *status != BranchStatus::Running => Some(format!(
                 "  {:<17} {}{}",
-                who(&names, &e.span_id),
+                who(&names, Some(e.span_id)),
                 status.as_str(),
                 reason.as_deref().map(|r| format!(": {}", clean(r))).unwrap_or_default()
             )),
@@ -297,7 +339,9 @@ fn print_summary(s: &InvestigationState, scenario: &str) {
             b.strategy,
             b.status.as_str(),
             b.tool_calls,
-            b.best_confidence().map(|c| format!("{c:.2}")).unwrap_or_else(|| "—".into())
+            b.best_confidence()
+                .map(|c| format!("{c:.2}"))
+                .unwrap_or_else(|| "—".into())
         );
     }
     let _ = writeln!(out, "\nReport: inquest report {}", s.trace_id.short());
@@ -308,14 +352,22 @@ fn list(json: bool) -> Result<ExitCode, Failure> {
     let rows = store.list()?;
     let mut out = std::io::stdout().lock();
     if json {
-        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into()));
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into())
+        );
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
         let _ = writeln!(out, "No investigations yet. Try: inquest demo");
         return Ok(ExitCode::SUCCESS);
     }
-    let _ = writeln!(out, "{:<10} {:<20} {:<11} {:<28} {:<18} {}", "TRACE", "STARTED", "STATUS", "ALERT", "SERVICE", "TOP CAUSE");
+    let _ = writeln!(
+        out,
+        "{:<10} {:<20} {:<11} {:<28} {:<18} TOP CAUSE",
+        "TRACE", "STARTED", "STATUS", "ALERT", "SERVICE"
+    );
     for r in rows {
         let top = match (&r.top_service, r.top_kind, r.top_confidence) {
             (Some(s), Some(k), Some(c)) => format!("{} {} {:.2}", clean(s), k.as_str(), c),

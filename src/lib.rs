@@ -2,11 +2,11 @@
 //! strategies run in parallel as branches, each calling read-only tools against
 //! the observability stack and proposing root causes with evidence.
 
-pub mod model;
-pub mod sources;
-pub mod tools;
-pub mod export;
-pub mod store;
 pub mod cli;
 pub mod engine;
+pub mod export;
+pub mod model;
 pub mod reason;
+pub mod sources;
+pub mod store;
+pub mod tools;

@@ -19,7 +19,12 @@ fn data_dir(name: &str) -> PathBuf {
 }
 
 fn inquest(dir: &PathBuf, args: &[&str]) -> std::process::Output {
-    Command::new(BIN).args(args).env("INQUEST_DATA_DIR", dir).env("USER", "tester").output().expect("runs")
+    Command::new(BIN)
+        .args(args)
+        .env("INQUEST_DATA_DIR", dir)
+        .env("USER", "tester")
+        .output()
+        .expect("runs")
 }
 
 fn is_hex(s: &str, n: usize) -> bool {
@@ -34,7 +39,8 @@ fn check_events(id: &str, stdout: &str) -> (Vec<Value>, usize) {
     let mut order: Vec<String> = Vec::new();
     let mut finished = None;
     for (i, line) in stdout.lines().enumerate() {
-        let e: Value = serde_json::from_str(line).unwrap_or_else(|err| panic!("{id}: line {} is not JSON ({err}): {line}", i + 1));
+        let e: Value =
+            serde_json::from_str(line).unwrap_or_else(|err| panic!("{id}: line {} is not JSON ({err}): {line}", i + 1));
         assert_eq!(e["v"], 1, "{id}: {line}");
         let seq = e["seq"].as_u64().expect("seq");
         assert!(seq > last_seq, "{id}: seq {seq} after {last_seq}");
@@ -48,7 +54,10 @@ fn check_events(id: &str, stdout: &str) -> (Vec<Value>, usize) {
         assert!(is_hex(e["span_id"].as_str().unwrap(), 16));
         assert!(e["parent_span_id"].is_null() || is_hex(e["parent_span_id"].as_str().unwrap(), 16));
         let at = e["at"].as_str().unwrap();
-        assert!(at.len() == 30 && at.ends_with('Z') && at.as_bytes()[19] == b'.', "{id}: at {at} is RFC 3339 with nanoseconds");
+        assert!(
+            at.len() == 30 && at.ends_with('Z') && at.as_bytes()[19] == b'.',
+            "{id}: at {at} is RFC 3339 with nanoseconds"
+        );
         let kind = e["type"].as_str().unwrap();
         let span = e["span_id"].as_str().unwrap().to_string();
         let parent = e["parent_span_id"].as_str().unwrap_or("").to_string();
@@ -77,7 +86,10 @@ fn check_events(id: &str, stdout: &str) -> (Vec<Value>, usize) {
         }
     }
     let fin = finished.unwrap_or_else(|| panic!("{id}: no investigation_finished"));
-    assert_eq!(stdout.lines().last().map(|l| l.contains("investigation_finished")), Some(true));
+    assert_eq!(
+        stdout.lines().last().map(|l| l.contains("investigation_finished")),
+        Some(true)
+    );
     // At least three branches whose events interleave: each has another branch's event inside its own span of events.
     let mut span_of: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     for (i, b) in order.iter().enumerate() {
@@ -89,7 +101,11 @@ fn check_events(id: &str, stdout: &str) -> (Vec<Value>, usize) {
         .filter(|(b, (lo, hi))| order[*lo..=*hi].iter().any(|o| o != *b))
         .map(|(b, _)| *b)
         .collect();
-    assert!(interleaved.len() >= 3, "{id}: only {} branches interleave", interleaved.len());
+    assert!(
+        interleaved.len() >= 3,
+        "{id}: only {} branches interleave",
+        interleaved.len()
+    );
     let rcs = fin["root_causes"].as_array().cloned().unwrap_or_default();
     for rc in &rcs {
         for k in ["service", "kind", "confidence", "statement", "evidence", "branches"] {
@@ -104,20 +120,38 @@ fn every_shipped_scenario_runs_headless_and_the_table_meets_the_bar() {
     let dir = data_dir("all");
     let mut rows = Vec::new();
     let mut hits = 0;
-    let scenarios: Vec<_> = Simulator::builtin().into_iter().map(|r| r.expect("shipped scenarios load")).collect();
+    let scenarios: Vec<_> = Simulator::builtin()
+        .into_iter()
+        .map(|r| r.expect("shipped scenarios load"))
+        .collect();
     assert!(scenarios.len() >= 12);
-    let kinds: BTreeSet<_> = scenarios.iter().filter_map(|s| s.truth.as_ref().map(|t| t.kind)).collect();
+    let kinds: BTreeSet<_> = scenarios
+        .iter()
+        .filter_map(|s| s.truth.as_ref().map(|t| t.kind))
+        .collect();
     assert!(kinds.len() >= 12, "{} fault kinds", kinds.len());
     for sc in &scenarios {
         let t0 = Instant::now();
         let out = inquest(&dir, &["run", "--scenario", &sc.id, "--json"]);
         let ms = t0.elapsed().as_millis();
-        assert!(out.status.success(), "{}: exit {:?}: {}", sc.id, out.status, String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}: exit {:?}: {}",
+            sc.id,
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
         let (rcs, branches) = check_events(&sc.id, &String::from_utf8(out.stdout).unwrap());
         assert!(branches >= 3);
         let truth = sc.truth.as_ref().expect("every shipped scenario has a truth");
-        let top = rcs.first().map(|r| r["service"].as_str().unwrap_or("").to_string()).unwrap_or_default();
-        let kind = rcs.first().map(|r| r["kind"].as_str().unwrap_or("").to_string()).unwrap_or_default();
+        let top = rcs
+            .first()
+            .map(|r| r["service"].as_str().unwrap_or("").to_string())
+            .unwrap_or_default();
+        let kind = rcs
+            .first()
+            .map(|r| r["kind"].as_str().unwrap_or("").to_string())
+            .unwrap_or_default();
         let ok = truth.accepts_service(&top);
         hits += ok as usize;
         rows.push(format!(
@@ -131,13 +165,20 @@ fn every_shipped_scenario_runs_headless_and_the_table_meets_the_bar() {
             ms
         ));
     }
-    println!("  {:<38} {:<24} {:<28} {:<24} {:<28}", "scenario", "truth", "kind", "top-1", "kind");
+    println!(
+        "  {:<38} {:<24} {:<28} {:<24} {:<28}",
+        "scenario", "truth", "kind", "top-1", "kind"
+    );
     for r in &rows {
         println!("{r}");
     }
     println!("top-1 service: {hits}/{}", rows.len());
     // At least 10 of 12, and the same share over however many ship.
-    assert!(hits * 12 >= rows.len() * 10, "top-1 service right in only {hits} of {}", rows.len());
+    assert!(
+        hits * 12 >= rows.len() * 10,
+        "top-1 service right in only {hits} of {}",
+        rows.len()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -168,7 +209,10 @@ fn a_killed_run_leaves_a_store_that_lists_it_as_interrupted() {
             assert_eq!(rows[0]["status"], "running", "while it runs, it lists as running");
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(20), "the run never showed up in the store");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the run never showed up in the store"
+        );
     }
     // SIGKILL: no chance to clean up.
     let _ = Command::new("kill").args(["-9", &child.id().to_string()]).status();
@@ -194,11 +238,23 @@ fn a_killed_run_leaves_a_store_that_lists_it_as_interrupted() {
 #[test]
 fn a_human_run_prints_the_conclusion_and_the_report_explains_it() {
     let dir = data_dir("human");
-    let out = inquest(&dir, &["run", "--scenario", "checkout-db-pool", "--strategies", "metrics-first,logs-first,dependency-walk"]);
+    let out = inquest(
+        &dir,
+        &[
+            "run",
+            "--scenario",
+            "checkout-db-pool",
+            "--strategies",
+            "metrics-first,logs-first,dependency-walk",
+        ],
+    );
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("Root causes"), "{text}");
-    assert!(text.lines().any(|l| l.trim_start().starts_with("1  orders-db")), "{text}");
+    assert!(
+        text.lines().any(|l| l.trim_start().starts_with("1  orders-db")),
+        "{text}"
+    );
     for s in ["metrics-first", "logs-first", "dependency-walk"] {
         assert!(text.contains(s));
     }

@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 use inquest::engine::setup::{Options, for_scenario};
 use inquest::engine::sink::{Channel, Collect};
 use inquest::engine::{EventSink, Running, start};
-use inquest::model::{
-    BranchStatus, CallStatus, Command, Event, EventKind, InvestigationState, Scope, SpanId,
-};
+use inquest::model::{BranchStatus, CallStatus, Command, Event, EventKind, InvestigationState, Scope, SpanId};
 use inquest::sources::sim::Simulator;
 use inquest::store::{Store, StoreWriter};
 use tokio::sync::mpsc;
@@ -47,7 +45,9 @@ fn tool_outputs(events: &[Event]) -> BTreeMap<String, Vec<(String, String, Strin
             }
             EventKind::EvidenceAdded { evidence } => {
                 let (branch, tool, args) = call[&e.parent_span_id.unwrap()].clone();
-                out.entry(strategy[&branch].clone()).or_default().push((tool, args, evidence.body.clone()));
+                out.entry(strategy[&branch].clone())
+                    .or_default()
+                    .push((tool, args, evidence.body.clone()));
             }
             _ => {}
         }
@@ -65,7 +65,10 @@ async fn two_runs_give_identical_tool_outputs_and_conclusion() {
     assert!(oa.values().map(Vec::len).sum::<usize>() > 50);
     assert_eq!(oa, ob, "tool outputs differ between runs");
     let key = |s: &InvestigationState| {
-        s.root_causes.iter().map(|r| (r.service.clone(), r.kind, r.confidence.to_bits())).collect::<Vec<_>>()
+        s.root_causes
+            .iter()
+            .map(|r| (r.service.clone(), r.kind, r.confidence.to_bits()))
+            .collect::<Vec<_>>()
     };
     assert_eq!(key(&a), key(&b));
 }
@@ -95,23 +98,20 @@ async fn wait_for(rx: &mut mpsc::UnboundedReceiver<Event>, mut f: impl FnMut(&Ev
     }
 }
 
-fn branches(events: &[Event]) -> BTreeMap<String, SpanId> {
-    events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::BranchStarted { strategy, .. } => Some((strategy.clone(), e.span_id)),
-            _ => None,
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prune_stops_a_branch_at_once_and_its_hypotheses_leave() {
     // Metrics-first proposes after its RED step, then goes on with resources.
     let (running, mut rx, all) = start_live("checkout-db-pool", 40, &["logs-first", "metrics-first", "traces-first"]);
-    let started = wait_for(&mut rx, |e| matches!(&e.kind, EventKind::BranchStarted { strategy, .. } if strategy == "metrics-first")).await;
+    let started = wait_for(
+        &mut rx,
+        |e| matches!(&e.kind, EventKind::BranchStarted { strategy, .. } if strategy == "metrics-first"),
+    )
+    .await;
     let victim = started.span_id;
-    wait_for(&mut rx, |e| e.parent_span_id == Some(victim) && matches!(e.kind, EventKind::HypothesisProposed { .. })).await;
+    wait_for(&mut rx, |e| {
+        e.parent_span_id == Some(victim) && matches!(e.kind, EventKind::HypothesisProposed { .. })
+    })
+    .await;
     // Wait until the victim's hypothesis is part of the conclusion.
     wait_for(&mut rx, |e| match &e.kind {
         EventKind::ConclusionUpdated { root_causes } => root_causes.iter().any(|r| r.branches.contains(&victim)),
@@ -121,15 +121,27 @@ async fn prune_stops_a_branch_at_once_and_its_hypotheses_leave() {
     let sent = Instant::now();
     running.send(Command::Prune { branch: victim });
     let pruned = wait_for(&mut rx, |e| {
-        e.span_id == victim && matches!(e.kind, EventKind::BranchStatusChanged { status: BranchStatus::Pruned, .. })
+        e.span_id == victim
+            && matches!(
+                e.kind,
+                EventKind::BranchStatusChanged {
+                    status: BranchStatus::Pruned,
+                    ..
+                }
+            )
     })
     .await;
     let latency = sent.elapsed();
     assert!(latency < Duration::from_millis(100), "prune took {latency:?}");
     // The next conclusion no longer rests on the pruned branch.
     let next = wait_for(&mut rx, |e| matches!(e.kind, EventKind::ConclusionUpdated { .. })).await;
-    let EventKind::ConclusionUpdated { root_causes } = &next.kind else { unreachable!() };
-    assert!(root_causes.iter().all(|r| !r.branches.contains(&victim)), "pruned branch still in the conclusion");
+    let EventKind::ConclusionUpdated { root_causes } = &next.kind else {
+        unreachable!()
+    };
+    assert!(
+        root_causes.iter().all(|r| !r.branches.contains(&victim)),
+        "pruned branch still in the conclusion"
+    );
     let state = running.wait().await.unwrap();
     let events = all.events();
     // Nothing from the branch after its prune, and its in-flight call (if any) was closed.
@@ -137,22 +149,52 @@ async fn prune_stops_a_branch_at_once_and_its_hypotheses_leave() {
         .iter()
         .filter(|e| e.seq > pruned.seq && (e.parent_span_id == Some(victim) || e.span_id == victim))
         .collect();
-    assert!(after.iter().all(|e| matches!(e.kind, EventKind::ToolCallFinished { status: CallStatus::Error, .. })), "{after:?}");
+    assert!(
+        after.iter().all(|e| matches!(
+            e.kind,
+            EventKind::ToolCallFinished {
+                status: CallStatus::Error,
+                ..
+            }
+        )),
+        "{after:?}"
+    );
     assert!(state.root_causes.iter().all(|r| !r.branches.contains(&victim)));
     assert_eq!(state.branch(victim).unwrap().status, BranchStatus::Pruned);
     let others: Vec<_> = state.branches.iter().filter(|b| b.span != victim).collect();
-    assert!(others.iter().all(|b| b.status == BranchStatus::Done), "the other branches finish");
+    assert!(
+        others.iter().all(|b| b.status == BranchStatus::Done),
+        "the other branches finish"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_holds_a_branch_and_resume_lets_it_finish() {
-    let (running, mut rx, all) = start_live("checkout-db-pool", 15, &["metrics-first", "logs-first", "kubernetes-first"]);
-    let started = wait_for(&mut rx, |e| matches!(&e.kind, EventKind::BranchStarted { strategy, .. } if strategy == "metrics-first")).await;
+    let (running, mut rx, all) = start_live(
+        "checkout-db-pool",
+        15,
+        &["metrics-first", "logs-first", "kubernetes-first"],
+    );
+    let started = wait_for(
+        &mut rx,
+        |e| matches!(&e.kind, EventKind::BranchStarted { strategy, .. } if strategy == "metrics-first"),
+    )
+    .await;
     let b = started.span_id;
-    wait_for(&mut rx, |e| e.parent_span_id == Some(b) && matches!(e.kind, EventKind::ToolCallFinished { .. })).await;
+    wait_for(&mut rx, |e| {
+        e.parent_span_id == Some(b) && matches!(e.kind, EventKind::ToolCallFinished { .. })
+    })
+    .await;
     running.send(Command::Pause { branch: b });
     let paused = wait_for(&mut rx, |e| {
-        e.span_id == b && matches!(e.kind, EventKind::BranchStatusChanged { status: BranchStatus::Paused, .. })
+        e.span_id == b
+            && matches!(
+                e.kind,
+                EventKind::BranchStatusChanged {
+                    status: BranchStatus::Paused,
+                    ..
+                }
+            )
     })
     .await;
     // While paused, the others finish and this one starts no new tool call
@@ -160,14 +202,26 @@ async fn pause_holds_a_branch_and_resume_lets_it_finish() {
     let mut done = 0;
     let mut started_while_paused = 0;
     while done < 2 {
-        let e = wait_for(&mut rx, |e| matches!(e.kind, EventKind::BranchStatusChanged { status: BranchStatus::Done, .. } | EventKind::ToolCallStarted { .. })).await;
+        let e = wait_for(&mut rx, |e| {
+            matches!(
+                e.kind,
+                EventKind::BranchStatusChanged {
+                    status: BranchStatus::Done,
+                    ..
+                } | EventKind::ToolCallStarted { .. }
+            )
+        })
+        .await;
         match e.kind {
             EventKind::ToolCallStarted { .. } if e.parent_span_id == Some(b) => started_while_paused += 1,
             EventKind::ToolCallStarted { .. } => {}
             _ => done += 1,
         }
     }
-    assert!(started_while_paused <= 1, "a paused branch started {started_while_paused} tool calls");
+    assert!(
+        started_while_paused <= 1,
+        "a paused branch started {started_while_paused} tool calls"
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     running.send(Command::Resume { branch: b });
     let state = running.wait().await.unwrap();
@@ -175,29 +229,61 @@ async fn pause_holds_a_branch_and_resume_lets_it_finish() {
     let events = all.events();
     let resumed = events
         .iter()
-        .find(|e| e.span_id == b && matches!(e.kind, EventKind::BranchStatusChanged { status: BranchStatus::Running, .. }) && e.seq > paused.seq)
+        .find(|e| {
+            e.span_id == b
+                && matches!(
+                    e.kind,
+                    EventKind::BranchStatusChanged {
+                        status: BranchStatus::Running,
+                        ..
+                    }
+                )
+                && e.seq > paused.seq
+        })
         .expect("resume is in the event log");
     let calls_after = events
         .iter()
-        .filter(|e| e.seq > resumed.seq && e.parent_span_id == Some(b) && matches!(e.kind, EventKind::ToolCallStarted { .. }))
+        .filter(|e| {
+            e.seq > resumed.seq && e.parent_span_id == Some(b) && matches!(e.kind, EventKind::ToolCallStarted { .. })
+        })
         .count();
     assert!(calls_after > 0, "the branch went on after resume");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fork_starts_a_child_branch_with_its_guidance() {
-    let (running, mut rx, all) = start_live("checkout-db-pool", 10, &["logs-first", "changes-first", "kubernetes-first"]);
-    let started = wait_for(&mut rx, |e| matches!(&e.kind, EventKind::BranchStarted { strategy, .. } if strategy == "logs-first")).await;
-    running.send(Command::Fork { branch: started.span_id, guidance: "orders-db is the suspect, look at its connections".into() });
+    let (running, mut rx, all) = start_live(
+        "checkout-db-pool",
+        10,
+        &["logs-first", "changes-first", "kubernetes-first"],
+    );
+    let started = wait_for(
+        &mut rx,
+        |e| matches!(&e.kind, EventKind::BranchStarted { strategy, .. } if strategy == "logs-first"),
+    )
+    .await;
+    running.send(Command::Fork {
+        branch: started.span_id,
+        guidance: "orders-db is the suspect, look at its connections".into(),
+    });
     let state = running.wait().await.unwrap();
     assert_eq!(state.branches.len(), 4);
-    let child = state.branches.iter().find(|b| b.parent == Some(started.span_id)).expect("a child branch");
+    let child = state
+        .branches
+        .iter()
+        .find(|b| b.parent == Some(started.span_id))
+        .expect("a child branch");
     assert_eq!(child.strategy, "logs-first");
     assert_eq!(child.status, BranchStatus::Done);
     let events = all.events();
     assert!(events.iter().any(|e| matches!(&e.kind, EventKind::GuidanceApplied { branch: Some(b), text, .. } if *b == child.span && text.contains("orders-db"))));
     // The child read the guidance and its ranking honours it.
-    let top = child.hypotheses.iter().map(|h| &h.1).max_by(|a, b| a.confidence.total_cmp(&b.confidence)).unwrap();
+    let top = child
+        .hypotheses
+        .iter()
+        .map(|h| &h.1)
+        .max_by(|a, b| a.confidence.total_cmp(&b.confidence))
+        .unwrap();
     assert_eq!(top.service, "orders-db");
 }
 
@@ -206,28 +292,63 @@ async fn fork_starts_a_child_branch_with_its_guidance() {
 async fn guidance_naming_the_red_herring_innocent_changes_the_ranking() {
     let (plain, _) = run_collect("checkout-db-pool").await;
     let rank = |s: &InvestigationState| s.root_causes.iter().position(|r| r.service == "frontend");
-    let conf = |s: &InvestigationState| s.root_causes.iter().find(|r| r.service == "frontend").map(|r| r.confidence).unwrap_or(0.0);
-    assert!(rank(&plain).is_some(), "frontend's deploy shows up without guidance: {:?}", plain.root_causes);
+    let conf = |s: &InvestigationState| {
+        s.root_causes
+            .iter()
+            .find(|r| r.service == "frontend")
+            .map(|r| r.confidence)
+            .unwrap_or(0.0)
+    };
+    assert!(
+        rank(&plain).is_some(),
+        "frontend's deploy shows up without guidance: {:?}",
+        plain.root_causes
+    );
 
     let (running, mut rx, all) = start_live("checkout-db-pool", 5, &[]);
     wait_for(&mut rx, |e| matches!(e.kind, EventKind::BranchStarted { .. })).await;
-    running.send(Command::InjectGuidance { scope: Scope::Investigation, text: "frontend is innocent, its deploy is a red herring".into() });
+    running.send(Command::InjectGuidance {
+        scope: Scope::Investigation,
+        text: "frontend is innocent, its deploy is a red herring".into(),
+    });
     let guided = running.wait().await.unwrap();
-    assert!(conf(&guided) < conf(&plain) * 0.5, "frontend {} → {}", conf(&plain), conf(&guided));
-    assert!(rank(&guided).is_none_or(|r| r > rank(&plain).unwrap()), "{:?}", guided.root_causes);
+    assert!(
+        conf(&guided) < conf(&plain) * 0.5,
+        "frontend {} → {}",
+        conf(&plain),
+        conf(&guided)
+    );
+    assert!(
+        rank(&guided).is_none_or(|r| r > rank(&plain).unwrap()),
+        "{:?}",
+        guided.root_causes
+    );
     assert_eq!(guided.root_causes[0].service, "orders-db");
     assert!(all.events().iter().any(|e| matches!(&e.kind, EventKind::GuidanceApplied { text, author, .. } if text.contains("innocent") && author == "tester")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn budget_and_stop_commands_are_obeyed_and_logged() {
-    let (running, mut rx, all) = start_live("checkout-db-pool", 20, &["metrics-first", "traces-first", "changes-first"]);
+    let (running, mut rx, all) = start_live(
+        "checkout-db-pool",
+        20,
+        &["metrics-first", "traces-first", "changes-first"],
+    );
     wait_for(&mut rx, |e| matches!(e.kind, EventKind::ToolCallFinished { .. })).await;
-    running.send(Command::SetBudget { budget: inquest::model::BudgetPatch { tool_calls: Some(12), ..Default::default() } });
+    running.send(Command::SetBudget {
+        budget: inquest::model::BudgetPatch {
+            tool_calls: Some(12),
+            ..Default::default()
+        },
+    });
     let state = running.wait().await.unwrap();
     assert!(state.tool_calls <= 12, "{} calls", state.tool_calls);
     assert!(state.branches.iter().any(|b| b.status == BranchStatus::OutOfBudget));
-    assert!(all.events().iter().any(|e| matches!(e.kind, EventKind::BudgetChanged { .. })));
+    assert!(
+        all.events()
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::BudgetChanged { .. }))
+    );
 
     let (running, mut rx, _) = start_live("checkout-db-pool", 20, &[]);
     wait_for(&mut rx, |e| matches!(e.kind, EventKind::ToolCallFinished { .. })).await;

@@ -8,9 +8,7 @@ use std::time::Instant;
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
-use crate::model::{
-    Alert, Budget, CallStatus, EventKind, Hypothesis, SpanId, Timestamp,
-};
+use crate::model::{Alert, Budget, CallStatus, EventKind, Hypothesis, SpanId, Timestamp};
 use crate::sources::ToolData;
 use crate::tools::{CallError, Guard, Strategy, render};
 
@@ -23,6 +21,9 @@ pub enum BranchEnd {
     Failed(String),
 }
 
+// Nearly every message is an event; boxing it to shrink the rare `Finished`
+// would allocate once per event.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Msg {
     Event {
         span: SpanId,
@@ -121,7 +122,10 @@ impl BranchCtx {
         }
         let b = self.shared.budget();
         if self.shared.elapsed_ms() >= b.wall_ms {
-            return Err(BranchEnd::OutOfBudget(format!("wall-time budget of {} ms spent", b.wall_ms)));
+            return Err(BranchEnd::OutOfBudget(format!(
+                "wall-time budget of {} ms spent",
+                b.wall_ms
+            )));
         }
         Ok(())
     }
@@ -151,7 +155,7 @@ impl BranchCtx {
         let duration_ms = t0.elapsed().as_millis() as u64;
         let out = match result {
             Ok(data) => {
-                let ev = render::evidence(tool, &data);
+                let ev = render::evidence(&data);
                 let evidence = SpanId::random();
                 let summary = ev.summary.clone();
                 self.send(evidence, call, EventKind::EvidenceAdded { evidence: ev });
@@ -167,11 +171,7 @@ impl BranchCtx {
                         error: None,
                     },
                 );
-                Some(Called {
-                    data,
-                    call,
-                    evidence,
-                })
+                Some(Called { data, call, evidence })
             }
             Err(e) => {
                 let status = match e {

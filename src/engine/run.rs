@@ -13,9 +13,8 @@ use super::branch::{BranchCtx, BranchEnd, Control, Msg, Shared};
 use super::conclusion::{BranchHypotheses, merge};
 use super::sink::EventSink;
 use crate::model::{
-    Alert, BranchStatus, Budget, CallStatus, Command, EVENT_VERSION, Event, EventKind,
-    GuidanceScope, InvestigationState, InvestigationStatus, RootCause, Scope, SpanId, Timestamp,
-    TraceId,
+    Alert, BranchStatus, Budget, CallStatus, Command, EVENT_VERSION, Event, EventKind, GuidanceScope,
+    InvestigationState, InvestigationStatus, RootCause, Scope, SpanId, Timestamp, TraceId,
 };
 use crate::reason::Reasoner;
 use crate::tools::{Guard, Strategy};
@@ -272,7 +271,9 @@ impl Orch {
 
     /// Cuts a branch short: stops its task now and closes its open tool call.
     fn cut(&mut self, span: SpanId, status: BranchStatus, reason: String) {
-        let Some(i) = self.branches.iter().position(|b| b.span == span) else { return };
+        let Some(i) = self.branches.iter().position(|b| b.span == span) else {
+            return;
+        };
         if let Some(h) = self.branches[i].handle.take() {
             h.abort();
         }
@@ -308,7 +309,10 @@ impl Orch {
     /// Returns true when the investigation should stop.
     fn command(&mut self, c: Command) -> bool {
         match c {
-            Command::InjectGuidance { scope: Scope::Investigation, text } => {
+            Command::InjectGuidance {
+                scope: Scope::Investigation,
+                text,
+            } => {
                 if let Ok(mut g) = self.shared.guidance.lock() {
                     g.push(text.clone());
                 }
@@ -324,7 +328,10 @@ impl Orch {
                 );
                 self.update_conclusion();
             }
-            Command::InjectGuidance { scope: Scope::Branch(b), text } => match self.status(b) {
+            Command::InjectGuidance {
+                scope: Scope::Branch(b),
+                text,
+            } => match self.status(b) {
                 Some(s) if s.is_live() => {
                     if let Some(rt) = self.branches.iter().find(|x| x.span == b)
                         && let Ok(mut g) = rt.control.guidance.lock()
@@ -368,13 +375,25 @@ impl Orch {
                     if let Some(rt) = self.branches.iter().find(|x| x.span == branch) {
                         let _ = rt.control.paused.send_replace(false);
                     }
-                    self.set_status(branch, BranchStatus::Running, Some(format!("resumed by {}", self.author)));
+                    self.set_status(
+                        branch,
+                        BranchStatus::Running,
+                        Some(format!("resumed by {}", self.author)),
+                    );
                 }
-                Some(s) => self.reject("resume", format!("branch {} is {}, not paused", branch.short(), s.as_str())),
+                Some(s) => self.reject(
+                    "resume",
+                    format!("branch {} is {}, not paused", branch.short(), s.as_str()),
+                ),
                 None => self.reject("resume", format!("no branch {}", branch.short())),
             },
             Command::Fork { branch, guidance } => {
-                match self.branches.iter().find(|b| b.span == branch).map(|b| b.strategy.clone()) {
+                match self
+                    .branches
+                    .iter()
+                    .find(|b| b.span == branch)
+                    .map(|b| b.strategy.clone())
+                {
                     Some(strategy) => {
                         self.spawn_branch(strategy, Some(branch), Some(guidance));
                     }
@@ -389,7 +408,11 @@ impl Orch {
                     }
                     Err(_) => return false,
                 };
-                self.emit(SpanId::random(), Some(self.root), EventKind::BudgetChanged { budget: b });
+                self.emit(
+                    SpanId::random(),
+                    Some(self.root),
+                    EventKind::BudgetChanged { budget: b },
+                );
             }
             Command::Stop => {
                 let live: Vec<SpanId> = self
@@ -399,7 +422,11 @@ impl Orch {
                     .filter(|s| self.status(*s).is_some_and(|x| x.is_live()))
                     .collect();
                 for s in live {
-                    self.cut(s, BranchStatus::Pruned, format!("investigation stopped by {}", self.author));
+                    self.cut(
+                        s,
+                        BranchStatus::Pruned,
+                        format!("investigation stopped by {}", self.author),
+                    );
                 }
                 return true;
             }
@@ -436,7 +463,11 @@ impl Orch {
             }
         }
         self.update_conclusion();
-        let status = if stopped { InvestigationStatus::Stopped } else { InvestigationStatus::Done };
+        let status = if stopped {
+            InvestigationStatus::Stopped
+        } else {
+            InvestigationStatus::Done
+        };
         let kind = EventKind::InvestigationFinished {
             status,
             root_causes: self.conclusion.clone(),
@@ -459,8 +490,13 @@ impl Orch {
         {
             return;
         }
-        if let (EventKind::BranchStatusChanged { status: BranchStatus::Running, .. }, Some(BranchStatus::Paused)) =
-            (&kind, self.status(span))
+        if let (
+            EventKind::BranchStatusChanged {
+                status: BranchStatus::Running,
+                ..
+            },
+            Some(BranchStatus::Paused),
+        ) = (&kind, self.status(span))
         {
             return;
         }

@@ -37,15 +37,22 @@ pub enum SetupError {
 /// The strategies to run, in the order asked for.
 pub fn strategies(catalog: &Catalog, names: &[String]) -> Result<Vec<Strategy>, SetupError> {
     if names.is_empty() {
-        return Ok(catalog.strategy_names().iter().filter_map(|n| catalog.strategy(n).cloned()).collect());
+        return Ok(catalog
+            .strategy_names()
+            .iter()
+            .filter_map(|n| catalog.strategy(n).cloned())
+            .collect());
     }
     names
         .iter()
         .map(|n| {
-            catalog.strategy(n.trim()).cloned().ok_or_else(|| SetupError::UnknownStrategy {
-                name: n.trim().to_string(),
-                known: catalog.strategy_names().join(", "),
-            })
+            catalog
+                .strategy(n.trim())
+                .cloned()
+                .ok_or_else(|| SetupError::UnknownStrategy {
+                    name: n.trim().to_string(),
+                    known: catalog.strategy_names().join(", "),
+                })
         })
         .collect()
 }

@@ -12,8 +12,8 @@ use std::fmt::Write;
 use crate::tools::sanitize::clean;
 
 use crate::model::{
-    BranchState, CallStatus, Feedback, Grade, InvestigationState, InvestigationStatus, Rating,
-    SpanId, Step, Timestamp, format_duration_ms,
+    BranchState, CallStatus, Feedback, Grade, InvestigationState, InvestigationStatus, Rating, SpanId, Step, Timestamp,
+    format_duration_ms,
 };
 
 /// Longest rendering of a tool call's arguments in the branch tables.
@@ -54,11 +54,7 @@ fn summary(out: &mut String, st: &InvestigationState) {
         ("Trace", format!("`{}`", st.trace_id)),
         (
             "Alert",
-            format!(
-                "{} (from {})",
-                inline(&st.alert.name),
-                inline(&st.alert.source)
-            ),
+            format!("{} (from {})", inline(&st.alert.name), inline(&st.alert.source)),
         ),
         ("Severity", inline(&st.alert.severity)),
         ("Alert started", utc(st.alert.starts_at)),
@@ -159,9 +155,7 @@ fn timeline(out: &mut String, st: &InvestigationState) {
         lines.push((b.started_at, started));
         for step in &b.steps {
             match step {
-                Step::Hypothesis {
-                    at, hypothesis: h, ..
-                } => lines.push((
+                Step::Hypothesis { at, hypothesis: h, .. } => lines.push((
                     *at,
                     format!(
                         "{name} proposed {} · {} · {}: {}",
@@ -171,15 +165,11 @@ fn timeline(out: &mut String, st: &InvestigationState) {
                         cell(&h.statement)
                     ),
                 )),
-                Step::Guidance {
-                    at, text, author, ..
-                } => lines.push((
+                Step::Guidance { at, text, author, .. } => lines.push((
                     *at,
                     format!("Guidance to {name} from {}: {}", inline(author), cell(text)),
                 )),
-                Step::Status {
-                    at, status, reason, ..
-                } => {
+                Step::Status { at, status, reason, .. } => {
                     let mut line = format!("Branch {name} {}", status.as_str());
                     if let Some(r) = reason.as_deref().filter(|r| !r.is_empty()) {
                         let _ = write!(line, ": {}", cell(r));
@@ -238,12 +228,7 @@ fn branches(out: &mut String, st: &InvestigationState) {
 }
 
 fn branch(out: &mut String, st: &InvestigationState, n: usize, b: &BranchState) {
-    let _ = writeln!(
-        out,
-        "### {n}. {}: {}\n",
-        inline(&b.strategy),
-        b.status.as_str()
-    );
+    let _ = writeln!(out, "### {n}. {}: {}\n", inline(&b.strategy), b.status.as_str());
     let mut facts = Vec::new();
     if !b.title.is_empty() {
         facts.push(inline(&b.title));
@@ -269,11 +254,7 @@ fn branch(out: &mut String, st: &InvestigationState, n: usize, b: &BranchState) 
     }
     let _ = writeln!(out, "{}\n", facts.join(" · "));
 
-    let calls: Vec<&Step> = b
-        .steps
-        .iter()
-        .filter(|s| matches!(s, Step::ToolCall { .. }))
-        .collect();
+    let calls: Vec<&Step> = b.steps.iter().filter(|s| matches!(s, Step::ToolCall { .. })).collect();
     if !calls.is_empty() {
         out.push_str("| Time | Tool | Arguments | Status | Duration | Summary |\n");
         out.push_str("|---|---|---|---|---|---|\n");
@@ -336,14 +317,9 @@ fn branch(out: &mut String, st: &InvestigationState, n: usize, b: &BranchState) 
         .steps
         .iter()
         .filter_map(|s| match s {
-            Step::Guidance {
-                at, text, author, ..
-            } => Some(format!(
-                "- {} {}: {}",
-                at.clock(),
-                inline(author),
-                inline(text)
-            )),
+            Step::Guidance { at, text, author, .. } => {
+                Some(format!("- {} {}: {}", at.clock(), inline(author), inline(text)))
+            }
             _ => None,
         })
         .collect();
@@ -405,16 +381,8 @@ fn feedback_section(out: &mut String, st: &InvestigationState, feedback: &[Feedb
 fn describe_span(st: &InvestigationState, f: &Feedback) -> String {
     let span = f.span_id;
     let short = format!("`{}`", span.short());
-    if let Some(rc) = st
-        .root_causes
-        .iter()
-        .find(|rc| rc.hypotheses.contains(&span))
-    {
-        return format!(
-            "root cause {} · {} {short}",
-            inline(&rc.service),
-            rc.kind.as_str()
-        );
+    if let Some(rc) = st.root_causes.iter().find(|rc| rc.hypotheses.contains(&span)) {
+        return format!("root cause {} · {} {short}", inline(&rc.service), rc.kind.as_str());
     }
     if let Some(b) = st.branch(span) {
         return format!("branch {} {short}", inline(&b.strategy));
@@ -426,11 +394,7 @@ fn describe_span(st: &InvestigationState, f: &Feedback) -> String {
         for step in b.steps.iter().filter(|s| s.span() == span) {
             match step {
                 Step::ToolCall { tool, .. } => {
-                    return format!(
-                        "tool call {} in {} {short}",
-                        inline(tool),
-                        inline(&b.strategy)
-                    );
+                    return format!("tool call {} in {} {short}", inline(tool), inline(&b.strategy));
                 }
                 Step::Hypothesis { hypothesis: h, .. } => {
                     return format!(
@@ -605,8 +569,8 @@ mod tests {
 
     use super::*;
     use crate::model::{
-        Alert, BranchStatus, Budget, EVENT_VERSION, Event, EventKind, Evidence, EvidenceKind,
-        FaultKind, GuidanceScope, Highlight, Hypothesis, RootCause, TraceId,
+        Alert, BranchStatus, Budget, EVENT_VERSION, Event, EventKind, Evidence, EvidenceKind, FaultKind, GuidanceScope,
+        Highlight, Hypothesis, RootCause, TraceId,
     };
 
     struct Builder {
@@ -798,12 +762,7 @@ mod tests {
             hyp_db,
             Some(metrics),
             EventKind::HypothesisProposed {
-                hypothesis: hyp(
-                    "orders-db",
-                    FaultKind::ConnectionPoolExhaustion,
-                    0.82,
-                    vec![evidence],
-                ),
+                hypothesis: hyp("orders-db", FaultKind::ConnectionPoolExhaustion, 0.82, vec![evidence]),
             },
         );
         b.push(
@@ -888,14 +847,8 @@ mod tests {
         ];
         let md = markdown(&fx.state, &fb);
 
-        assert!(
-            md.starts_with("# RCA: CheckoutLatencyHigh on checkout\n"),
-            "{md}"
-        );
-        let pos = |needle: &str| {
-            md.find(needle)
-                .unwrap_or_else(|| panic!("no {needle:?} in\n{md}"))
-        };
+        assert!(md.starts_with("# RCA: CheckoutLatencyHigh on checkout\n"), "{md}");
+        let pos = |needle: &str| md.find(needle).unwrap_or_else(|| panic!("no {needle:?} in\n{md}"));
         let sections = [
             "| Trace | `",
             "## Root causes",
@@ -959,13 +912,9 @@ mod tests {
         // What each branch did.
         pos("### 1. metrics-first: running");
         pos("### 2. logs-first: pruned");
-        pos(
-            "| prometheus_query_range | query=histogram_quantile(0.99, rate(x\\[5m\\])), step=15s | ok | 120ms |",
-        );
+        pos("| prometheus_query_range | query=histogram_quantile(0.99, rate(x\\[5m\\])), step=15s | ok | 120ms |");
         pos("| loki_query_range | query={service=\"checkout\"} | error | 3s | error: timeout |");
-        pos(
-            "- orders-db · connection_pool_exhaustion · 82%: orders-db is at fault (evidence: orders-db",
-        );
+        pos("- orders-db · connection_pool_exhaustion · 82%: orders-db is at fault (evidence: orders-db");
         pos("- 10:15:");
 
         // Feedback: grade, rating, quoted comment with its heading defused, highlight fenced.

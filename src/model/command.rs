@@ -15,25 +15,11 @@ pub enum Scope {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
-    InjectGuidance {
-        scope: Scope,
-        text: String,
-    },
-    Prune {
-        branch: SpanId,
-    },
-    Pause {
-        branch: SpanId,
-    },
-    Resume {
-        branch: SpanId,
-    },
-    Fork {
-        branch: SpanId,
-        guidance: String,
-    },
-    SetBudget {
-        budget: BudgetPatch,
-    },
+    InjectGuidance { scope: Scope, text: String },
+    Prune { branch: SpanId },
+    Pause { branch: SpanId },
+    Resume { branch: SpanId },
+    Fork { branch: SpanId, guidance: String },
+    SetBudget { budget: BudgetPatch },
     Stop,
 }

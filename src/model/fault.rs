@@ -97,13 +97,9 @@ impl fmt::Display for FaultKind {
 impl FromStr for FaultKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        FaultKind::ALL
-            .iter()
-            .copied()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = FaultKind::ALL.iter().map(|k| k.as_str()).collect();
-                format!("unknown fault kind {s:?}, expected one of {}", names.join(", "))
-            })
+        FaultKind::ALL.iter().copied().find(|k| k.as_str() == s).ok_or_else(|| {
+            let names: Vec<&str> = FaultKind::ALL.iter().map(|k| k.as_str()).collect();
+            format!("unknown fault kind {s:?}, expected one of {}", names.join(", "))
+        })
     }
 }

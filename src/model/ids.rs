@@ -164,10 +164,7 @@ mod tests {
     fn bad_ids_are_refused() {
         assert_eq!("0000000000000000".parse::<SpanId>(), Err(IdError::Zero));
         assert!(matches!("abc".parse::<SpanId>(), Err(IdError::Length { .. })));
-        assert_eq!(
-            "00f067aa0ba902bX".parse::<SpanId>(),
-            Err(IdError::NotHex('X'))
-        );
+        assert_eq!("00f067aa0ba902bX".parse::<SpanId>(), Err(IdError::NotHex('X')));
         assert!(SpanId::from_bytes([0; 8]).is_none());
     }
 }

@@ -18,8 +18,7 @@ pub use alert::Alert;
 pub use budget::{Budget, BudgetPatch};
 pub use command::{Command, Scope};
 pub use event::{
-    BranchStatus, CallStatus, EVENT_VERSION, Event, EventKind, GuidanceScope,
-    InvestigationStatus, kind_phrase,
+    BranchStatus, CallStatus, EVENT_VERSION, Event, EventKind, GuidanceScope, InvestigationStatus, kind_phrase,
 };
 pub use evidence::{Evidence, EvidenceKind};
 pub use fault::FaultKind;

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{
-    Alert, BranchStatus, Budget, CallStatus, Event, EventKind, Evidence, GuidanceScope,
-    Hypothesis, InvestigationStatus, RootCause, SpanId, Timestamp, TraceId,
+    Alert, BranchStatus, Budget, CallStatus, Event, EventKind, Evidence, GuidanceScope, Hypothesis,
+    InvestigationStatus, RootCause, SpanId, Timestamp, TraceId,
 };
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -258,9 +258,7 @@ impl InvestigationState {
                     && let Some(b) = self.branch_mut(bid)
                 {
                     match b.steps.last_mut() {
-                        Some(Step::Thought { span, text: t, .. }) if *span == e.span_id => {
-                            t.push_str(text)
-                        }
+                        Some(Step::Thought { span, text: t, .. }) if *span == e.span_id => t.push_str(text),
                         _ => b.steps.push(Step::Thought {
                             span: e.span_id,
                             at: e.at,
@@ -391,9 +389,7 @@ impl InvestigationState {
                 }
             }
             EventKind::BudgetChanged { budget } => self.budget = *budget,
-            EventKind::CommandRejected { command, reason } => {
-                self.rejected.push((command.clone(), reason.clone()))
-            }
+            EventKind::CommandRejected { command, reason } => self.rejected.push((command.clone(), reason.clone())),
             EventKind::ConclusionUpdated { root_causes } => self.root_causes = root_causes.clone(),
             EventKind::InvestigationFinished {
                 status,

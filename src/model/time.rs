@@ -61,8 +61,7 @@ impl Timestamp {
         format!("{:02}:{:02}:{:02}", dt.hour(), dt.minute(), dt.second())
     }
     fn datetime(self) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128).unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
     /// Parses RFC 3339 (any offset, optional fraction).
     pub fn parse_rfc3339(s: &str) -> Result<Self, String> {
@@ -97,9 +96,7 @@ impl<'de> Deserialize<'de> for Timestamp {
 
 /// Parses durations such as `90s`, `15m`, `2h`, `1h30m`, `250ms`, `1d` into milliseconds.
 pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
-    let expect = || {
-        format!("expected a duration such as \"90s\", \"15m\" or \"2h\", found {s:?}")
-    };
+    let expect = || format!("expected a duration such as \"90s\", \"15m\" or \"2h\", found {s:?}");
     let s = s.trim();
     if s.is_empty() {
         return Err(expect());
@@ -113,9 +110,7 @@ pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
         }
         let n: i64 = rest[..digits].parse().map_err(|_| expect())?;
         rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let mult = match unit {

@@ -88,10 +88,8 @@ impl Store {
                 ))));
             }
         }
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
         match schema::migrate(&mut conn).map_err(open_err)? {
             Migrated::Current => {}
             Migrated::Newer(found) => {
@@ -152,12 +150,7 @@ impl Store {
         tx.commit().map_err(|e| self.sql_err(e))
     }
 
-    fn append_one(
-        &self,
-        tx: &Transaction<'_>,
-        e: &Event,
-        known: &mut HashSet<TraceId>,
-    ) -> Result<(), StoreError> {
+    fn append_one(&self, tx: &Transaction<'_>, e: &Event, known: &mut HashSet<TraceId>) -> Result<(), StoreError> {
         let trace = e.trace_id;
         let tid = trace.to_string();
         let seq = e.seq as i64;
@@ -377,11 +370,7 @@ impl Store {
     }
 
     /// The stored body of one piece of evidence.
-    pub fn evidence_body(
-        &self,
-        trace: TraceId,
-        span: SpanId,
-    ) -> Result<Option<String>, StoreError> {
+    pub fn evidence_body(&self, trace: TraceId, span: SpanId) -> Result<Option<String>, StoreError> {
         self.conn()
             .prepare_cached("SELECT body FROM evidence WHERE trace_id = ?1 AND span_id = ?2")
             .and_then(|mut st| {
@@ -418,11 +407,7 @@ pub(super) fn enum_str<T: serde::Serialize>(v: &T) -> String {
 
 fn top_cause(root_causes: &[RootCause]) -> (Option<&str>, Option<&str>, Option<f64>) {
     match root_causes.first() {
-        Some(rc) => (
-            Some(rc.service.as_str()),
-            Some(rc.kind.as_str()),
-            Some(rc.confidence),
-        ),
+        Some(rc) => (Some(rc.service.as_str()), Some(rc.kind.as_str()), Some(rc.confidence)),
         None => (None, None, None),
     }
 }
@@ -451,15 +436,9 @@ mod tests {
             InvestigationState::fold(&back).unwrap(),
             InvestigationState::fold(&events).unwrap()
         );
-        let mode: String = store
-            .conn()
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .unwrap();
+        let mode: String = store.conn().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
-        let version: i64 = store
-            .conn()
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
+        let version: i64 = store.conn().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(version, schema::SCHEMA_VERSION);
         assert!(store.events(TraceId::random()).unwrap().is_empty());
     }
@@ -470,10 +449,7 @@ mod tests {
         let trace = TraceId::random();
         let events = realistic(trace);
         store.append(&events).unwrap();
-        let ev = events
-            .iter()
-            .find(|e| e.kind.name() == "evidence_added")
-            .unwrap();
+        let ev = events.iter().find(|e| e.kind.name() == "evidence_added").unwrap();
         let EventKind::EvidenceAdded { evidence } = &ev.kind else {
             unreachable!()
         };
@@ -562,10 +538,7 @@ mod tests {
         let blocked = dir.0.join("file");
         std::fs::write(&blocked, "x").unwrap();
         let err = default_path_from(Some(blocked.join("d").into_os_string())).unwrap_err();
-        assert!(
-            err.to_string().contains(&blocked.display().to_string()),
-            "{err}"
-        );
+        assert!(err.to_string().contains(&blocked.display().to_string()), "{err}");
     }
 
     #[test]
@@ -574,10 +547,7 @@ mod tests {
         // A directory where the file should be.
         std::fs::create_dir_all(dir.db()).unwrap();
         let err = Store::open(dir.db()).unwrap_err();
-        assert!(
-            err.to_string().contains(&dir.db().display().to_string()),
-            "{err}"
-        );
+        assert!(err.to_string().contains(&dir.db().display().to_string()), "{err}");
     }
 
     #[test]
@@ -590,10 +560,7 @@ mod tests {
             .pragma_update(None, "user_version", 99)
             .unwrap();
         let err = Store::open(&path).unwrap_err();
-        assert!(
-            matches!(err, StoreError::NewerSchema { found: 99, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, StoreError::NewerSchema { found: 99, .. }), "{err}");
         assert!(err.to_string().contains("newer.db"), "{err}");
     }
 }

@@ -12,10 +12,7 @@ fn conversion<E: std::error::Error + Send + Sync + 'static>(col: usize, e: E) ->
 }
 
 /// Reads a serde unit variant back from its snake_case name.
-fn from_enum_str<T: serde::de::DeserializeOwned>(
-    col: usize,
-    s: Option<String>,
-) -> rusqlite::Result<Option<T>> {
+fn from_enum_str<T: serde::de::DeserializeOwned>(col: usize, s: Option<String>) -> rusqlite::Result<Option<T>> {
     s.map(|s| serde_json::from_value(serde_json::Value::String(s)).map_err(|e| conversion(col, e)))
         .transpose()
 }
@@ -52,8 +49,7 @@ impl Store {
         let conn = self.conn();
         let err = |e| self.trace_err(f.trace_id, e);
         // Feedback is what the engineer typed: worth a full sync, unlike events.
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
         let inserted = conn
             .prepare_cached(
                 "INSERT INTO feedback (trace_id, span_id, target, rating, grade, \
@@ -144,10 +140,7 @@ mod tests {
             let id2 = store.save_feedback(&bare).unwrap();
             assert!(id2 > id1);
             // Still at NORMAL for events afterwards.
-            let sync: i64 = store
-                .conn()
-                .query_row("PRAGMA synchronous", [], |r| r.get(0))
-                .unwrap();
+            let sync: i64 = store.conn().query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
             assert_eq!(sync, 1);
         }
         let store = Store::open(dir.db()).unwrap();

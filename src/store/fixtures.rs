@@ -5,9 +5,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::model::{
-    Alert, BranchStatus, Budget, CallStatus, EVENT_VERSION, Event, EventKind, Evidence,
-    EvidenceKind, FaultKind, Hypothesis, InvestigationStatus, RootCause, SpanId, Timestamp,
-    TraceId,
+    Alert, BranchStatus, Budget, CallStatus, EVENT_VERSION, Event, EventKind, Evidence, EvidenceKind, FaultKind,
+    Hypothesis, InvestigationStatus, RootCause, SpanId, Timestamp, TraceId,
 };
 
 /// A directory under the system temp dir, removed when dropped.
@@ -74,10 +73,7 @@ impl Trace {
             source: "scenario".into(),
             name: alert_name.into(),
             labels: BTreeMap::from([("service".to_string(), service.to_string())]),
-            annotations: BTreeMap::from([(
-                "summary".to_string(),
-                "p99 latency above 2s".to_string(),
-            )]),
+            annotations: BTreeMap::from([("summary".to_string(), "p99 latency above 2s".to_string())]),
             severity: "page".into(),
             starts_at: self.at,
             fingerprint: "f00d".into(),

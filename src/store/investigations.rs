@@ -119,19 +119,14 @@ impl Store {
             ))
             .and_then(|mut st| st.query_map([], read_row)?.collect::<Result<Vec<_>, _>>())
             .map_err(|e| self.sql_err(e))?;
-        Ok(raws
-            .into_iter()
-            .map(|raw| check_liveness(&conn, raw))
-            .collect())
+        Ok(raws.into_iter().map(|raw| check_liveness(&conn, raw)).collect())
     }
 
     /// One investigation, or `None` if the trace is not stored.
     pub fn get(&self, trace: TraceId) -> Result<Option<InvestigationRow>, StoreError> {
         let conn = self.conn();
         let raw = conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM investigations WHERE trace_id = ?1"
-            ))
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM investigations WHERE trace_id = ?1"))
             .and_then(|mut st| st.query_row([trace.to_string()], read_row).optional())
             .map_err(|e| self.trace_err(trace, e))?;
         Ok(raw.map(|raw| check_liveness(&conn, raw)))
@@ -167,10 +162,7 @@ impl Store {
             many => Err(StoreError::AmbiguousTrace {
                 path: self.path().to_path_buf(),
                 prefix: prefix.to_string(),
-                matches: many
-                    .iter()
-                    .map(|m| m.to_string()[..12].to_string())
-                    .collect(),
+                matches: many.iter().map(|m| m.to_string()[..12].to_string()).collect(),
             }),
         }
     }
@@ -287,10 +279,7 @@ mod tests {
         a[..3].copy_from_slice(&[0xab, 0xcd, 0x01]);
         let mut b = [0x22u8; 16];
         b[..3].copy_from_slice(&[0xab, 0xcd, 0x02]);
-        let (a, b) = (
-            TraceId::from_bytes(a).unwrap(),
-            TraceId::from_bytes(b).unwrap(),
-        );
+        let (a, b) = (TraceId::from_bytes(a).unwrap(), TraceId::from_bytes(b).unwrap());
         started(&store, a, 1, "A");
         started(&store, b, 2, "B");
 
@@ -303,14 +292,8 @@ mod tests {
         let err = store.resolve("ffff").unwrap_err();
         assert!(matches!(err, StoreError::UnknownTrace { .. }), "{err}");
         assert!(err.to_string().contains("ffff"));
-        assert!(matches!(
-            store.resolve("abc"),
-            Err(StoreError::BadPrefix { .. })
-        ));
-        assert!(matches!(
-            store.resolve("abcd%"),
-            Err(StoreError::BadPrefix { .. })
-        ));
+        assert!(matches!(store.resolve("abc"), Err(StoreError::BadPrefix { .. })));
+        assert!(matches!(store.resolve("abcd%"), Err(StoreError::BadPrefix { .. })));
         assert!(matches!(
             store.resolve(&format!("{a}0")),
             Err(StoreError::BadPrefix { .. })

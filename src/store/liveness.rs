@@ -62,18 +62,8 @@ pub fn still_running(
 }
 
 /// [`still_running`] against the real `/proc`.
-pub fn still_running_here(
-    pid: i64,
-    pid_start: i64,
-    last_event: impl FnOnce() -> Option<Timestamp>,
-) -> bool {
-    still_running(
-        Path::new(PROC),
-        pid,
-        pid_start,
-        last_event,
-        Timestamp::now(),
-    )
+pub fn still_running_here(pid: i64, pid_start: i64, last_event: impl FnOnce() -> Option<Timestamp>) -> bool {
+    still_running(Path::new(PROC), pid, pid_start, last_event, Timestamp::now())
 }
 
 #[cfg(test)]
@@ -82,8 +72,7 @@ mod tests {
 
     #[test]
     fn start_token_is_field_22_even_with_odd_command_names() {
-        let stat =
-            "4242 (we ird) (x)) S 1 4242 4242 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 987654 1 2";
+        let stat = "4242 (we ird) (x)) S 1 4242 4242 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 987654 1 2";
         assert_eq!(parse_start_token(stat), Some(987654));
         assert_eq!(parse_start_token("garbage"), None);
     }

@@ -259,11 +259,7 @@ mod tests {
         let mut t = Trace::new(trace, Timestamp::from_secs(100));
         let branch = SpanId::random();
         // A timer that never fires: only a full batch can commit.
-        let w = StoreWriter::spawn_tuned(
-            Store::open(dir.db()).unwrap(),
-            BATCH_MAX,
-            Duration::from_secs(3600),
-        );
+        let w = StoreWriter::spawn_tuned(Store::open(dir.db()).unwrap(), BATCH_MAX, Duration::from_secs(3600));
         w.send(t.started("Load", "checkout"));
         for i in 0..(BATCH_MAX * 2 - 1 + 10) {
             w.send(t.thought(branch, &i.to_string()));
@@ -316,9 +312,6 @@ mod tests {
                 w.send(e.clone());
             }
         }
-        assert_eq!(
-            Store::open(dir.db()).unwrap().events(trace).unwrap(),
-            events
-        );
+        assert_eq!(Store::open(dir.db()).unwrap().events(trace).unwrap(), events);
     }
 }

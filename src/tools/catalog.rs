@@ -15,12 +15,30 @@ pub const SKILL_FILES: &[(&str, &str)] = &[
 
 /// Strategy files shipped with inquest.
 pub const STRATEGY_FILES: &[(&str, &str)] = &[
-    ("skills/strategies/metrics-first.toml", include_str!("../../skills/strategies/metrics-first.toml")),
-    ("skills/strategies/logs-first.toml", include_str!("../../skills/strategies/logs-first.toml")),
-    ("skills/strategies/traces-first.toml", include_str!("../../skills/strategies/traces-first.toml")),
-    ("skills/strategies/changes-first.toml", include_str!("../../skills/strategies/changes-first.toml")),
-    ("skills/strategies/kubernetes-first.toml", include_str!("../../skills/strategies/kubernetes-first.toml")),
-    ("skills/strategies/dependency-walk.toml", include_str!("../../skills/strategies/dependency-walk.toml")),
+    (
+        "skills/strategies/metrics-first.toml",
+        include_str!("../../skills/strategies/metrics-first.toml"),
+    ),
+    (
+        "skills/strategies/logs-first.toml",
+        include_str!("../../skills/strategies/logs-first.toml"),
+    ),
+    (
+        "skills/strategies/traces-first.toml",
+        include_str!("../../skills/strategies/traces-first.toml"),
+    ),
+    (
+        "skills/strategies/changes-first.toml",
+        include_str!("../../skills/strategies/changes-first.toml"),
+    ),
+    (
+        "skills/strategies/kubernetes-first.toml",
+        include_str!("../../skills/strategies/kubernetes-first.toml"),
+    ),
+    (
+        "skills/strategies/dependency-walk.toml",
+        include_str!("../../skills/strategies/dependency-walk.toml"),
+    ),
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]

@@ -58,15 +58,13 @@ fn label_text(s: &MetricSeries) -> String {
 }
 
 /// Evidence for a tool's result.
-pub fn evidence(tool: &str, data: &ToolData) -> Evidence {
+pub fn evidence(data: &ToolData) -> Evidence {
     match data {
         ToolData::Matrix(series) => {
-            let lines: Vec<String> = series
-                .iter()
-                .map(|s| series_json(s, false).to_string())
-                .collect();
+            let lines: Vec<String> = series.iter().map(|s| series_json(s, false).to_string()).collect();
             let summary = match series.len() {
                 0 => "no series".to_string(),
+                1 if series[0].labels.is_empty() => "1 series".to_string(),
                 1 => format!("1 series {}", label_text(&series[0])),
                 n => format!("{n} series"),
             };
@@ -86,7 +84,10 @@ pub fn evidence(tool: &str, data: &ToolData) -> Evidence {
             syntax: "json".into(),
             body: cut(format!(
                 "{{\"resultType\":\"vector\",\"result\":[\n{}\n]}}",
-                v.iter().map(|s| series_json(s, true).to_string()).collect::<Vec<_>>().join(",\n")
+                v.iter()
+                    .map(|s| series_json(s, true).to_string())
+                    .collect::<Vec<_>>()
+                    .join(",\n")
             )),
         },
         ToolData::Instant(InstantResult::Scalar((t, v))) => Evidence {
@@ -116,7 +117,7 @@ pub fn evidence(tool: &str, data: &ToolData) -> Evidence {
                     lines.push((*t, format!("{} {svc} {pod} | {l}", t.to_rfc3339())));
                 }
             }
-            lines.sort_by(|a, b| a.0.cmp(&b.0));
+            lines.sort_by_key(|l| l.0);
             Evidence {
                 kind: EvidenceKind::LogLines,
                 summary: format!("{} lines in {} streams", lines.len(), streams.len()),
@@ -157,13 +158,11 @@ pub fn evidence(tool: &str, data: &ToolData) -> Evidence {
             kind: EvidenceKind::Changes,
             summary: format!("{} changes", changes.len()),
             syntax: "text".into(),
-            body: cut(
-                changes
-                    .iter()
-                    .map(|c| format!("{} {:<13} {:<24} {}", c.at.to_rfc3339(), c.kind, c.service, c.summary))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            ),
+            body: cut(changes
+                .iter()
+                .map(|c| format!("{} {:<13} {:<24} {}", c.at.to_rfc3339(), c.kind, c.service, c.summary))
+                .collect::<Vec<_>>()
+                .join("\n")),
         },
         ToolData::Lines(lines) => Evidence {
             kind: EvidenceKind::LogLines,
@@ -171,17 +170,5 @@ pub fn evidence(tool: &str, data: &ToolData) -> Evidence {
             syntax: "log".into(),
             body: cut(lines.join("\n")),
         },
-    }
-    .with_tool(tool)
-}
-
-trait WithTool {
-    fn with_tool(self, tool: &str) -> Self;
-}
-
-impl WithTool for Evidence {
-    fn with_tool(mut self, tool: &str) -> Self {
-        self.summary = format!("{tool}: {}", self.summary);
-        self
     }
 }

@@ -36,7 +36,15 @@ pub struct Board {
 }
 
 impl Board {
-    pub fn add(&mut self, service: &str, kind: FaultKind, specific: bool, weight: f64, evidence: &[SpanId], note: String) {
+    pub fn add(
+        &mut self,
+        service: &str,
+        kind: FaultKind,
+        specific: bool,
+        weight: f64,
+        evidence: &[SpanId],
+        note: String,
+    ) {
         if service.is_empty() || !weight.is_finite() || weight <= 0.0 {
             return;
         }
@@ -52,7 +60,11 @@ impl Board {
     }
 
     pub fn callees(&self, s: &str) -> Vec<String> {
-        self.edges.iter().filter(|(a, _)| a == s).map(|(_, b)| b.clone()).collect()
+        self.edges
+            .iter()
+            .filter(|(a, _)| a == s)
+            .map(|(_, b)| b.clone())
+            .collect()
     }
 
     /// Total weight per service, guidance applied.
@@ -96,7 +108,11 @@ impl Board {
                 .unwrap_or((FaultKind::BadDeploy, 0.0));
             let kind_total: f64 = kinds.values().sum();
             let specific = sigs.iter().any(|s| s.kind == kind && s.specific);
-            let kind_confidence = if specific { (kw / kind_total.max(1e-9)).clamp(0.3, 1.0) } else { 0.15 };
+            let kind_confidence = if specific {
+                (kw / kind_total.max(1e-9)).clamp(0.3, 1.0)
+            } else {
+                0.15
+            };
             let rel = (total / max).sqrt();
             let confidence = (0.92 * total / (total + 1.2) * rel).clamp(0.01, 0.95);
             let mut sorted = sigs.clone();

@@ -21,15 +21,45 @@ async fn judge(ctx: &BranchCtx, service: &str, at: i64, now: i64) -> Result<(f64
     let sel = format!("service=\"{service}\"");
     let peer = format!("peer_service=\"{service}\"");
     let qs = [
-        (format!("sum(rate(http_server_request_duration_seconds_count{{{sel},http_response_status_code=~\"5..|401|403\"}}[1m])) / sum(rate(http_server_request_duration_seconds_count{{{sel}}}[1m]))"), "errors", 0.003),
-        (format!("histogram_quantile(0.99, sum by (le) (rate(http_server_request_duration_seconds_bucket{{{sel}}}[1m])))"), "p99", 0.005),
-        (format!("sum(rate(http_client_request_duration_seconds_count{{{peer},error_type!=\"\"}}[1m])) / sum(rate(http_client_request_duration_seconds_count{{{peer}}}[1m]))"), "failed calls to it", 0.003),
-        (format!("histogram_quantile(0.99, sum by (le) (rate(http_client_request_duration_seconds_bucket{{{peer}}}[1m])))"), "callers' p99", 0.005),
-        (format!("sum(increase(kube_pod_container_status_restarts_total{{{sel}}}[5m]))"), "restarts", 0.5),
+        (
+            format!(
+                "sum(rate(http_server_request_duration_seconds_count{{{sel},http_response_status_code=~\"5..|401|403\"}}[1m])) / sum(rate(http_server_request_duration_seconds_count{{{sel}}}[1m]))"
+            ),
+            "errors",
+            0.003,
+        ),
+        (
+            format!(
+                "histogram_quantile(0.99, sum by (le) (rate(http_server_request_duration_seconds_bucket{{{sel}}}[1m])))"
+            ),
+            "p99",
+            0.005,
+        ),
+        (
+            format!(
+                "sum(rate(http_client_request_duration_seconds_count{{{peer},error_type!=\"\"}}[1m])) / sum(rate(http_client_request_duration_seconds_count{{{peer}}}[1m]))"
+            ),
+            "failed calls to it",
+            0.003,
+        ),
+        (
+            format!(
+                "histogram_quantile(0.99, sum by (le) (rate(http_client_request_duration_seconds_bucket{{{peer}}}[1m])))"
+            ),
+            "callers' p99",
+            0.005,
+        ),
+        (
+            format!("sum(increase(kube_pod_container_status_restarts_total{{{sel}}}[5m]))"),
+            "restarts",
+            0.5,
+        ),
     ];
     let mut best = (0.0f64, Vec::new(), String::new());
     for (q, what, floor) in qs {
-        let Some((series, ev)) = range(ctx, &q, start, now, "30s").await? else { continue };
+        let Some((series, ev)) = range(ctx, &q, start, now, "30s").await? else {
+            continue;
+        };
         for s in series {
             let (bf, af) = split(&s.samples, at);
             if af.is_empty() {
@@ -38,8 +68,16 @@ async fn judge(ctx: &BranchCtx, service: &str, at: i64, now: i64) -> Result<(f64
             let z = robust_z(&bf, &af, floor);
             let mb = median(&bf).unwrap_or(0.0);
             let ma = median(&af).unwrap_or(0.0);
-            let rel = if what == "restarts" { ma - mb } else { (ma - mb) / mb.abs().max(floor * 2.0) };
-            let score = if z > 5.0 && rel > 0.5 { (z / 10.0).min(2.0) + rel.min(3.0) / 3.0 } else { 0.0 };
+            let rel = if what == "restarts" {
+                ma - mb
+            } else {
+                (ma - mb) / mb.abs().max(floor * 2.0)
+            };
+            let score = if z > 5.0 && rel > 0.5 {
+                (z / 10.0).min(2.0) + rel.min(3.0) / 3.0
+            } else {
+                0.0
+            };
             if score > best.0 {
                 let fmt = |v: f64| {
                     if what.contains("p99") {
@@ -63,8 +101,16 @@ async fn judge(ctx: &BranchCtx, service: &str, at: i64, now: i64) -> Result<(f64
 fn kind_of(c: &Change) -> FaultKind {
     let s = c.summary.to_lowercase();
     match c.kind.as_str() {
-        "config_change" if ["password", "secret", "credential", "token", "key"].iter().any(|k| s.contains(k)) => FaultKind::AuthFailure,
-        "config_change" if ["max_connections", "pool"].iter().any(|k| s.contains(k)) => FaultKind::ConnectionPoolExhaustion,
+        "config_change"
+            if ["password", "secret", "credential", "token", "key"]
+                .iter()
+                .any(|k| s.contains(k)) =>
+        {
+            FaultKind::AuthFailure
+        }
+        "config_change" if ["max_connections", "pool"].iter().any(|k| s.contains(k)) => {
+            FaultKind::ConnectionPoolExhaustion
+        }
         "config_change" => FaultKind::ConfigError,
         "scale" => FaultKind::ReplicaLoss,
         "restart" => FaultKind::PodCrashloop,
@@ -82,7 +128,9 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         ctx.think("Could not read the change timeline.");
         return Ok(());
     };
-    let ToolData::Changes(mut changes) = called.data else { return Ok(()) };
+    let ToolData::Changes(mut changes) = called.data else {
+        return Ok(());
+    };
     // Nearest the onset first; a change after the onset cannot have caused it.
     changes.retain(|c| c.at.millis() <= onset + 90_000);
     changes.sort_by_key(|c| (onset - c.at.millis()).abs());
@@ -91,12 +139,7 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         return Ok(());
     }
     let mut notes = Vec::new();
-    let mut judged = 0;
-    for c in &changes {
-        if judged >= MAX_JUDGED {
-            break;
-        }
-        judged += 1;
+    for c in changes.iter().take(MAX_JUDGED) {
         ctx.checkpoint().await?;
         let at = c.at.millis();
         let (score, mut ev, what) = judge(ctx, &c.service, at, now).await?;
@@ -117,10 +160,20 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
                 c.service,
                 Timestamp::from_millis(at).clock()
             );
-            b.add(&c.service, kind_of(c), c.kind == "config_change" || c.kind == "deploy", w, &ev, n.clone());
+            b.add(
+                &c.service,
+                kind_of(c),
+                c.kind == "config_change" || c.kind == "deploy",
+                w,
+                &ev,
+                n.clone(),
+            );
             notes.push(n);
         } else {
-            notes.push(format!("{} on {} {when}: {} looks as before, not a suspect", c.kind, c.service, c.service));
+            notes.push(format!(
+                "{} on {} {when}: {} looks as before, not a suspect",
+                c.kind, c.service, c.service
+            ));
         }
     }
     notes.truncate(6);

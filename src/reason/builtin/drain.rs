@@ -48,7 +48,10 @@ pub fn message(line: &str) -> String {
     let mut skipped = 0;
     while let Some(w) = words.peek() {
         let is_ts = w.len() >= 10 && w.as_bytes()[4] == b'-' && w.chars().next().is_some_and(|c| c.is_ascii_digit());
-        let is_level = matches!(w.to_ascii_uppercase().as_str(), "INFO" | "WARN" | "WARNING" | "ERROR" | "DEBUG" | "FATAL");
+        let is_level = matches!(
+            w.to_ascii_uppercase().as_str(),
+            "INFO" | "WARN" | "WARNING" | "ERROR" | "DEBUG" | "FATAL"
+        );
         if (is_ts || is_level) && skipped < 3 {
             words.next();
             skipped += 1;
@@ -69,12 +72,21 @@ fn is_variable(tok: &str) -> bool {
         return false;
     }
     // Numbers, ids, addresses, durations, hex.
-    digits * 3 >= t.len() || t.chars().all(|c| c.is_ascii_hexdigit()) && t.len() >= 6 || t.contains(':') || t.contains('.')
+    digits * 3 >= t.len()
+        || t.chars().all(|c| c.is_ascii_hexdigit()) && t.len() >= 6
+        || t.contains(':')
+        || t.contains('.')
 }
 
 fn tokenize(msg: &str) -> Vec<String> {
     msg.split_whitespace()
-        .map(|w| if is_variable(w) { "<*>".to_string() } else { w.to_string() })
+        .map(|w| {
+            if is_variable(w) {
+                "<*>".to_string()
+            } else {
+                w.to_string()
+            }
+        })
         .collect()
 }
 
@@ -91,7 +103,12 @@ pub fn mine<'a>(lines: impl IntoIterator<Item = &'a str>, threshold: f64) -> Vec
         let group = groups.entry(key).or_default();
         let mut best: Option<(usize, f64)> = None;
         for (i, t) in group.iter().enumerate() {
-            let same = t.tokens.iter().zip(&toks).filter(|(a, b)| a == b || a.as_str() == "<*>").count();
+            let same = t
+                .tokens
+                .iter()
+                .zip(&toks)
+                .filter(|(a, b)| a == b || a.as_str() == "<*>")
+                .count();
             let sim = same as f64 / toks.len() as f64;
             if sim >= threshold && best.is_none_or(|b| sim > b.1) {
                 best = Some((i, sim));

@@ -13,7 +13,10 @@ use crate::sources::ToolData;
 async fn list(ctx: &BranchCtx, tool: &str) -> Result<Option<(Vec<Value>, SpanId)>, BranchEnd> {
     Ok(match ctx.call(tool, json!({})).await? {
         Some(c) => match c.data {
-            ToolData::Kube(v) => Some((v.get("items").and_then(Value::as_array).cloned().unwrap_or_default(), c.evidence)),
+            ToolData::Kube(v) => Some((
+                v.get("items").and_then(Value::as_array).cloned().unwrap_or_default(),
+                c.evidence,
+            )),
             _ => None,
         },
         None => None,
@@ -59,7 +62,10 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
             let name = str_at(p, &["metadata", "name"]).to_string();
             pod_service.insert(name.clone(), svc.clone());
             if str_at(p, &["status", "reason"]) == "Evicted" {
-                found.entry((svc.clone(), FaultKind::NodePressure)).or_insert((0, ev, format!("{name} evicted: {}", str_at(p, &["status", "message"])))).0 += 1;
+                found
+                    .entry((svc.clone(), FaultKind::NodePressure))
+                    .or_insert((0, ev, format!("{name} evicted: {}", str_at(p, &["status", "message"]))))
+                    .0 += 1;
             }
             for cs in p["status"]["containerStatuses"].as_array().into_iter().flatten() {
                 let waiting = str_at(cs, &["state", "waiting", "reason"]);
@@ -67,10 +73,21 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
                 let last_at = time_at(cs, &["lastState", "terminated", "finishedAt"]);
                 let restarts = cs["restartCount"].as_u64().unwrap_or(0);
                 let hit = match waiting {
-                    "ImagePullBackOff" | "ErrImagePull" => Some((FaultKind::ImagePullError, format!("{name} {waiting}: {}", str_at(cs, &["state", "waiting", "message"])))),
-                    "CrashLoopBackOff" => Some((FaultKind::PodCrashloop, format!("{name} CrashLoopBackOff after {restarts} restarts (last: {last})"))),
-                    _ if last == "OOMKilled" && recent(last_at) => Some((FaultKind::MemoryLeak, format!("{name} OOMKilled, {restarts} restarts"))),
-                    _ if restarts > 0 && recent(last_at) && last == "Error" => Some((FaultKind::PodCrashloop, format!("{name} restarted ({last}), {restarts} restarts"))),
+                    "ImagePullBackOff" | "ErrImagePull" => Some((
+                        FaultKind::ImagePullError,
+                        format!("{name} {waiting}: {}", str_at(cs, &["state", "waiting", "message"])),
+                    )),
+                    "CrashLoopBackOff" => Some((
+                        FaultKind::PodCrashloop,
+                        format!("{name} CrashLoopBackOff after {restarts} restarts (last: {last})"),
+                    )),
+                    _ if last == "OOMKilled" && recent(last_at) => {
+                        Some((FaultKind::MemoryLeak, format!("{name} OOMKilled, {restarts} restarts")))
+                    }
+                    _ if restarts > 0 && recent(last_at) && last == "Error" => Some((
+                        FaultKind::PodCrashloop,
+                        format!("{name} restarted ({last}), {restarts} restarts"),
+                    )),
                     _ => None,
                 };
                 if let Some((kind, note)) = hit {
@@ -103,7 +120,10 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
                 _ => continue,
             };
             if !svc.is_empty() {
-                found.entry((svc, kind)).or_insert((0, ev, format!("{reason}: {}", str_at(e, &["message"])))).0 += 1;
+                found
+                    .entry((svc, kind))
+                    .or_insert((0, ev, format!("{reason}: {}", str_at(e, &["message"]))))
+                    .0 += 1;
             }
         }
         let _ = pressured_nodes;
@@ -122,11 +142,24 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     if let Some((sets, ev)) = list(ctx, "k8s_list_replicasets").await? {
         for rs in &sets {
             let created = time_at(rs, &["metadata", "creationTimestamp"]);
-            let rev: u64 = str_at(rs, &["metadata", "annotations", "deployment.kubernetes.io/revision"]).parse().unwrap_or(1);
-            let owner = rs["metadata"]["ownerReferences"][0]["name"].as_str().unwrap_or("").to_string();
-            if rev > 1 && created.is_some_and(|t| t >= onset - 30 * 60_000 && t <= onset + 2 * 60_000) && !owner.is_empty() {
-                let image = rs["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap_or("");
-                let note = format!("{owner} rolled out revision {rev} ({image}) {} min before the onset", (onset - created.unwrap_or(onset)) / 60_000);
+            let rev: u64 = str_at(rs, &["metadata", "annotations", "deployment.kubernetes.io/revision"])
+                .parse()
+                .unwrap_or(1);
+            let owner = rs["metadata"]["ownerReferences"][0]["name"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            if rev > 1
+                && created.is_some_and(|t| t >= onset - 30 * 60_000 && t <= onset + 2 * 60_000)
+                && !owner.is_empty()
+            {
+                let image = rs["spec"]["template"]["spec"]["containers"][0]["image"]
+                    .as_str()
+                    .unwrap_or("");
+                let note = format!(
+                    "{owner} rolled out revision {rev} ({image}) {} min before the onset",
+                    (onset - created.unwrap_or(onset)) / 60_000
+                );
                 found.entry((owner, FaultKind::BadDeploy)).or_insert((0, ev, note)).0 += 1;
             }
         }
@@ -145,15 +178,30 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
             explained.push(svc.clone());
             *b.anomaly.entry(svc.clone()).or_default() += 1.0;
         }
-        let note = if *n > 1 { format!("{note} (and {} more)", n - 1) } else { note.clone() };
+        let note = if *n > 1 {
+            format!("{note} (and {} more)", n - 1)
+        } else {
+            note.clone()
+        };
         b.add(svc, *kind, specific, w, &[*ev], note.clone());
         notes.push(note);
     }
     for (svc, (have, want, ev)) in short {
         let missing = (want - have) as f64 / want as f64;
         let note = format!("{svc}: {have} of {want} replicas available");
-        let w = if explained.contains(&svc) { 0.5 } else { 1.5 + 2.0 * missing };
-        b.add(&svc, FaultKind::ReplicaLoss, !explained.contains(&svc), w, &[ev], note.clone());
+        let w = if explained.contains(&svc) {
+            0.5
+        } else {
+            1.5 + 2.0 * missing
+        };
+        b.add(
+            &svc,
+            FaultKind::ReplicaLoss,
+            !explained.contains(&svc),
+            w,
+            &[ev],
+            note.clone(),
+        );
         notes.push(note);
     }
     notes.truncate(6);

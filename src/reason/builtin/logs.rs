@@ -18,20 +18,79 @@ fn classify(text: &str) -> Option<(FaultKind, bool, f64)> {
     let t = text.to_lowercase();
     let rules: &[(&[&str], FaultKind, bool, f64)] = &[
         (&["no such host"], FaultKind::DnsFailure, false, 3.0),
-        (&["x509", "certificate has expired"], FaultKind::CertificateExpired, false, 3.0),
-        (&["too many clients", "connection is not available", "could not acquire a connection"], FaultKind::ConnectionPoolExhaustion, true, 3.0),
+        (
+            &["x509", "certificate has expired"],
+            FaultKind::CertificateExpired,
+            false,
+            3.0,
+        ),
+        (
+            &[
+                "too many clients",
+                "connection is not available",
+                "could not acquire a connection",
+            ],
+            FaultKind::ConnectionPoolExhaustion,
+            true,
+            3.0,
+        ),
         (&["no space left on device"], FaultKind::DiskFull, true, 3.0),
-        (&["out of memory", "outofmemory", "gc pause"], FaultKind::MemoryLeak, true, 2.5),
-        (&["failed to start", "migration", "missing environment variable"], FaultKind::PodCrashloop, true, 2.5),
-        (&["nullpointerexception", "nil pointer", "unhandled exception", "panic recovered"], FaultKind::BadDeploy, true, 2.5),
-        (&["invalid configuration", "config validation failed"], FaultKind::ConfigError, true, 3.0),
+        (
+            &["out of memory", "outofmemory", "gc pause"],
+            FaultKind::MemoryLeak,
+            true,
+            2.5,
+        ),
+        (
+            &["failed to start", "migration", "missing environment variable"],
+            FaultKind::PodCrashloop,
+            true,
+            2.5,
+        ),
+        (
+            &[
+                "nullpointerexception",
+                "nil pointer",
+                "unhandled exception",
+                "panic recovered",
+            ],
+            FaultKind::BadDeploy,
+            true,
+            2.5,
+        ),
+        (
+            &["invalid configuration", "config validation failed"],
+            FaultKind::ConfigError,
+            true,
+            3.0,
+        ),
         (&["authentication failed"], FaultKind::AuthFailure, true, 2.5),
         (&["401 unauthorized"], FaultKind::AuthFailure, false, 2.5),
-        (&["messages behind on topic", "consumer lag"], FaultKind::QueueBacklog, true, 3.0),
+        (
+            &["messages behind on topic", "consumer lag"],
+            FaultKind::QueueBacklog,
+            true,
+            3.0,
+        ),
         (&["evicting keys", "maxmemory"], FaultKind::CacheFailure, true, 2.5),
-        (&["loading from the database", "cache miss"], FaultKind::CacheFailure, false, 1.5),
-        (&["connection reset by peer", "retrying request"], FaultKind::PacketLoss, false, 2.0),
-        (&["request queue saturated", "event loop blocked"], FaultKind::CpuSaturation, true, 2.5),
+        (
+            &["loading from the database", "cache miss"],
+            FaultKind::CacheFailure,
+            false,
+            1.5,
+        ),
+        (
+            &["connection reset by peer", "retrying request"],
+            FaultKind::PacketLoss,
+            false,
+            2.0,
+        ),
+        (
+            &["request queue saturated", "event loop blocked"],
+            FaultKind::CpuSaturation,
+            true,
+            2.5,
+        ),
         (&["connection refused"], FaultKind::ReplicaLoss, false, 1.5),
         (&["received sigterm"], FaultKind::NodePressure, true, 1.0),
         (&["slow upstream"], FaultKind::NetworkDelay, false, 1.0),
@@ -47,10 +106,20 @@ fn classify(text: &str) -> Option<(FaultKind, bool, f64)> {
 /// The dependency a caller's message names, if any.
 fn named(text: &str, services: &[String]) -> Option<String> {
     let t = text.to_lowercase();
-    for marker in ["request to ", "upstream ", "lookup ", "connection to ", "retrying request to ", "loading from "] {
+    for marker in [
+        "request to ",
+        "upstream ",
+        "lookup ",
+        "connection to ",
+        "retrying request to ",
+        "loading from ",
+    ] {
         if let Some(i) = t.find(marker) {
             let rest = &t[i + marker.len()..];
-            let word: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_').collect();
+            let word: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
+                .collect();
             if let Some(s) = services.iter().find(|s| s.to_lowercase() == word) {
                 return Some(s.clone());
             }
@@ -124,7 +193,12 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
             let new = if before_count == 0 { "new" } else { "surging" };
             match classify(&t.example) {
                 Some((kind, own, w)) => {
-                    let who = if own { svc.to_string() } else { target.clone().unwrap_or_else(|| svc.to_string()) };
+                    // A pool that cannot hand out connections to a named dependency
+                    // is that dependency's limit showing through the caller.
+                    let who = match &target {
+                        Some(t) if kind == FaultKind::ConnectionPoolExhaustion || !own => t.clone(),
+                        _ => svc.to_string(),
+                    };
                     let specific = own || target.is_some();
                     let n = format!("{new} in {svc} logs ({:.1}/min): \"{}\"", rate_after, clip(&text, 90));
                     b.add(&who, kind, specific, w * strength, &evs, n.clone());
@@ -137,7 +211,14 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
                     if let Some(tg) = target {
                         pointers.push((svc.to_string(), tg, strength));
                     } else if t.example.to_lowercase().contains("error") || t.example.contains("ERROR") {
-                        b.add(svc, FaultKind::BadDeploy, false, 0.6 * strength, &evs, format!("{new} errors in {svc}: \"{}\"", clip(&text, 80)));
+                        b.add(
+                            svc,
+                            FaultKind::BadDeploy,
+                            false,
+                            0.6 * strength,
+                            &evs,
+                            format!("{new} errors in {svc}: \"{}\"", clip(&text, 80)),
+                        );
                     }
                 }
             }
@@ -171,12 +252,22 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
                 .max_by(|x, y| x.weight.total_cmp(&y.weight))
                 .map(|s| s.kind)
                 .unwrap_or(FaultKind::BadDeploy);
-            b.add(&svc, kind, false, c.min(3.0), &evs, format!("callers name {svc} in their errors"));
+            b.add(
+                &svc,
+                kind,
+                false,
+                c.min(3.0),
+                &evs,
+                format!("callers name {svc} in their errors"),
+            );
         }
     }
     notes.truncate(5);
     ctx.think(if notes.is_empty() {
-        format!("Logs: {} error/warn lines after the onset, nothing new that names a cause.", after.len())
+        format!(
+            "Logs: {} error/warn lines after the onset, nothing new that names a cause.",
+            after.len()
+        )
     } else {
         format!("Logs: {}.", notes.join("; "))
     });

@@ -23,7 +23,13 @@ fn window(board: &Board, ctx: &BranchCtx) -> (i64, i64, i64) {
 pub async fn discover(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     let now = ctx.now.millis();
     b.alert_service = ctx.alert.service().map(str::to_string);
-    if let Some((v, _)) = instant(ctx, "sum by (service, peer_service) (rate(http_client_request_duration_seconds_count[10m]))", now).await? {
+    if let Some((v, _)) = instant(
+        ctx,
+        "sum by (service, peer_service) (rate(http_client_request_duration_seconds_count[10m]))",
+        now,
+    )
+    .await?
+    {
         for s in v {
             let (a, c) = (s.label("service").to_string(), s.label("peer_service").to_string());
             if !a.is_empty() && !c.is_empty() {
@@ -33,7 +39,13 @@ pub async fn discover(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
             }
         }
     }
-    if let Some((v, _)) = instant(ctx, "count by (service) (http_server_request_duration_seconds_count)", now).await? {
+    if let Some((v, _)) = instant(
+        ctx,
+        "count by (service) (http_server_request_duration_seconds_count)",
+        now,
+    )
+    .await?
+    {
         for s in v {
             b.serving.insert(s.label("service").to_string());
             b.services.insert(s.label("service").to_string());
@@ -89,9 +101,15 @@ pub async fn onset(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     b.alert_service = Some(svc.clone());
     let sel = format!("service=\"{svc}\"");
     let queries = [
-        format!("sum(rate(http_server_request_duration_seconds_count{{{sel},http_response_status_code=~\"5..|401|403\"}}[1m])) / sum(rate(http_server_request_duration_seconds_count{{{sel}}}[1m]))"),
-        format!("histogram_quantile(0.99, sum by (le) (rate(http_server_request_duration_seconds_bucket{{{sel}}}[1m])))"),
-        format!("histogram_quantile(0.99, sum by (le) (rate(http_client_request_duration_seconds_bucket{{peer_service=\"{svc}\"}}[1m])))"),
+        format!(
+            "sum(rate(http_server_request_duration_seconds_count{{{sel},http_response_status_code=~\"5..|401|403\"}}[1m])) / sum(rate(http_server_request_duration_seconds_count{{{sel}}}[1m]))"
+        ),
+        format!(
+            "histogram_quantile(0.99, sum by (le) (rate(http_server_request_duration_seconds_bucket{{{sel}}}[1m])))"
+        ),
+        format!(
+            "histogram_quantile(0.99, sum by (le) (rate(http_client_request_duration_seconds_bucket{{peer_service=\"{svc}\"}}[1m])))"
+        ),
         format!("max(kafka_consumergroup_lag{{{sel}}}) or max(kafka_consumergroup_lag{{topic=\"{svc}\"}})"),
     ];
     let mut found: Vec<i64> = Vec::new();
@@ -100,7 +118,9 @@ pub async fn onset(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         if i >= 2 && (served || !found.is_empty()) {
             break;
         }
-        let Some((series, _)) = range(ctx, q, start, now, STEP).await? else { continue };
+        let Some((series, _)) = range(ctx, q, start, now, STEP).await? else {
+            continue;
+        };
         for s in series {
             if s.samples.is_empty() {
                 continue;
@@ -109,7 +129,13 @@ pub async fn onset(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
                 served = true;
             }
             let xs: Vec<f64> = s.samples.iter().map(|x| x.1).collect();
-            let floor = if i == 0 { 0.003 } else if i == 3 { 20.0 } else { 0.005 };
+            let floor = if i == 0 {
+                0.003
+            } else if i == 3 {
+                20.0
+            } else {
+                0.005
+            };
             if let Some(k) = change_point(&xs, 12, 3, 6.0, floor) {
                 found.push(s.samples[k].0);
             }
@@ -147,13 +173,21 @@ pub async fn red(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     let q = |s: &str| s.to_string();
     let err5 = "http_response_status_code=~\"5..|401|403\"";
     let qs = [
-        q(&format!("sum by (service) (rate(http_server_request_duration_seconds_count{{{err5}}}[1m]))")),
+        q(&format!(
+            "sum by (service) (rate(http_server_request_duration_seconds_count{{{err5}}}[1m]))"
+        )),
         q("sum by (service) (rate(http_server_request_duration_seconds_count[1m]))"),
         q("histogram_quantile(0.99, sum by (service, le) (rate(http_server_request_duration_seconds_bucket[1m])))"),
-        q("sum by (service, peer_service, error_type) (rate(http_client_request_duration_seconds_count{error_type!=\"\"}[1m]))"),
-        q(&format!("sum by (service, peer_service) (rate(http_client_request_duration_seconds_count{{{err5}}}[1m]))")),
+        q(
+            "sum by (service, peer_service, error_type) (rate(http_client_request_duration_seconds_count{error_type!=\"\"}[1m]))",
+        ),
+        q(&format!(
+            "sum by (service, peer_service) (rate(http_client_request_duration_seconds_count{{{err5}}}[1m]))"
+        )),
         q("sum by (service, peer_service) (rate(http_client_request_duration_seconds_count[1m]))"),
-        q("histogram_quantile(0.99, sum by (service, peer_service, le) (rate(http_client_request_duration_seconds_bucket{error_type=\"\"}[1m])))"),
+        q(
+            "histogram_quantile(0.99, sum by (service, peer_service, le) (rate(http_client_request_duration_seconds_bucket{error_type=\"\"}[1m])))",
+        ),
         q("sum by (service) (rate(http_server_request_duration_seconds_count{http_response_status_code=\"401\"}[1m]))"),
     ];
     let mut res = Vec::new();
@@ -190,14 +224,22 @@ pub async fn red(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
             }
             total_err += inc;
             let w = 1.5 + 3.0 * inc.min(1.0);
-            let note = format!("{s} → {t}: {et} on {:.0}% of calls (was {:.1}%)", d.after * 100.0, d.before * 100.0);
+            let note = format!(
+                "{s} → {t}: {et} on {:.0}% of calls (was {:.1}%)",
+                d.after * 100.0,
+                d.before * 100.0
+            );
             match et {
                 "dns_error" => b.add(&t, FaultKind::DnsFailure, true, w, &ev(3), note.clone()),
                 "tls_error" => b.add(&t, FaultKind::CertificateExpired, true, w, &ev(3), note.clone()),
                 "connection_refused" => b.add(&t, FaultKind::ReplicaLoss, false, w, &ev(3), note.clone()),
                 _ => {
                     // Timeouts to a dependency whose own latency held: the path, not the service.
-                    let own_lat = s_p99.get(&t).map(|x| delta(x, onset, 0.005)).map(|d| d.after / d.before.max(1e-3)).unwrap_or(1.0);
+                    let own_lat = s_p99
+                        .get(&t)
+                        .map(|x| delta(x, onset, 0.005))
+                        .map(|d| d.after / d.before.max(1e-3))
+                        .unwrap_or(1.0);
                     if b.serving.contains(&t) && own_lat < 1.6 {
                         b.add(&t, FaultKind::PacketLoss, true, w, &ev(3), note.clone());
                     } else {
@@ -217,34 +259,78 @@ pub async fn red(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     // Per service: what changed, and how much of it its dependencies explain.
     for (svc, tot) in &s_tot {
         let e = delta(&ratio(s_err.get(svc), tot), onset, 0.003);
-        let l = s_p99.get(svc).map(|x| delta(x, onset, 0.005)).unwrap_or(Delta { before: 0.0, after: 0.0, z: 0.0 });
+        let l = s_p99.get(svc).map(|x| delta(x, onset, 0.005)).unwrap_or(Delta {
+            before: 0.0,
+            after: 0.0,
+            z: 0.0,
+        });
         let a401 = delta(&ratio(s_401.get(svc), tot), onset, 0.003);
         let derr = (e.after - e.before).max(0.0);
         let dlat = (l.after - l.before).max(0.0);
         let callees = b.callees(svc);
-        let dep_err: f64 = callees.iter().map(|c| edge_err.get(&(svc.clone(), c.clone())).copied().unwrap_or(0.0)).sum();
+        let dep_err: f64 = callees
+            .iter()
+            .map(|c| edge_err.get(&(svc.clone(), c.clone())).copied().unwrap_or(0.0))
+            .sum();
         let dep_lat: f64 = callees
             .iter()
             .map(|c| edge_lat.get(&(svc.clone(), c.clone())).map(|x| x.0).unwrap_or(0.0))
             .fold(0.0, f64::max);
         let err_anom = if e.z > 5.0 && derr > 0.01 { derr } else { 0.0 };
-        let lat_anom = if l.z > 5.0 && dlat > 0.02 && dlat > 0.3 * l.before { dlat / l.before.max(0.01) } else { 0.0 };
+        let lat_anom = if l.z > 5.0 && dlat > 0.02 && dlat > 0.3 * l.before {
+            dlat / l.before.max(0.01)
+        } else {
+            0.0
+        };
         let score = (err_anom * 10.0).min(3.0) + lat_anom.min(3.0);
         b.anomaly.insert(svc.clone(), score);
         let own_err = (derr - 0.9 * dep_err).max(0.0);
         let own_lat = (dlat - 0.9 * dep_lat).max(0.0);
         if a401.after - a401.before > 0.01 && a401.z > 4.0 {
-            let n = format!("{svc} answers 401 to {:.0}% of requests (was {:.1}%)", a401.after * 100.0, a401.before * 100.0);
-            b.add(svc, FaultKind::AuthFailure, true, 2.0 + 3.0 * (a401.after - a401.before), &ev(7), n.clone());
+            let n = format!(
+                "{svc} answers 401 to {:.0}% of requests (was {:.1}%)",
+                a401.after * 100.0,
+                a401.before * 100.0
+            );
+            b.add(
+                svc,
+                FaultKind::AuthFailure,
+                true,
+                2.0 + 3.0 * (a401.after - a401.before),
+                &ev(7),
+                n.clone(),
+            );
             notes.push(n);
         } else if err_anom > 0.0 && own_err > 0.01 && own_err > 0.3 * derr {
-            let n = format!("{svc} errors {:.1}% → {:.1}%, not explained by its dependencies", e.before * 100.0, e.after * 100.0);
-            b.add(svc, FaultKind::BadDeploy, false, 1.0 + 4.0 * own_err.min(0.5), &ev(0), n.clone());
+            let n = format!(
+                "{svc} errors {:.1}% → {:.1}%, not explained by its dependencies",
+                e.before * 100.0,
+                e.after * 100.0
+            );
+            b.add(
+                svc,
+                FaultKind::BadDeploy,
+                false,
+                1.0 + 4.0 * own_err.min(0.5),
+                &ev(0),
+                n.clone(),
+            );
             notes.push(n);
         }
         if lat_anom > 0.0 && own_lat > 0.5 * dlat && own_lat > 0.02 {
-            let n = format!("{svc} p99 {:.0} ms → {:.0} ms, its own time", l.before * 1000.0, l.after * 1000.0);
-            b.add(svc, FaultKind::CpuSaturation, false, 0.8 + lat_anom.min(2.0), &ev(2), n.clone());
+            let n = format!(
+                "{svc} p99 {:.0} ms → {:.0} ms, its own time",
+                l.before * 1000.0,
+                l.after * 1000.0
+            );
+            b.add(
+                svc,
+                FaultKind::CpuSaturation,
+                false,
+                0.8 + lat_anom.min(2.0),
+                &ev(2),
+                n.clone(),
+            );
             notes.push(n);
         }
         let rps = delta(tot, onset, 0.5);
@@ -259,14 +345,31 @@ pub async fn red(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         let base = server.as_ref().map(|d| d.before).unwrap_or(0.01);
         match server {
             Some(d) if *z > 5.0 && *dl > 0.05 && (d.after - d.before) < 0.3 * dl => {
-                let n = format!("{s} → {t}: p99 up {:.0} ms while {t} itself answers as fast as before", dl * 1000.0);
-                b.add(t, FaultKind::NetworkDelay, true, 1.5 + (dl / base.max(0.01)).min(3.0) * 0.5, &ev(6), n.clone());
+                let n = format!(
+                    "{s} → {t}: p99 up {:.0} ms while {t} itself answers as fast as before",
+                    dl * 1000.0
+                );
+                b.add(
+                    t,
+                    FaultKind::NetworkDelay,
+                    true,
+                    1.5 + (dl / base.max(0.01)).min(3.0) * 0.5,
+                    &ev(6),
+                    n.clone(),
+                );
                 notes.push(n);
                 *b.anomaly.entry(t.clone()).or_default() += 1.5;
             }
             None if *z > 5.0 && *dl > 0.02 => {
                 let n = format!("calls from {s} to {t} slowed by {:.0} ms", dl * 1000.0);
-                b.add(t, FaultKind::CpuSaturation, false, 0.6 + (dl * 5.0).min(2.0), &ev(6), n.clone());
+                b.add(
+                    t,
+                    FaultKind::CpuSaturation,
+                    false,
+                    0.6 + (dl * 5.0).min(2.0),
+                    &ev(6),
+                    n.clone(),
+                );
                 *b.anomaly.entry(t.clone()).or_default() += 1.0 + (dl * 5.0).min(2.0);
                 notes.push(n);
             }
@@ -303,7 +406,9 @@ pub async fn resources(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> 
     ];
     let mut notes = Vec::new();
     for (i, q) in qs.iter().enumerate() {
-        let Some((series, evs)) = range(ctx, q, start, now, STEP).await? else { continue };
+        let Some((series, evs)) = range(ctx, q, start, now, STEP).await? else {
+            continue;
+        };
         let ev = [evs];
         for s in &series {
             let svc = s.label("service").to_string();
@@ -324,18 +429,31 @@ pub async fn resources(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> 
                     FaultKind::CpuSaturation,
                     true,
                     2.0 + 4.0 * (ma - mb),
-                    format!("{svc} CPU throttled in {:.0}% of periods (was {:.0}%)", ma * 100.0, mb * 100.0),
+                    format!(
+                        "{svc} CPU throttled in {:.0}% of periods (was {:.0}%)",
+                        ma * 100.0,
+                        mb * 100.0
+                    ),
                 ),
                 1 if max_a > 0.88 && max_a - mb > 0.2 => add(
                     FaultKind::MemoryLeak,
                     true,
                     2.0 + 3.0 * (max_a - mb),
-                    format!("{svc} memory reached {:.0}% of its limit (median before {:.0}%)", max_a * 100.0, mb * 100.0),
+                    format!(
+                        "{svc} memory reached {:.0}% of its limit (median before {:.0}%)",
+                        max_a * 100.0,
+                        mb * 100.0
+                    ),
                 ),
                 2 => {
                     let total: f64 = af.iter().sum::<f64>() / 10.0;
                     if max_a >= 1.0 && total >= 0.3 {
-                        add(FaultKind::PodCrashloop, false, 1.0 + total.min(3.0), format!("{svc} containers restarting since the onset"))
+                        add(
+                            FaultKind::PodCrashloop,
+                            false,
+                            1.0 + total.min(3.0),
+                            format!("{svc} containers restarting since the onset"),
+                        )
                     }
                 }
                 3 if mb > 0.0 && min_a < 0.85 * mb => add(
@@ -354,7 +472,11 @@ pub async fn resources(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> 
                     FaultKind::ConnectionPoolExhaustion,
                     true,
                     3.0 + 3.0 * (ma - mb),
-                    format!("{svc} connections at {:.0}% of max_connections (was {:.0}%)", ma * 100.0, mb * 100.0),
+                    format!(
+                        "{svc} connections at {:.0}% of max_connections (was {:.0}%)",
+                        ma * 100.0,
+                        mb * 100.0
+                    ),
                 ),
                 6 if mb - ma > 0.15 => add(
                     FaultKind::CacheFailure,
@@ -432,7 +554,13 @@ pub async fn walk(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
             None => break,
         }
     }
-    let ev: Vec<SpanId> = b.signals.iter().filter(|s| s.service == at).flat_map(|s| s.evidence.clone()).take(3).collect();
+    let ev: Vec<SpanId> = b
+        .signals
+        .iter()
+        .filter(|s| s.service == at)
+        .flat_map(|s| s.evidence.clone())
+        .take(3)
+        .collect();
     if path.len() > 1 || anom(&at) > 0.8 {
         let guess = b
             .signals
@@ -441,20 +569,45 @@ pub async fn walk(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
             .max_by(|x, y| x.weight.total_cmp(&y.weight))
             .map(|s| s.kind)
             .unwrap_or(FaultKind::BadDeploy);
-        b.add(&at, guess, false, 2.5, &ev, format!("the walk from {alert} ends at {at} ({})", path.join(" → ")));
+        b.add(
+            &at,
+            guess,
+            false,
+            2.5,
+            &ev,
+            format!("the walk from {alert} ends at {at} ({})", path.join(" → ")),
+        );
     }
     let total: f64 = ranked.iter().map(|r| r.1).sum::<f64>().max(1e-9);
     for (s, score) in ranked.iter().take(3) {
         let share = score / total;
         if share > 0.15 && anom(s) > 0.5 {
-            let guess = b.signals.iter().filter(|x| x.service == *s).max_by(|x, y| x.weight.total_cmp(&y.weight)).map(|x| x.kind).unwrap_or(FaultKind::BadDeploy);
-            b.add(s, guess, false, 2.0 * share, &[], format!("PageRank share {:.0}%", share * 100.0));
+            let guess = b
+                .signals
+                .iter()
+                .filter(|x| x.service == *s)
+                .max_by(|x, y| x.weight.total_cmp(&y.weight))
+                .map(|x| x.kind)
+                .unwrap_or(FaultKind::BadDeploy);
+            b.add(
+                s,
+                guess,
+                false,
+                2.0 * share,
+                &[],
+                format!("PageRank share {:.0}%", share * 100.0),
+            );
         }
     }
     ctx.think(format!(
         "Dependency walk: {}; PageRank leaders: {}.",
         path.join(" → "),
-        ranked.iter().take(3).map(|(s, v)| format!("{s} {:.3}", v)).collect::<Vec<_>>().join(", ")
+        ranked
+            .iter()
+            .take(3)
+            .map(|(s, v)| format!("{s} {:.3}", v))
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     Ok(())
 }

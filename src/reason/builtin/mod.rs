@@ -58,7 +58,9 @@ async fn step(ctx: &BranchCtx, b: &mut Board, name: &str) -> Result<(), BranchEn
         "changes_scan" => changes::scan(ctx, b).await,
         "k8s_scan" => kube::scan(ctx, b).await,
         "rank" => rank(ctx, b).await,
-        other => Err(BranchEnd::Failed(format!("the strategy names an unknown step `{other}`"))),
+        other => Err(BranchEnd::Failed(format!(
+            "the strategy names an unknown step `{other}`"
+        ))),
     }
 }
 

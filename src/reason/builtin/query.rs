@@ -32,7 +32,11 @@ pub async fn range(
 }
 
 /// An instant query as a vector.
-pub async fn instant(ctx: &BranchCtx, query: &str, t_ms: i64) -> Result<Option<(Vec<MetricSeries>, SpanId)>, BranchEnd> {
+pub async fn instant(
+    ctx: &BranchCtx,
+    query: &str,
+    t_ms: i64,
+) -> Result<Option<(Vec<MetricSeries>, SpanId)>, BranchEnd> {
     let args = json!({"query": query, "time": ts(t_ms)});
     Ok(match ctx.call("prometheus_query", args).await? {
         Some(c) => match c.data {

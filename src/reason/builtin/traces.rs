@@ -101,9 +101,17 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         }
         a
     };
-    let errs = search(ctx, scoped(json!({"error": true, "start": ts(onset), "end": ts(now), "limit": 40}))).await?;
+    let errs = search(
+        ctx,
+        scoped(json!({"error": true, "start": ts(onset), "end": ts(now), "limit": 40})),
+    )
+    .await?;
     let after = search(ctx, scoped(json!({"start": ts(onset), "end": ts(now), "limit": 40}))).await?;
-    let before = search(ctx, scoped(json!({"start": ts(onset - BASELINE_MS), "end": ts(onset), "limit": 40}))).await?;
+    let before = search(
+        ctx,
+        scoped(json!({"start": ts(onset - BASELINE_MS), "end": ts(onset), "limit": 40})),
+    )
+    .await?;
     if errs.is_empty() && after.is_empty() {
         ctx.think("Traces: nothing sampled after the onset.");
         return Ok(());
@@ -111,18 +119,28 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     let pick = |l: &[TraceSummary], slowest: bool| -> Vec<String> {
         let mut v: Vec<&TraceSummary> = l.iter().collect();
         if slowest {
-            v.sort_by(|a, b| b.duration_ms.total_cmp(&a.duration_ms).then(a.trace_id.cmp(&b.trace_id)));
+            v.sort_by(|a, b| {
+                b.duration_ms
+                    .total_cmp(&a.duration_ms)
+                    .then(a.trace_id.cmp(&b.trace_id))
+            });
         }
         // Spread the picks over the list rather than the first few.
         let step = (v.len() / PER_SEARCH).max(1);
-        v.iter().step_by(step).take(PER_SEARCH).map(|t| t.trace_id.clone()).collect()
+        v.iter()
+            .step_by(step)
+            .take(PER_SEARCH)
+            .map(|t| t.trace_id.clone())
+            .collect()
     };
 
     // Errors: who is at the bottom of each failing trace.
     let mut origin: BTreeMap<(String, &'static str), (f64, Vec<SpanId>)> = BTreeMap::new();
     let mut err_traces = 0usize;
     for id in pick(&errs, false) {
-        let Some((spans, ev)) = get(ctx, &id).await? else { continue };
+        let Some((spans, ev)) = get(ctx, &id).await? else {
+            continue;
+        };
         err_traces += 1;
         let mut kids: HashMap<&str, Vec<&Span>> = HashMap::new();
         for s in &spans {
@@ -140,7 +158,10 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
             let children = kids.get(s.span_id.as_str()).cloned().unwrap_or_default();
             let key = if s.name.starts_with("call ") && children.is_empty() {
                 let Some(t) = callee(s, &children) else { continue };
-                (t.to_string(), if s.duration_ms < 100.0 { "unreached" } else { "timeout" })
+                (
+                    t.to_string(),
+                    if s.duration_ms < 100.0 { "unreached" } else { "timeout" },
+                )
             } else {
                 (s.service.clone(), "own")
             };
@@ -159,9 +180,18 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         }
         let w = 1.0 + 3.0 * frac;
         let note = match *how {
-            "unreached" => format!("{:.0}% of failing traces end in a call to {service} that never reached it", frac * 100.0),
-            "timeout" => format!("{:.0}% of failing traces end in a call to {service} that timed out", frac * 100.0),
-            _ => format!("{:.0}% of failing traces have their deepest error in {service}", frac * 100.0),
+            "unreached" => format!(
+                "{:.0}% of failing traces end in a call to {service} that never reached it",
+                frac * 100.0
+            ),
+            "timeout" => format!(
+                "{:.0}% of failing traces end in a call to {service} that timed out",
+                frac * 100.0
+            ),
+            _ => format!(
+                "{:.0}% of failing traces have their deepest error in {service}",
+                frac * 100.0
+            ),
         };
         let kind = match *how {
             "unreached" => FaultKind::ReplicaLoss,
@@ -202,14 +232,28 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         for (s, a, bf) in grew.iter().take(3) {
             let rel = (a - bf) / top.max(1e-9);
             let n = format!("{s} self time {:.0} ms → {:.0} ms per trace", bf, a);
-            b.add(s, FaultKind::CpuSaturation, false, 0.8 + 2.0 * rel, &ev_after[..ev_after.len().min(2)], n.clone());
+            b.add(
+                s,
+                FaultKind::CpuSaturation,
+                false,
+                0.8 + 2.0 * rel,
+                &ev_after[..ev_after.len().min(2)],
+                n.clone(),
+            );
             notes.push(n);
         }
         for ((c, t), (a, _)) in &pa.net_ms {
             let bf = pb.net_ms.get(&(c.clone(), t.clone())).map(|x| x.0).unwrap_or(0.5);
             if a - bf > 40.0 && *a > 3.0 * bf.max(1.0) {
                 let n = format!("network time on {c} → {t} {:.0} ms → {:.0} ms per call", bf, a);
-                b.add(t, FaultKind::NetworkDelay, true, 2.0 + ((a - bf) / 200.0).min(2.0), &ev_after[..ev_after.len().min(2)], n.clone());
+                b.add(
+                    t,
+                    FaultKind::NetworkDelay,
+                    true,
+                    2.0 + ((a - bf) / 200.0).min(2.0),
+                    &ev_after[..ev_after.len().min(2)],
+                    n.clone(),
+                );
                 notes.push(n);
             }
         }
@@ -217,7 +261,11 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     }
     notes.truncate(6);
     ctx.think(if notes.is_empty() {
-        format!("Traces: {} failing and {} other traces after the onset; no clear origin.", errs.len(), after.len())
+        format!(
+            "Traces: {} failing and {} other traces after the onset; no clear origin.",
+            errs.len(),
+            after.len()
+        )
     } else {
         format!("Traces: {}.", notes.join("; "))
     });

@@ -8,9 +8,7 @@ use serde_json::{Value, json};
 use super::{Simulator, kube, logql, promql};
 use crate::model::Timestamp;
 use crate::sources::telemetry::TraceSummary;
-use crate::sources::{
-    Backend, BoxFuture, SourceError, ToolData, required_str, str_arg, time_arg,
-};
+use crate::sources::{Backend, BoxFuture, SourceError, ToolData, required_str, str_arg, time_arg};
 
 impl Simulator {
     fn range(&self, args: &Value, default_lookback_ms: i64) -> Result<(Timestamp, Timestamp), SourceError> {
@@ -120,7 +118,8 @@ impl Simulator {
                         continue;
                     }
                     let errs: BTreeSet<String> = spans.iter().filter(|s| s.error).map(|s| s.service.clone()).collect();
-                    if error.is_some_and(|e| e != !errs.is_empty()) || root.duration_ms < min_ms {
+                    let has_error = !errs.is_empty();
+                    if error.is_some_and(|e| e != has_error) || root.duration_ms < min_ms {
                         continue;
                     }
                     found.push(TraceSummary {
@@ -193,7 +192,11 @@ impl Simulator {
                         .flat_map(|s| s.pods.iter())
                         .find(|p| p.name == pod)
                         .and_then(|p| {
-                            p.restarts.iter().rev().find(|(k, _, _)| d.time(*k) <= self.now).map(|(k, _, _)| d.time(*k))
+                            p.restarts
+                                .iter()
+                                .rev()
+                                .find(|(k, _, _)| d.time(*k) <= self.now)
+                                .map(|(k, _, _)| d.time(*k))
                         })
                 });
                 match (previous, restart) {
@@ -208,7 +211,9 @@ impl Simulator {
                     (false, None) => {}
                 }
                 let skip = lines.len().saturating_sub(tail);
-                Ok(ToolData::Lines(lines[skip..].iter().map(|l| l.message.clone()).collect()))
+                Ok(ToolData::Lines(
+                    lines[skip..].iter().map(|l| l.message.clone()).collect(),
+                ))
             }
             "changes_list" => {
                 let (start, end) = self.range(args, 7_200_000)?;

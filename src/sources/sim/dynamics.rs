@@ -3,6 +3,9 @@
 //! their targets and propagated up the call graph. Metrics, logs, traces and
 //! Kubernetes objects are all rendered from this one model.
 
+// Series are parallel arrays indexed by step; loops over the step index read clearer than zipped iterators.
+#![allow(clippy::needless_range_loop)]
+
 use std::collections::HashMap;
 
 use super::rng::{Rng, norm_cdf};
@@ -346,12 +349,7 @@ pub fn simulate(sc: &Scenario) -> Dynamics {
             let mut r = Rng::keyed(sc.seed, &format!("implied/{target}"));
             let summary = match (f.kind, kind) {
                 (FaultKind::AuthFailure, _) => "rotated service credentials".to_string(),
-                (_, ChangeKind::Deploy) => format!(
-                    "{target} v{}.{}.{}",
-                    1 + r.below(4),
-                    r.below(30),
-                    r.below(10)
-                ),
+                (_, ChangeKind::Deploy) => format!("{target} v{}.{}.{}", 1 + r.below(4), r.below(30), r.below(10)),
                 _ => "configuration updated".to_string(),
             };
             let i = f.at.saturating_sub(if kind == ChangeKind::Deploy { 0 } else { 1 });
@@ -391,9 +389,7 @@ pub fn simulate(sc: &Scenario) -> Dynamics {
         let mem_limit = *r.pick(&[256.0, 512.0, 512.0, 1024.0, 2048.0]) * 1024.0 * 1024.0;
         let mem_base = mem_limit * r.range(0.35, 0.55);
         let has_disk = matches!(s.kind, ServiceKind::Db | ServiceKind::Queue)
-            || faults
-                .iter()
-                .any(|f| f.target == si && f.kind == FaultKind::DiskFull);
+            || faults.iter().any(|f| f.target == si && f.kind == FaultKind::DiskFull);
         let disk_capacity = *r.pick(&[20.0, 50.0, 100.0]) * 1024.0 * 1024.0 * 1024.0;
         let base_version = format!("v{}.{}.{}", 1 + r.below(4), r.below(30), r.below(10));
         let mut version = vec![(0usize, base_version.clone())];
@@ -701,7 +697,9 @@ pub fn simulate(sc: &Scenario) -> Dynamics {
                 let live: Vec<usize> = (0..sv.pods.len())
                     .filter(|p| !sv.pods[*p].pull_failing && sv.pods[*p].alive_at(f.at))
                     .collect();
-                let crashing = ((live.len() as f64) * (0.35 + 0.75 * sev)).ceil().min(live.len() as f64) as usize;
+                let crashing = ((live.len() as f64) * (0.35 + 0.75 * sev))
+                    .ceil()
+                    .min(live.len() as f64) as usize;
                 for p in live.into_iter().take(crashing) {
                     sv.pods[p].crashloop_from = Some(f.at);
                     // Back-off doubles from 10 s to a 5 min ceiling.
@@ -730,12 +728,19 @@ pub fn simulate(sc: &Scenario) -> Dynamics {
                         object_name: name,
                         namespace: ns_name.clone(),
                         reason: "BackOff".into(),
-                        message: format!("Back-off restarting failed container {} in pod {}", sv.name, sv.pods[p].name),
+                        message: format!(
+                            "Back-off restarting failed container {} in pod {}",
+                            sv.name, sv.pods[p].name
+                        ),
                         warning: true,
                     });
                 }
                 for i in f.at..f.end.unwrap_or(n).min(n) {
-                    let crash_now = sv.pods.iter().filter(|p| p.crashloop_from.is_some() && p.alive_at(i)).count();
+                    let crash_now = sv
+                        .pods
+                        .iter()
+                        .filter(|p| p.crashloop_from.is_some() && p.alive_at(i))
+                        .count();
                     sv.ready[i] = (sv.ready[i] - crash_now as f64).max(0.0);
                 }
             }
@@ -779,7 +784,9 @@ pub fn simulate(sc: &Scenario) -> Dynamics {
             FaultKind::ReplicaLoss => {
                 let keep = ((sv.desired[f.at] as f64) * (1.0 - sev)).floor().max(0.0);
                 let end = f.end.unwrap_or(n).min(n);
-                let live: Vec<usize> = (0..sv.pods.len()).filter(|p| sv.pods[*p].alive_at(f.at) && !sv.pods[*p].pull_failing).collect();
+                let live: Vec<usize> = (0..sv.pods.len())
+                    .filter(|p| sv.pods[*p].alive_at(f.at) && !sv.pods[*p].pull_failing)
+                    .collect();
                 for (k, p) in live.iter().enumerate() {
                     if (k as f64) >= keep {
                         sv.pods[*p].to_i = Some(f.at);
@@ -818,7 +825,9 @@ pub fn simulate(sc: &Scenario) -> Dynamics {
                     message: format!("Node {node} status is now: NodeHasMemoryPressure"),
                     warning: true,
                 });
-                let live: Vec<usize> = (0..sv.pods.len()).filter(|p| sv.pods[*p].alive_at(f.at) && !sv.pods[*p].pull_failing).collect();
+                let live: Vec<usize> = (0..sv.pods.len())
+                    .filter(|p| sv.pods[*p].alive_at(f.at) && !sv.pods[*p].pull_failing)
+                    .collect();
                 let evict = ((live.len() as f64) * (0.4 + 0.6 * sev)).ceil() as usize;
                 let mut newpods = Vec::new();
                 for (k, p) in live.into_iter().take(evict).enumerate() {
@@ -843,12 +852,17 @@ pub fn simulate(sc: &Scenario) -> Dynamics {
                         warning: true,
                     });
                     let mut np = sv.pods[p].clone();
-                    np.name = format!("{}-{}", np.replicaset, Rng::keyed(sc.seed, &format!("evict/{}", np.name)).kube_suffix(5));
+                    np.name = format!(
+                        "{}-{}",
+                        np.replicaset,
+                        Rng::keyed(sc.seed, &format!("evict/{}", np.name)).kube_suffix(5)
+                    );
                     np.from_i = at + 3;
                     np.to_i = None;
                     np.end = None;
                     np.restarts.clear();
-                    np.node = nodes[(nodes.iter().position(|x| *x == np.node).unwrap_or(0) + 1 + k) % nodes.len()].clone();
+                    np.node =
+                        nodes[(nodes.iter().position(|x| *x == np.node).unwrap_or(0) + 1 + k) % nodes.len()].clone();
                     if np.from_i < n {
                         newpods.push(np);
                     }
@@ -941,11 +955,18 @@ pub fn simulate(sc: &Scenario) -> Dynamics {
 
     // Pool limits for databases: config changes like "max_connections 200 -> 40" apply.
     for (si, sv) in svcs.iter_mut().enumerate() {
-        if sv.kind != ServiceKind::Db && !faults.iter().any(|f| f.target == si && f.kind == FaultKind::ConnectionPoolExhaustion) {
+        if sv.kind != ServiceKind::Db
+            && !faults
+                .iter()
+                .any(|f| f.target == si && f.kind == FaultKind::ConnectionPoolExhaustion)
+        {
             continue;
         }
         let mut maxc = vec![200.0; n];
-        for c in changes.iter().filter(|c| c.target == sv.name && c.kind == ChangeKind::ConfigChange) {
+        for c in changes
+            .iter()
+            .filter(|c| c.target == sv.name && c.kind == ChangeKind::ConfigChange)
+        {
             if (c.summary.contains("conn") || c.summary.contains("pool"))
                 && let Some((_, to)) = parse_arrow(&c.summary)
             {
@@ -962,11 +983,13 @@ pub fn simulate(sc: &Scenario) -> Dynamics {
     let base_rps: Vec<f64> = sc
         .services
         .iter()
-        .map(|s| s.rps.unwrap_or(match s.kind {
-            ServiceKind::Gateway => 400.0,
-            ServiceKind::Worker => 40.0,
-            _ => 120.0,
-        }))
+        .map(|s| {
+            s.rps.unwrap_or(match s.kind {
+                ServiceKind::Gateway => 400.0,
+                ServiceKind::Worker => 40.0,
+                _ => 120.0,
+            })
+        })
         .collect();
     let hour0 = ((sc.start.0 / 1_000_000_000) % 86_400) as f64 / 3600.0;
     // Baseline per-pod capacity so that utilisation sits near 40% at the start.
@@ -1061,7 +1084,8 @@ pub fn simulate(sc: &Scenario) -> Dynamics {
         for &s in order.iter().rev() {
             let sv_kind = svcs[s].kind;
             let ready = svcs[s].ready[i];
-            let capacity = ready * cap_per_pod[s] * cap_factor[s][i] * if sv_kind == ServiceKind::Worker { 10.0 } else { 1.0 };
+            let capacity =
+                ready * cap_per_pod[s] * cap_factor[s][i] * if sv_kind == ServiceKind::Worker { 10.0 } else { 1.0 };
             let u = if capacity > 0.0 { svcs[s].rps[i] / capacity } else { 0.0 };
             let qf = 0.6 / (1.0 - u.min(0.95));
             let mut self_ms = base_self_ms(sv_kind) * qf * self_mult[s][i] * (1.0 + 0.05 * rng.normal()).max(0.7);
@@ -1093,7 +1117,10 @@ pub fn simulate(sc: &Scenario) -> Dynamics {
                     tr.refused = 1.0 - tr.dns - tr.tls;
                 }
                 edges[e].transport[i] = tr;
-                let callee_errs = if svcs[to].kind.serves_requests() || svcs[to].kind == ServiceKind::Cache || svcs[to].kind == ServiceKind::Db {
+                let callee_errs = if svcs[to].kind.serves_requests()
+                    || svcs[to].kind == ServiceKind::Cache
+                    || svcs[to].kind == ServiceKind::Db
+                {
                     svcs[to].errs[i]
                 } else {
                     Errs::default()
@@ -1121,7 +1148,8 @@ pub fn simulate(sc: &Scenario) -> Dynamics {
 
             // Resources.
             let limit = svcs[s].cpu_limit;
-            let demand = limit * (0.06 + 0.72 * u.min(1.3) / 0.95 * 0.5) + limit * hog[s][i] + 0.01 * rng.normal().abs();
+            let demand =
+                limit * (0.06 + 0.72 * u.min(1.3) / 0.95 * 0.5) + limit * hog[s][i] + 0.01 * rng.normal().abs();
             svcs[s].cpu[i] = demand.min(limit * 0.995);
             let over = demand / limit;
             svcs[s].throttle[i] = (0.004 + ((over - 0.8) * 2.2).max(0.0)).min(0.92);

@@ -29,7 +29,11 @@ pub fn pods(d: &Dynamics, i: usize, namespace: Option<&str>, service: Option<&st
             let last = p.restarts.iter().rev().find(|(k, _, _)| *k <= i);
             let crashing = p.crashloop_from.is_some_and(|c| i >= c);
             let (phase, ready, state) = if evicted {
-                ("Failed", false, json!({"terminated": {"reason": "Evicted", "exitCode": 137}}))
+                (
+                    "Failed",
+                    false,
+                    json!({"terminated": {"reason": "Evicted", "exitCode": 137}}),
+                )
             } else if p.pull_failing {
                 (
                     "Pending",
@@ -45,7 +49,11 @@ pub fn pods(d: &Dynamics, i: usize, namespace: Option<&str>, service: Option<&st
                         "message": format!("back-off 5m0s restarting failed container={} pod={}", s.name, p.name)}}),
                 )
             } else {
-                ("Running", true, json!({"running": {"startedAt": ts(d, last.map(|l| l.0).unwrap_or(p.from_i))}}))
+                (
+                    "Running",
+                    true,
+                    json!({"running": {"startedAt": ts(d, last.map(|l| l.0).unwrap_or(p.from_i))}}),
+                )
             };
             let last_state = match last {
                 Some((k, reason, code)) => json!({"terminated": {"reason": reason, "exitCode": code,
@@ -160,7 +168,10 @@ pub fn replicasets(d: &Dynamics, i: usize, namespace: Option<&str>, service: Opt
             seen.push(&p.replicaset);
             let pods: Vec<_> = s.pods.iter().filter(|q| q.replicaset == p.replicaset).collect();
             let alive = pods.iter().filter(|q| q.alive_at(i)).count();
-            let ready = pods.iter().filter(|q| q.alive_at(i) && !q.pull_failing && q.crashloop_from.is_none_or(|c| i < c)).count();
+            let ready = pods
+                .iter()
+                .filter(|q| q.alive_at(i) && !q.pull_failing && q.crashloop_from.is_none_or(|c| i < c))
+                .count();
             let created = pods.iter().map(|q| q.from_i).min().unwrap_or(0);
             items.push(json!({
                 "metadata": {"name": p.replicaset, "namespace": s.namespace,

@@ -36,10 +36,17 @@ impl Writer<'_> {
             (!live.is_empty()).then(|| r.pick(&live).to_string())
         });
         let message = match style {
-            Style::Plain => format!("{} {:<5} {}", ts.to_rfc3339_nanos().get(..23).unwrap_or(""), level.to_uppercase(), msg),
+            Style::Plain => format!(
+                "{} {:<5} {}",
+                ts.to_rfc3339_nanos().get(..23).unwrap_or(""),
+                level.to_uppercase(),
+                msg
+            ),
             Style::Logfmt => format!("ts={} level={} msg={:?}", ts.to_rfc3339(), level, msg),
-            Style::Json => serde_json::json!({"ts": ts.to_rfc3339_nanos(), "level": level, "msg": msg, "service": s.name})
-                .to_string(),
+            Style::Json => {
+                serde_json::json!({"ts": ts.to_rfc3339_nanos(), "level": level, "msg": msg, "service": s.name})
+                    .to_string()
+            }
         };
         self.out.push(LogLine {
             ts,
@@ -72,9 +79,20 @@ fn background(kind: ServiceKind, svc: &str, lat: f64, r: &mut Rng) -> (String, &
     match kind {
         ServiceKind::Db => {
             let m = match r.below(4) {
-                0 => format!("LOG:  checkpoint complete: wrote {} buffers ({:.1}%); 0 WAL file(s) added", r.below(900) + 20, r.f64() * 3.0),
-                1 => format!("LOG:  automatic vacuum of table \"app.public.{}\": index scans: 1", r.pick(&["orders", "items", "sessions", "payments"])),
-                2 => format!("LOG:  duration: {:.3} ms  statement: SELECT id FROM {} WHERE id = {id}", lat * r.range(0.5, 1.5), r.pick(&["orders", "users", "items"])),
+                0 => format!(
+                    "LOG:  checkpoint complete: wrote {} buffers ({:.1}%); 0 WAL file(s) added",
+                    r.below(900) + 20,
+                    r.f64() * 3.0
+                ),
+                1 => format!(
+                    "LOG:  automatic vacuum of table \"app.public.{}\": index scans: 1",
+                    r.pick(&["orders", "items", "sessions", "payments"])
+                ),
+                2 => format!(
+                    "LOG:  duration: {:.3} ms  statement: SELECT id FROM {} WHERE id = {id}",
+                    lat * r.range(0.5, 1.5),
+                    r.pick(&["orders", "users", "items"])
+                ),
                 _ => "LOG:  checkpoint starting: time".to_string(),
             };
             (m, "info")
@@ -82,29 +100,56 @@ fn background(kind: ServiceKind, svc: &str, lat: f64, r: &mut Rng) -> (String, &
         ServiceKind::Cache => (
             match r.below(2) {
                 0 => format!("* {} changes in 60 seconds. Saving...", r.below(20_000) + 100),
-                _ => format!("* Background saving terminated with success ({} keys)", r.below(500_000) + 1000),
+                _ => format!(
+                    "* Background saving terminated with success ({} keys)",
+                    r.below(500_000) + 1000
+                ),
             },
             "info",
         ),
         ServiceKind::Queue => (
-            format!("[Log partition={}-{}] Rolled new log segment at offset {}", svc, r.below(12), r.below(9_000_000)),
+            format!(
+                "[Log partition={}-{}] Rolled new log segment at offset {}",
+                svc,
+                r.below(12),
+                r.below(9_000_000)
+            ),
             "info",
         ),
         ServiceKind::Worker => (
-            format!("processed batch of {} messages in {}ms", r.below(200) + 20, (lat * r.range(0.6, 1.6)) as u64),
+            format!(
+                "processed batch of {} messages in {}ms",
+                r.below(200) + 20,
+                (lat * r.range(0.6, 1.6)) as u64
+            ),
             "info",
         ),
         _ => {
-            let path = r.pick(&["items", "cart", "orders", "users/me", "health", "search"]).to_string();
+            let path = r
+                .pick(&["items", "cart", "orders", "users/me", "health", "search"])
+                .to_string();
             (
-                format!("GET /api/{}/{} 200 {}ms", svc.split('-').next().unwrap_or(svc), path, (lat * r.range(0.5, 1.8)).max(1.0) as u64),
+                format!(
+                    "GET /api/{}/{} 200 {}ms",
+                    svc.split('-').next().unwrap_or(svc),
+                    path,
+                    (lat * r.range(0.5, 1.8)).max(1.0) as u64
+                ),
                 "info",
             )
         }
     }
 }
 
-fn own_fault_line(kind: FaultKind, svc: &str, skind: ServiceKind, r: &mut Rng, d: &Dynamics, si: usize, i: usize) -> Option<(String, &'static str)> {
+fn own_fault_line(
+    kind: FaultKind,
+    svc: &str,
+    skind: ServiceKind,
+    r: &mut Rng,
+    d: &Dynamics,
+    si: usize,
+    i: usize,
+) -> Option<(String, &'static str)> {
     let s = &d.svcs[si];
     Some(match kind {
         FaultKind::DiskFull => (
@@ -195,8 +240,14 @@ pub fn render(sc: &Scenario, d: &Dynamics) -> Vec<LogLine> {
             }
             if r.chance(0.03) {
                 let m = match r.below(3) {
-                    0 => format!("request canceled by client: context canceled (request_id={})", r.hex(12)),
-                    1 => format!("retrying metrics export to otel-collector: {}", r.pick(&["connection reset by peer", "EOF"])),
+                    0 => format!(
+                        "request canceled by client: context canceled (request_id={})",
+                        r.hex(12)
+                    ),
+                    1 => format!(
+                        "retrying metrics export to otel-collector: {}",
+                        r.pick(&["connection reset by peer", "EOF"])
+                    ),
                     _ => "slow consumer detected on internal event bus, dropping 1 event".to_string(),
                 };
                 let lvl = if r.chance(0.5) { "warn" } else { "error" };
@@ -239,28 +290,90 @@ pub fn render(sc: &Scenario, d: &Dynamics) -> Vec<LogLine> {
                     if *k != i {
                         continue;
                     }
-                    let ver = s.version.iter().rev().find(|(vi, _)| *vi <= i).map(|v| v.1.as_str()).unwrap_or("");
+                    let ver = s
+                        .version
+                        .iter()
+                        .rev()
+                        .find(|(vi, _)| *vi <= i)
+                        .map(|v| v.1.as_str())
+                        .unwrap_or("");
                     if *reason == "OOMKilled" {
-                        w.line(si, i.saturating_sub(1), &mut r, "error", style, format!("fatal error: runtime: out of memory (heap {} MiB)", (s.mem_limit / 1048576.0) as u64), Some(p.name.clone()));
+                        w.line(
+                            si,
+                            i.saturating_sub(1),
+                            &mut r,
+                            "error",
+                            style,
+                            format!(
+                                "fatal error: runtime: out of memory (heap {} MiB)",
+                                (s.mem_limit / 1048576.0) as u64
+                            ),
+                            Some(p.name.clone()),
+                        );
                     }
                     if *reason == "Error" && p.crashloop_from.is_some() {
                         let m = match Rng::keyed(sc.seed, &s.name).below(3) {
-                            0 => format!("FATAL: failed to start: open /etc/{}/config.yaml: no such file or directory", s.name),
-                            1 => "FATAL: migration 0042_add_order_index failed: relation \"orders_idx\" already exists".to_string(),
-                            _ => "panic: failed to connect to secrets provider: missing environment variable VAULT_ADDR".to_string(),
+                            0 => format!(
+                                "FATAL: failed to start: open /etc/{}/config.yaml: no such file or directory",
+                                s.name
+                            ),
+                            1 => "FATAL: migration 0042_add_order_index failed: relation \"orders_idx\" already exists"
+                                .to_string(),
+                            _ => {
+                                "panic: failed to connect to secrets provider: missing environment variable VAULT_ADDR"
+                                    .to_string()
+                            }
                         };
-                        w.line(si, i, &mut r, "info", style, format!("starting {} {ver}", s.name), Some(p.name.clone()));
+                        w.line(
+                            si,
+                            i,
+                            &mut r,
+                            "info",
+                            style,
+                            format!("starting {} {ver}", s.name),
+                            Some(p.name.clone()),
+                        );
                         w.line(si, i, &mut r, "error", style, m, Some(p.name.clone()));
                     } else {
-                        w.line(si, i, &mut r, "info", style, format!("starting {} {ver}", s.name), Some(p.name.clone()));
+                        w.line(
+                            si,
+                            i,
+                            &mut r,
+                            "info",
+                            style,
+                            format!("starting {} {ver}", s.name),
+                            Some(p.name.clone()),
+                        );
                     }
                 }
                 if p.from_i == i && i > 0 && !p.pull_failing {
-                    let ver = s.version.iter().rev().find(|(vi, _)| *vi <= i).map(|v| v.1.as_str()).unwrap_or("");
-                    w.line(si, i, &mut r, "info", style, format!("starting {} {ver}", s.name), Some(p.name.clone()));
+                    let ver = s
+                        .version
+                        .iter()
+                        .rev()
+                        .find(|(vi, _)| *vi <= i)
+                        .map(|v| v.1.as_str())
+                        .unwrap_or("");
+                    w.line(
+                        si,
+                        i,
+                        &mut r,
+                        "info",
+                        style,
+                        format!("starting {} {ver}", s.name),
+                        Some(p.name.clone()),
+                    );
                 }
                 if p.to_i == Some(i) && p.end == Some(super::dynamics::PodEnd::Evicted) {
-                    w.line(si, i.saturating_sub(1), &mut r, "warn", style, "received SIGTERM, draining connections".to_string(), Some(p.name.clone()));
+                    w.line(
+                        si,
+                        i.saturating_sub(1),
+                        &mut r,
+                        "warn",
+                        style,
+                        "received SIGTERM, draining connections".to_string(),
+                        Some(p.name.clone()),
+                    );
                 }
             }
 
@@ -272,13 +385,26 @@ pub fn render(sc: &Scenario, d: &Dynamics) -> Vec<LogLine> {
                 let callee_faults: Vec<FaultKind> = sc
                     .faults
                     .iter()
-                    .filter(|f| f.target == peer.name && t_ms >= f.at_ms && f.duration_ms.is_none_or(|du| t_ms < f.at_ms + du))
+                    .filter(|f| {
+                        f.target == peer.name && t_ms >= f.at_ms && f.duration_ms.is_none_or(|du| t_ms < f.at_ms + du)
+                    })
                     .map(|f| f.kind)
                     .collect();
                 let lines = |frac: f64, r: &mut Rng| r.poisson((45.0 * frac).min(8.0).min(calls * frac));
                 let host = format!("{}.{}.svc.cluster.local", peer.name, peer.namespace);
                 for _ in 0..lines(tr.dns, &mut r) {
-                    w.line(si, i, &mut r, "error", style, format!("request to {} failed: dial tcp: lookup {host} on 10.96.0.10:53: no such host", peer.name), None);
+                    w.line(
+                        si,
+                        i,
+                        &mut r,
+                        "error",
+                        style,
+                        format!(
+                            "request to {} failed: dial tcp: lookup {host} on 10.96.0.10:53: no such host",
+                            peer.name
+                        ),
+                        None,
+                    );
                 }
                 for _ in 0..lines(tr.tls, &mut r) {
                     let now = d.time(i).to_rfc3339();
@@ -286,17 +412,40 @@ pub fn render(sc: &Scenario, d: &Dynamics) -> Vec<LogLine> {
                 }
                 for _ in 0..lines(tr.refused, &mut r) {
                     let addr = ip(&mut r);
-                    w.line(si, i, &mut r, "error", style, format!("request to {} failed: dial tcp {addr}:8080: connect: connection refused", peer.name), None);
+                    w.line(
+                        si,
+                        i,
+                        &mut r,
+                        "error",
+                        style,
+                        format!(
+                            "request to {} failed: dial tcp {addr}:8080: connect: connection refused",
+                            peer.name
+                        ),
+                        None,
+                    );
                 }
                 let loss = callee_faults.contains(&FaultKind::PacketLoss);
                 for _ in 0..lines(tr.timeout, &mut r) {
                     let msg = if loss && r.chance(0.6) {
                         let (a, b) = (ip(&mut r), ip(&mut r));
-                        format!("retrying request to {} (attempt 2/3): read tcp {a}:{}->{b}:8080: read: connection reset by peer", peer.name, 30_000 + r.below(30_000))
-                    } else if peer.kind == ServiceKind::Db && callee_faults.contains(&FaultKind::ConnectionPoolExhaustion) {
-                        format!("could not acquire a connection to {} from the pool: timeout after 5000ms", peer.name)
+                        format!(
+                            "retrying request to {} (attempt 2/3): read tcp {a}:{}->{b}:8080: read: connection reset by peer",
+                            peer.name,
+                            30_000 + r.below(30_000)
+                        )
+                    } else if peer.kind == ServiceKind::Db
+                        && callee_faults.contains(&FaultKind::ConnectionPoolExhaustion)
+                    {
+                        format!(
+                            "could not acquire a connection to {} from the pool: timeout after 5000ms",
+                            peer.name
+                        )
                     } else {
-                        format!("request to {} failed: context deadline exceeded (Client.Timeout exceeded while awaiting headers)", peer.name)
+                        format!(
+                            "request to {} failed: context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
+                            peer.name
+                        )
                     };
                     w.line(si, i, &mut r, "error", style, msg, None);
                 }
@@ -310,13 +459,25 @@ pub fn render(sc: &Scenario, d: &Dynamics) -> Vec<LogLine> {
                         _ => "401 Unauthorized",
                     };
                     for _ in 0..lines(frac * 0.6, &mut r) {
-                        w.line(si, i, &mut r, "error", style, format!("upstream {} returned {text}", peer.name), None);
+                        w.line(
+                            si,
+                            i,
+                            &mut r,
+                            "error",
+                            style,
+                            format!("upstream {} returned {text}", peer.name),
+                            None,
+                        );
                     }
                 }
                 // Slowness the caller notices.
                 let base = e.latency_ms.first().copied().unwrap_or(1.0);
                 if e.latency_ms[i] > (base * 4.0).max(base + 150.0) && r.chance(0.6) {
-                    let m = format!("slow upstream {}: request took {}ms", peer.name, (e.latency_ms[i] * r.range(0.8, 1.6)) as u64);
+                    let m = format!(
+                        "slow upstream {}: request took {}ms",
+                        peer.name,
+                        (e.latency_ms[i] * r.range(0.8, 1.6)) as u64
+                    );
                     w.line(si, i, &mut r, "warn", style, m, None);
                 }
                 if peer.kind == ServiceKind::Cache && peer.hit_ratio[i] < 0.6 {
@@ -327,7 +488,11 @@ pub fn render(sc: &Scenario, d: &Dynamics) -> Vec<LogLine> {
                 }
             }
             if s.kind == ServiceKind::Db && s.latency_ms[i] > base_lat * 5.0 && r.chance(0.7) {
-                let m = format!("LOG:  duration: {:.3} ms  statement: SELECT * FROM orders WHERE customer_id = {}", s.latency_ms[i] * r.range(3.0, 10.0), r.below(90_000));
+                let m = format!(
+                    "LOG:  duration: {:.3} ms  statement: SELECT * FROM orders WHERE customer_id = {}",
+                    s.latency_ms[i] * r.range(3.0, 10.0),
+                    r.below(90_000)
+                );
                 w.line(si, i, &mut r, "warn", style, m, None);
             }
         }
@@ -362,8 +527,14 @@ pub fn render(sc: &Scenario, d: &Dynamics) -> Vec<LogLine> {
                 for i in at..end.min(d.n) {
                     for _ in 0..r.poisson(1.0 + 5.0 * sev) {
                         let m = match variant {
-                            0 => format!("failed to render thumbnail img-{}: image decoder error: unexpected EOF", r.below(90_000)),
-                            1 => format!("feature-flag refresh failed: GET http://flags.internal/v1/flags: 500 (attempt {})", 1 + r.below(3)),
+                            0 => format!(
+                                "failed to render thumbnail img-{}: image decoder error: unexpected EOF",
+                                r.below(90_000)
+                            ),
+                            1 => format!(
+                                "feature-flag refresh failed: GET http://flags.internal/v1/flags: 500 (attempt {})",
+                                1 + r.below(3)
+                            ),
                             _ => format!("dropping analytics event {}: payload exceeds 64KiB", r.hex(10)),
                         };
                         w.line(si, i, &mut r, "error", style, m, None);
@@ -378,6 +549,10 @@ pub fn render(sc: &Scenario, d: &Dynamics) -> Vec<LogLine> {
         }
     }
     let mut out = w.out;
-    out.sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.service.cmp(&b.service)).then_with(|| a.message.cmp(&b.message)));
+    out.sort_by(|a, b| {
+        a.ts.cmp(&b.ts)
+            .then_with(|| a.service.cmp(&b.service))
+            .then_with(|| a.message.cmp(&b.message))
+    });
     out
 }

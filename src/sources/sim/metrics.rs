@@ -2,6 +2,9 @@
 //! (OpenTelemetry HTTP semantic conventions, cAdvisor, kube-state-metrics,
 //! postgres/redis/kafka exporters).
 
+// Series are parallel arrays indexed by step; loops over the step index read clearer than zipped iterators.
+#![allow(clippy::needless_range_loop)]
+
 use super::dynamics::{CODES, Dynamics, Errs};
 use super::rng::{Rng, norm_cdf};
 use super::scenario::ServiceKind;
@@ -11,10 +14,7 @@ use crate::sources::telemetry::{Labels, MetricSeries};
 pub const BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn fmt_le(b: f64) -> String {
@@ -271,7 +271,9 @@ pub fn render(d: &Dynamics, seed: u64) -> Vec<MetricSeries> {
                 cpu_c += cores * step_s;
                 let periods = step_s * 10.0;
                 per_c += periods;
-                thr_c += (periods * s.throttle[i] * (1.0 + 0.1 * r.normal())).clamp(0.0, periods).round();
+                thr_c += (periods * s.throttle[i] * (1.0 + 0.1 * r.normal()))
+                    .clamp(0.0, periods)
+                    .round();
                 cpu.push((t, (cpu_c * 1000.0).round() / 1000.0));
                 per.push((t, per_c));
                 thr.push((t, thr_c));
@@ -283,7 +285,11 @@ pub fn render(d: &Dynamics, seed: u64) -> Vec<MetricSeries> {
                     }
                     _ => s.mem_base * (1.0 + 0.02 * r.normal()) * (1.0 + 0.05 * (s.cpu[i] / s.cpu_limit)),
                 };
-                let m = if p.crashloop_from.is_some_and(|c| i >= c) { s.mem_base * 0.2 } else { m };
+                let m = if p.crashloop_from.is_some_and(|c| i >= c) {
+                    s.mem_base * 0.2
+                } else {
+                    m
+                };
                 mem.push((t, m.round()));
                 lim.push((t, s.mem_limit));
                 rst.push((t, p.restarts_before(i) as f64));
@@ -293,31 +299,69 @@ pub fn render(d: &Dynamics, seed: u64) -> Vec<MetricSeries> {
             gauge(&mut out, "container_cpu_cfs_periods_total", &base, per);
             gauge(&mut out, "container_memory_working_set_bytes", &base, mem);
             gauge(&mut out, "container_spec_memory_limit_bytes", &base, lim);
-            let kbase = [("service", svc), ("namespace", ns), ("pod", p.name.as_str()), ("container", svc)];
+            let kbase = [
+                ("service", svc),
+                ("namespace", ns),
+                ("pod", p.name.as_str()),
+                ("container", svc),
+            ];
             gauge(&mut out, "kube_pod_container_status_restarts_total", &kbase, rst);
         }
 
         let dbase = [("service", svc), ("namespace", ns), ("deployment", svc)];
-        let times = |f: &dyn Fn(usize) -> f64| -> Vec<(i64, f64)> {
-            (0..d.n).map(|i| (d.time(i).millis(), f(i))).collect()
-        };
-        gauge(&mut out, "kube_deployment_status_replicas_available", &dbase, times(&|i| s.ready[i].round()));
-        gauge(&mut out, "kube_deployment_spec_replicas", &dbase, times(&|i| s.desired[i] as f64));
+        let times =
+            |f: &dyn Fn(usize) -> f64| -> Vec<(i64, f64)> { (0..d.n).map(|i| (d.time(i).millis(), f(i))).collect() };
+        gauge(
+            &mut out,
+            "kube_deployment_status_replicas_available",
+            &dbase,
+            times(&|i| s.ready[i].round()),
+        );
+        gauge(
+            &mut out,
+            "kube_deployment_spec_replicas",
+            &dbase,
+            times(&|i| s.desired[i] as f64),
+        );
 
         if let Some(disk) = &s.disk {
             let pvc = format!("data-{svc}-0");
-            let vbase = [("service", svc), ("namespace", ns), ("persistentvolumeclaim", pvc.as_str())];
+            let vbase = [
+                ("service", svc),
+                ("namespace", ns),
+                ("persistentvolumeclaim", pvc.as_str()),
+            ];
             let mut r = Rng::keyed(seed, &format!("disk/{svc}"));
-            gauge(&mut out, "kubelet_volume_stats_used_bytes", &vbase, times(&|i| (disk[i].min(1.0) * s.disk_capacity).round()));
-            gauge(&mut out, "kubelet_volume_stats_capacity_bytes", &vbase, times(&|_| s.disk_capacity));
+            gauge(
+                &mut out,
+                "kubelet_volume_stats_used_bytes",
+                &vbase,
+                times(&|i| (disk[i].min(1.0) * s.disk_capacity).round()),
+            );
+            gauge(
+                &mut out,
+                "kubelet_volume_stats_capacity_bytes",
+                &vbase,
+                times(&|_| s.disk_capacity),
+            );
             let _ = r.f64();
         }
 
         if !s.pool_max.is_empty() {
-            let pbase = [("service", svc), ("namespace", ns), ("datname", "app"), ("state", "active")];
+            let pbase = [
+                ("service", svc),
+                ("namespace", ns),
+                ("datname", "app"),
+                ("state", "active"),
+            ];
             gauge(&mut out, "pg_stat_activity_count", &pbase, times(&|i| s.pool_active[i]));
             let mbase = [("service", svc), ("namespace", ns)];
-            gauge(&mut out, "pg_settings_max_connections", &mbase, times(&|i| s.pool_max[i]));
+            gauge(
+                &mut out,
+                "pg_settings_max_connections",
+                &mbase,
+                times(&|i| s.pool_max[i]),
+            );
         }
 
         if s.kind == ServiceKind::Cache {
@@ -343,7 +387,12 @@ pub fn render(d: &Dynamics, seed: u64) -> Vec<MetricSeries> {
         }
 
         for (topic, lag) in &s.lag {
-            let lbase = [("service", svc), ("namespace", ns), ("consumergroup", svc), ("topic", topic.as_str())];
+            let lbase = [
+                ("service", svc),
+                ("namespace", ns),
+                ("consumergroup", svc),
+                ("topic", topic.as_str()),
+            ];
             gauge(&mut out, "kafka_consumergroup_lag", &lbase, times(&|i| lag[i].round()));
         }
     }

@@ -5,8 +5,8 @@
 mod answer;
 pub mod dynamics;
 mod kube;
-mod logs;
 pub mod logql;
+mod logs;
 mod metrics;
 pub mod promql;
 pub mod recorded;
@@ -51,8 +51,8 @@ pub struct Simulator {
 impl Simulator {
     /// Generates all telemetry for a scenario. Deterministic for its seed.
     pub fn new(scenario: Scenario) -> Result<Self, ScenarioError> {
-        let dynamics = (!scenario.faults.is_empty() || scenario.recorded.is_none())
-            .then(|| dynamics::simulate(&scenario));
+        let dynamics =
+            (!scenario.faults.is_empty() || scenario.recorded.is_none()).then(|| dynamics::simulate(&scenario));
         let (mut series, mut logs, mut spans, mut changes) = match &dynamics {
             Some(d) => (
                 SeriesSet::new(metrics::render(d, scenario.seed)),
@@ -78,7 +78,7 @@ impl Simulator {
             }
             if let Some(p) = &rec.logs {
                 logs.extend(recorded::load_logs(p)?);
-                logs.sort_by(|a, b| a.ts.cmp(&b.ts));
+                logs.sort_by_key(|l| l.ts);
             }
             if let Some(p) = &rec.spans {
                 spans.extend(recorded::load_spans(p)?);

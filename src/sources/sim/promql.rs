@@ -18,6 +18,9 @@
 //! Every such list is kept sorted by labels with unique label sets and without
 //! empty series, which is also the order in which aggregations see their input.
 
+// Series are parallel arrays indexed by step; loops over the step index read clearer than zipped iterators.
+#![allow(clippy::needless_range_loop)]
+
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -26,8 +29,8 @@ use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::token::{self, TokenId};
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{
-    AggregateExpr, BinaryExpr, Call, Expr, LabelModifier, MatrixSelector, Offset,
-    VectorMatchCardinality, VectorSelector,
+    AggregateExpr, BinaryExpr, Call, Expr, LabelModifier, MatrixSelector, Offset, VectorMatchCardinality,
+    VectorSelector,
 };
 use regex::Regex;
 
@@ -79,14 +82,11 @@ pub fn query_range(
 ) -> std::result::Result<Vec<MetricSeries>, PromqlError> {
     if step_ms <= 0 {
         return Err(PromqlError::Eval(
-            "zero or negative query resolution step widths are not accepted. Try a positive integer"
-                .into(),
+            "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
         ));
     }
     if end_ms < start_ms {
-        return Err(PromqlError::Eval(
-            "end timestamp must not be before start time".into(),
-        ));
+        return Err(PromqlError::Eval("end timestamp must not be before start time".into()));
     }
     if (end_ms - start_ms) / step_ms > MAX_POINTS {
         return Err(PromqlError::Eval(
@@ -116,11 +116,7 @@ pub fn query_range(
     Ok(match ev.eval(&expr)? {
         Val::Scalar(vals) => vec![MetricSeries {
             labels: Labels::new(),
-            samples: vals
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (ev.ts(i), *v))
-                .collect(),
+            samples: vals.iter().enumerate().map(|(i, v)| (ev.ts(i), *v)).collect(),
         }],
         Val::Vector(series) => series
             .into_iter()
@@ -142,11 +138,7 @@ pub fn query_range(
 /// Vector results are sorted by labels, except for a top-level `topk` /
 /// `bottomk`, whose result is ordered as Prometheus orders it: by group, then
 /// by value (descending for `topk`, ascending for `bottomk`, NaN last).
-pub fn query_instant(
-    set: &SeriesSet,
-    query: &str,
-    t_ms: i64,
-) -> std::result::Result<InstantResult, PromqlError> {
+pub fn query_instant(set: &SeriesSet, query: &str, t_ms: i64) -> std::result::Result<InstantResult, PromqlError> {
     let expr = parse_query(query)?;
     match expr.value_type() {
         ValueType::Vector | ValueType::Scalar => {}
@@ -156,9 +148,7 @@ pub fn query_instant(
             ));
         }
         ValueType::String => {
-            return Err(PromqlError::Unsupported(
-                "string literal as a query result".into(),
-            ));
+            return Err(PromqlError::Unsupported("string literal as a query result".into()));
         }
     }
     check_supported(&expr)?;
@@ -267,9 +257,7 @@ fn type_name(t: ValueType) -> &'static str {
 /// A selector for the metadata endpoints: a plain `metric{...}` selector.
 fn parse_series_selector(m: &str) -> Result<CompiledSelector> {
     match parse_query(m)? {
-        Expr::VectorSelector(vs) if vs.offset.is_none() && vs.at.is_none() => {
-            Ok(CompiledSelector::new(&vs))
-        }
+        Expr::VectorSelector(vs) if vs.offset.is_none() && vs.at.is_none() => Ok(CompiledSelector::new(&vs)),
         _ => Err(PromqlError::Parse(format!(
             "expected a series selector such as up{{job=\"api\"}}, got {m:?}"
         ))),
@@ -418,9 +406,7 @@ impl CompiledMatcher {
         // Prometheus matches label regexes as `^(?s:re)$`; the parser compiled
         // `^(?:re)$` (with a fallback for Go-only repeat syntax). Compile the
         // Prometheus form once here and keep the parser's regex if ours fails.
-        let anchored = |parsed: &Regex| {
-            Regex::new(&format!("^(?s:{})$", m.value)).unwrap_or_else(|_| parsed.clone())
-        };
+        let anchored = |parsed: &Regex| Regex::new(&format!("^(?s:{})$", m.value)).unwrap_or_else(|_| parsed.clone());
         let kind = match &m.op {
             MatchOp::Equal => MatchKind::Eq(m.value.clone()),
             MatchOp::NotEqual => MatchKind::Ne(m.value.clone()),
@@ -457,12 +443,7 @@ impl CompiledSelector {
     fn new(vs: &VectorSelector) -> Self {
         CompiledSelector {
             name: vs.name.clone(),
-            matchers: vs
-                .matchers
-                .matchers
-                .iter()
-                .map(CompiledMatcher::new)
-                .collect(),
+            matchers: vs.matchers.matchers.iter().map(CompiledMatcher::new).collect(),
             or_groups: vs
                 .matchers
                 .or_matchers
@@ -479,11 +460,7 @@ impl CompiledSelector {
             return false;
         }
         self.matchers.iter().all(|m| m.matches(labels))
-            && (self.or_groups.is_empty()
-                || self
-                    .or_groups
-                    .iter()
-                    .any(|g| g.iter().all(|m| m.matches(labels))))
+            && (self.or_groups.is_empty() || self.or_groups.iter().any(|g| g.iter().all(|m| m.matches(labels))))
     }
 
     /// The metric name every selected series must have, if the selector pins one.
@@ -500,15 +477,8 @@ impl CompiledSelector {
     /// Matching series in insertion order (possibly several per label set).
     fn candidates<'a>(&self, set: &'a SeriesSet) -> Vec<&'a MetricSeries> {
         match self.pinned_name() {
-            Some(name) => set
-                .by_name(name)
-                .filter(|s| self.matches(&s.labels))
-                .collect(),
-            None => set
-                .all()
-                .iter()
-                .filter(|s| self.matches(&s.labels))
-                .collect(),
+            Some(name) => set.by_name(name).filter(|s| self.matches(&s.labels)).collect(),
+            None => set.all().iter().filter(|s| self.matches(&s.labels)).collect(),
         }
     }
 }
@@ -792,9 +762,7 @@ impl Matching {
                 !v.is_empty()
                     && match self {
                         Matching::On(names) => names.iter().any(|n| n == *k),
-                        Matching::Ignoring(names) => {
-                            k.as_str() != METRIC_NAME && !names.iter().any(|n| n == *k)
-                        }
+                        Matching::Ignoring(names) => k.as_str() != METRIC_NAME && !names.iter().any(|n| n == *k),
                     }
             })
             .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -827,11 +795,7 @@ impl Matching {
 }
 
 /// Maps each series of both sides to the ordinal of its matching signature.
-fn signature_ordinals<'s>(
-    lhs: &'s [Series],
-    rhs: &'s [Series],
-    m: &Matching,
-) -> (Vec<usize>, Vec<usize>, usize) {
+fn signature_ordinals<'s>(lhs: &'s [Series], rhs: &'s [Series], m: &Matching) -> (Vec<usize>, Vec<usize>, usize) {
     let mut ords: HashMap<Vec<(&'s str, &'s str)>, usize> = HashMap::new();
     let mut ord = |s: &'s Series| {
         let next = ords.len();
@@ -881,14 +845,11 @@ impl Evaluator<'_> {
             Expr::Aggregate(a) => self.eval_aggregate(a),
             Expr::Call(c) => self.eval_call(c),
             Expr::MatrixSelector(_) => Err(PromqlError::Eval(
-                "a range vector selector can only be an argument of a function such as rate()"
-                    .into(),
+                "a range vector selector can only be an argument of a function such as rate()".into(),
             )),
             Expr::Subquery(_) => Err(PromqlError::Unsupported("subquery".into())),
             Expr::StringLiteral(_) => Err(PromqlError::Unsupported("string literal".into())),
-            Expr::Extension(_) => {
-                Err(PromqlError::Unsupported("extension expression".into()))
-            }
+            Expr::Extension(_) => Err(PromqlError::Unsupported("extension expression".into())),
         }
     }
 
@@ -1013,35 +974,28 @@ impl Evaluator<'_> {
         let name = c.func.name;
         let args = &c.args.args;
         let arg = |i: usize| -> Result<&Expr> {
-            args.get(i).map(|a| unwrap_parens(a)).ok_or_else(|| {
-                PromqlError::Eval(format!("missing argument {} in call to {name}", i + 1))
-            })
+            args.get(i)
+                .map(|a| unwrap_parens(a))
+                .ok_or_else(|| PromqlError::Eval(format!("missing argument {} in call to {name}", i + 1)))
         };
         if is_range_function(name) {
-            let ms = matrix_arg(c).ok_or_else(|| {
-                PromqlError::Eval(format!("expected a range vector selector in call to {name}"))
-            })?;
+            let ms = matrix_arg(c)
+                .ok_or_else(|| PromqlError::Eval(format!("expected a range vector selector in call to {name}")))?;
             let range_secs = go_seconds(ms.range);
             let series = match name {
-                "rate" => self.eval_range_fn(ms, |w, s, e| {
-                    extrapolated_rate(w, s, e, range_secs, true, true)
-                })?,
-                "increase" => self.eval_range_fn(ms, |w, s, e| {
-                    extrapolated_rate(w, s, e, range_secs, true, false)
-                })?,
-                "delta" => self.eval_range_fn(ms, |w, s, e| {
-                    extrapolated_rate(w, s, e, range_secs, false, false)
-                })?,
+                "rate" => self.eval_range_fn(ms, |w, s, e| extrapolated_rate(w, s, e, range_secs, true, true))?,
+                "increase" => self.eval_range_fn(ms, |w, s, e| extrapolated_rate(w, s, e, range_secs, true, false))?,
+                "delta" => self.eval_range_fn(ms, |w, s, e| extrapolated_rate(w, s, e, range_secs, false, false))?,
                 "irate" => self.eval_range_fn(ms, |w, _, _| irate(w))?,
                 "avg_over_time" => self.eval_range_fn(ms, |w, _, _| Some(avg_over_time(w)))?,
                 "sum_over_time" => self.eval_range_fn(ms, |w, _, _| Some(sum_over_time(w)))?,
                 "count_over_time" => self.eval_range_fn(ms, |w, _, _| Some(w.len() as f64))?,
-                "max_over_time" => self.eval_range_fn(ms, |w, _, _| {
-                    Some(compare_over_time(w, |cur, best| cur > best))
-                })?,
-                "min_over_time" => self.eval_range_fn(ms, |w, _, _| {
-                    Some(compare_over_time(w, |cur, best| cur < best))
-                })?,
+                "max_over_time" => {
+                    self.eval_range_fn(ms, |w, _, _| Some(compare_over_time(w, |cur, best| cur > best)))?
+                }
+                "min_over_time" => {
+                    self.eval_range_fn(ms, |w, _, _| Some(compare_over_time(w, |cur, best| cur < best)))?
+                }
                 _ => return Err(PromqlError::Unsupported(format!("function `{name}`"))),
             };
             return Ok(Val::Vector(series));
@@ -1085,9 +1039,7 @@ impl Evaluator<'_> {
                     vals: s.into_iter().map(Some).collect(),
                 }]))
             }
-            "time" => Ok(Val::Scalar(
-                (0..self.n).map(|i| self.ts(i) as f64 / 1000.0).collect(),
-            )),
+            "time" => Ok(Val::Scalar((0..self.n).map(|i| self.ts(i) as f64 / 1000.0).collect())),
             "histogram_quantile" => {
                 let q = self.eval_scalar(arg(0)?)?;
                 let v = self.eval_vector(arg(1)?)?;
@@ -1099,19 +1051,13 @@ impl Evaluator<'_> {
 
     /// Element-wise float function with clamping (Prometheus' `clamp` and
     /// `simpleFloatFunc`): drops the name; a step where max < min yields nothing.
-    fn map_vector(
-        &self,
-        v: Vec<Series>,
-        min: &[f64],
-        max: &[f64],
-        f: impl Fn(f64) -> f64,
-    ) -> Result<Vec<Series>> {
+    fn map_vector(&self, v: Vec<Series>, min: &[f64], max: &[f64], f: impl Fn(f64) -> f64) -> Result<Vec<Series>> {
         let mut out = Builder::new(self.n);
         for s in v {
             let slot = out.slot(drop_name(s.labels));
             for (i, x) in s.vals.iter().enumerate() {
                 if let Some(x) = x
-                    && !(max[i] < min[i])
+                    && max[i].partial_cmp(&min[i]) != Some(std::cmp::Ordering::Less)
                 {
                     out.put(slot, i, go_max(min[i], go_min(max[i], f(*x))))?;
                 }
@@ -1165,32 +1111,23 @@ impl Evaluator<'_> {
     // --- operators ---------------------------------------------------------
 
     fn eval_binary(&self, b: &BinaryExpr) -> Result<Val> {
-        let op = BinOp::from_token(b.op.id())
-            .ok_or_else(|| PromqlError::Unsupported(format!("operator `{}`", b.op)))?;
+        let op =
+            BinOp::from_token(b.op.id()).ok_or_else(|| PromqlError::Unsupported(format!("operator `{}`", b.op)))?;
         let return_bool = b.return_bool();
         let lhs = self.eval(&b.lhs)?;
         let rhs = self.eval(&b.rhs)?;
         match (lhs, rhs) {
             (Val::Scalar(l), Val::Scalar(r)) => Ok(Val::Scalar(
-                l.iter()
-                    .zip(&r)
-                    .map(|(a, b)| op.apply_scalar(*a, *b))
-                    .collect(),
+                l.iter().zip(&r).map(|(a, b)| op.apply_scalar(*a, *b)).collect(),
             )),
-            (Val::Vector(l), Val::Scalar(r)) => self
-                .vector_scalar(op, l, &r, false, return_bool)
-                .map(Val::Vector),
-            (Val::Scalar(l), Val::Vector(r)) => self
-                .vector_scalar(op, r, &l, true, return_bool)
-                .map(Val::Vector),
+            (Val::Vector(l), Val::Scalar(r)) => self.vector_scalar(op, l, &r, false, return_bool).map(Val::Vector),
+            (Val::Scalar(l), Val::Vector(r)) => self.vector_scalar(op, r, &l, true, return_bool).map(Val::Vector),
             (Val::Vector(l), Val::Vector(r)) => {
-                let matching =
-                    Matching::from_modifier(b.modifier.as_ref().and_then(|m| m.matching.as_ref()));
+                let matching = Matching::from_modifier(b.modifier.as_ref().and_then(|m| m.matching.as_ref()));
                 if op.is_set() {
                     Ok(Val::Vector(self.set_op(op, l, r, &matching)))
                 } else {
-                    self.vector_binop(op, l, r, &matching, return_bool)
-                        .map(Val::Vector)
+                    self.vector_binop(op, l, r, &matching, return_bool).map(Val::Vector)
                 }
             }
         }
@@ -1257,8 +1194,7 @@ impl Evaluator<'_> {
                 matched[o] = false;
             }
             touched.clear();
-            if !lhs.iter().any(|s| s.vals[i].is_some()) || !rhs.iter().any(|s| s.vals[i].is_some())
-            {
+            if !lhs.iter().any(|s| s.vals[i].is_some()) || !rhs.iter().any(|s| s.vals[i].is_some()) {
                 continue;
             }
             for (ri, rs) in rhs.iter().enumerate() {
@@ -1376,9 +1312,10 @@ impl Evaluator<'_> {
         let op = a.op.id();
         let grouping = Grouping::from_modifier(a.modifier.as_ref());
         if matches!(op, token::T_TOPK | token::T_BOTTOMK) {
-            let param = a.param.as_ref().ok_or_else(|| {
-                PromqlError::Eval(format!("missing parameter for aggregation {}", a.op))
-            })?;
+            let param = a
+                .param
+                .as_ref()
+                .ok_or_else(|| PromqlError::Eval(format!("missing parameter for aggregation {}", a.op)))?;
             let k = self.eval_scalar(unwrap_parens(param))?;
             let input = self.eval_vector(unwrap_parens(&a.expr))?;
             return self
@@ -1419,13 +1356,7 @@ impl Evaluator<'_> {
     }
 
     /// topk / bottomk, replicating Prometheus' heap so ties resolve alike.
-    fn aggregate_k(
-        &self,
-        top: bool,
-        k_param: &[f64],
-        input: Vec<Series>,
-        grouping: &Grouping,
-    ) -> Result<Vec<Series>> {
+    fn aggregate_k(&self, top: bool, k_param: &[f64], input: Vec<Series>, grouping: &Grouping) -> Result<Vec<Series>> {
         if k_param.iter().any(|k| k.is_nan()) {
             return Err(PromqlError::Eval("Parameter value is NaN".into()));
         }
@@ -1435,14 +1366,10 @@ impl Evaluator<'_> {
             return Ok(Vec::new());
         }
         if min <= MIN_INT64_F {
-            return Err(PromqlError::Eval(format!(
-                "Scalar value {min} underflows int64"
-            )));
+            return Err(PromqlError::Eval(format!("Scalar value {min} underflows int64")));
         }
         if max >= MAX_INT64_F {
-            return Err(PromqlError::Eval(format!(
-                "Scalar value {max} overflows int64"
-            )));
+            return Err(PromqlError::Eval(format!("Scalar value {max} overflows int64")));
         }
         let less: fn(f64, f64) -> bool = if top {
             |a, b| a.is_nan() || a < b
@@ -1531,9 +1458,7 @@ impl Grouping {
                 .collect(),
             Grouping::Without(names) => l
                 .iter()
-                .filter(|(k, v)| {
-                    !v.is_empty() && k.as_str() != METRIC_NAME && !names.iter().any(|n| n == *k)
-                })
+                .filter(|(k, v)| !v.is_empty() && k.as_str() != METRIC_NAME && !names.iter().any(|n| n == *k))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         }
@@ -1583,19 +1508,10 @@ impl Acc {
                     self.kahan_c /= self.count - 1.0;
                 }
                 let q = (self.count - 1.0) / self.count;
-                (self.mean, self.kahan_c) =
-                    kahan_inc(f / self.count, q * self.mean, q * self.kahan_c);
+                (self.mean, self.kahan_c) = kahan_inc(f / self.count, q * self.mean, q * self.kahan_c);
             }
-            token::T_MAX => {
-                if self.value < f || self.value.is_nan() {
-                    self.value = f;
-                }
-            }
-            token::T_MIN => {
-                if self.value > f || self.value.is_nan() {
-                    self.value = f;
-                }
-            }
+            token::T_MAX if self.value < f || self.value.is_nan() => self.value = f,
+            token::T_MIN if self.value > f || self.value.is_nan() => self.value = f,
             token::T_COUNT => self.count += 1.0,
             _ => {}
         }
@@ -1616,10 +1532,9 @@ impl Acc {
 /// direction (descending for topk) and the grouping.
 fn top_level_k_order(e: &Expr) -> Option<(bool, Grouping)> {
     match unwrap_parens(e) {
-        Expr::Aggregate(a) if matches!(a.op.id(), token::T_TOPK | token::T_BOTTOMK) => Some((
-            a.op.id() == token::T_TOPK,
-            Grouping::from_modifier(a.modifier.as_ref()),
-        )),
+        Expr::Aggregate(a) if matches!(a.op.id(), token::T_TOPK | token::T_BOTTOMK) => {
+            Some((a.op.id() == token::T_TOPK, Grouping::from_modifier(a.modifier.as_ref())))
+        }
         _ => None,
     }
 }
@@ -1724,7 +1639,7 @@ fn irate(w: &[(i64, f64)]) -> Option<f64> {
     }
     // On a counter reset the result is the last value itself.
     let mut result = v1;
-    if !(v1 < v0) {
+    if v1.partial_cmp(&v0) != Some(std::cmp::Ordering::Less) {
         result = v1 - v0;
     }
     Some(result / (interval as f64 / 1000.0))
@@ -1752,11 +1667,7 @@ fn avg_over_time(w: &[(i64, f64)]) -> f64 {
         let q = (count - 1.0) / count;
         (mean, c) = kahan_inc(p.1 / count, q * mean, q * c);
     }
-    if incremental {
-        mean + c
-    } else {
-        sum / count + c / count
-    }
+    if incremental { mean + c } else { sum / count + c / count }
 }
 
 fn sum_over_time(w: &[(i64, f64)]) -> f64 {
@@ -1939,11 +1850,7 @@ fn go_ldexp(frac: f64, exp: i64) -> f64 {
         return 0.0_f64.copysign(frac);
     }
     if exp > 1023 {
-        return if frac < 0.0 {
-            f64::NEG_INFINITY
-        } else {
-            f64::INFINITY
-        };
+        return if frac < 0.0 { f64::NEG_INFINITY } else { f64::INFINITY };
     }
     let mut m = 1.0;
     if exp < -1022 {
@@ -2116,10 +2023,7 @@ mod tests {
     const S: i64 = 1000;
 
     fn lbl(pairs: &[(&str, &str)]) -> Labels {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     /// A series named `name` with samples given as (seconds, value).
@@ -2170,10 +2074,7 @@ mod tests {
 
     fn assert_close(got: f64, want: f64) {
         let tol = 1e-12 * want.abs().max(1.0);
-        assert!(
-            (got - want).abs() <= tol,
-            "got {got:?}, want {want:?}"
-        );
+        assert!((got - want).abs() <= tol, "got {got:?}, want {want:?}");
     }
 
     fn unsupported(set: &SeriesSet, q: &str) -> String {
@@ -2195,7 +2096,11 @@ mod tests {
     fn counter_set() -> SeriesSet {
         set(vec![
             // 0, 10, 20, 30 at 15s steps.
-            ser("c_total", &[("job", "a")], &[(0, 0.0), (15, 10.0), (30, 20.0), (45, 30.0)]),
+            ser(
+                "c_total",
+                &[("job", "a")],
+                &[(0, 0.0), (15, 10.0), (30, 20.0), (45, 30.0)],
+            ),
             // A reset between 15s and 30s.
             ser(
                 "r_total",
@@ -2337,9 +2242,7 @@ mod tests {
     fn histogram_quantile_over_summed_rates() {
         let mut v = Vec::new();
         for pod in ["1", "2"] {
-            let c = |k: f64| {
-                [(0, 0.0), (15, k), (30, 2.0 * k), (45, 3.0 * k), (60, 4.0 * k)]
-            };
+            let c = |k: f64| [(0, 0.0), (15, k), (30, 2.0 * k), (45, 3.0 * k), (60, 4.0 * k)];
             v.push(ser("lat_bucket", &[("pod", pod), ("le", "0.5")], &c(1.0)));
             v.push(ser("lat_bucket", &[("pod", pod), ("le", "1")], &c(3.0)));
             v.push(ser("lat_bucket", &[("pod", pod), ("le", "+Inf")], &c(4.0)));
@@ -2350,11 +2253,7 @@ mod tests {
         // factor (45 + 15) / 45 = 4/3: increase 4k, rate 4k / 60.
         // Summed over two pods by le: 0.5 -> 8/60, 1 -> 24/60, +Inf -> 32/60.
         // rank 0.5 * 32/60 = 16/60 falls in (0.5, 1]: 0.5 + 0.5 * ((16 - 8) / (24 - 8)) = 0.75.
-        let got = one(
-            &s,
-            "histogram_quantile(0.5, sum by (le) (rate(lat_bucket[1m])))",
-            60,
-        );
+        let got = one(&s, "histogram_quantile(0.5, sum by (le) (rate(lat_bucket[1m])))", 60);
         assert_close(got, 0.75);
     }
 
@@ -2536,20 +2435,11 @@ mod tests {
         let x = |svc: &str, pod: &str| lbl(&[("__name__", "x"), ("svc", svc), ("pod", pod)]);
         // 1 > 2 is false; 10 and 3 pass, keeping their names and values
         // (sorted by labels: pod 1 before pod 2).
-        assert_eq!(
-            vec_at(&s, "x > 2", 0),
-            vec![(x("b", "1"), 10.0), (x("a", "2"), 3.0)]
-        );
+        assert_eq!(vec_at(&s, "x > 2", 0), vec![(x("b", "1"), 10.0), (x("a", "2"), 3.0)]);
         // Scalar on the left: 2 < x is x > 2, and the value is the vector's.
-        assert_eq!(
-            vec_at(&s, "2 < x", 0),
-            vec![(x("b", "1"), 10.0), (x("a", "2"), 3.0)]
-        );
+        assert_eq!(vec_at(&s, "2 < x", 0), vec![(x("b", "1"), 10.0), (x("a", "2"), 3.0)]);
         assert_eq!(vec_at(&s, "x == 3", 0), vec![(x("a", "2"), 3.0)]);
-        assert_eq!(
-            vec_at(&s, "x != 3", 0),
-            vec![(x("a", "1"), 1.0), (x("b", "1"), 10.0)]
-        );
+        assert_eq!(vec_at(&s, "x != 3", 0), vec![(x("a", "1"), 1.0), (x("b", "1"), 10.0)]);
         // bool: 0 or 1 for every element, name dropped.
         assert_eq!(
             vec_at(&s, "x > bool 2", 0),
@@ -2584,10 +2474,7 @@ mod tests {
         let a = lbl(&[("svc", "a"), ("code", "200")]);
         let b = lbl(&[("svc", "b"), ("code", "200")]);
         // 10 / 5 = 2, 4 / 8 = 0.5; the name is dropped.
-        assert_eq!(
-            vec_at(&s, "req / cap", 0),
-            vec![(a.clone(), 2.0), (b.clone(), 0.5)]
-        );
+        assert_eq!(vec_at(&s, "req / cap", 0), vec![(a.clone(), 2.0), (b.clone(), 0.5)]);
         // 10 > 5 keeps the left sample (name and value); 4 > 8 is dropped.
         assert_eq!(
             vec_at(&s, "req > cap", 0),
@@ -2619,7 +2506,10 @@ mod tests {
         );
         // on(code) with two right-hand series for code=200 is many-to-many.
         let msg = eval_err(&s, "req / on(code) cap", 0);
-        assert!(msg.contains("found duplicate series for the match group {code=\"200\"}"), "{msg}");
+        assert!(
+            msg.contains("found duplicate series for the match group {code=\"200\"}"),
+            "{msg}"
+        );
         // on(code) with two left-hand series for one right-hand series needs group_left.
         let msg = eval_err(&s, "req / on(code) one", 0);
         assert!(msg.contains("multiple matches for labels"), "{msg}");
@@ -2632,10 +2522,7 @@ mod tests {
         let s = match_set();
         let req = |svc: &str| lbl(&[("__name__", "req"), ("svc", svc), ("code", "200")]);
         let lim = |svc: &str| lbl(&[("__name__", "lim"), ("svc", svc)]);
-        assert_eq!(
-            vec_at(&s, "req and on(svc) lim{svc=\"a\"}", 0),
-            vec![(req("a"), 10.0)]
-        );
+        assert_eq!(vec_at(&s, "req and on(svc) lim{svc=\"a\"}", 0), vec![(req("a"), 10.0)]);
         assert_eq!(
             vec_at(&s, "req unless on(svc) lim{svc=\"a\"}", 0),
             vec![(req("b"), 4.0)]
@@ -2643,12 +2530,7 @@ mod tests {
         // Different label sets: everything from both sides.
         assert_eq!(
             vec_at(&s, "req or lim", 0),
-            vec![
-                (lim("a"), 20.0),
-                (lim("b"), 2.0),
-                (req("a"), 10.0),
-                (req("b"), 4.0)
-            ]
+            vec![(lim("a"), 20.0), (lim("b"), 2.0), (req("a"), 10.0), (req("b"), 4.0)]
         );
         // on(svc): lim matches req on both svc values, so only req stays.
         assert_eq!(
@@ -2848,8 +2730,7 @@ mod tests {
     fn unsupported_constructs_are_named() {
         let s = x_set();
         assert!(
-            unsupported(&s, "label_replace(x, \"a\", \"$1\", \"svc\", \"(.*)\")")
-                .contains("function `label_replace`")
+            unsupported(&s, "label_replace(x, \"a\", \"$1\", \"svc\", \"(.*)\")").contains("function `label_replace`")
         );
         assert!(unsupported(&s, "sort(x)").contains("function `sort`"));
         assert!(unsupported(&s, "rate(x[5m:1m])").contains("subquery"));
@@ -2861,10 +2742,7 @@ mod tests {
         assert!(unsupported(&s, "x atan2 x").contains("atan2"));
         assert!(unsupported(&s, "\"hello\"").contains("string"));
         let e = query_instant(&s, "sort(x)", 0).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "unsupported in this PromQL subset: function `sort`"
-        );
+        assert_eq!(e.to_string(), "unsupported in this PromQL subset: function `sort`");
     }
 
     #[test]

@@ -72,7 +72,11 @@ pub fn parse_openmetrics(path: &Path, text: &str) -> Result<Vec<MetricSeries>, S
         map.entry(labels).or_default().push(((t * 1000.0).round() as i64, v));
     }
     if !saw_eof {
-        return Err(err(path, text.lines().count(), "expected the file to end with `# EOF`".into()));
+        return Err(err(
+            path,
+            text.lines().count(),
+            "expected the file to end with `# EOF`".into(),
+        ));
     }
     Ok(map
         .into_iter()
@@ -133,23 +137,42 @@ fn jsonl<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<Vec<
 }
 
 pub fn load_logs(path: &Path) -> Result<Vec<LogLine>, ScenarioError> {
-    jsonl(path, "a log object {\"ts\", \"service\", \"pod\"?, \"level\", \"message\"}")
+    jsonl(
+        path,
+        "a log object {\"ts\", \"service\", \"pod\"?, \"level\", \"message\"}",
+    )
 }
 
 pub fn load_spans(path: &Path) -> Result<Vec<Span>, ScenarioError> {
-    jsonl(path, "a span object {\"trace_id\", \"span_id\", \"parent_id\"?, \"service\", \"name\", \"start\", \"duration_ms\", \"error\"}")
+    jsonl(
+        path,
+        "a span object {\"trace_id\", \"span_id\", \"parent_id\"?, \"service\", \"name\", \"start\", \"duration_ms\", \"error\"}",
+    )
 }
 
 /// `{"pods": [...], "events": [...], "deployments": [...], "replicasets": [...]}`
 pub fn load_kubernetes(path: &Path) -> Result<BTreeMap<String, Vec<Value>>, ScenarioError> {
-    let v: Value = serde_json::from_str(&read(path)?).map_err(|e| err(path, e.line(), format!("expected a JSON object: {e}")))?;
+    let v: Value =
+        serde_json::from_str(&read(path)?).map_err(|e| err(path, e.line(), format!("expected a JSON object: {e}")))?;
     let mut out = BTreeMap::new();
-    let obj = v.as_object().ok_or_else(|| err(path, 1, "expected a JSON object with pods, events, deployments, replicasets".into()))?;
+    let obj = v.as_object().ok_or_else(|| {
+        err(
+            path,
+            1,
+            "expected a JSON object with pods, events, deployments, replicasets".into(),
+        )
+    })?;
     for (k, items) in obj {
         if !["pods", "events", "deployments", "replicasets"].contains(&k.as_str()) {
-            return Err(err(path, 1, format!("unknown key {k:?}, expected pods, events, deployments or replicasets")));
+            return Err(err(
+                path,
+                1,
+                format!("unknown key {k:?}, expected pods, events, deployments or replicasets"),
+            ));
         }
-        let arr = items.as_array().ok_or_else(|| err(path, 1, format!("expected {k} to be an array")))?;
+        let arr = items
+            .as_array()
+            .ok_or_else(|| err(path, 1, format!("expected {k} to be an array")))?;
         out.insert(k.clone(), arr.clone());
     }
     Ok(out)

@@ -142,8 +142,7 @@ impl Truth {
         self.service == s || self.also_accept.iter().any(|(a, _)| a == s)
     }
     pub fn accepts(&self, s: &str, k: FaultKind) -> bool {
-        (self.service == s && self.kind == k)
-            || self.also_accept.iter().any(|(a, b)| a == s && *b == k)
+        (self.service == s && self.kind == k) || self.also_accept.iter().any(|(a, b)| a == s && *b == k)
     }
 }
 
@@ -362,7 +361,10 @@ pub fn parse(text: &str, name: &str, dir: Option<&Path>) -> Result<Scenario, Sce
         ));
     }
     if raw.window.ms <= 0 {
-        return Err(err_at(raw.window.span.clone(), "expected a window longer than zero".into()));
+        return Err(err_at(
+            raw.window.span.clone(),
+            "expected a window longer than zero".into(),
+        ));
     }
     if raw.step.ms <= 0 || raw.step.ms > raw.window.ms {
         return Err(err_at(
@@ -384,7 +386,10 @@ pub fn parse(text: &str, name: &str, dir: Option<&Path>) -> Result<Scenario, Sce
         if d.ms > window {
             Err(err_at(
                 d.span.clone(),
-                format!("expected {what} within the window (0 to {})", crate::model::format_duration_ms(window)),
+                format!(
+                    "expected {what} within the window (0 to {})",
+                    crate::model::format_duration_ms(window)
+                ),
             ))
         } else {
             Ok(d.ms)
@@ -473,7 +478,10 @@ pub fn parse(text: &str, name: &str, dir: Option<&Path>) -> Result<Scenario, Sce
             .unwrap_or(0..0);
         return Err(err_at(
             at,
-            format!("calls form a cycle ({}); expected an acyclic call graph", cycle.join(" -> ")),
+            format!(
+                "calls form a cycle ({}); expected an acyclic call graph",
+                cycle.join(" -> ")
+            ),
         ));
     }
 
@@ -541,11 +549,7 @@ pub fn parse(text: &str, name: &str, dir: Option<&Path>) -> Result<Scenario, Sce
             Some(Truth {
                 service: known(&r.service, "truth service")?,
                 kind: r.kind,
-                also_accept: r
-                    .also_accept
-                    .iter()
-                    .map(|a| (a.service.clone(), a.kind))
-                    .collect(),
+                also_accept: r.also_accept.iter().map(|a| (a.service.clone(), a.kind)).collect(),
                 note: r.note.clone(),
             })
         }
@@ -609,11 +613,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 fn find_cycle(specs: &[ServiceSpec]) -> Option<Vec<String>> {
-    let idx: HashMap<&str, usize> = specs
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.as_str(), i))
-        .collect();
+    let idx: HashMap<&str, usize> = specs.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
     // 0 unvisited, 1 on stack, 2 done
     let mut state = vec![0u8; specs.len()];
     let mut stack: Vec<usize> = Vec::new();
@@ -630,8 +630,7 @@ fn find_cycle(specs: &[ServiceSpec]) -> Option<Vec<String>> {
             let j = idx[c.as_str()];
             if state[j] == 1 {
                 let pos = stack.iter().position(|x| *x == j).unwrap_or(0);
-                let mut cyc: Vec<String> =
-                    stack[pos..].iter().map(|k| specs[*k].name.clone()).collect();
+                let mut cyc: Vec<String> = stack[pos..].iter().map(|k| specs[*k].name.clone()).collect();
                 cyc.push(specs[j].name.clone());
                 return Some(cyc);
             }

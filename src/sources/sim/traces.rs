@@ -71,7 +71,11 @@ impl Gen<'_> {
                 (self.lognormal(2.0, 0.5), true)
             } else if roll < tr.total() {
                 // Timed out waiting.
-                let tmo = if self.d.svcs[callee].kind == ServiceKind::Db { 2000.0 } else { 3000.0 };
+                let tmo = if self.d.svcs[callee].kind == ServiceKind::Db {
+                    2000.0
+                } else {
+                    3000.0
+                };
                 (tmo + self.lognormal(5.0, 0.3), true)
             } else {
                 let net = 0.2 + extra * self.r.range(0.7, 1.3) / 2.0;
