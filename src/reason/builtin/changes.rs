@@ -163,7 +163,9 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
             b.add(
                 &c.service,
                 kind_of(c),
-                c.kind == "config_change" || c.kind == "deploy",
+                // A deploy before trouble fits a bad build, a failed pull or a
+                // bad config alike; a config change usually says what changed.
+                c.kind == "config_change",
                 w,
                 &ev,
                 n.clone(),

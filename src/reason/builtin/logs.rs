@@ -199,7 +199,13 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
                         Some(t) if kind == FaultKind::ConnectionPoolExhaustion || !own => t.clone(),
                         _ => svc.to_string(),
                     };
-                    let specific = own || target.is_some();
+                    // Some messages fit many faults: a refused connection or a slow
+                    // upstream says where, not what.
+                    let generic = matches!(
+                        kind,
+                        FaultKind::ReplicaLoss | FaultKind::NetworkDelay | FaultKind::NodePressure
+                    );
+                    let specific = (own || target.is_some()) && !generic;
                     let n = format!("{new} in {svc} logs ({:.1}/min): \"{}\"", rate_after, clip(&text, 90));
                     b.add(&who, kind, specific, w * strength, &evs, n.clone());
                     if !own && let Some(tg) = &target {

@@ -208,6 +208,8 @@ pub async fn red(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     // Per edge: how calls to the dependency changed.
     let mut edge_err: BTreeMap<(String, String), f64> = BTreeMap::new();
     let mut edge_lat: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
+    // Edges whose calls started timing out: a slow path that also drops is losing packets.
+    let mut edge_timeouts: BTreeMap<(String, String), f64> = BTreeMap::new();
     let mut notes = Vec::new();
     for (key, tot) in &c_tot {
         let mut it = key.splitn(2, '/');
@@ -223,6 +225,9 @@ pub async fn red(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
                 continue;
             }
             total_err += inc;
+            if et == "timeout" {
+                edge_timeouts.insert((s.clone(), t.clone()), inc);
+            }
             let w = 1.5 + 3.0 * inc.min(1.0);
             let note = format!(
                 "{s} → {t}: {et} on {:.0}% of calls (was {:.1}%)",
@@ -345,13 +350,19 @@ pub async fn red(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         let base = server.as_ref().map(|d| d.before).unwrap_or(0.01);
         match server {
             Some(d) if *z > 5.0 && *dl > 0.05 && (d.after - d.before) < 0.3 * dl => {
+                let drops = edge_timeouts.get(&(s.clone(), t.clone())).copied().unwrap_or(0.0);
                 let n = format!(
-                    "{s} → {t}: p99 up {:.0} ms while {t} itself answers as fast as before",
-                    dl * 1000.0
+                    "{s} → {t}: p99 up {:.0} ms while {t} itself answers as fast as before{}",
+                    dl * 1000.0,
+                    if drops > 0.0 { ", and calls time out" } else { "" }
                 );
                 b.add(
                     t,
-                    FaultKind::NetworkDelay,
+                    if drops > 0.0 {
+                        FaultKind::PacketLoss
+                    } else {
+                        FaultKind::NetworkDelay
+                    },
                     true,
                     1.5 + (dl / base.max(0.01)).min(3.0) * 0.5,
                     &ev(6),

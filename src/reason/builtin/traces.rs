@@ -173,12 +173,16 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         }
     }
     let mut notes = Vec::new();
+    let mut timed_out: Vec<String> = Vec::new();
     for ((service, how), (n, ev)) in &origin {
         let frac = n / err_traces.max(1) as f64;
         if frac < 0.2 {
             continue;
         }
         let w = 1.0 + 3.0 * frac;
+        if *how == "timeout" {
+            timed_out.push(service.clone());
+        }
         let note = match *how {
             "unreached" => format!(
                 "{:.0}% of failing traces end in a call to {service} that never reached it",
@@ -245,10 +249,21 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         for ((c, t), (a, _)) in &pa.net_ms {
             let bf = pb.net_ms.get(&(c.clone(), t.clone())).map(|x| x.0).unwrap_or(0.5);
             if a - bf > 40.0 && *a > 3.0 * bf.max(1.0) {
-                let n = format!("network time on {c} → {t} {:.0} ms → {:.0} ms per call", bf, a);
+                // Slow on the wire and timing out on the wire: packets are being lost.
+                let drops = timed_out.contains(t);
+                let n = format!(
+                    "network time on {c} → {t} {:.0} ms → {:.0} ms per call{}",
+                    bf,
+                    a,
+                    if drops { ", and calls to it time out" } else { "" }
+                );
                 b.add(
                     t,
-                    FaultKind::NetworkDelay,
+                    if drops {
+                        FaultKind::PacketLoss
+                    } else {
+                        FaultKind::NetworkDelay
+                    },
                     true,
                     2.0 + ((a - bf) / 200.0).min(2.0),
                     &ev_after[..ev_after.len().min(2)],
