@@ -277,10 +277,11 @@ pub async fn red(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
             .iter()
             .map(|c| edge_err.get(&(svc.clone(), c.clone())).copied().unwrap_or(0.0))
             .sum();
+        // Calls to dependencies are mostly sequential: their slowdowns add up.
         let dep_lat: f64 = callees
             .iter()
-            .map(|c| edge_lat.get(&(svc.clone(), c.clone())).map(|x| x.0).unwrap_or(0.0))
-            .fold(0.0, f64::max);
+            .map(|c| edge_lat.get(&(svc.clone(), c.clone())).map(|x| x.0.max(0.0)).unwrap_or(0.0))
+            .sum();
         let err_anom = if e.z > 5.0 && derr > 0.01 { derr } else { 0.0 };
         let lat_anom = if l.z > 5.0 && dlat > 0.02 && dlat > 0.3 * l.before {
             dlat / l.before.max(0.01)

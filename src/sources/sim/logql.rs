@@ -303,10 +303,7 @@ impl Parser {
             return None;
         }
         let start = self.pos;
-        while self
-            .peek()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
+        while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
             self.pos += 1;
         }
         Some(self.chars[start..self.pos].iter().collect())
@@ -339,9 +336,9 @@ impl Parser {
                 self.pos = start;
                 Err(self.expected("a stream selector such as {service=\"api\"}"))
             }
-            Some(c) if c.is_ascii_digit() || c == '-' || c == '.' => Err(
-                LogqlError::Unsupported("metric query (number literal)".into()),
-            ),
+            Some(c) if c.is_ascii_digit() || c == '-' || c == '.' => {
+                Err(LogqlError::Unsupported("metric query (number literal)".into()))
+            }
             _ => Err(self.expected("a stream selector such as {service=\"api\"}")),
         }
     }
@@ -371,26 +368,17 @@ impl Parser {
             } else if self.starts_with("=") {
                 MatchType::Equal
             } else {
-                return Err(self.expected(&format!(
-                    "one of `=`, `!=`, `=~`, `!~` after label `{name}`"
-                )));
+                return Err(self.expected(&format!("one of `=`, `!=`, `=~`, `!~` after label `{name}`")));
             };
             self.pos += if op == MatchType::Equal { 1 } else { 2 };
             self.skip_ws();
             let value_at = self.pos;
             let value = self.string("a quoted label value")?;
             let regex = match op {
-                MatchType::Regex | MatchType::NotRegex => {
-                    Some(compile(&format!("^(?s:{value})$"), &value, value_at)?)
-                }
+                MatchType::Regex | MatchType::NotRegex => Some(compile(&format!("^(?s:{value})$"), &value, value_at)?),
                 _ => None,
             };
-            matchers.push(LabelMatcher {
-                name,
-                op,
-                value,
-                regex,
-            });
+            matchers.push(LabelMatcher { name, op, value, regex });
             self.skip_ws();
             match self.peek() {
                 Some(',') => self.pos += 1,
@@ -423,9 +411,7 @@ impl Parser {
                 FilterType::NotRegex
             } else if self.starts_with("|>") || self.starts_with("!>") {
                 let op: String = self.chars[self.pos..self.pos + 2].iter().collect();
-                return Err(LogqlError::Unsupported(format!(
-                    "pattern line filter `{op}`"
-                )));
+                return Err(LogqlError::Unsupported(format!("pattern line filter `{op}`")));
             } else if self.peek() == Some('|') {
                 return Err(self.stage());
             } else if self.peek() == Some('[') {
@@ -439,16 +425,12 @@ impl Parser {
             self.pos += 2;
             self.skip_ws();
             if self.starts_with("ip(") {
-                return Err(LogqlError::Unsupported(format!(
-                    "IP line filter `{op_text} ip(..)`"
-                )));
+                return Err(LogqlError::Unsupported(format!("IP line filter `{op_text} ip(..)`")));
             }
             let value_at = self.pos;
             let value = self.string(&format!("a quoted string after `{op_text}`"))?;
             let regex = match op {
-                FilterType::Regex | FilterType::NotRegex => {
-                    Some(compile(&value, &value, value_at)?)
-                }
+                FilterType::Regex | FilterType::NotRegex => Some(compile(&value, &value, value_at)?),
                 _ => None,
             };
             filters.push(LineFilter { op, value, regex });
@@ -479,12 +461,7 @@ impl Parser {
             "unwrap" => "`| unwrap` (metric queries)".to_string(),
             "drop" | "keep" | "decolorize" => format!("pipeline stage `| {name}`"),
             _ => {
-                let rest: String = self.chars[bar..]
-                    .iter()
-                    .take(40)
-                    .collect::<String>()
-                    .trim()
-                    .to_string();
+                let rest: String = self.chars[bar..].iter().take(40).collect::<String>().trim().to_string();
                 format!("label filter `{rest}`")
             }
         };
@@ -499,9 +476,7 @@ impl Parser {
         let s = s.trim_start();
         for op in ["+", "-", "*", "/", "%", "^", "==", ">", "<", "and", "or", "unless"] {
             if s.starts_with(op) {
-                return LogqlError::Unsupported(format!(
-                    "binary operator `{op}` (metric queries)"
-                ));
+                return LogqlError::Unsupported(format!("binary operator `{op}` (metric queries)"));
             }
         }
         self.expected("a line filter (`|=`, `!=`, `|~`, `!~`) or the end of the query")
@@ -609,9 +584,6 @@ impl Parser {
 }
 
 fn compile(pattern: &str, shown: &str, at: usize) -> Result<Regex> {
-    Regex::new(pattern).map_err(|e| {
-        LogqlError::Parse(format!(
-            "invalid regular expression {shown:?} at offset {at}: {e}"
-        ))
-    })
+    Regex::new(pattern)
+        .map_err(|e| LogqlError::Parse(format!("invalid regular expression {shown:?} at offset {at}: {e}")))
 }
