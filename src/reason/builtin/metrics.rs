@@ -280,7 +280,12 @@ pub async fn red(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         // Calls to dependencies are mostly sequential: their slowdowns add up.
         let dep_lat: f64 = callees
             .iter()
-            .map(|c| edge_lat.get(&(svc.clone(), c.clone())).map(|x| x.0.max(0.0)).unwrap_or(0.0))
+            .map(|c| {
+                edge_lat
+                    .get(&(svc.clone(), c.clone()))
+                    .map(|x| x.0.max(0.0))
+                    .unwrap_or(0.0)
+            })
             .sum();
         let err_anom = if e.z > 5.0 && derr > 0.01 { derr } else { 0.0 };
         let lat_anom = if l.z > 5.0 && dlat > 0.02 && dlat > 0.3 * l.before {
@@ -498,12 +503,15 @@ pub async fn resources(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> 
                 ),
                 7 => {
                     let last = af.last().copied().unwrap_or(0.0);
-                    if last > (mb * 5.0).max(200.0) && last > ma {
+                    // A slow creep has no sharp onset: compare with the start of the window too.
+                    let first = bf.iter().chain(af.iter()).take(4).copied().fold(f64::MAX, f64::min);
+                    let base = mb.min(first.max(0.0));
+                    if last > (base * 5.0).max(200.0) && last > ma {
                         add(
                             FaultKind::QueueBacklog,
                             true,
-                            3.0 + (last / (mb.max(10.0) * 10.0)).min(2.0),
-                            format!("{svc} consumer lag {:.0} → {:.0} messages", mb, last),
+                            3.0 + (last / (base.max(10.0) * 10.0)).min(2.0),
+                            format!("{svc} consumer lag {:.0} → {:.0} messages", base, last),
                         )
                     }
                 }

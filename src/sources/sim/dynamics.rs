@@ -1034,7 +1034,7 @@ pub fn simulate(sc: &Scenario) -> Dynamics {
             } else if sc.services[s].kind == ServiceKind::Worker && !svcs[s].lag.is_empty() {
                 // Consume what arrives on the topics, plus some of the backlog, up to capacity.
                 let input = worker_in(&svcs, &edges, s, i).max(base_rps[s] * 0.3);
-                let capacity = input.max(base_rps[s]) * 1.4 * throughput[s][i];
+                let capacity = input * 1.4 * throughput[s][i];
                 let mut out = 0.0;
                 for (_, lag) in svcs[s].lag.iter_mut() {
                     let prev = if i > 0 { lag[i - 1] } else { 30.0 };
