@@ -23,7 +23,7 @@ async fn judge(ctx: &BranchCtx, service: &str, at: i64, now: i64) -> Result<(f64
     let qs = [
         (
             format!(
-                "sum(rate(http_server_request_duration_seconds_count{{{sel},http_response_status_code=~\"5..|401|403\"}}[1m])) / sum(rate(http_server_request_duration_seconds_count{{{sel}}}[1m]))"
+                "(sum(rate(http_server_request_duration_seconds_count{{{sel},http_response_status_code=~\"5..|401|403\"}}[1m])) or vector(0)) / sum(rate(http_server_request_duration_seconds_count{{{sel}}}[1m]))"
             ),
             "errors",
             0.003,
@@ -37,7 +37,7 @@ async fn judge(ctx: &BranchCtx, service: &str, at: i64, now: i64) -> Result<(f64
         ),
         (
             format!(
-                "sum(rate(http_client_request_duration_seconds_count{{{peer},error_type!=\"\"}}[1m])) / sum(rate(http_client_request_duration_seconds_count{{{peer}}}[1m]))"
+                "(sum(rate(http_client_request_duration_seconds_count{{{peer},error_type!=\"\"}}[1m])) or vector(0)) / sum(rate(http_client_request_duration_seconds_count{{{peer}}}[1m]))"
             ),
             "failed calls to it",
             0.003,
