@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::board::Board;
 use super::query::{range, ts};
-use super::stats::{median, robust_z, split};
+use super::stats::{change_point, median, robust_z, split};
 use crate::engine::{BranchCtx, BranchEnd};
 use crate::model::{FaultKind, SpanId, Timestamp};
 use crate::sources::ToolData;
@@ -56,6 +56,7 @@ async fn judge(ctx: &BranchCtx, service: &str, at: i64, now: i64) -> Result<(f64
         ),
     ];
     let mut best = (0.0f64, Vec::new(), String::new());
+    let mut best_dim: (&str, f64) = ("", 0.0);
     for (q, what, floor) in qs {
         let Some((series, ev)) = range(ctx, &q, start, now, "30s").await? else {
             continue;
@@ -73,11 +74,21 @@ async fn judge(ctx: &BranchCtx, service: &str, at: i64, now: i64) -> Result<(f64
             } else {
                 (ma - mb) / mb.abs().max(floor * 2.0)
             };
-            let score = if z > 5.0 && rel > 0.5 {
+            let mut score = if z > 5.0 && rel > 0.5 {
                 (z / 10.0).min(2.0) + rel.min(3.0) / 3.0
             } else {
                 0.0
             };
+            // A change that bites shows at once; trouble that starts many
+            // minutes later, with everything else, has another cause.
+            let xs: Vec<f64> = s.samples.iter().map(|x| x.1).collect();
+            let lag_min = change_point(&xs, bf.len().max(4), 3, 6.0, floor)
+                .map(|k| (s.samples[k].0 - at) as f64 / 60_000.0)
+                .unwrap_or(0.0);
+            let late = lag_min > 4.0;
+            if late {
+                score *= 0.5;
+            }
             if score > best.0 {
                 let fmt = |v: f64| {
                     if what.contains("p99") {
@@ -88,11 +99,41 @@ async fn judge(ctx: &BranchCtx, service: &str, at: i64, now: i64) -> Result<(f64
                         format!("{:.1}%", v * 100.0)
                     }
                 };
-                best = (score, vec![ev], format!("{what} {} → {}", fmt(mb), fmt(ma)));
+                let when = if late {
+                    format!(" from {lag_min:.0} min after it")
+                } else {
+                    String::new()
+                };
+                best = (score, vec![ev], format!("{what} {} → {}{when}", fmt(mb), fmt(ma)));
+                best_dim = (what, rel);
             }
         }
         if best.0 > 1.5 {
             break;
+        }
+    }
+    // The service's own errors or latency may only be its dependencies' showing through.
+    let own = match best_dim.0 {
+        "errors" => Some(format!(
+            "(sum(rate(http_client_request_duration_seconds_count{{{sel},http_response_status_code!~\"2..|3..\"}}[1m])) or vector(0)) / sum(rate(http_client_request_duration_seconds_count{{{sel}}}[1m]))"
+        )),
+        "p99" => Some(format!(
+            "histogram_quantile(0.99, sum by (le) (rate(http_client_request_duration_seconds_bucket{{{sel}}}[1m])))"
+        )),
+        _ => None,
+    };
+    if let Some(q) = own
+        && let Some((series, ev)) = range(ctx, &q, start, now, "30s").await?
+    {
+        for s in series {
+            let (bf, af) = split(&s.samples, at);
+            let (mb, ma) = (median(&bf).unwrap_or(0.0), median(&af).unwrap_or(0.0));
+            let rel = (ma - mb) / mb.abs().max(0.006);
+            if robust_z(&bf, &af, 0.003) > 5.0 && rel > 0.5 * best_dim.1 {
+                best.0 *= 0.3;
+                best.1.push(ev);
+                best.2.push_str(", but its calls to its dependencies got as bad");
+            }
         }
     }
     Ok(best)
