@@ -59,6 +59,23 @@ pub enum Cmd {
         /// Trace id, or a unique prefix of one.
         trace_id: String,
     },
+    /// Score the built-in reasoner on a scenario suite.
+    Eval {
+        /// Directory of scenario files, searched recursively (default: the built-in suite).
+        dir: Option<PathBuf>,
+        /// Which reasoner investigates.
+        #[arg(long, default_value = "builtin")]
+        reasoner: String,
+        /// One JSON object with the summary, totals per fault kind and every scenario.
+        #[arg(long, conflicts_with = "markdown")]
+        json: bool,
+        /// The report in Markdown.
+        #[arg(long)]
+        markdown: bool,
+        /// Investigations run at once (default: the number of cores).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+    },
     /// The built-in scenarios.
     Scenarios {
         #[arg(long)]
@@ -123,6 +140,13 @@ pub fn main() -> ExitCode {
         Cmd::List { json } => list(json),
         Cmd::Report { trace_id } => report(&trace_id),
         Cmd::Scenarios { json } => scenarios(json),
+        Cmd::Eval {
+            dir,
+            reasoner,
+            json,
+            markdown,
+            jobs,
+        } => eval(dir, &reasoner, json, markdown, jobs),
     };
     match result {
         Ok(code) => code,
@@ -425,5 +449,62 @@ fn scenarios(json: bool) -> Result<ExitCode, Failure> {
             );
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn eval(
+    dir: Option<PathBuf>,
+    reasoner: &str,
+    json: bool,
+    markdown: bool,
+    jobs: Option<usize>,
+) -> Result<ExitCode, Failure> {
+    use std::io::IsTerminal;
+    if reasoner != "builtin" {
+        return Err(Failure::BadInput(format!(
+            "--reasoner {reasoner}: only the built-in reasoner is available in this build"
+        )));
+    }
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let opts = crate::eval::EvalOptions {
+        jobs,
+        run: Options {
+            author: author(),
+            ..Options::default()
+        },
+    };
+    let paths = match &dir {
+        Some(d) => {
+            let paths = crate::eval::discover(d).map_err(|e| Failure::BadInput(format!("{}: {e}", d.display())))?;
+            if paths.is_empty() {
+                return Err(Failure::BadInput(format!(
+                    "{}: no scenario files (*.toml) found",
+                    d.display()
+                )));
+            }
+            Some(paths)
+        }
+        None => None,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(jobs.clamp(1, 8))
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Other(format!("cannot start the runtime: {e}")))?;
+    let report = rt.block_on(async {
+        match &paths {
+            Some(p) => crate::eval::run(p, &opts).await,
+            None => crate::eval::run_builtin(&opts).await,
+        }
+    });
+    let text = if json {
+        serde_json::to_string_pretty(&report).map_err(|e| Failure::Other(e.to_string()))? + "\n"
+    } else if markdown {
+        crate::eval::report::markdown(&report)
+    } else {
+        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        crate::eval::report::table(&report, colour)
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(ExitCode::SUCCESS)
 }

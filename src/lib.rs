@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod engine;
+pub mod eval;
 pub mod export;
 pub mod model;
 pub mod reason;
