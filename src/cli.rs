@@ -329,14 +329,14 @@ fn print_summary(s: &InvestigationState, scenario: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "\n{} on {} · scenario {scenario}\ntrace {} · bundle {} · {} branches · {} tool calls · {:.1} s · {}\n",
+        "\n{} on {} · scenario {scenario}\ntrace {} · bundle {} · {} branches · {} tool calls · {} ms · {}\n",
         clean(&s.alert.name),
         clean(s.alert.service().unwrap_or("?")),
         s.trace_id,
         s.bundle_id,
         s.branches.len(),
         s.tool_calls,
-        s.elapsed_ms as f64 / 1000.0,
+        s.finished_at.map(|f| (f.0 - s.started_at.0) / 1_000_000).unwrap_or(s.elapsed_ms as i64),
         s.status.as_str()
     );
     if s.root_causes.is_empty() {
