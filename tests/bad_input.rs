@@ -1,7 +1,7 @@
 //! Bad input gets a clear error naming the file, the line and what was
 //! expected, and exit code 2; nothing else is touched.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_inquest");
@@ -49,7 +49,7 @@ fn defect(from: &str, to: &str) -> (String, usize) {
     (GOOD.replacen(from, to, 1), line)
 }
 
-fn assert_bad(out: &Output, path: &PathBuf, line: usize, expects: &[&str]) {
+fn assert_bad(out: &Output, path: &Path, line: usize, expects: &[&str]) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "exit code; stderr: {err}");
     assert!(
