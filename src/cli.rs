@@ -31,12 +31,32 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
-    /// Investigate a built-in simulated incident, unfolding at a human pace.
+    /// Investigate a built-in simulated incident in the cockpit.
     Demo {
         /// Scenario id or path (default: the checkout connection-pool incident).
         scenario: Option<String>,
+        /// Print the investigation as it unfolds instead of opening the cockpit
+        /// (also what happens when stdout is not a terminal).
+        #[arg(long)]
+        headless: bool,
         #[command(flatten)]
         opts: RunOpts,
+        #[command(flatten)]
+        ui: UiOpts,
+    },
+    /// Review a stored investigation in the cockpit: replay, grade, comment.
+    Open {
+        /// Trace id, or a unique prefix of one.
+        trace_id: String,
+        #[command(flatten)]
+        ui: UiOpts,
+    },
+    /// The feedback given on a stored investigation.
+    Feedback {
+        /// Trace id, or a unique prefix of one.
+        trace_id: String,
+        #[arg(long)]
+        json: bool,
     },
     /// Run one investigation headless and print its conclusion.
     Run {
@@ -81,6 +101,16 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct UiOpts {
+    /// Key map: default, emacs, or a name from the config directory.
+    #[arg(long, value_name = "NAME")]
+    keymap: Option<String>,
+    /// Theme: default, light, mono, dusk, or a name from the config directory.
+    #[arg(long, value_name = "NAME")]
+    theme: Option<String>,
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -131,11 +161,26 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command.unwrap_or(Cmd::Demo {
         scenario: None,
+        headless: false,
         opts: RunOpts::default(),
+        ui: UiOpts::default(),
     }) {
-        Cmd::Demo { scenario, opts } => {
-            investigate(scenario.as_deref().unwrap_or(DEFAULT_SCENARIO), false, &opts, true)
+        Cmd::Demo {
+            scenario,
+            headless,
+            opts,
+            ui,
+        } => {
+            use std::io::IsTerminal;
+            let scenario = scenario.as_deref().unwrap_or(DEFAULT_SCENARIO);
+            if headless || !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+                investigate(scenario, false, &opts, true)
+            } else {
+                cockpit_demo(scenario, &opts, &ui)
+            }
         }
+        Cmd::Open { trace_id, ui } => cockpit_open(&trace_id, &ui),
+        Cmd::Feedback { trace_id, json } => feedback(&trace_id, json),
         Cmd::Run { scenario, json, opts } => investigate(&scenario, json, &opts, false),
         Cmd::List { json } => list(json),
         Cmd::Report { trace_id } => report(&trace_id),
@@ -336,7 +381,9 @@ fn print_summary(s: &InvestigationState, scenario: &str) {
         s.bundle_id,
         s.branches.len(),
         s.tool_calls,
-        s.finished_at.map(|f| (f.0 - s.started_at.0) / 1_000_000).unwrap_or(s.elapsed_ms as i64),
+        s.finished_at
+            .map(|f| (f.0 - s.started_at.0) / 1_000_000)
+            .unwrap_or(s.elapsed_ms as i64),
         s.status.as_str()
     );
     if s.root_causes.is_empty() {
@@ -506,5 +553,159 @@ fn eval(
         crate::eval::report::table(&report, colour)
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Logs go to a daily file under the data directory, never to the terminal the cockpit owns.
+fn init_logs() -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let dir = crate::config::data_dir()?.join("logs");
+    std::fs::create_dir_all(&dir).ok()?;
+    let appender = tracing_appender::rolling::daily(dir, "inquest.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let sub = tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_target(false)
+        .finish();
+    tracing::subscriber::set_global_default(sub).ok()?;
+    Some(guard)
+}
+
+fn ui_parts(ui: &UiOpts) -> (crate::tui::keymap::Keymap, crate::tui::view::View, Vec<String>) {
+    let dir = crate::config::config_dir();
+    let (keymap, mut notices) =
+        crate::tui::keymap::Keymap::load(ui.keymap.as_deref().unwrap_or("default"), dir.as_deref());
+    let (theme, more) = crate::tui::theme::Theme::load(
+        ui.theme.as_deref().unwrap_or("default"),
+        dir.as_deref(),
+        crate::config::no_color(),
+    );
+    notices.extend(more);
+    for n in &notices {
+        tracing::warn!("{n}");
+    }
+    (keymap, crate::tui::view::View::new(theme), notices)
+}
+
+fn cockpit_demo(scenario: &str, opts: &RunOpts, ui: &UiOpts) -> Result<ExitCode, Failure> {
+    let _logs = init_logs();
+    let sc = Simulator::load(scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let options = Options {
+        strategies: opts
+            .strategies
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .cloned()
+            .collect(),
+        budget_calls: opts.budget_calls,
+        pace: pace(opts, true)?,
+        author: author(),
+    };
+    let setup = setup::for_scenario(sc, &options)?;
+    let (keymap, view, notices) = ui_parts(ui);
+    let writer = open_store().ok().map(StoreWriter::spawn);
+    let feedback_store = open_store().ok();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Other(format!("cannot start the runtime: {e}")))?;
+    let trace = rt.block_on(async move {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(crate::engine::sink::Channel(tx))];
+        if let Some(w) = writer {
+            sinks.push(Box::new(w));
+        }
+        let running = start(setup, sinks);
+        let trace = running.trace_id;
+        let commands = running.commands();
+        let mut app = crate::tui::app::App::new(keymap, author(), true);
+        app.toast = notices.first().map(|n| (n.clone(), true));
+        let session = crate::tui::term::Session {
+            app,
+            view,
+            events: rx,
+            commands: Some(commands.clone()),
+            store: feedback_store,
+        };
+        let result = crate::tui::term::run(session).await;
+        // Leaving the cockpit stops what is still running; the store gets every event.
+        let _ = commands.send(Command::Stop);
+        let _ = running.wait().await;
+        result.map(|_| trace)
+    });
+    let trace = trace.map_err(|e| Failure::Other(format!("terminal: {e}")))?;
+    println!("trace {trace} · review it with: inquest open {}", trace.short());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cockpit_open(prefix: &str, ui: &UiOpts) -> Result<ExitCode, Failure> {
+    let _logs = init_logs();
+    let store = open_store()?;
+    let trace = store.resolve(prefix).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let events = store.events(trace)?;
+    let feedback = store.feedback(trace)?;
+    let (keymap, view, notices) = ui_parts(ui);
+    let mut app = crate::tui::app::App::new(keymap, author(), false);
+    for e in &events {
+        app.on_event(e);
+    }
+    app.live = false;
+    app.feedback = feedback;
+    app.toast = notices.first().map(|n| (n.clone(), true));
+    let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let session = crate::tui::term::Session {
+        app,
+        view,
+        events: rx,
+        commands: None,
+        store: Some(store),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Other(format!("cannot start the runtime: {e}")))?;
+    rt.block_on(crate::tui::term::run(session))
+        .map_err(|e| Failure::Other(format!("terminal: {e}")))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn feedback(prefix: &str, json: bool) -> Result<ExitCode, Failure> {
+    let store = open_store()?;
+    let trace = store.resolve(prefix).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let items = store.feedback(trace)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&items).unwrap_or_else(|_| "[]".into())
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if items.is_empty() {
+        let _ = writeln!(out, "No feedback on {}.", trace.short());
+    }
+    for f in items {
+        let what = match (&f.rating, &f.grade) {
+            (_, Some(g)) => crate::tui::app::grade_name(*g).to_string(),
+            (Some(crate::model::Rating::Up), _) => "+1".into(),
+            (Some(crate::model::Rating::Down), _) => "-1".into(),
+            _ => "comment".into(),
+        };
+        let _ = writeln!(
+            out,
+            "{} {} {:<10} {:<8} {}{}",
+            f.at.to_rfc3339().get(..19).unwrap_or(""),
+            f.span_id.short(),
+            f.target,
+            what,
+            clean(&f.author),
+            f.comment
+                .as_deref()
+                .map(|c| format!(": {}", clean(c)))
+                .unwrap_or_default()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,7 @@
 //! the observability stack and proposing root causes with evidence.
 
 pub mod cli;
+pub mod config;
 pub mod engine;
 pub mod eval;
 pub mod export;
@@ -11,3 +12,4 @@ pub mod reason;
 pub mod sources;
 pub mod store;
 pub mod tools;
+pub mod tui;

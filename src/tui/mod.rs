@@ -1,0 +1,9 @@
+//! The cockpit: a live tree of branches, their streams and evidence, the
+//! ranked root causes, steering and feedback, all from the keyboard.
+
+pub mod app;
+pub mod highlight;
+pub mod keymap;
+pub mod term;
+pub mod theme;
+pub mod view;

@@ -1,0 +1,231 @@
+//! The terminal side: raw mode and the alternate screen, restored on quit,
+//! panic and signals; the event loop that merges keys, engine events and
+//! ticks, and draws at most one frame per ~17 ms (under 60 a second) however fast events arrive.
+
+use std::io::Stdout;
+use std::time::Duration;
+
+use crossterm::event::{Event as TermEvent, KeyEventKind};
+use crossterm::execute;
+use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::app::{App, Effect};
+use super::view::View;
+use crate::model::{BranchStatus, Command, Event};
+use crate::store::Store;
+
+/// The shortest time between two frames.
+pub const FRAME: Duration = Duration::from_millis(17);
+/// How often the spinner moves while something runs.
+pub const TICK: Duration = Duration::from_millis(120);
+
+/// Merges draw requests: at most one frame per [`FRAME`].
+#[derive(Debug)]
+pub struct Pacer {
+    /// When the last frame was drawn (one frame ago at the start, so the first is due at once).
+    last: Instant,
+    dirty: bool,
+    pub frames: u64,
+}
+
+impl Default for Pacer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Pacer {
+    pub fn new() -> Pacer {
+        let now = Instant::now();
+        Pacer {
+            last: now.checked_sub(FRAME).unwrap_or(now),
+            dirty: true,
+            frames: 0,
+        }
+    }
+    pub fn request(&mut self) {
+        self.dirty = true;
+    }
+    /// When the next frame may be drawn, if one is wanted.
+    pub fn due(&self) -> Option<Instant> {
+        self.dirty.then_some(self.last + FRAME)
+    }
+    /// True (and the frame counted) if a frame should be drawn now.
+    pub fn take(&mut self, now: Instant) -> bool {
+        match self.due() {
+            Some(at) if at <= now => {
+                self.dirty = false;
+                self.last = now;
+                self.frames += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Restores the terminal when dropped, whatever happens.
+struct Guard;
+
+impl Guard {
+    fn enter() -> std::io::Result<Guard> {
+        enable_raw_mode()?;
+        if let Err(e) = execute!(std::io::stdout(), EnterAlternateScreen, crossterm::cursor::Hide) {
+            let _ = disable_raw_mode();
+            return Err(e);
+        }
+        Ok(Guard)
+    }
+}
+
+fn restore() {
+    let _ = disable_raw_mode();
+    let _ = execute!(std::io::stdout(), LeaveAlternateScreen, crossterm::cursor::Show);
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// Everything one cockpit session needs.
+pub struct Session {
+    pub app: App,
+    pub view: View,
+    /// Engine events (live), or nothing more after a replay.
+    pub events: mpsc::UnboundedReceiver<Event>,
+    /// Where commands go; `None` in review.
+    pub commands: Option<mpsc::UnboundedSender<Command>>,
+    /// Where feedback is saved.
+    pub store: Option<Store>,
+}
+
+impl Session {
+    /// Carries out what the app asked for.
+    pub fn apply(&mut self, effects: Vec<Effect>) {
+        for e in effects {
+            match e {
+                Effect::Command(c) => match &self.commands {
+                    Some(tx) if tx.send(c.clone()).is_ok() => {
+                        tracing::info!(command = ?c, "command sent");
+                    }
+                    _ => self.app.toast = Some(("the investigation is no longer running".into(), true)),
+                },
+                Effect::Feedback(f) => match &self.store {
+                    Some(store) => match store.save_feedback(&f) {
+                        Ok(_) => self.app.feedback_saved(f),
+                        Err(err) => {
+                            tracing::error!(%err, "feedback not saved");
+                            self.app.toast = Some((format!("NOT saved: {err}"), true));
+                        }
+                    },
+                    None => self.app.toast = Some(("no store: feedback cannot be saved".into(), true)),
+                },
+            }
+        }
+    }
+}
+
+/// Runs the cockpit until the user quits or a signal arrives.
+pub async fn run(mut s: Session) -> std::io::Result<App> {
+    let _guard = Guard::enter()?;
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore();
+        prev(info);
+    }));
+    let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
+    terminal.clear()?;
+
+    // Keys come from a thread: crossterm's read blocks.
+    let (key_tx, mut keys) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        while let Ok(ev) = crossterm::event::read() {
+            if key_tx.send(ev).is_err() {
+                break;
+            }
+        }
+    });
+    let mut term_sig = signal(tokio::signal::unix::SignalKind::terminate());
+    let mut hup_sig = signal(tokio::signal::unix::SignalKind::hangup());
+    let mut pacer = Pacer::new();
+    let mut tick = tokio::time::interval(TICK);
+    let mut events_open = true;
+    loop {
+        if pacer.take(Instant::now()) {
+            draw(&mut terminal, &mut s)?;
+        }
+        let next = pacer.due();
+        tokio::select! {
+            ev = s.events.recv(), if events_open => match ev {
+                Some(e) => {
+                    s.app.on_event(&e);
+                    pacer.request();
+                }
+                None => events_open = false,
+            },
+            Some(ev) = keys.recv() => {
+                match ev {
+                    TermEvent::Key(k) if k.kind != KeyEventKind::Release => {
+                        if s.app.toast.is_some() && !matches!(s.app.mode, super::app::Mode::Composer { .. }) {
+                            s.app.toast = None;
+                        }
+                        let effects = s.app.on_key(&k);
+                        s.apply(effects);
+                    }
+                    TermEvent::Resize(..) => {
+                        let _ = terminal.autoresize();
+                    }
+                    _ => {}
+                }
+                pacer.request();
+            }
+            _ = tick.tick() => {
+                let running = s.app.state.as_ref().is_some_and(|st| st.branches.iter().any(|b| b.status == BranchStatus::Running));
+                if running {
+                    s.app.tick += 1;
+                    pacer.request();
+                }
+            }
+            _ = wait(&mut term_sig) => s.app.quit = true,
+            _ = wait(&mut hup_sig) => s.app.quit = true,
+            _ = sleep_until(next), if next.is_some() => {}
+        }
+        if s.app.quit {
+            break;
+        }
+    }
+    drop(terminal);
+    Ok(s.app)
+}
+
+fn draw(terminal: &mut Terminal<CrosstermBackend<Stdout>>, s: &mut Session) -> std::io::Result<()> {
+    let Session { app, view, .. } = s;
+    terminal.draw(|f| view.draw(f, app))?;
+    Ok(())
+}
+
+fn signal(kind: tokio::signal::unix::SignalKind) -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(kind).ok()
+}
+
+async fn wait(s: &mut Option<tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,265 @@
+//! The cockpit's screens, by snapshot at 80x24 and 160x48, from a real
+//! investigation with its ids, clock and durations made stable; and the
+//! frame pacer under a flood of events.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use inquest::engine::setup::{Options, for_scenario};
+use inquest::engine::sink::Collect;
+use inquest::engine::{EventSink, start};
+use inquest::model::{BranchStatus, Event, EventKind};
+use inquest::sources::sim::Simulator;
+use inquest::tui::app::{App, Effect, Focus};
+use inquest::tui::keymap::Keymap;
+use inquest::tui::term::Pacer;
+use inquest::tui::theme::Theme;
+use inquest::tui::view::View;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+/// A real investigation, run on one thread (so its order is fixed), with
+/// span and trace ids renumbered, times on a fixed clock and durations fixed.
+fn events() -> Vec<Event> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let collect = Collect::default();
+    let c = collect.clone();
+    rt.block_on(async move {
+        let sc = Simulator::load("checkout-db-pool").unwrap();
+        let opts = Options {
+            author: "oncall".into(),
+            ..Options::default()
+        };
+        let sinks: Vec<Box<dyn EventSink>> = vec![Box::new(c)];
+        start(for_scenario(sc, &opts).unwrap(), sinks).wait().await.unwrap();
+    });
+    let hex = regex::Regex::new(r#""([0-9a-f]{32}|[0-9a-f]{16})""#).unwrap();
+    let at = regex::Regex::new(r#""at":"[^"]+""#).unwrap();
+    let dur = regex::Regex::new(r#""duration_ms":\d+"#).unwrap();
+    let elapsed = regex::Regex::new(r#""elapsed_ms":\d+"#).unwrap();
+    let mut ids: HashMap<String, String> = HashMap::new();
+    collect
+        .events()
+        .iter()
+        .map(|e| {
+            let line = e.to_json_line();
+            let line = hex.replace_all(&line, |c: &regex::Captures| {
+                let n = ids.len() + 1;
+                let id = ids
+                    .entry(c[1].to_string())
+                    .or_insert_with(|| format!("{:0w$x}", n, w = c[1].len()));
+                format!("\"{id}\"")
+            });
+            let t = 1_700_000_000 + e.seq;
+            let line = at.replace(
+                &line,
+                format!(
+                    "\"at\":\"{}\"",
+                    inquest::model::Timestamp::from_secs(t as i64).to_rfc3339_nanos()
+                ),
+            );
+            let line = dur.replace_all(&line, format!("\"duration_ms\":{}", 10 + e.seq % 90));
+            let line = elapsed.replace_all(&line, format!("\"elapsed_ms\":{}", e.seq * 40));
+            Event::from_json_line(&line).unwrap()
+        })
+        .collect()
+}
+
+fn app(events: &[Event], live: bool) -> App {
+    let mut app = App::new(Keymap::builtin("default").unwrap(), "oncall".into(), live);
+    for e in events {
+        app.on_event(e);
+    }
+    app.live = live;
+    app
+}
+
+fn screen(app: &mut App, w: u16, h: u16) -> String {
+    let mut view = View::new(Theme::builtin("default").unwrap());
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| view.draw(f, app)).unwrap();
+    t.backend().to_string()
+}
+
+fn key(app: &mut App, k: KeyCode) -> Vec<Effect> {
+    app.on_key(&KeyEvent::new(k, KeyModifiers::NONE))
+}
+
+fn typed(app: &mut App, s: &str) {
+    for c in s.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+/// The events up to the point where `n` hypotheses have been proposed.
+fn running(all: &[Event], n: usize) -> Vec<Event> {
+    let mut seen = 0;
+    let mut out = Vec::new();
+    for e in all {
+        out.push(e.clone());
+        if matches!(e.kind, EventKind::HypothesisProposed { .. }) {
+            seen += 1;
+            if seen == n {
+                break;
+            }
+        }
+    }
+    out
+}
+
+fn both(name: &str, mut make: impl FnMut() -> App) {
+    for (w, h) in [(80, 24), (160, 48)] {
+        let mut a = make();
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), screen(&mut a, w, h));
+    }
+}
+
+#[test]
+fn a_running_investigation() {
+    let all = events();
+    let part = running(&all, 3);
+    both("running", || {
+        let mut a = app(&part, true);
+        key(&mut a, KeyCode::Char('j'));
+        a
+    });
+}
+
+#[test]
+fn a_pruned_branch() {
+    let all = events();
+    let mut part = running(&all, 3);
+    let a = app(&part, true);
+    let b = a
+        .state
+        .as_ref()
+        .unwrap()
+        .branches
+        .iter()
+        .find(|b| b.strategy == "traces-first")
+        .unwrap()
+        .span;
+    let mut e = part.last().unwrap().clone();
+    e.seq += 1;
+    e.span_id = b;
+    e.parent_span_id = None;
+    e.kind = EventKind::BranchStatusChanged {
+        status: BranchStatus::Pruned,
+        reason: Some("pruned by oncall".into()),
+    };
+    part.push(e);
+    both("pruned", || {
+        let mut a = app(&part, true);
+        for _ in 0..2 {
+            key(&mut a, KeyCode::Char('j'));
+        }
+        a
+    });
+}
+
+#[test]
+fn the_composer_open_on_a_branch() {
+    let all = events();
+    let part = running(&all, 3);
+    both("composer", || {
+        let mut a = app(&part, true);
+        key(&mut a, KeyCode::Char('j'));
+        key(&mut a, KeyCode::Char('i'));
+        typed(&mut a, "orders-db max_connections was lowered at 10:39, check the pool");
+        a
+    });
+}
+
+#[test]
+fn a_comment_on_a_highlighted_range() {
+    let all = events();
+    both("comment", || {
+        let mut a = app(&all, false);
+        a.focus = Focus::Evidence;
+        key(&mut a, KeyCode::Char('j'));
+        key(&mut a, KeyCode::Char('v'));
+        key(&mut a, KeyCode::Char('j'));
+        key(&mut a, KeyCode::Char('c'));
+        typed(&mut a, "these two lines show the pool running dry");
+        a
+    });
+}
+
+#[test]
+fn the_help_overlay() {
+    let all = events();
+    let part = running(&all, 3);
+    both("help", || {
+        let mut a = app(&part, true);
+        key(&mut a, KeyCode::Char('?'));
+        a
+    });
+}
+
+#[test]
+fn review_of_a_finished_trace() {
+    let all = events();
+    both("review", || {
+        let mut a = app(&all, false);
+        a.focus = Focus::Causes;
+        a
+    });
+}
+
+#[test]
+fn a_comment_becomes_feedback_with_its_range_and_quote() {
+    let all = events();
+    let mut a = app(&all, false);
+    a.focus = Focus::Evidence;
+    let lines = a.evidence_lines();
+    key(&mut a, KeyCode::Char('j'));
+    key(&mut a, KeyCode::Char('v'));
+    key(&mut a, KeyCode::Char('j'));
+    key(&mut a, KeyCode::Char('c'));
+    typed(&mut a, "pool dry");
+    let fx = key(&mut a, KeyCode::Enter);
+    let [Effect::Feedback(f)] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    let h = f.highlight.as_ref().unwrap();
+    assert_eq!((h.start_line, h.end_line), (2, 3));
+    assert_eq!(h.quote, lines[1..=2].join("\n"));
+    assert_eq!(f.comment.as_deref(), Some("pool dry"));
+    assert_eq!(f.target, "evidence");
+    assert_eq!(Some(f.span_id), a.evidence_span());
+}
+
+#[test]
+fn review_mode_sends_no_commands_but_takes_grades() {
+    let all = events();
+    let mut a = app(&all, false);
+    assert!(key(&mut a, KeyCode::Char('x')).is_empty(), "no prune in review");
+    a.focus = Focus::Causes;
+    let fx = key(&mut a, KeyCode::Char('y'));
+    let [Effect::Feedback(f)] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(f.grade, Some(inquest::model::Grade::Correct));
+    assert_eq!(f.target, "root_cause");
+    assert_eq!(Some(&f.span_id), a.root_causes()[0].hypotheses.first());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flood_of_events_draws_at_most_sixty_frames_a_second() {
+    let mut pacer = Pacer::new();
+    let start = tokio::time::Instant::now();
+    // 10,000 events a second for three seconds, each asking for a frame.
+    for _ in 0..30_000 {
+        pacer.request();
+        pacer.take(tokio::time::Instant::now());
+        tokio::time::advance(Duration::from_micros(100)).await;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let rate = pacer.frames as f64 / secs;
+    assert!(rate <= 60.0, "{rate:.1} frames a second");
+    assert!(rate >= 30.0, "still drawing: {rate:.1} frames a second");
+}

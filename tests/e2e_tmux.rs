@@ -1,0 +1,238 @@
+//! The real binary in a real terminal: tmux at 100x30, driven as an on-call
+//! engineer would, then checked from `inquest feedback --json` and the store.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use inquest::model::{BranchStatus, EventKind, GuidanceScope};
+use inquest::store::Store;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_inquest");
+
+struct Tmux {
+    session: String,
+    dir: PathBuf,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").args(args).output().expect("tmux runs");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            self.cmd(&["send-keys", "-t", &self.session, k]);
+            std::thread::sleep(Duration::from_millis(120));
+        }
+    }
+    fn text(&self, s: &str) {
+        self.cmd(&["send-keys", "-t", &self.session, "-l", s]);
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    fn screen(&self) -> String {
+        self.cmd(&["capture-pane", "-p", "-t", &self.session])
+    }
+    fn wait_for(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
+        let t0 = Instant::now();
+        loop {
+            let s = self.screen();
+            if f(&s) {
+                return s;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(40),
+                "timed out waiting for {what}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn have_tmux() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn an_engineer_steers_grades_and_comments_in_the_cockpit() {
+    if !have_tmux() {
+        assert!(
+            std::env::var_os("INQUEST_REQUIRE_TMUX").is_none(),
+            "tmux is required for this test"
+        );
+        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("inquest-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let t = Tmux {
+        session: format!("inquest-e2e-{}", std::process::id()),
+        dir: dir.clone(),
+    };
+    let command = format!(
+        "env INQUEST_DATA_DIR={} INQUEST_CONFIG_HOME={} USER=tester TERM=xterm-256color {} demo --pace 600ms",
+        dir.display(),
+        dir.join("config").display(),
+        BIN
+    );
+    t.cmd(&["new-session", "-d", "-s", &t.session, "-x", "100", "-y", "30", &command]);
+
+    // The cockpit opens on the tree, the first branch selected.
+    let s = t.wait_for("the branch tree", |s| {
+        s.contains("Branches") && s.contains("dependency-walk")
+    });
+    assert!(s.contains("CheckoutLatencyHigh"), "{s}");
+
+    // Down to logs-first and guide it.
+    t.keys(&["j"]);
+    t.wait_for("logs-first's stream", |s| s.contains("Stream: logs-first"));
+    t.keys(&["i"]);
+    t.wait_for("the composer", |s| s.contains("Guidance for logs-first"));
+    t.text("look at orders-db connection errors");
+    t.keys(&["Enter"]);
+    t.wait_for("the guidance in the stream", |s| {
+        s.contains("tester: look at orders-db")
+    });
+
+    // Down to traces-first and prune it, confirming.
+    t.keys(&["j"]);
+    t.wait_for("traces-first's stream", |s| s.contains("Stream: traces-first"));
+    t.keys(&["x"]);
+    t.wait_for("the prune dialog", |s| s.contains("Prune traces-first?"));
+    t.keys(&["y"]);
+    t.wait_for("traces-first pruned", |s| {
+        s.lines().any(|l| l.contains("traces-first") && l.contains("pruned"))
+    });
+
+    // Back up and down the tree, then to logs-first, and wait for its log evidence.
+    t.keys(&["k", "k", "j"]);
+    t.wait_for("log lines as evidence", |s| {
+        s.contains("Stream: logs-first") && s.contains("lines in")
+    });
+
+    // Grade the top root cause as correct.
+    t.wait_for("a root cause", |s| s.contains("1. "));
+    t.keys(&["4", "y"]);
+    t.wait_for("the grade saved", |s| s.contains("saved: graded correct"));
+
+    // Select two evidence lines and comment on them.
+    t.keys(&["3", "j", "v", "j", "c"]);
+    t.wait_for("the comment composer", |s| {
+        s.contains("Comment on evidence") && s.contains("lines 2-3")
+    });
+    t.text("these two lines show the pool running dry");
+    t.keys(&["Enter"]);
+    t.wait_for("the comment saved", |s| s.contains("saved: comment on lines 2-3"));
+
+    t.keys(&["q"]);
+    let store_path = dir.join("inquest.db");
+    let t0 = Instant::now();
+    let trace = loop {
+        let out = Command::new(BIN)
+            .args(["list", "--json"])
+            .env("INQUEST_DATA_DIR", &dir)
+            .output()
+            .unwrap();
+        let rows: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        if let Some(r) = rows.as_array().and_then(|r| r.first())
+            && r["status"] != "running"
+        {
+            break r["trace_id"].as_str().unwrap().to_string();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the investigation never ended: {rows}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    check_store(&store_path, &dir, &trace);
+}
+
+fn check_store(db: &Path, dir: &Path, trace: &str) {
+    let out = Command::new(BIN)
+        .args(["feedback", trace, "--json"])
+        .env("INQUEST_DATA_DIR", dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let fb: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fb = fb.as_array().unwrap();
+    assert_eq!(fb.len(), 2, "{fb:?}");
+
+    let store = Store::open(db).unwrap();
+    let trace_id = store.resolve(trace).unwrap();
+    let events = store.events(trace_id).unwrap();
+    let branch = |name: &str| {
+        events
+            .iter()
+            .find(|e| matches!(&e.kind, EventKind::BranchStarted { strategy, .. } if strategy == name))
+            .map(|e| e.span_id)
+            .unwrap()
+    };
+    let (logs, traces) = (branch("logs-first"), branch("traces-first"));
+
+    // The guidance went to logs-first, by tester.
+    assert!(events.iter().any(|e| matches!(&e.kind,
+        EventKind::GuidanceApplied { scope: GuidanceScope::Branch, branch: Some(b), text, author }
+            if *b == logs && text == "look at orders-db connection errors" && author == "tester")));
+    // traces-first was pruned.
+    assert!(events.iter().any(|e| e.span_id == traces
+        && matches!(
+            &e.kind,
+            EventKind::BranchStatusChanged {
+                status: BranchStatus::Pruned,
+                ..
+            }
+        )));
+
+    // The grade is on a hypothesis span, as a root cause.
+    let grade = fb.iter().find(|f| f["grade"] == "correct").expect("a grade");
+    assert_eq!(grade["target"], "root_cause");
+    assert_eq!(grade["trace_id"], trace_id.to_string());
+    assert_eq!(grade["author"], "tester");
+    let graded = grade["span_id"].as_str().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.span_id.to_string() == graded && matches!(e.kind, EventKind::HypothesisProposed { .. }))
+    );
+
+    // The comment is on a piece of logs-first's evidence, lines 2-3, quoting them.
+    let comment = fb.iter().find(|f| f["comment"].is_string()).expect("a comment");
+    assert_eq!(comment["comment"], "these two lines show the pool running dry");
+    assert_eq!(comment["target"], "evidence");
+    assert_eq!(comment["highlight"]["start_line"], 2);
+    assert_eq!(comment["highlight"]["end_line"], 3);
+    let span = comment["span_id"].as_str().unwrap();
+    let ev = events
+        .iter()
+        .find(|e| e.span_id.to_string() == span)
+        .expect("the evidence event");
+    let EventKind::EvidenceAdded { evidence } = &ev.kind else {
+        panic!("not evidence: {ev:?}")
+    };
+    let call = ev.parent_span_id.unwrap();
+    let call_event = events.iter().find(|e| e.span_id == call).unwrap();
+    assert_eq!(
+        call_event.parent_span_id,
+        Some(logs),
+        "the evidence belongs to logs-first"
+    );
+    let body = inquest::tools::sanitize::clean(&evidence.body);
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(comment["highlight"]["quote"].as_str().unwrap(), lines[1..=2].join("\n"));
+}
