@@ -263,3 +263,82 @@ async fn a_flood_of_events_draws_at_most_sixty_frames_a_second() {
     assert!(rate <= 60.0, "{rate:.1} frames a second");
     assert!(rate >= 30.0, "still drawing: {rate:.1} frames a second");
 }
+
+fn temp_config(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("inquest-cockpit-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (f, text) in files {
+        std::fs::write(dir.join(f), text).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn a_user_key_map_rebinds_prune_and_unbinds_fork() {
+    let dir = temp_config(
+        "keymap",
+        &[(
+            "keymap.toml",
+            "[tree]\nprepend_keymap = [\n  { on = [\"d\"], run = \"prune\", desc = \"Prune branch\" },\n  { on = [\"f\"], run = \"noop\" },\n]\n",
+        )],
+    );
+    let (keymap, notices) = Keymap::load("default", Some(&dir));
+    assert!(notices.is_empty(), "{notices:?}");
+    let all = events();
+    let part = running(&all, 3);
+    let mut a = app(&part, true);
+    a.keymap = keymap;
+    key(&mut a, KeyCode::Char('j'));
+    assert!(key(&mut a, KeyCode::Char('f')).is_empty());
+    assert!(matches!(a.mode, inquest::tui::app::Mode::Normal), "f no longer forks");
+    assert!(key(&mut a, KeyCode::Char('d')).is_empty());
+    assert!(
+        matches!(a.mode, inquest::tui::app::Mode::ConfirmPrune { .. }),
+        "d asks to prune"
+    );
+    let fx = key(&mut a, KeyCode::Char('y'));
+    let branch = a.selected_branch().unwrap().span;
+    assert_eq!(fx, vec![Effect::Command(inquest::model::Command::Prune { branch })]);
+    // The help overlay shows the new binding.
+    key(&mut a, KeyCode::Char('?'));
+    let s = screen(&mut a, 100, 40);
+    assert!(s.contains("d, x") || s.contains("x, d"), "{s}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_malformed_theme_falls_back_to_the_defaults_with_a_message() {
+    let dir = temp_config(
+        "theme",
+        &[("theme.toml", "[tree]\nrunning = { fg = \"chartreuse-ish\" }\n")],
+    );
+    let (theme, notices) = Theme::load("default", Some(&dir), false);
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0].contains("theme.toml:2"), "{}", notices[0]);
+    assert!(notices[0].contains("chartreuse-ish"), "{}", notices[0]);
+    assert_eq!(
+        theme.style("tree.running"),
+        Theme::builtin("default").unwrap().style("tree.running")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn escape_sequences_in_untrusted_text_never_reach_the_screen() {
+    let all = events();
+    let mut part = running(&all, 3);
+    let branch = app(&part, true).state.as_ref().unwrap().branches[0].span;
+    let mut e = part.last().unwrap().clone();
+    e.seq += 1;
+    e.span_id = inquest::model::SpanId::random();
+    e.parent_span_id = Some(branch);
+    e.kind = EventKind::ThoughtDelta {
+        text: "log says \u{1b}]0;pwned\u{7}\u{1b}[2Jdone \u{9b}31mred".into(),
+    };
+    part.push(e);
+    let mut a = app(&part, true);
+    let s = screen(&mut a, 160, 48);
+    assert!(s.contains("log says done red"), "{s}");
+    assert!(!s.contains('\u{1b}') && !s.contains('\u{9b}') && !s.contains('\u{7}'));
+}

@@ -236,3 +236,38 @@ fn check_store(db: &Path, dir: &Path, trace: &str) {
     let lines: Vec<&str> = body.lines().collect();
     assert_eq!(comment["highlight"]["quote"].as_str().unwrap(), lines[1..=2].join("\n"));
 }
+
+#[test]
+fn a_malformed_theme_still_starts_with_a_visible_message() {
+    if !have_tmux() {
+        assert!(
+            std::env::var_os("INQUEST_REQUIRE_TMUX").is_none(),
+            "tmux is required for this test"
+        );
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("inquest-e2e-theme-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    std::fs::write(
+        dir.join("config/theme.toml"),
+        "[tree]\nrunning = { fg = \"chartreuse-ish\" }\n",
+    )
+    .unwrap();
+    let t = Tmux {
+        session: format!("inquest-e2e-theme-{}", std::process::id()),
+        dir: dir.clone(),
+    };
+    let command = format!(
+        "env INQUEST_DATA_DIR={} INQUEST_CONFIG_HOME={} TERM=xterm-256color {} demo --pace 300ms",
+        dir.display(),
+        dir.join("config").display(),
+        BIN
+    );
+    t.cmd(&["new-session", "-d", "-s", &t.session, "-x", "100", "-y", "30", &command]);
+    let s = t.wait_for("the cockpit with a message", |s| {
+        s.contains("Branches") && s.contains("theme.toml:2")
+    });
+    assert!(s.contains("chartreuse-ish"), "{s}");
+    t.keys(&["q"]);
+}

@@ -377,8 +377,12 @@ impl App {
     /// The evidence the evidence pane shows: the tool call under the stream
     /// cursor if it brought some, else the branch's latest.
     pub fn evidence_span(&self) -> Option<SpanId> {
+        self.evidence_span_in(&self.stream_lines())
+    }
+
+    /// [`evidence_span`](Self::evidence_span) with the stream lines already at hand.
+    pub fn evidence_span_in(&self, lines: &[StreamLine]) -> Option<SpanId> {
         let b = self.selected_branch()?;
-        let lines = self.stream_lines();
         let at_cursor = lines
             .get(self.stream.line.min(lines.len().saturating_sub(1)))
             .map(|l| l.target.span);
@@ -435,16 +439,19 @@ impl App {
     /// Branches with feedback on themselves or anything in them.
     pub fn branches_with_feedback(&self) -> BTreeSet<SpanId> {
         let spans = self.feedback_spans();
-        let Some(s) = &self.state else { return BTreeSet::new() };
         let mut out = BTreeSet::new();
+        let Some(s) = &self.state else { return out };
+        if spans.is_empty() {
+            return out;
+        }
         for b in &s.branches {
             if spans.contains(&b.span) || b.steps.iter().any(|st| spans.contains(&st.span())) {
                 out.insert(b.span);
             }
-            for (span, ev) in &s.evidence {
-                if ev.branch == Some(b.span) && spans.contains(span) {
-                    out.insert(b.span);
-                }
+        }
+        for span in &spans {
+            if let Some(b) = s.evidence.get(span).and_then(|e| e.branch) {
+                out.insert(b);
             }
         }
         out

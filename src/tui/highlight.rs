@@ -54,7 +54,8 @@ impl Highlighter {
     /// Highlighted lines of an evidence body, computed once per span.
     pub fn lines(&mut self, span: SpanId, syntax: &str, body: &str, theme: &Theme) -> &[Line<'static>] {
         if !self.cache.contains_key(&span) {
-            let lines = self.highlight(syntax, body, theme);
+            // Untrusted text: stripped of control sequences before anything else.
+            let lines = self.highlight(syntax, &crate::tools::sanitize::clean(body), theme);
             self.cache.insert(span, lines);
         }
         &self.cache[&span]

@@ -22,6 +22,8 @@ const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█']
 pub struct View {
     pub theme: Theme,
     pub highlighter: Highlighter,
+    /// The sparklines last drawn, by (evidence, width).
+    sparks: Option<((crate::model::SpanId, u16), Vec<Line<'static>>)>,
 }
 
 impl View {
@@ -29,6 +31,7 @@ impl View {
         View {
             theme,
             highlighter: Highlighter::new(),
+            sparks: None,
         }
     }
 
@@ -56,8 +59,10 @@ impl View {
             .split(mid[1]);
         self.status(f, rows[0], app);
         self.tree(f, mid[0], app);
-        self.stream(f, right[0], app);
-        self.evidence(f, right[1], app);
+        // Built once a frame; both panes read them.
+        let lines = app.stream_lines();
+        self.stream(f, right[0], app, &lines);
+        self.evidence(f, right[1], app, &lines);
         self.causes(f, rows[2], app);
         self.hints(f, rows[3], app);
         match &app.mode {
@@ -200,7 +205,7 @@ impl View {
         f.render_widget(Paragraph::new(lines), inner);
     }
 
-    fn stream(&self, f: &mut Frame, area: Rect, app: &mut App) {
+    fn stream(&self, f: &mut Frame, area: Rect, app: &mut App, lines: &[super::app::StreamLine]) {
         let t = &self.theme;
         let focused = app.focus == Focus::Stream && matches!(app.mode, Mode::Normal);
         let title = match app.selected_branch() {
@@ -210,7 +215,6 @@ impl View {
         let block = self.block(title, focused);
         let inner = block.inner(area);
         f.render_widget(block, area);
-        let lines = app.stream_lines();
         if lines.is_empty() {
             return;
         }
@@ -266,14 +270,14 @@ impl View {
         f.render_widget(Paragraph::new(out), inner);
     }
 
-    fn evidence(&mut self, f: &mut Frame, area: Rect, app: &mut App) {
+    fn evidence(&mut self, f: &mut Frame, area: Rect, app: &mut App, lines: &[super::app::StreamLine]) {
         let focused = app.focus == Focus::Evidence && matches!(app.mode, Mode::Normal);
-        let span = app.evidence_span();
+        let span = app.evidence_span_in(lines);
         let ev = span.and_then(|s| {
             app.state
                 .as_ref()
                 .and_then(|st| st.evidence.get(&s))
-                .map(|e| (s, e.evidence.clone()))
+                .map(|e| (s, &e.evidence))
         });
         let title = match &ev {
             Some((_, e)) => format!(" Evidence: {} ", clean(&e.summary)),
@@ -286,10 +290,13 @@ impl View {
         let t = self.theme.clone();
         let mut head: Vec<Line<'static>> = Vec::new();
         if e.kind == EvidenceKind::MetricSeries {
-            head = sparklines(&e.body, inner.width as usize, &t, 3);
+            let key = (span, inner.width);
+            if self.sparks.as_ref().is_none_or(|s| s.0 != key) {
+                self.sparks = Some((key, sparklines(&e.body, inner.width as usize, &t, 3)));
+            }
+            head = self.sparks.as_ref().map(|s| s.1.clone()).unwrap_or_default();
         }
-        let body = clean(&e.body);
-        let lines = self.highlighter.lines(span, &e.syntax, &body, &t);
+        let lines = self.highlighter.lines(span, &e.syntax, &e.body, &t);
         let h = (inner.height as usize).saturating_sub(head.len());
         if !lines.is_empty() {
             app.evidence.line = app.evidence.line.min(lines.len() - 1);
