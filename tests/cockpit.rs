@@ -333,12 +333,16 @@ fn escape_sequences_in_untrusted_text_never_reach_the_screen() {
     e.seq += 1;
     e.span_id = inquest::model::SpanId::random();
     e.parent_span_id = Some(branch);
+    // A screen clear, an OSC 52 clipboard write and a bare carriage return.
     e.kind = EventKind::ThoughtDelta {
-        text: "log says \u{1b}]0;pwned\u{7}\u{1b}[2Jdone \u{9b}31mred".into(),
+        text: "log says \u{1b}[2Jcleared \u{1b}]52;c;cm0gLXJmIC8=\u{7} then\roverwritten".into(),
     };
     part.push(e);
     let mut a = app(&part, true);
     let s = screen(&mut a, 160, 48);
-    assert!(s.contains("log says done red"), "{s}");
+    assert!(
+        s.contains("log says ␛[2Jcleared ␛]52;c;cm0gLXJmIC8=␇ then␍overwritten"),
+        "{s}"
+    );
     assert!(!s.contains('\u{1b}') && !s.contains('\u{9b}') && !s.contains('\u{7}'));
 }

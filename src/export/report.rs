@@ -876,15 +876,16 @@ mod tests {
         let second = pos("2. **checkout**: bad_deploy, 31% confidence");
         assert!(first < second);
         pos("   orders-db ran out of connections");
-        pos("     - orders-db \\| connections at max (`");
+        pos("     - orders-db \\| connections at max␛\\]0;pwned␇ (`");
         pos("   - Supported by: metrics-first, dependency-walk");
         pos("   - Graded **correct** by alice");
 
         // Escaped: the pipe can't split a cell, no terminal control survives.
-        pos("| p99 \\| 2.3s red |");
+        pos("| p99 \\| 2.3s ␛\\[31mred␛\\[0m␇ |");
         assert!(!md.contains('\u{1b}'));
         assert!(!md.contains('\u{7}'));
-        assert!(!md.contains("[31m") && !md.contains("pwned"), "{md}");
+        // What the sequences said stays visible, as text.
+        assert!(md.contains("␛\\[31m") && md.contains("␛\\]0;pwned␇"), "{md}");
 
         // Timeline in time order, with the branch events in it.
         let tl = &md[pos("## Timeline")..pos("## What each branch did")];
@@ -920,8 +921,8 @@ mod tests {
         // Feedback: grade, rating, quoted comment with its heading defused, highlight fenced.
         pos("- graded **correct**, rated up on root cause orders-db · connection_pool_exhaustion");
         pos("  > spot on\n  > \\# not a heading\n");
-        pos("- rated down on evidence “orders-db \\| connections at max”");
-        pos("  Highlighted lines 2–3:\n\n  ````text\n  has ``` fences | and \n  ````\n");
+        pos("- rated down on evidence “orders-db \\| connections at max␛\\]0;pwned␇”");
+        pos("  Highlighted lines 2–3:\n\n  ````text\n  has ``` fences | and ␛[2J\n  ````\n");
         let _ = fx.logs;
     }
 
@@ -941,15 +942,11 @@ mod tests {
 
     #[test]
     fn control_and_markup_are_neutralised() {
-        assert_eq!(clean("a\u{1b}[1;31mb\u{1b}[0m c"), "ab c");
-        assert_eq!(clean("x\u{1b}]8;;http://e\u{1b}\\y\u{1b}]8;;\u{7}z"), "xyz");
+        assert_eq!(clean("a\u{1b}[1;31mb\u{1b}[0m c"), "a␛[1;31mb␛[0m c");
         assert_eq!(
             clean("tab\tnl\ncr\rdel\u{7f}bs\u{8}c1\u{9b}2Jend"),
-            "tab\tnl\ncrdelbsc1end"
+            "tab\tnl\ncr␍del␡bs␈c1\\x9b2Jend"
         );
-        assert_eq!(clean("esc\u{1b}(Bok\u{1b}7"), "escok");
-        // An unterminated OSC ends at the line break, not the end of the text.
-        assert_eq!(clean("a\u{1b}]0;title\nnext"), "a\nnext");
         assert_eq!(
             inline("a | b\nc  \\ <x> *y* `z` [l](u)"),
             "a \\| b c \\\\ &lt;x> \\*y\\* \\`z\\` \\[l\\](u)"

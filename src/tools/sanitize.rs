@@ -1,64 +1,27 @@
 //! Untrusted text (logs, tool output, model output, alert text) made safe for a
 //! terminal: it is data, never control.
 
-/// Strips terminal control from untrusted text: escape sequences (CSI, OSC and
-/// the other string sequences, two-character escapes), C0 controls other than
-/// newline and tab, DEL, and C1 controls.
+/// Escapes terminal control in untrusted text so that it is shown, never
+/// obeyed: C0 controls other than newline and tab become their Unicode
+/// control pictures (ESC is `␛`, so `ESC[2J` shows as `␛[2J` and does
+/// nothing), a bare carriage return becomes `␍` (a CRLF line end is just a
+/// line end), DEL becomes `␡`, C1 controls and the bidirectional overrides
+/// that could reorder what is read are written as `\xNN` or `\u{NNNN}`.
 pub fn clean(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            '\u{1b}' => match chars.peek() {
-                Some('[') => {
-                    chars.next();
-                    skip_csi(&mut chars);
-                }
-                Some(']' | 'P' | 'X' | '^' | '_') => {
-                    chars.next();
-                    skip_string(&mut chars);
-                }
-                Some(c) if (' '..='/').contains(c) => {
-                    // Intermediate bytes, then one final byte.
-                    while chars.next_if(|c| (' '..='/').contains(c)).is_some() {}
-                    chars.next_if(|c| ('0'..='~').contains(c));
-                }
-                Some(c) if ('0'..='~').contains(c) => {
-                    chars.next();
-                }
-                _ => {}
-            },
-            '\u{9b}' => skip_csi(&mut chars),
-            '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
             '\n' | '\t' => out.push(c),
-            c if c < ' ' || c == '\u{7f}' || ('\u{80}'..='\u{9f}').contains(&c) => {}
+            '\r' if chars.peek() == Some(&'\n') => {}
+            c if (c as u32) < 0x20 => out.push(char::from_u32(0x2400 + c as u32).unwrap_or('�')),
+            '\u{7f}' => out.push('␡'),
+            c if ('\u{80}'..='\u{9f}').contains(&c) => out.push_str(&format!("\\x{:02x}", c as u32)),
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
             c => out.push(c),
         }
     }
     out
-}
-
-type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
-
-/// Parameters and intermediates (0x20..=0x3f), then a final byte (0x40..=0x7e).
-fn skip_csi(chars: &mut Chars<'_>) {
-    while chars.next_if(|c| (' '..='?').contains(c)).is_some() {}
-    chars.next_if(|c| ('@'..='~').contains(c));
-}
-
-/// A string sequence (OSC, DCS, ...) up to BEL or ST; a newline also ends it,
-/// so an unterminated one cannot swallow the rest of a log.
-fn skip_string(chars: &mut Chars<'_>) {
-    while let Some(c) = chars.next_if(|c| *c != '\n') {
-        match c {
-            '\u{7}' | '\u{9c}' => return,
-            '\u{1b}' => {
-                chars.next_if_eq(&'\\');
-                return;
-            }
-            _ => {}
-        }
-    }
 }
 
 #[cfg(test)]
@@ -66,10 +29,23 @@ mod tests {
     use super::clean;
 
     #[test]
-    fn strips_escape_sequences_and_controls() {
-        assert_eq!(clean("a\u{1b}[31mred\u{1b}[0m b"), "ared b");
-        assert_eq!(clean("x\u{1b}]0;title\u{7}y"), "xy");
-        assert_eq!(clean("bell\u{7} del\u{7f} c1\u{9b}2J ok\n\tz"), "bell del c1 ok\n\tz");
-        assert_eq!(clean("unterminated \u{1b}]8;;http://x\nnext"), "unterminated \nnext");
+    fn control_is_shown_not_obeyed() {
+        assert_eq!(clean("a\u{1b}[31mred\u{1b}[0m b"), "a␛[31mred␛[0m b");
+        assert_eq!(clean("clear \u{1b}[2J now"), "clear ␛[2J now");
+        // OSC 52 would write the clipboard.
+        assert_eq!(clean("\u{1b}]52;c;cm0gLXJmIC8=\u{7}"), "␛]52;c;cm0gLXJmIC8=␇");
+        assert_eq!(clean("progress 10%\rprogress 99%"), "progress 10%␍progress 99%");
+        assert_eq!(clean("c1\u{9b}2J del\u{7f}"), "c1\\x9b2J del␡");
+        assert_eq!(clean("user\u{202e}gnp.exe"), "user\\u{202e}gnp.exe");
+    }
+
+    #[test]
+    fn text_and_line_structure_survive() {
+        assert_eq!(
+            clean("line one\r\nline two\n\tindented"),
+            "line one\nline two\n\tindented"
+        );
+        assert_eq!(clean("ünïcödé ✓ 日本"), "ünïcödé ✓ 日本");
+        assert!(clean(&"\u{1b}".repeat(1000)).chars().all(|c| c == '␛'));
     }
 }
