@@ -573,13 +573,21 @@ fn init_logs() -> Option<tracing_appender::non_blocking::WorkerGuard> {
 
 fn ui_parts(ui: &UiOpts) -> (crate::tui::keymap::Keymap, crate::tui::view::View, Vec<String>) {
     let dir = crate::config::config_dir();
-    let (keymap, mut notices) =
-        crate::tui::keymap::Keymap::load(ui.keymap.as_deref().unwrap_or("default"), dir.as_deref());
-    let (theme, more) = crate::tui::theme::Theme::load(
-        ui.theme.as_deref().unwrap_or("default"),
-        dir.as_deref(),
-        crate::config::no_color(),
-    );
+    // The command line first, then config.toml, then the built-in defaults.
+    let (settings, mut notices) = crate::config::settings(dir.as_deref());
+    let keymap_name = ui
+        .keymap
+        .clone()
+        .or(settings.ui.keymap)
+        .unwrap_or_else(|| "default".into());
+    let theme_name = ui
+        .theme
+        .clone()
+        .or(settings.ui.theme)
+        .unwrap_or_else(|| "default".into());
+    let (keymap, more) = crate::tui::keymap::Keymap::load(&keymap_name, dir.as_deref());
+    notices.extend(more);
+    let (theme, more) = crate::tui::theme::Theme::load(&theme_name, dir.as_deref(), crate::config::no_color());
     notices.extend(more);
     for n in &notices {
         tracing::warn!("{n}");
