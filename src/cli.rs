@@ -229,9 +229,10 @@ fn pace(opts: &RunOpts, demo: bool) -> Result<Option<(Duration, Duration)>, Fail
     }
 }
 
-fn investigate(scenario: &str, json: bool, opts: &RunOpts, demo: bool) -> Result<ExitCode, Failure> {
+/// The investigation of a scenario as the options ask; also gives the scenario's id.
+fn scenario_setup(scenario: &str, opts: &RunOpts, demo: bool) -> Result<(crate::engine::Setup, String), Failure> {
     let sc = Simulator::load(scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
-    let scenario_id = sc.id.clone();
+    let id = sc.id.clone();
     let options = Options {
         strategies: opts
             .strategies
@@ -243,7 +244,20 @@ fn investigate(scenario: &str, json: bool, opts: &RunOpts, demo: bool) -> Result
         pace: pace(opts, demo)?,
         author: author(),
     };
-    let setup = setup::for_scenario(sc, &options)?;
+    Ok((setup::for_scenario(sc, &options)?, id))
+}
+
+/// A runtime with `workers` threads for investigations.
+fn runtime(workers: usize) -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Other(format!("cannot start the runtime: {e}")))
+}
+
+fn investigate(scenario: &str, json: bool, opts: &RunOpts, demo: bool) -> Result<ExitCode, Failure> {
+    let (setup, scenario_id) = scenario_setup(scenario, opts, demo)?;
     // The store is where feedback and review come from; a run without one still reports.
     let writer = match open_store() {
         Ok(store) => Some(StoreWriter::spawn(store)),
@@ -252,11 +266,7 @@ fn investigate(scenario: &str, json: bool, opts: &RunOpts, demo: bool) -> Result
             None
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Other(format!("cannot start the runtime: {e}")))?;
+    let rt = runtime(2)?;
     let state = rt.block_on(async move {
         let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
         if let Some(w) = writer {
@@ -533,11 +543,7 @@ fn eval(
         }
         None => None,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(jobs.clamp(1, 8))
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Other(format!("cannot start the runtime: {e}")))?;
+    let rt = runtime(jobs.clamp(1, 8))?;
     let report = rt.block_on(async {
         match &paths {
             Some(p) => crate::eval::run(p, &opts).await,
@@ -597,27 +603,11 @@ fn ui_parts(ui: &UiOpts) -> (crate::tui::keymap::Keymap, crate::tui::view::View,
 
 fn cockpit_demo(scenario: &str, opts: &RunOpts, ui: &UiOpts) -> Result<ExitCode, Failure> {
     let _logs = init_logs();
-    let sc = Simulator::load(scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
-    let options = Options {
-        strategies: opts
-            .strategies
-            .iter()
-            .filter(|s| !s.trim().is_empty())
-            .cloned()
-            .collect(),
-        budget_calls: opts.budget_calls,
-        pace: pace(opts, true)?,
-        author: author(),
-    };
-    let setup = setup::for_scenario(sc, &options)?;
+    let (setup, _) = scenario_setup(scenario, opts, true)?;
     let (keymap, view, notices) = ui_parts(ui);
     let writer = open_store().ok().map(StoreWriter::spawn);
     let feedback_store = open_store().ok();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Other(format!("cannot start the runtime: {e}")))?;
+    let rt = runtime(2)?;
     let trace = rt.block_on(async move {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(crate::engine::sink::Channel(tx))];
