@@ -61,8 +61,12 @@ pub enum Cmd {
     /// Run one investigation headless and print its conclusion.
     Run {
         /// Scenario id (see `inquest scenarios`) or path to a scenario file.
-        #[arg(long)]
-        scenario: String,
+        #[arg(long, required_unless_present = "alert", conflicts_with = "alert")]
+        scenario: Option<String>,
+        /// An Alertmanager webhook payload or a single alert (JSON), investigated
+        /// against the sources in config.toml.
+        #[arg(long, value_name = "FILE")]
+        alert: Option<PathBuf>,
         /// Print the events as JSON lines on stdout, and nothing else.
         #[arg(long)]
         json: bool,
@@ -96,10 +100,27 @@ pub enum Cmd {
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
     },
+    /// The simulator's telemetry, for use elsewhere.
+    Sim {
+        #[command(subcommand)]
+        what: SimCmd,
+    },
     /// The built-in scenarios.
     Scenarios {
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SimCmd {
+    /// Write a scenario's metrics as OpenMetrics text that
+    /// `promtool tsdb create-blocks-from openmetrics` backfills.
+    Export {
+        /// Scenario id or path.
+        scenario: String,
+        #[arg(long, value_name = "FILE")]
+        openmetrics: PathBuf,
     },
 }
 
@@ -181,7 +202,19 @@ pub fn main() -> ExitCode {
         }
         Cmd::Open { trace_id, ui } => cockpit_open(&trace_id, &ui),
         Cmd::Feedback { trace_id, json } => feedback(&trace_id, json),
-        Cmd::Run { scenario, json, opts } => investigate(&scenario, json, &opts, false),
+        Cmd::Run {
+            scenario,
+            alert,
+            json,
+            opts,
+        } => match (scenario, alert) {
+            (Some(s), _) => investigate(&s, json, &opts, false),
+            (None, Some(a)) => investigate_alert(&a, json, &opts),
+            (None, None) => Err(Failure::BadInput("give --scenario or --alert".into())),
+        },
+        Cmd::Sim {
+            what: SimCmd::Export { scenario, openmetrics },
+        } => sim_export(&scenario, &openmetrics),
         Cmd::List { json } => list(json),
         Cmd::Report { trace_id } => report(&trace_id),
         Cmd::Scenarios { json } => scenarios(json),
@@ -257,7 +290,72 @@ fn runtime(workers: usize) -> Result<tokio::runtime::Runtime, Failure> {
 }
 
 fn investigate(scenario: &str, json: bool, opts: &RunOpts, demo: bool) -> Result<ExitCode, Failure> {
-    let (setup, scenario_id) = scenario_setup(scenario, opts, demo)?;
+    let (setup, id) = scenario_setup(scenario, opts, demo)?;
+    execute(setup, &format!("scenario {id}"), json, demo)
+}
+
+/// An alert from a file, investigated against the configured sources.
+fn investigate_alert(path: &std::path::Path, json: bool, opts: &RunOpts) -> Result<ExitCode, Failure> {
+    use std::sync::Arc;
+    let text = std::fs::read_to_string(path).map_err(|e| Failure::BadInput(format!("{}: {e}", path.display())))?;
+    let alert = crate::model::Alert::from_json(&text, "file")
+        .map_err(|e| Failure::BadInput(format!("{}: {e}", path.display())))?;
+    let dir = crate::config::config_dir();
+    let (settings, msgs) = crate::config::settings(dir.as_deref());
+    if let Some(m) = msgs.first() {
+        return Err(Failure::BadInput(m.clone()));
+    }
+    // Look back from just after the alert fired, or from now if that is sooner.
+    let now = crate::model::Timestamp::now().min(alert.starts_at + 120_000_000_000);
+    let mut router = crate::sources::router::Router::new(now);
+    let mut configured = false;
+    if let Some(p) = &settings.sources.prometheus {
+        let cfg = p.client().map_err(Failure::BadInput)?;
+        let prom = crate::sources::prometheus::Prometheus::new(cfg).map_err(Failure::BadInput)?;
+        router = router.route("prometheus", Arc::new(prom));
+        configured = true;
+    }
+    if let Some(s) = &settings.sources.simulator {
+        let sc = Simulator::load(&s.scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
+        let sim = Simulator::new(sc).map_err(|e| Failure::BadInput(e.to_string()))?;
+        router = router.fallback(Arc::new(sim));
+        configured = true;
+    }
+    if !configured {
+        return Err(Failure::BadInput(format!(
+            "no sources configured: add [sources.prometheus] (and [sources.simulator] for the rest) to {}",
+            dir.map(|d| d.join("config.toml").display().to_string())
+                .unwrap_or_else(|| "config.toml".into())
+        )));
+    }
+    let options = Options {
+        strategies: opts
+            .strategies
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .cloned()
+            .collect(),
+        budget_calls: opts.budget_calls,
+        pace: None,
+        author: author(),
+    };
+    let setup = setup::for_backend(alert, Arc::new(router), now, &options)?;
+    execute(setup, &format!("alert {}", path.display()), json, false)
+}
+
+fn sim_export(scenario: &str, path: &std::path::Path) -> Result<ExitCode, Failure> {
+    let sc = Simulator::load(scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let sim = Simulator::new(sc).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let file = std::fs::File::create(path).map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
+    let mut out = std::io::BufWriter::new(file);
+    let n = crate::sources::sim::export::openmetrics(sim.series(), &mut out)
+        .and_then(|n| out.flush().map(|_| n))
+        .map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
+    eprintln!("{}: {} series, {n} samples", path.display(), sim.series().len());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn execute(setup: crate::engine::Setup, label: &str, json: bool, demo: bool) -> Result<ExitCode, Failure> {
     // The store is where feedback and review come from; a run without one still reports.
     let writer = match open_store() {
         Ok(store) => Some(StoreWriter::spawn(store)),
@@ -292,7 +390,7 @@ fn investigate(scenario: &str, json: bool, opts: &RunOpts, demo: bool) -> Result
         return Err(Failure::Other("the investigation engine failed".into()));
     };
     if !json {
-        print_summary(&state, &scenario_id);
+        print_summary(&state, label);
     }
     Ok(match state.status {
         InvestigationStatus::Failed => ExitCode::from(1),
@@ -380,11 +478,11 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-fn print_summary(s: &InvestigationState, scenario: &str) {
+fn print_summary(s: &InvestigationState, label: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "\n{} on {} · scenario {scenario}\ntrace {} · bundle {} · {} branches · {} tool calls · {} ms · {}\n",
+        "\n{} on {} · {label}\ntrace {} · bundle {} · {} branches · {} tool calls · {} ms · {}\n",
         clean(&s.alert.name),
         clean(s.alert.service().unwrap_or("?")),
         s.trace_id,

@@ -29,6 +29,80 @@ pub fn no_color() -> bool {
 pub struct Settings {
     #[serde(default)]
     pub ui: Ui,
+    #[serde(default)]
+    pub sources: Sources,
+}
+
+/// The stack inquest reads. Tools whose source is not configured go to the
+/// simulator when `[sources.simulator]` names a scenario, and fail otherwise.
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sources {
+    pub prometheus: Option<PrometheusSource>,
+    pub simulator: Option<SimulatorSource>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSource {
+    /// e.g. `http://prometheus.monitoring:9090`
+    pub url: String,
+    /// Name of the environment variable holding a bearer token.
+    pub bearer_token_env: Option<String>,
+    /// Basic auth user; the password comes from the variable `basic_password_env` names.
+    pub basic_user: Option<String>,
+    pub basic_password_env: Option<String>,
+    /// A PEM file with the CA that signed the server's certificate.
+    pub ca_file: Option<PathBuf>,
+    /// Per request, e.g. `10s` (default 15s).
+    pub timeout: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatorSource {
+    /// Scenario id or path whose telemetry answers the tools no real source does.
+    pub scenario: String,
+}
+
+impl PrometheusSource {
+    /// The client configuration, secrets read from the environment.
+    pub fn client(&self) -> Result<crate::sources::prometheus::Config, String> {
+        use crate::sources::prometheus::{Auth, Config};
+        let env = |name: &str| {
+            std::env::var(name).map_err(|_| format!("[sources.prometheus]: the environment variable {name} is not set"))
+        };
+        let auth = match (&self.bearer_token_env, &self.basic_user, &self.basic_password_env) {
+            (Some(t), None, None) => Auth::Bearer(env(t)?),
+            (None, Some(u), Some(p)) => Auth::Basic {
+                user: u.clone(),
+                password: env(p)?,
+            },
+            (None, None, None) => Auth::None,
+            _ => {
+                return Err(
+                    "[sources.prometheus]: use either bearer_token_env, or basic_user with basic_password_env".into(),
+                );
+            }
+        };
+        let timeout = match &self.timeout {
+            Some(t) => crate::model::parse_duration_ms(t).map_err(|e| format!("[sources.prometheus] timeout: {e}"))?,
+            None => 15_000,
+        };
+        let ca_pem = match &self.ca_file {
+            Some(p) => {
+                Some(std::fs::read(p).map_err(|e| format!("[sources.prometheus] ca_file {}: {e}", p.display()))?)
+            }
+            None => None,
+        };
+        Ok(Config {
+            url: self.url.clone(),
+            auth,
+            timeout: std::time::Duration::from_millis(timeout.max(1) as u64),
+            ca_pem,
+            attempts: 3,
+        })
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]

@@ -59,15 +59,24 @@ pub fn strategies(catalog: &Catalog, names: &[String]) -> Result<Vec<Strategy>, 
 
 /// Everything `engine::start` needs to investigate `scenario` with the built-in reasoner.
 pub fn for_scenario(scenario: Scenario, opts: &Options) -> Result<Setup, SetupError> {
-    let catalog = Arc::new(Catalog::builtin().map_err(|e| SetupError::Catalog(e.to_string()))?);
-    let strategies = strategies(&catalog, &opts.strategies)?;
     let mut sim = Simulator::new(scenario)?;
     if let Some((lo, hi)) = opts.pace {
         sim = sim.with_pace(lo, hi);
     }
     let alert = sim.alert();
     let now = sim.now();
-    let backend: Arc<dyn Backend> = Arc::new(sim);
+    for_backend(alert, Arc::new(sim), now, opts)
+}
+
+/// An investigation of `alert` against `backend` (real sources, the simulator, or both through a router).
+pub fn for_backend(
+    alert: crate::model::Alert,
+    backend: Arc<dyn Backend>,
+    now: crate::model::Timestamp,
+    opts: &Options,
+) -> Result<Setup, SetupError> {
+    let catalog = Arc::new(Catalog::builtin().map_err(|e| SetupError::Catalog(e.to_string()))?);
+    let strategies = strategies(&catalog, &opts.strategies)?;
     let reasoner: Arc<dyn Reasoner> = Arc::new(Builtin::new());
     let bundle = bundle_id(&reasoner.fingerprint(), &catalog);
     let mut budget = Budget::default();

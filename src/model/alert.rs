@@ -35,3 +35,120 @@ impl Alert {
             .map(String::as_str)
     }
 }
+
+/// An alert as Alertmanager sends and serves it (webhook payloads and API v2).
+#[derive(Deserialize)]
+struct WireAlert {
+    #[serde(default)]
+    status: Option<serde_json::Value>,
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    #[serde(rename = "startsAt")]
+    starts_at: String,
+    #[serde(default)]
+    fingerprint: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Webhook {
+    alerts: Vec<WireAlert>,
+}
+
+impl Alert {
+    /// Reads an Alertmanager webhook payload (the first firing alert) or a
+    /// single alert object. Errors say where in `text` and what was expected.
+    pub fn from_json(text: &str, source: &str) -> Result<Alert, String> {
+        let at = |e: &serde_json::Error| format!("line {} column {}", e.line(), e.column());
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("{}: {e}", at(&e)))?;
+        let wire: WireAlert = if value.get("alerts").is_some() {
+            let hook: Webhook = serde_json::from_value(value)
+                .map_err(|e| format!("expected an Alertmanager webhook payload {{\"alerts\": [...]}}: {e}"))?;
+            let firing = |a: &WireAlert| match &a.status {
+                Some(serde_json::Value::String(s)) => s == "firing",
+                Some(serde_json::Value::Object(o)) => o.get("state").and_then(|s| s.as_str()) == Some("active"),
+                _ => true,
+            };
+            let mut alerts = hook.alerts;
+            let i = alerts
+                .iter()
+                .position(firing)
+                .ok_or("the payload has no firing alert")?;
+            alerts.swap_remove(i)
+        } else {
+            serde_json::from_value(value).map_err(|e| {
+                format!(
+                    "expected an alert {{\"labels\": {{...}}, \"annotations\": {{...}}, \"startsAt\": \"...\"}}: {e}"
+                )
+            })?
+        };
+        let starts_at = Timestamp::parse_rfc3339(&wire.starts_at).map_err(|e| format!("startsAt: {e}"))?;
+        let name = wire
+            .labels
+            .get("alertname")
+            .cloned()
+            .ok_or("labels: expected an `alertname` label")?;
+        let severity = wire.labels.get("severity").cloned().unwrap_or_else(|| "page".into());
+        let fingerprint = wire.fingerprint.unwrap_or_else(|| {
+            // Alertmanager's own fingerprints are hashes of the label set; so is this one.
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for (k, v) in &wire.labels {
+                for b in k.bytes().chain([0xff]).chain(v.bytes()).chain([0xff]) {
+                    h ^= b as u64;
+                    h = h.wrapping_mul(0x0000_0100_0000_01b3);
+                }
+            }
+            format!("{h:016x}")
+        });
+        Ok(Alert {
+            source: source.to_string(),
+            name,
+            labels: wire.labels,
+            annotations: wire.annotations,
+            severity,
+            starts_at,
+            fingerprint,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_payloads_and_single_alerts_are_read() {
+        let hook = r#"{"version":"4","status":"firing","receiver":"inquest","groupKey":"{}:{}","alerts":[
+            {"status":"resolved","labels":{"alertname":"Old"},"annotations":{},"startsAt":"2026-03-01T10:00:00Z"},
+            {"status":"firing","labels":{"alertname":"CheckoutLatencyHigh","service":"checkout","severity":"page"},
+             "annotations":{"summary":"p99 above 2s"},"startsAt":"2026-03-01T10:48:00Z","fingerprint":"abc123"}]}"#;
+        let a = Alert::from_json(hook, "file").unwrap();
+        assert_eq!(a.name, "CheckoutLatencyHigh");
+        assert_eq!(a.service(), Some("checkout"));
+        assert_eq!(a.fingerprint, "abc123");
+        assert_eq!(a.starts_at, Timestamp::parse_rfc3339("2026-03-01T10:48:00Z").unwrap());
+        let one = r#"{"labels":{"alertname":"DiskFull","service":"wiki-db"},"startsAt":"2026-03-01T10:48:00Z"}"#;
+        let b = Alert::from_json(one, "file").unwrap();
+        assert_eq!(b.severity, "page");
+        assert_eq!(b.fingerprint.len(), 16);
+    }
+
+    #[test]
+    fn bad_alerts_say_where_and_what() {
+        assert!(
+            Alert::from_json("{\n  \"labels\": {,\n}", "f")
+                .unwrap_err()
+                .contains("line 2")
+        );
+        assert!(
+            Alert::from_json(r#"{"labels":{"a":"b"},"startsAt":"2026-03-01T10:48:00Z"}"#, "f")
+                .unwrap_err()
+                .contains("alertname")
+        );
+        assert!(
+            Alert::from_json(r#"{"labels":{"alertname":"x"},"startsAt":"yesterday"}"#, "f")
+                .unwrap_err()
+                .contains("startsAt")
+        );
+    }
+}

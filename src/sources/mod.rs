@@ -2,6 +2,8 @@
 //! Kubernetes, Tempo/Jaeger and Alertmanager. Every source answers the same
 //! tools with the same data shapes, so reasoners never know which one it is.
 
+pub mod prometheus;
+pub mod router;
 pub mod sim;
 pub mod telemetry;
 

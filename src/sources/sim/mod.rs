@@ -4,6 +4,7 @@
 
 mod answer;
 pub mod dynamics;
+pub mod export;
 mod kube;
 pub mod logql;
 mod logs;
