@@ -100,6 +100,17 @@ pub enum Cmd {
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
     },
+    /// Alerts firing now in the configured Alertmanager.
+    Alerts {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Receive alerts over HTTP (Alertmanager webhook at /alertmanager, PagerDuty
+    /// webhooks v3 at /pagerduty) and investigate each new one headless.
+    Serve {
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9797")]
+        listen: String,
+    },
     /// The simulator's telemetry, for use elsewhere.
     Sim {
         #[command(subcommand)]
@@ -212,6 +223,8 @@ pub fn main() -> ExitCode {
             (None, Some(a)) => investigate_alert(&a, json, &opts),
             (None, None) => Err(Failure::BadInput("give --scenario or --alert".into())),
         },
+        Cmd::Alerts { json } => alerts(json),
+        Cmd::Serve { listen } => serve(&listen),
         Cmd::Sim {
             what: SimCmd::Export { scenario, openmetrics },
         } => sim_export(&scenario, &openmetrics),
@@ -307,27 +320,13 @@ fn investigate_alert(path: &std::path::Path, json: bool, opts: &RunOpts) -> Resu
     }
     // Look back from just after the alert fired, or from now if that is sooner.
     let now = crate::model::Timestamp::now().min(alert.starts_at + 120_000_000_000);
-    let mut router = crate::sources::router::Router::new(now);
-    let mut configured = false;
-    if let Some(p) = &settings.sources.prometheus {
-        let cfg = p.client().map_err(Failure::BadInput)?;
-        let prom = crate::sources::prometheus::Prometheus::new(cfg).map_err(Failure::BadInput)?;
-        router = router.route("prometheus", Arc::new(prom));
-        configured = true;
-    }
-    if let Some(s) = &settings.sources.simulator {
-        let sc = Simulator::load(&s.scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
-        let sim = Simulator::new(sc).map_err(|e| Failure::BadInput(e.to_string()))?;
-        router = router.fallback(Arc::new(sim));
-        configured = true;
-    }
-    if !configured {
-        return Err(Failure::BadInput(format!(
-            "no sources configured: add [sources.prometheus] (and [sources.simulator] for the rest) to {}",
+    let router = crate::sources::configured(&settings, now).map_err(|e| {
+        Failure::BadInput(format!(
+            "{e} ({})",
             dir.map(|d| d.join("config.toml").display().to_string())
-                .unwrap_or_else(|| "config.toml".into())
-        )));
-    }
+                .unwrap_or_else(|| "no config directory".into())
+        ))
+    })?;
     let options = Options {
         strategies: opts
             .strategies
@@ -803,5 +802,80 @@ fn feedback(prefix: &str, json: bool) -> Result<ExitCode, Failure> {
                 .unwrap_or_default()
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn settings() -> Result<crate::config::Settings, Failure> {
+    let dir = crate::config::config_dir();
+    let (settings, msgs) = crate::config::settings(dir.as_deref());
+    match msgs.into_iter().next() {
+        Some(m) => Err(Failure::BadInput(m)),
+        None => Ok(settings),
+    }
+}
+
+fn alerts(json: bool) -> Result<ExitCode, Failure> {
+    let settings = settings()?;
+    let Some(am) = &settings.sources.alertmanager else {
+        return Err(Failure::BadInput("no [sources.alertmanager] url in config.toml".into()));
+    };
+    let timeout = match &am.timeout {
+        Some(t) => {
+            parse_duration_ms(t).map_err(|e| Failure::BadInput(format!("[sources.alertmanager] timeout: {e}")))?
+        }
+        None => 10_000,
+    };
+    let client = crate::sources::alertmanager::Alertmanager::new(&am.url, Duration::from_millis(timeout.max(1) as u64))
+        .map_err(Failure::Other)?;
+    let rt = runtime(1)?;
+    let alerts = rt
+        .block_on(client.alerts())
+        .map_err(|e| Failure::Other(e.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&alerts).unwrap_or_else(|_| "[]".into())
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if alerts.is_empty() {
+        let _ = writeln!(out, "No alerts firing.");
+    }
+    for a in alerts {
+        let _ = writeln!(
+            out,
+            "{:<20} {:<8} {:<32} {:<20} {}",
+            a.starts_at.to_rfc3339().get(..19).unwrap_or(""),
+            clean(&a.severity),
+            clean(&a.name),
+            clean(a.service().unwrap_or("")),
+            clean(a.summary().unwrap_or(""))
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn serve(listen: &str) -> Result<ExitCode, Failure> {
+    let _logs = init_logs();
+    let settings = settings()?;
+    let store = Store::default_path()?;
+    // Fail now, not at the first alert, if the sources or secrets are missing.
+    crate::sources::configured(&settings, crate::model::Timestamp::now()).map_err(Failure::BadInput)?;
+    let intake = crate::intake::Intake::new(settings, store, author()).map_err(Failure::BadInput)?;
+    let rt = runtime(2)?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| Failure::BadInput(format!("--listen {listen}: {e}")))?;
+        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| listen.to_string());
+        eprintln!("inquest: listening on http://{addr} (POST /alertmanager, /pagerduty)");
+        tokio::select! {
+            r = crate::intake::serve(listener, std::sync::Arc::new(intake)) => r.map_err(|e| Failure::Other(e.to_string()))?,
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        Ok::<_, Failure>(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -31,6 +31,31 @@ pub struct Settings {
     pub ui: Ui,
     #[serde(default)]
     pub sources: Sources,
+    #[serde(default)]
+    pub intake: Intake,
+}
+
+/// Where alerts come in (`inquest serve`).
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Intake {
+    pub pagerduty: Option<PagerDutyIntake>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagerDutyIntake {
+    /// Name of the environment variable holding the webhook subscription's signing secret.
+    pub secret_env: String,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerSource {
+    /// e.g. `http://alertmanager.monitoring:9093`
+    pub url: String,
+    /// Per request, e.g. `10s` (default 10s).
+    pub timeout: Option<String>,
 }
 
 /// The stack inquest reads. Tools whose source is not configured go to the
@@ -38,6 +63,7 @@ pub struct Settings {
 #[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sources {
+    pub alertmanager: Option<AlertmanagerSource>,
     pub prometheus: Option<PrometheusSource>,
     pub simulator: Option<SimulatorSource>,
 }

@@ -2,6 +2,7 @@
 //! Kubernetes, Tempo/Jaeger and Alertmanager. Every source answers the same
 //! tools with the same data shapes, so reasoners never know which one it is.
 
+pub mod alertmanager;
 pub mod prometheus;
 pub mod router;
 pub mod sim;
@@ -89,4 +90,27 @@ pub fn str_arg<'a>(args: &'a Value, key: &str) -> Option<&'a str> {
 
 pub fn required_str<'a>(args: &'a Value, key: &str) -> Result<&'a str, SourceError> {
     str_arg(args, key).ok_or_else(|| SourceError::BadArgs(format!("{key} is required")))
+}
+
+/// The sources `config.toml` names, behind one router, looking back from `now`.
+pub fn configured(settings: &crate::config::Settings, now: crate::model::Timestamp) -> Result<router::Router, String> {
+    use std::sync::Arc;
+    let mut r = router::Router::new(now);
+    let mut any = false;
+    if let Some(p) = &settings.sources.prometheus {
+        r = r.route("prometheus", Arc::new(prometheus::Prometheus::new(p.client()?)?));
+        any = true;
+    }
+    if let Some(s) = &settings.sources.simulator {
+        let sc = sim::Simulator::load(&s.scenario).map_err(|e| e.to_string())?;
+        r = r.fallback(Arc::new(sim::Simulator::new(sc).map_err(|e| e.to_string())?));
+        any = true;
+    }
+    if !any {
+        return Err(
+            "no sources configured: add [sources.prometheus] (and [sources.simulator] for the rest) to config.toml"
+                .into(),
+        );
+    }
+    Ok(r)
 }

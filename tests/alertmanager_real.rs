@@ -1,0 +1,227 @@
+//! A real Alertmanager on loopback: alerts pushed through its API v2 show in
+//! `inquest alerts`, its webhook starts one investigation per new alert in
+//! `inquest serve`, a repeat starts none, and a badly signed PagerDuty
+//! webhook is refused.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use inquest::sources::sim::Simulator;
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+const BIN: &str = env!("CARGO_BIN_EXE_inquest");
+
+struct Procs(Vec<Child>, PathBuf);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.1);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A minimal HTTP/1.0 request over loopback: (status, body).
+fn http(method: &str, port: u16, path: &str, headers: &[(&str, String)], body: &str) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let status = out.split(' ').nth(1)?.parse().ok()?;
+    let body = out.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default();
+    Some((status, body))
+}
+
+fn inquest(dir: &Path, args: &[&str]) -> Value {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("INQUEST_DATA_DIR", dir.join("data"))
+        .env("INQUEST_CONFIG_HOME", dir.join("config"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn wait(what: &str, mut f: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < Duration::from_secs(30), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn have(cmd: &str) -> bool {
+    Command::new(cmd)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn alerts_flow_from_a_real_alertmanager_into_investigations() {
+    let am_bin = "prometheus-alertmanager";
+    if !have(am_bin) {
+        assert!(
+            std::env::var_os("INQUEST_REQUIRE_PROMETHEUS").is_none(),
+            "{am_bin} is required"
+        );
+        eprintln!("skipped: {am_bin} is not installed (.ci/run installs it)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("inquest-am-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    let (am_port, serve_port) = (free_port(), free_port());
+    std::fs::write(
+        dir.join("config/config.toml"),
+        format!(
+            "[sources.alertmanager]\nurl = \"http://127.0.0.1:{am_port}\"\n\n[sources.simulator]\nscenario = \"checkout-db-pool\"\n\n[intake.pagerduty]\nsecret_env = \"PD_SECRET\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("am.yml"),
+        format!(
+            "route:\n  receiver: inquest\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: inquest\n    webhook_configs:\n      - url: http://127.0.0.1:{serve_port}/alertmanager\n        send_resolved: false\n"
+        ),
+    )
+    .unwrap();
+    let serve = Command::new(BIN)
+        .args(["serve", "--listen", &format!("127.0.0.1:{serve_port}")])
+        .env("INQUEST_DATA_DIR", dir.join("data"))
+        .env("INQUEST_CONFIG_HOME", dir.join("config"))
+        .env("PD_SECRET", "s3cret")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let am = Command::new(am_bin)
+        .args([
+            &format!("--web.listen-address=127.0.0.1:{am_port}"),
+            "--cluster.listen-address=",
+            &format!("--storage.path={}", dir.join("am").display()),
+            &format!("--config.file={}", dir.join("am.yml").display()),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _procs = Procs(vec![serve, am], dir.clone());
+    wait("inquest serve", || {
+        http("GET", serve_port, "/healthz", &[], "").is_some_and(|r| r.0 == 200)
+    });
+    wait("alertmanager", || {
+        http("GET", am_port, "/-/ready", &[], "").is_some_and(|r| r.0 == 200)
+    });
+
+    // The scenario's alert, pushed into Alertmanager.
+    let alert = Simulator::new(Simulator::load("checkout-db-pool").unwrap())
+        .unwrap()
+        .alert();
+    let push =
+        json!([{"labels": alert.labels, "annotations": alert.annotations, "startsAt": alert.starts_at.to_rfc3339()}]);
+    let (status, _) = http("POST", am_port, "/api/v2/alerts", &[], &push.to_string()).unwrap();
+    assert_eq!(status, 200);
+    wait("the alert in `inquest alerts`", || {
+        inquest(&dir, &["alerts", "--json"])
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["name"] == "CheckoutLatencyHigh"))
+    });
+    let listed = inquest(&dir, &["alerts", "--json"]);
+    let fingerprint = listed[0]["fingerprint"].as_str().unwrap().to_string();
+    assert_eq!(listed[0]["source"], "alertmanager");
+    assert_eq!(listed[0]["labels"]["service"], "checkout");
+
+    // Alertmanager's webhook starts one investigation.
+    let investigations = || {
+        inquest(&dir, &["list", "--json"])
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    wait("an investigation started by the webhook", || {
+        investigations().len() == 1
+    });
+    let row = &investigations()[0];
+    assert_eq!(row["alert_name"], "CheckoutLatencyHigh");
+    wait("the investigation to end", || investigations()[0]["status"] == "done");
+    assert_eq!(investigations()[0]["top_service"], "orders-db");
+
+    // The same alert again, as Alertmanager would resend it: nothing new.
+    let hook = json!({"version": "4", "status": "firing", "receiver": "inquest", "alerts": [{
+        "status": "firing", "labels": alert.labels, "annotations": alert.annotations,
+        "startsAt": alert.starts_at.to_rfc3339(), "endsAt": "0001-01-01T00:00:00Z", "fingerprint": fingerprint}]});
+    let (status, body) = http("POST", serve_port, "/alertmanager", &[], &hook.to_string()).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let r: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(r["duplicates"], 1, "{body}");
+    assert_eq!(r["started"].as_array().unwrap().len(), 0);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(investigations().len(), 1);
+
+    // A PagerDuty webhook with a bad signature is refused and starts nothing.
+    let pd = json!({"event": {"id": "e1", "event_type": "incident.triggered", "resource_type": "incident",
+        "occurred_at": alert.starts_at.to_rfc3339(), "data": {"id": "PGR0VU2", "type": "incident",
+        "title": "CheckoutLatencyHigh", "urgency": "high", "created_at": alert.starts_at.to_rfc3339(),
+        "service": {"id": "PF9KMXH", "summary": "checkout", "type": "service_reference"}}}})
+    .to_string();
+    let (status, _) = http(
+        "POST",
+        serve_port,
+        "/pagerduty",
+        &[("X-PagerDuty-Signature", "v1=00ff00ff".into())],
+        &pd,
+    )
+    .unwrap();
+    assert_eq!(status, 401);
+    let (status, _) = http("POST", serve_port, "/pagerduty", &[], &pd).unwrap();
+    assert_eq!(status, 401, "no signature at all");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(investigations().len(), 1);
+    // Signed with the secret, it starts one.
+    let mut mac = Hmac::<Sha256>::new_from_slice(b"s3cret").unwrap();
+    mac.update(pd.as_bytes());
+    let sig: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let (status, body) = http(
+        "POST",
+        serve_port,
+        "/pagerduty",
+        &[("X-PagerDuty-Signature", format!("v1={sig}"))],
+        &pd,
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    wait("the PagerDuty investigation", || investigations().len() == 2);
+}
