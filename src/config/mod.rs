@@ -65,6 +65,8 @@ pub struct AlertmanagerSource {
 pub struct Sources {
     pub alertmanager: Option<AlertmanagerSource>,
     pub prometheus: Option<PrometheusSource>,
+    pub loki: Option<HttpSource>,
+    pub jaeger: Option<HttpSource>,
     pub simulator: Option<SimulatorSource>,
 }
 
@@ -82,6 +84,42 @@ pub struct PrometheusSource {
     pub ca_file: Option<PathBuf>,
     /// Per request, e.g. `10s` (default 15s).
     pub timeout: Option<String>,
+}
+
+/// A source reached over plain HTTP(S): Loki, Jaeger.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSource {
+    pub url: String,
+    /// Sent as `X-Scope-OrgID` (multi-tenant Loki and Tempo).
+    pub tenant: Option<String>,
+    /// A PEM file with the CA that signed the server's certificate.
+    pub ca_file: Option<PathBuf>,
+    /// Per request, e.g. `10s` (default 15s).
+    pub timeout: Option<String>,
+}
+
+impl HttpSource {
+    pub fn http(&self, section: &str) -> Result<crate::sources::http::Http, String> {
+        let timeout = match &self.timeout {
+            Some(t) => crate::model::parse_duration_ms(t).map_err(|e| format!("[sources.{section}] timeout: {e}"))?,
+            None => 15_000,
+        };
+        let ca = match &self.ca_file {
+            Some(p) => Some(std::fs::read(p).map_err(|e| format!("[sources.{section}] ca_file {}: {e}", p.display()))?),
+            None => None,
+        };
+        let headers = self
+            .tenant
+            .iter()
+            .map(|t| ("X-Scope-OrgID".to_string(), t.clone()))
+            .collect();
+        crate::sources::http::Http::new(
+            std::time::Duration::from_millis(timeout.max(1) as u64),
+            ca.as_deref(),
+            headers,
+        )
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]

@@ -3,6 +3,9 @@
 //! tools with the same data shapes, so reasoners never know which one it is.
 
 pub mod alertmanager;
+pub mod http;
+pub mod jaeger;
+pub mod loki;
 pub mod prometheus;
 pub mod router;
 pub mod sim;
@@ -99,6 +102,14 @@ pub fn configured(settings: &crate::config::Settings, now: crate::model::Timesta
     let mut any = false;
     if let Some(p) = &settings.sources.prometheus {
         r = r.route("prometheus", Arc::new(prometheus::Prometheus::new(p.client()?)?));
+        any = true;
+    }
+    if let Some(l) = &settings.sources.loki {
+        r = r.route("loki", Arc::new(loki::Loki::new(&l.url, l.http("loki")?)));
+        any = true;
+    }
+    if let Some(j) = &settings.sources.jaeger {
+        r = r.route("traces", Arc::new(jaeger::Jaeger::new(&j.url, j.http("jaeger")?)));
         any = true;
     }
     if let Some(s) = &settings.sources.simulator {

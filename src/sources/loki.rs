@@ -1,0 +1,111 @@
+//! Grafana Loki, read through `/loki/api/v1/query_range`.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::http::{Http, backend_err, head};
+use super::telemetry::LogStream;
+use super::{Backend, BoxFuture, SourceError, ToolData, required_str, str_arg, time_arg};
+use crate::model::Timestamp;
+
+pub struct Loki {
+    url: String,
+    http: Http,
+}
+
+impl Loki {
+    pub fn new(url: &str, http: Http) -> Loki {
+        Loki {
+            url: url.trim_end_matches('/').to_string(),
+            http,
+        }
+    }
+}
+
+/// A Loki answer as log streams.
+pub fn parse(endpoint: &str, status: u16, body: &str) -> Result<Vec<LogStream>, SourceError> {
+    if status != 200 {
+        return Err(backend_err(endpoint, format!("HTTP {status}: {}", head(body))));
+    }
+    let v: Value = serde_json::from_str(body)
+        .map_err(|e| backend_err(endpoint, format!("not a Loki answer ({e}): {}", head(body))))?;
+    if v["status"] != "success" {
+        return Err(backend_err(endpoint, format!("status {}: {}", v["status"], head(body))));
+    }
+    if v["data"]["resultType"] != "streams" {
+        return Err(backend_err(
+            endpoint,
+            format!("expected streams, got {}", v["data"]["resultType"]),
+        ));
+    }
+    let items = v["data"]["result"]
+        .as_array()
+        .ok_or_else(|| backend_err(endpoint, "data.result is not a list"))?;
+    let mut out = Vec::new();
+    for s in items {
+        let labels: BTreeMap<String, String> = s["stream"]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut entries = Vec::new();
+        for e in s["values"].as_array().into_iter().flatten() {
+            let ns = e[0].as_str().and_then(|t| t.parse::<i64>().ok());
+            let line = e[1].as_str();
+            match (ns, line) {
+                (Some(ns), Some(line)) => entries.push((Timestamp(ns), line.to_string())),
+                _ => {
+                    return Err(backend_err(
+                        endpoint,
+                        format!("a value that is not [\"<ns>\", \"<line>\"]: {e}"),
+                    ));
+                }
+            }
+        }
+        out.push(LogStream { labels, entries });
+    }
+    Ok(out)
+}
+
+impl Backend for Loki {
+    fn call<'a>(&'a self, tool: &'a str, args: &'a Value) -> BoxFuture<'a, Result<ToolData, SourceError>> {
+        Box::pin(async move {
+            if tool != "loki_query_range" {
+                return Err(SourceError::UnknownTool(tool.to_string()));
+            }
+            let q = required_str(args, "query")?;
+            let end = time_arg(args, "end")?.unwrap_or_else(Timestamp::now);
+            let start = time_arg(args, "start")?.unwrap_or(Timestamp(end.0 - 3_600_000_000_000));
+            let limit = args.get("limit").and_then(Value::as_u64).unwrap_or(100).min(5000);
+            let direction = str_arg(args, "direction").unwrap_or("backward");
+            if direction != "backward" && direction != "forward" {
+                return Err(SourceError::BadArgs(format!(
+                    "direction: {direction:?} (backward or forward)"
+                )));
+            }
+            let endpoint = format!("{}/loki/api/v1/query_range", self.url);
+            let params = [
+                ("query", q.to_string()),
+                ("start", start.0.to_string()),
+                // Loki's end is exclusive; the tool's is not.
+                ("end", (end.0 + 1).to_string()),
+                ("limit", limit.to_string()),
+                ("direction", direction.to_string()),
+            ];
+            let (status, body) = self.http.get(&endpoint, &params, |r| r).await?;
+            parse(&endpoint, status, &body).map(ToolData::Streams)
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("loki:{}", self.url)
+    }
+
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}

@@ -1,0 +1,293 @@
+//! Loki and Jaeger as loopback servers that answer in those systems' JSON,
+//! built from a scenario's telemetry; then the same servers answering with an
+//! error body, a 500, nothing in time, and broken JSON. Each fault fails the
+//! tool calls it touches, names the endpoint, and the investigation goes on.
+
+use std::convert::Infallible;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response};
+use inquest::model::Timestamp;
+use inquest::sources::sim::Simulator;
+use inquest::sources::{Backend, ToolData};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_inquest");
+const SCENARIO: &str = "checkout-db-pool";
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Mode {
+    Real = 0,
+    ErrorBody = 1,
+    Status500 = 2,
+    Slow = 3,
+    Malformed = 4,
+}
+
+struct Fake {
+    sim: Simulator,
+    mode: AtomicU8,
+}
+
+fn ns_to_rfc(ns: &str) -> String {
+    Timestamp(ns.parse().unwrap_or(0)).to_rfc3339()
+}
+
+fn us_to_rfc(us: &str) -> String {
+    Timestamp(us.parse::<i64>().unwrap_or(0) * 1000).to_rfc3339()
+}
+
+fn jaeger_trace(spans: &[inquest::sources::telemetry::Span]) -> Value {
+    let mut processes = serde_json::Map::new();
+    let mut out = Vec::new();
+    for s in spans {
+        let pid = format!("p-{}", s.service);
+        processes.insert(pid.clone(), json!({"serviceName": s.service, "tags": []}));
+        let refs = s
+            .parent_id
+            .iter()
+            .map(|p| json!({"refType": "CHILD_OF", "traceID": s.trace_id, "spanID": p}))
+            .collect::<Vec<_>>();
+        let tags = if s.error {
+            vec![json!({"key": "error", "type": "bool", "value": true})]
+        } else {
+            vec![]
+        };
+        out.push(json!({
+            "traceID": s.trace_id, "spanID": s.span_id, "operationName": s.name, "references": refs,
+            "startTime": s.start.0 / 1000, "duration": (s.duration_ms * 1000.0).round() as i64,
+            "processID": pid, "tags": tags, "logs": []
+        }));
+    }
+    json!({"traceID": spans.first().map(|s| s.trace_id.clone()).unwrap_or_default(), "spans": out, "processes": processes, "warnings": null})
+}
+
+impl Fake {
+    async fn answer(&self, path: &str, q: &std::collections::HashMap<String, String>) -> (u16, String) {
+        match Mode::of(self.mode.load(Ordering::SeqCst)) {
+            Mode::ErrorBody => {
+                return (
+                    400,
+                    "parse error at line 1, col 7: syntax error: unexpected IDENTIFIER".into(),
+                );
+            }
+            Mode::Status500 => return (500, "{\"error\":\"internal\"}".into()),
+            Mode::Slow => {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                return (200, "{}".into());
+            }
+            Mode::Malformed => return (200, "{\"status\":\"success\",\"data\":{\"resultType\":".into()),
+            Mode::Real => {}
+        }
+        if path == "/loki/api/v1/query_range" {
+            let args = json!({
+                "query": q["query"], "start": ns_to_rfc(&q["start"]), "end": ns_to_rfc(&q["end"]),
+                "limit": q["limit"].parse::<u64>().unwrap_or(100), "direction": q["direction"]
+            });
+            let ToolData::Streams(streams) = self.sim.call("loki_query_range", &args).await.unwrap() else {
+                panic!()
+            };
+            let result: Vec<Value> = streams
+                .iter()
+                .map(|s| json!({"stream": s.labels, "values": s.entries.iter().map(|(t, l)| json!([t.0.to_string(), l])).collect::<Vec<_>>()}))
+                .collect();
+            return (
+                200,
+                json!({"status": "success", "data": {"resultType": "streams", "result": result, "stats": {}}})
+                    .to_string(),
+            );
+        }
+        if path == "/api/traces" {
+            let mut args = json!({"service": q["service"], "start": us_to_rfc(&q["start"]), "end": us_to_rfc(&q["end"]),
+                "limit": q["limit"].parse::<u64>().unwrap_or(20)});
+            if q.get("tags").is_some_and(|t| t.contains("error")) {
+                args["error"] = json!(true);
+            }
+            let ToolData::TraceList(list) = self.sim.call("traces_search", &args).await.unwrap() else {
+                panic!()
+            };
+            let mut data = Vec::new();
+            for t in list {
+                if let Ok(ToolData::Trace(spans)) = self.sim.call("trace_get", &json!({"trace_id": t.trace_id})).await {
+                    data.push(jaeger_trace(&spans));
+                }
+            }
+            return (
+                200,
+                json!({"data": data, "total": 0, "limit": 0, "offset": 0, "errors": null}).to_string(),
+            );
+        }
+        if let Some(id) = path.strip_prefix("/api/traces/") {
+            return match self.sim.call("trace_get", &json!({"trace_id": id})).await {
+                Ok(ToolData::Trace(spans)) => {
+                    (200, json!({"data": [jaeger_trace(&spans)], "errors": null}).to_string())
+                }
+                _ => (
+                    404,
+                    json!({"data": null, "errors": [{"code": 404, "msg": "trace not found"}]}).to_string(),
+                ),
+            };
+        }
+        (404, "404 page not found".into())
+    }
+}
+
+impl Mode {
+    fn of(v: u8) -> Mode {
+        match v {
+            1 => Mode::ErrorBody,
+            2 => Mode::Status500,
+            3 => Mode::Slow,
+            4 => Mode::Malformed,
+            _ => Mode::Real,
+        }
+    }
+}
+
+/// Starts the fake on a thread of its own; returns its port and the handle to switch modes.
+fn start_fake() -> (u16, Arc<Fake>) {
+    let fake = Arc::new(Fake {
+        sim: Simulator::new(Simulator::load(SCENARIO).unwrap()).unwrap(),
+        mode: AtomicU8::new(0),
+    });
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = std_listener.local_addr().unwrap().port();
+    std_listener.set_nonblocking(true).unwrap();
+    let f = fake.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let f = f.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let f = f.clone();
+                        async move {
+                            let url = reqwest::Url::parse(&format!("http://x{}", req.uri())).unwrap();
+                            let q = url.query_pairs().into_owned().collect();
+                            let (status, body) = f.answer(url.path(), &q).await;
+                            let mut r = Response::new(Full::new(Bytes::from(body)));
+                            *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                            Ok::<_, Infallible>(r)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+    });
+    (port, fake)
+}
+
+fn run(dir: &Path, strategies: &str) -> Vec<Value> {
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "--alert",
+            dir.join("alert.json").to_str().unwrap(),
+            "--json",
+            "--strategies",
+            strategies,
+        ])
+        .env("INQUEST_DATA_DIR", dir.join("data"))
+        .env("INQUEST_CONFIG_HOME", dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn finished(events: &[Value], family: &str) -> Vec<Value> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "tool_call_finished" && e["tool"].as_str().unwrap().starts_with(family))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn loki_and_jaeger_answer_and_their_failures_fail_only_their_calls() {
+    let (port, fake) = start_fake();
+    let dir = std::env::temp_dir().join(format!("inquest-loopback-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "[sources.loki]\nurl = \"{base}\"\ntimeout = \"800ms\"\n\n[sources.jaeger]\nurl = \"{base}\"\ntimeout = \"800ms\"\n\n[sources.simulator]\nscenario = \"{SCENARIO}\"\n"
+        ),
+    )
+    .unwrap();
+    let alert = Simulator::new(Simulator::load(SCENARIO).unwrap()).unwrap().alert();
+    std::fs::write(
+        dir.join("alert.json"),
+        json!({"labels": alert.labels, "annotations": alert.annotations, "startsAt": alert.starts_at.to_rfc3339()})
+            .to_string(),
+    )
+    .unwrap();
+
+    // Real answers: logs and traces come over HTTP, the conclusion is the simulated one's.
+    let events = run(&dir, "logs-first,traces-first,metrics-first");
+    let logs = finished(&events, "loki");
+    let traces = finished(&events, "trace");
+    assert!(
+        logs.len() >= 2 && traces.len() >= 5,
+        "{} log and {} trace calls",
+        logs.len(),
+        traces.len()
+    );
+    assert!(
+        logs.iter().chain(&traces).all(|c| c["status"] == "ok"),
+        "{:?}",
+        logs.iter().chain(&traces).find(|c| c["status"] != "ok")
+    );
+    let fin = events.last().unwrap();
+    assert_eq!(fin["type"], "investigation_finished");
+    assert_eq!(fin["root_causes"][0]["service"], "orders-db");
+
+    // Each fault: the calls fail with the endpoint named, the investigation still ends well.
+    for (mode, expect) in [
+        (Mode::ErrorBody, "HTTP 400: parse error at line 1"),
+        (Mode::Status500, "HTTP 500"),
+        (Mode::Slow, "timed out after 800 ms"),
+        (Mode::Malformed, "not a"),
+    ] {
+        fake.mode.store(mode as u8, Ordering::SeqCst);
+        let events = run(&dir, "logs-first,traces-first,metrics-first");
+        let calls: Vec<Value> = finished(&events, "loki")
+            .into_iter()
+            .chain(finished(&events, "traces_search"))
+            .collect();
+        assert!(!calls.is_empty(), "{mode:?}");
+        for c in &calls {
+            assert_eq!(c["status"], "error", "{mode:?}: {c}");
+            let err = c["error"].as_str().unwrap();
+            assert!(err.contains(&base), "{mode:?}: the endpoint is named: {err}");
+            assert!(err.contains(expect), "{mode:?}: {err}");
+        }
+        let fin = events.last().unwrap();
+        assert_eq!(fin["type"], "investigation_finished", "{mode:?}");
+        assert_eq!(fin["status"], "done", "{mode:?}");
+        // Metrics still answer from the simulator, so a cause is still found.
+        assert_eq!(fin["root_causes"][0]["service"], "orders-db", "{mode:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
