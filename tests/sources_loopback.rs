@@ -33,6 +33,41 @@ enum Mode {
 struct Fake {
     sim: Simulator,
     mode: AtomicU8,
+    /// Answer trace requests as Tempo does, not as Jaeger.
+    tempo: bool,
+}
+
+fn b64(hex: &str) -> String {
+    use base64::Engine;
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn tempo_trace(spans: &[inquest::sources::telemetry::Span]) -> Value {
+    let mut by_service: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
+    for s in spans {
+        let start = s.start.0;
+        let end = start + (s.duration_ms * 1e6) as i64;
+        by_service.entry(&s.service).or_default().push(json!({
+            "traceId": b64(&s.trace_id), "spanId": b64(&s.span_id),
+            "parentSpanId": s.parent_id.as_deref().map(b64).unwrap_or_default(),
+            "name": s.name, "kind": "SPAN_KIND_SERVER",
+            "startTimeUnixNano": start.to_string(), "endTimeUnixNano": end.to_string(),
+            "status": if s.error { json!({"code": 2}) } else { json!({}) }
+        }));
+    }
+    let batches: Vec<Value> = by_service
+        .into_iter()
+        .map(|(svc, spans)| {
+            json!({
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": svc}}]},
+                "scopeSpans": [{"scope": {"name": "sim"}, "spans": spans}]
+            })
+        })
+        .collect();
+    json!({"batches": batches})
 }
 
 fn ns_to_rfc(ns: &str) -> String {
@@ -103,6 +138,41 @@ impl Fake {
                     .to_string(),
             );
         }
+        if self.tempo && path == "/api/search" {
+            let tags = q.get("tags").cloned().unwrap_or_default();
+            let mut args = json!({"start": Timestamp::from_secs(q["start"].parse().unwrap()).to_rfc3339(),
+                "end": Timestamp::from_secs(q["end"].parse().unwrap()).to_rfc3339(),
+                "limit": q["limit"].parse::<u64>().unwrap_or(20)});
+            for t in tags.split_whitespace() {
+                match t.split_once('=') {
+                    Some(("service.name", s)) => args["service"] = json!(s),
+                    Some(("status", "error")) => args["error"] = json!(true),
+                    _ => {}
+                }
+            }
+            let ToolData::TraceList(list) = self.sim.call("traces_search", &args).await.unwrap() else {
+                panic!()
+            };
+            let traces: Vec<Value> = list
+                .iter()
+                .map(|t| {
+                    json!({"traceID": t.trace_id, "rootServiceName": t.root_service, "rootTraceName": t.root_name,
+                    "startTimeUnixNano": t.start.0.to_string(), "durationMs": t.duration_ms.round() as i64})
+                })
+                .collect();
+            return (
+                200,
+                json!({"traces": traces, "metrics": {"inspectedTraces": traces.len()}}).to_string(),
+            );
+        }
+        if self.tempo
+            && let Some(id) = path.strip_prefix("/api/traces/")
+        {
+            return match self.sim.call("trace_get", &json!({"trace_id": id})).await {
+                Ok(ToolData::Trace(spans)) => (200, tempo_trace(&spans).to_string()),
+                _ => (404, "trace not found".into()),
+            };
+        }
         if path == "/api/traces" {
             let mut args = json!({"service": q["service"], "start": us_to_rfc(&q["start"]), "end": us_to_rfc(&q["end"]),
                 "limit": q["limit"].parse::<u64>().unwrap_or(20)});
@@ -151,10 +221,11 @@ impl Mode {
 }
 
 /// Starts the fake on a thread of its own; returns its port and the handle to switch modes.
-fn start_fake() -> (u16, Arc<Fake>) {
+fn start_fake(tempo: bool) -> (u16, Arc<Fake>) {
     let fake = Arc::new(Fake {
         sim: Simulator::new(Simulator::load(SCENARIO).unwrap()).unwrap(),
         mode: AtomicU8::new(0),
+        tempo,
     });
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = std_listener.local_addr().unwrap().port();
@@ -224,7 +295,7 @@ fn finished(events: &[Value], family: &str) -> Vec<Value> {
 
 #[test]
 fn loki_and_jaeger_answer_and_their_failures_fail_only_their_calls() {
-    let (port, fake) = start_fake();
+    let (port, fake) = start_fake(false);
     let dir = std::env::temp_dir().join(format!("inquest-loopback-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -289,5 +360,66 @@ fn loki_and_jaeger_answer_and_their_failures_fail_only_their_calls() {
         // Metrics still answer from the simulator, so a cause is still found.
         assert_eq!(fin["root_causes"][0]["service"], "orders-db", "{mode:?}");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn tempo_answers_in_otlp_json_with_base64_ids_and_a_500_fails_only_its_calls() {
+    let (port, fake) = start_fake(true);
+    let dir = std::env::temp_dir().join(format!("inquest-tempo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "[sources.tempo]\nurl = \"{base}\"\ntimeout = \"800ms\"\n\n[sources.simulator]\nscenario = \"{SCENARIO}\"\n"
+        ),
+    )
+    .unwrap();
+    let alert = Simulator::new(Simulator::load(SCENARIO).unwrap()).unwrap().alert();
+    std::fs::write(
+        dir.join("alert.json"),
+        json!({"labels": alert.labels, "annotations": alert.annotations, "startsAt": alert.starts_at.to_rfc3339()})
+            .to_string(),
+    )
+    .unwrap();
+    let events = run(&dir, "traces-first,metrics-first");
+    let gets = finished(&events, "trace_get");
+    assert!(gets.len() >= 5 && gets.iter().all(|c| c["status"] == "ok"), "{gets:?}");
+    // The spans came back with hex ids, parents linked and errors marked.
+    let in_error = |c: &Value| -> usize {
+        let s = c["summary"].as_str().unwrap_or("");
+        s.split(", ")
+            .nth(1)
+            .and_then(|x| x.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(gets.iter().any(|c| in_error(c) > 0), "{gets:?}");
+    let bodies: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "evidence_added" && e["evidence"]["kind"] == "trace")
+        .map(|e| e["evidence"]["body"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("\"parent_id\": \"") && b.contains("\"service\": \"orders-db\""))
+    );
+    assert_eq!(events.last().unwrap()["root_causes"][0]["service"], "orders-db");
+
+    fake.mode.store(Mode::Status500 as u8, Ordering::SeqCst);
+    let events = run(&dir, "traces-first,metrics-first");
+    let calls = finished(&events, "traces_search");
+    assert!(!calls.is_empty());
+    for c in &calls {
+        let err = c["error"].as_str().unwrap();
+        assert!(
+            c["status"] == "error" && err.contains(&format!("{base}/api/search")) && err.contains("HTTP 500"),
+            "{c}"
+        );
+    }
+    assert_eq!(events.last().unwrap()["status"], "done");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -67,6 +67,7 @@ pub struct Sources {
     pub prometheus: Option<PrometheusSource>,
     pub loki: Option<HttpSource>,
     pub jaeger: Option<HttpSource>,
+    pub tempo: Option<HttpSource>,
     pub simulator: Option<SimulatorSource>,
 }
 

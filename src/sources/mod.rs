@@ -10,6 +10,7 @@ pub mod prometheus;
 pub mod router;
 pub mod sim;
 pub mod telemetry;
+pub mod tempo;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -106,6 +107,13 @@ pub fn configured(settings: &crate::config::Settings, now: crate::model::Timesta
     }
     if let Some(l) = &settings.sources.loki {
         r = r.route("loki", Arc::new(loki::Loki::new(&l.url, l.http("loki")?)));
+        any = true;
+    }
+    if settings.sources.jaeger.is_some() && settings.sources.tempo.is_some() {
+        return Err("configure one trace source: [sources.jaeger] or [sources.tempo], not both".into());
+    }
+    if let Some(t) = &settings.sources.tempo {
+        r = r.route("traces", Arc::new(tempo::Tempo::new(&t.url, t.http("tempo")?)));
         any = true;
     }
     if let Some(j) = &settings.sources.jaeger {
