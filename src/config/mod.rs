@@ -68,6 +68,7 @@ pub struct Sources {
     pub loki: Option<HttpSource>,
     pub jaeger: Option<HttpSource>,
     pub tempo: Option<HttpSource>,
+    pub kubernetes: Option<KubernetesSource>,
     pub simulator: Option<SimulatorSource>,
 }
 
@@ -85,6 +86,43 @@ pub struct PrometheusSource {
     pub ca_file: Option<PathBuf>,
     /// Per request, e.g. `10s` (default 15s).
     pub timeout: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesSource {
+    /// Default: the first file in `$KUBECONFIG`, else `~/.kube/config`.
+    pub kubeconfig: Option<PathBuf>,
+    /// Default: the kubeconfig's current context.
+    pub context: Option<String>,
+    /// Use the service account of the pod inquest runs in.
+    #[serde(default)]
+    pub in_cluster: bool,
+    pub timeout: Option<String>,
+}
+
+impl KubernetesSource {
+    pub fn client(&self) -> Result<crate::sources::kubernetes::Kubernetes, String> {
+        use crate::sources::kubernetes::Kubernetes;
+        let timeout = match &self.timeout {
+            Some(t) => crate::model::parse_duration_ms(t).map_err(|e| format!("[sources.kubernetes] timeout: {e}"))?,
+            None => 15_000,
+        };
+        let timeout = std::time::Duration::from_millis(timeout.max(1) as u64);
+        if self.in_cluster {
+            return Kubernetes::in_cluster(timeout);
+        }
+        let path = match &self.kubeconfig {
+            Some(p) => p.clone(),
+            None => match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+                Some(v) => std::env::split_paths(&v).next().unwrap_or_default(),
+                None => directories::BaseDirs::new()
+                    .map(|b| b.home_dir().join(".kube/config"))
+                    .ok_or("[sources.kubernetes]: no kubeconfig given and no home directory")?,
+            },
+        };
+        Kubernetes::from_kubeconfig(&path, self.context.as_deref(), timeout)
+    }
 }
 
 /// A source reached over plain HTTP(S): Loki, Jaeger.

@@ -5,6 +5,7 @@
 pub mod alertmanager;
 pub mod http;
 pub mod jaeger;
+pub mod kubernetes;
 pub mod loki;
 pub mod prometheus;
 pub mod router;
@@ -118,6 +119,10 @@ pub fn configured(settings: &crate::config::Settings, now: crate::model::Timesta
     }
     if let Some(j) = &settings.sources.jaeger {
         r = r.route("traces", Arc::new(jaeger::Jaeger::new(&j.url, j.http("jaeger")?)));
+        any = true;
+    }
+    if let Some(k) = &settings.sources.kubernetes {
+        r = r.route("kubernetes", Arc::new(k.client()?));
         any = true;
     }
     if let Some(s) = &settings.sources.simulator {

@@ -1,0 +1,243 @@
+//! Kubernetes as a loopback API server answering from a scenario's cluster
+//! state, reached through a kubeconfig with a bearer token; then a 403.
+
+use std::convert::Infallible;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response};
+use inquest::sources::kubernetes::Kubernetes;
+use inquest::sources::sim::Simulator;
+use inquest::sources::{Backend, ToolData};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_inquest");
+const SCENARIO: &str = "catalog-memory-leak-oomkills";
+
+struct Fake {
+    sim: Simulator,
+    forbid: AtomicBool,
+}
+
+impl Fake {
+    async fn answer(
+        &self,
+        auth: Option<&str>,
+        path: &str,
+        q: &std::collections::HashMap<String, String>,
+    ) -> (u16, String) {
+        let status = |code: u16, reason: &str, msg: &str| {
+            (code, json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": msg, "reason": reason, "code": code}).to_string())
+        };
+        if auth != Some("Bearer t0ken") {
+            return status(401, "Unauthorized", "Unauthorized");
+        }
+        if self.forbid.load(Ordering::SeqCst) {
+            return status(
+                403,
+                "Forbidden",
+                "pods is forbidden: User \"system:serviceaccount:ops:inquest\" cannot list resource",
+            );
+        }
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let (ns, resource, pod_log) = match parts.as_slice() {
+            ["api", "v1", r] | ["apis", "apps", "v1", r] => (None, *r, None),
+            ["api", "v1", "namespaces", ns, "pods", pod, "log"] => (Some(*ns), "log", Some(*pod)),
+            ["api", "v1", "namespaces", ns, r] | ["apis", "apps", "v1", "namespaces", ns, r] => (Some(*ns), *r, None),
+            _ => return status(404, "NotFound", "the server could not find the requested resource"),
+        };
+        let mut args = json!({});
+        if let Some(ns) = ns {
+            args["namespace"] = json!(ns);
+        }
+        if let Some(sel) = q.get("labelSelector") {
+            args["label_selector"] = json!(sel);
+        }
+        let tool = match resource {
+            "pods" => "k8s_list_pods",
+            "events" => "k8s_events",
+            "deployments" => "k8s_list_deployments",
+            "replicasets" => "k8s_list_replicasets",
+            "log" => {
+                args["pod"] = json!(pod_log.unwrap());
+                args["tail_lines"] = json!(q.get("tailLines").and_then(|t| t.parse::<u64>().ok()).unwrap_or(100));
+                "k8s_pod_logs"
+            }
+            _ => return status(404, "NotFound", "no such resource"),
+        };
+        match self.sim.call(tool, &args).await {
+            Ok(ToolData::Kube(v)) => (200, v.to_string()),
+            Ok(ToolData::Lines(l)) => (200, l.join("\n")),
+            _ => status(404, "NotFound", "not found"),
+        }
+    }
+}
+
+fn start_fake() -> (u16, Arc<Fake>) {
+    let fake = Arc::new(Fake {
+        sim: Simulator::new(Simulator::load(SCENARIO).unwrap()).unwrap(),
+        forbid: AtomicBool::new(false),
+    });
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let f = fake.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let f = f.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let f = f.clone();
+                        async move {
+                            let auth = req
+                                .headers()
+                                .get("authorization")
+                                .and_then(|v| v.to_str().ok())
+                                .map(str::to_string);
+                            let url = reqwest::Url::parse(&format!("http://x{}", req.uri())).unwrap();
+                            let q = url.query_pairs().into_owned().collect();
+                            let (status, body) = f.answer(auth.as_deref(), url.path(), &q).await;
+                            let mut r = Response::new(Full::new(Bytes::from(body)));
+                            *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                            Ok::<_, Infallible>(r)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+    });
+    (port, fake)
+}
+
+fn kubeconfig(dir: &Path, port: u16) -> std::path::PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters:\n- name: prod\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: prod\n  context:\n    cluster: prod\n    user: inquest\n    namespace: shop\n- name: other\n  context:\n    cluster: prod\n    user: eks\nusers:\n- name: inquest\n  user:\n    token: t0ken\n- name: eks\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: aws\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn run(dir: &Path) -> Vec<Value> {
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "--alert",
+            dir.join("alert.json").to_str().unwrap(),
+            "--json",
+            "--strategies",
+            "kubernetes-first,metrics-first",
+        ])
+        .env("INQUEST_DATA_DIR", dir.join("data"))
+        .env("INQUEST_CONFIG_HOME", dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_cluster_is_read_through_a_kubeconfig_and_a_403_fails_only_its_calls() {
+    let (port, fake) = start_fake();
+    let dir = std::env::temp_dir().join(format!("inquest-k8s-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let kc = kubeconfig(&dir, port);
+    std::fs::write(
+        dir.join("config.toml"),
+        format!("[sources.kubernetes]\nkubeconfig = \"{}\"\ntimeout = \"2s\"\n\n[sources.simulator]\nscenario = \"{SCENARIO}\"\n", kc.display()),
+    )
+    .unwrap();
+    let sim = Simulator::new(Simulator::load(SCENARIO).unwrap()).unwrap();
+    let alert = sim.alert();
+    std::fs::write(
+        dir.join("alert.json"),
+        json!({"labels": alert.labels, "annotations": alert.annotations, "startsAt": alert.starts_at.to_rfc3339()})
+            .to_string(),
+    )
+    .unwrap();
+
+    let events = run(&dir);
+    let calls: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "tool_call_finished" && e["tool"].as_str().unwrap().starts_with("k8s_"))
+        .collect();
+    assert!(
+        calls.len() >= 4 && calls.iter().all(|c| c["status"] == "ok"),
+        "{calls:?}"
+    );
+    assert!(
+        events[0]["source"]
+            .as_str()
+            .unwrap()
+            .contains("kubernetes:http://127.0.0.1"),
+        "{}",
+        events[0]["source"]
+    );
+    let fin = events.last().unwrap();
+    assert_eq!(fin["root_causes"][0]["service"], "catalog");
+    assert_eq!(fin["root_causes"][0]["kind"], "memory_leak");
+
+    fake.forbid.store(true, Ordering::SeqCst);
+    let events = run(&dir);
+    let calls: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "tool_call_finished" && e["tool"].as_str().unwrap().starts_with("k8s_"))
+        .collect();
+    assert!(!calls.is_empty());
+    for c in &calls {
+        let err = c["error"].as_str().unwrap();
+        assert!(
+            c["status"] == "error"
+                && err.contains(&format!("http://127.0.0.1:{port}/"))
+                && err.contains("HTTP 403")
+                && err.contains("forbidden"),
+            "{c}"
+        );
+    }
+    assert_eq!(events.last().unwrap()["status"], "done");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn kubeconfig_problems_are_named() {
+    let dir = std::env::temp_dir().join(format!("inquest-kc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let kc = kubeconfig(&dir, 1);
+    let t = Duration::from_secs(1);
+    let err = Kubernetes::from_kubeconfig(&kc, Some("other"), t).err().unwrap();
+    assert!(err.contains("exec plugin") && err.contains("eks"), "{err}");
+    let err = Kubernetes::from_kubeconfig(&kc, Some("staging"), t).err().unwrap();
+    assert!(
+        err.contains("no context \"staging\"") && err.contains("prod, other"),
+        "{err}"
+    );
+    std::fs::write(dir.join("broken"), "apiVersion: v1\nclusters:\n  - name: [unclosed\n").unwrap();
+    let err = Kubernetes::from_kubeconfig(&dir.join("broken"), None, t).err().unwrap();
+    assert!(err.contains("broken:"), "{err}");
+    assert!(Kubernetes::from_kubeconfig(&kc, None, t).is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}
