@@ -22,6 +22,8 @@ const SCENARIO: &str = "catalog-memory-leak-oomkills";
 struct Fake {
     sim: Simulator,
     forbid: AtomicBool,
+    /// 0 answers; 1 a 500; 2 too slow; 3 broken JSON.
+    fault: std::sync::atomic::AtomicU8,
 }
 
 impl Fake {
@@ -36,6 +38,15 @@ impl Fake {
         };
         if auth != Some("Bearer t0ken") {
             return status(401, "Unauthorized", "Unauthorized");
+        }
+        match self.fault.load(Ordering::SeqCst) {
+            1 => return status(500, "InternalError", "etcdserver: request timed out"),
+            2 => {
+                tokio::time::sleep(Duration::from_secs(4)).await;
+                return (200, "{}".into());
+            }
+            3 => return (200, "{\"kind\":\"PodList\",\"items\":[{\"metadata\":".into()),
+            _ => {}
         }
         if self.forbid.load(Ordering::SeqCst) {
             return status(
@@ -82,6 +93,7 @@ fn start_fake() -> (u16, Arc<Fake>) {
     let fake = Arc::new(Fake {
         sim: Simulator::new(Simulator::load(SCENARIO).unwrap()).unwrap(),
         forbid: AtomicBool::new(false),
+        fault: std::sync::atomic::AtomicU8::new(0),
     });
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -218,6 +230,30 @@ fn the_cluster_is_read_through_a_kubeconfig_and_a_403_fails_only_its_calls() {
         );
     }
     assert_eq!(events.last().unwrap()["status"], "done");
+
+    // A 500, no answer in time, and a broken body: each fails the calls it touches.
+    fake.forbid.store(false, Ordering::SeqCst);
+    for (fault, expect) in [
+        (1u8, "HTTP 500: etcdserver"),
+        (2, "timed out after 2000 ms"),
+        (3, "not a Kubernetes list"),
+    ] {
+        fake.fault.store(fault, Ordering::SeqCst);
+        let events = run(&dir);
+        let calls: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["type"] == "tool_call_finished" && e["tool"].as_str().unwrap().starts_with("k8s_"))
+            .collect();
+        assert!(!calls.is_empty());
+        for c in &calls {
+            let err = c["error"].as_str().unwrap();
+            assert!(
+                c["status"] == "error" && err.contains(&format!("http://127.0.0.1:{port}/")) && err.contains(expect),
+                "{c}"
+            );
+        }
+        assert_eq!(events.last().unwrap()["status"], "done");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -364,7 +364,7 @@ fn loki_and_jaeger_answer_and_their_failures_fail_only_their_calls() {
 }
 
 #[test]
-fn tempo_answers_in_otlp_json_with_base64_ids_and_a_500_fails_only_its_calls() {
+fn tempo_answers_in_otlp_json_with_base64_ids_and_its_failures_fail_only_its_calls() {
     let (port, fake) = start_fake(true);
     let dir = std::env::temp_dir().join(format!("inquest-tempo-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -409,17 +409,22 @@ fn tempo_answers_in_otlp_json_with_base64_ids_and_a_500_fails_only_its_calls() {
     );
     assert_eq!(events.last().unwrap()["root_causes"][0]["service"], "orders-db");
 
-    fake.mode.store(Mode::Status500 as u8, Ordering::SeqCst);
-    let events = run(&dir, "traces-first,metrics-first");
-    let calls = finished(&events, "traces_search");
-    assert!(!calls.is_empty());
-    for c in &calls {
-        let err = c["error"].as_str().unwrap();
-        assert!(
-            c["status"] == "error" && err.contains(&format!("{base}/api/search")) && err.contains("HTTP 500"),
-            "{c}"
-        );
+    for (mode, expect) in [
+        (Mode::ErrorBody, "HTTP 400: parse error"),
+        (Mode::Status500, "HTTP 500"),
+        (Mode::Slow, "timed out after 800 ms"),
+        (Mode::Malformed, "not a Tempo answer"),
+    ] {
+        fake.mode.store(mode as u8, Ordering::SeqCst);
+        let events = run(&dir, "traces-first,metrics-first");
+        let calls = finished(&events, "traces_search");
+        assert!(!calls.is_empty());
+        for c in &calls {
+            let err = c["error"].as_str().unwrap();
+            let named = err.contains(&format!("{base}/api/search"));
+            assert!(c["status"] == "error" && named && err.contains(expect), "{mode:?}: {c}");
+        }
+        assert_eq!(events.last().unwrap()["status"], "done");
     }
-    assert_eq!(events.last().unwrap()["status"], "done");
     let _ = std::fs::remove_dir_all(&dir);
 }
