@@ -75,6 +75,16 @@ fn top(stdout: &[u8]) -> (String, String) {
 
 #[test]
 fn metrics_from_a_real_prometheus_reach_the_same_root_cause() {
+    check(false);
+}
+
+/// The stack calls `service` `job` and `peer_service` `peer`: the queries and results are mapped.
+#[test]
+fn other_label_names_are_mapped_by_config() {
+    check(true);
+}
+
+fn check(renamed: bool) {
     if !have("prometheus") || !have("promtool") {
         assert!(
             std::env::var_os("INQUEST_REQUIRE_PROMETHEUS").is_none(),
@@ -84,7 +94,7 @@ fn metrics_from_a_real_prometheus_reach_the_same_root_cause() {
         return;
     }
     let scenario = "checkout-db-pool";
-    let dir = std::env::temp_dir().join(format!("inquest-prom-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("inquest-prom-{}-{renamed}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("config")).unwrap();
 
@@ -95,6 +105,15 @@ fn metrics_from_a_real_prometheus_reach_the_same_root_cause() {
         &["sim", "export", scenario, "--openmetrics", om.to_str().unwrap()],
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    if renamed {
+        let text = std::fs::read_to_string(&om).unwrap();
+        let text = text
+            .replace("peer_service=\"", "peer=\"")
+            .replace("{service=\"", "{job=\"")
+            .replace(",service=\"", ",job=\"");
+        assert!(!text.contains("service=\""));
+        std::fs::write(&om, text).unwrap();
+    }
     let tsdb = dir.join("tsdb");
     let out = Command::new("promtool")
         .args([
@@ -149,16 +168,31 @@ fn metrics_from_a_real_prometheus_reach_the_same_root_cause() {
     std::fs::write(dir.join("alert.json"), payload.to_string()).unwrap();
     std::fs::write(
         dir.join("config/config.toml"),
-        format!("[sources.prometheus]\nurl = \"{base}\"\ntimeout = \"10s\"\n\n[sources.simulator]\nscenario = \"{scenario}\"\n"),
+        format!(
+            "[sources.prometheus]\nurl = \"{base}\"\ntimeout = \"10s\"\n{}\n[sources.simulator]\nscenario = \"{scenario}\"\n",
+            if renamed { "labels = { service = \"job\", peer_service = \"peer\" }\n" } else { "" }
+        ),
     )
     .unwrap();
 
+    // Strategies that read metrics only, so the answer must come through Prometheus.
+    let only_metrics = "metrics-first,dependency-walk";
     let real = run(
         &dir,
-        &["run", "--alert", dir.join("alert.json").to_str().unwrap(), "--json"],
+        &[
+            "run",
+            "--alert",
+            dir.join("alert.json").to_str().unwrap(),
+            "--json",
+            "--strategies",
+            only_metrics,
+        ],
     );
     assert!(real.status.success(), "{}", String::from_utf8_lossy(&real.stderr));
-    let sim = run(&dir, &["run", "--scenario", scenario, "--json"]);
+    let sim = run(
+        &dir,
+        &["run", "--scenario", scenario, "--json", "--strategies", only_metrics],
+    );
     assert!(sim.status.success());
     let text = String::from_utf8_lossy(&real.stdout);
     let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
@@ -183,4 +217,5 @@ fn metrics_from_a_real_prometheus_reach_the_same_root_cause() {
         calls.iter().find(|c| c["status"] != "ok")
     );
     assert_eq!(top(&real.stdout), top(&sim.stdout));
+    assert_eq!(top(&real.stdout).0, "orders-db");
 }

@@ -1,6 +1,7 @@
 //! Where inquest keeps its settings and data: `$INQUEST_CONFIG_HOME` and
 //! `$INQUEST_DATA_DIR` first, else the XDG directories.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The directory user key maps, themes and config.toml are read from.
@@ -86,6 +87,9 @@ pub struct PrometheusSource {
     pub ca_file: Option<PathBuf>,
     /// Per request, e.g. `10s` (default 15s).
     pub timeout: Option<String>,
+    /// inquest's label names mapped to the stack's, e.g. `{ service = "job" }`.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
@@ -136,6 +140,9 @@ pub struct HttpSource {
     pub ca_file: Option<PathBuf>,
     /// Per request, e.g. `10s` (default 15s).
     pub timeout: Option<String>,
+    /// inquest's label names mapped to the stack's, e.g. `{ service = "app" }` (Loki).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 impl HttpSource {
@@ -204,6 +211,7 @@ impl PrometheusSource {
             timeout: std::time::Duration::from_millis(timeout.max(1) as u64),
             ca_pem,
             attempts: 3,
+            labels: crate::sources::labels::LabelMap(self.labels.clone()),
         })
     }
 }

@@ -12,6 +12,7 @@ use crate::model::Timestamp;
 pub struct Loki {
     url: String,
     http: Http,
+    labels: super::labels::LabelMap,
 }
 
 impl Loki {
@@ -19,7 +20,14 @@ impl Loki {
         Loki {
             url: url.trim_end_matches('/').to_string(),
             http,
+            labels: Default::default(),
         }
+    }
+
+    /// inquest's label names → the stack's (`service` → `app`, say).
+    pub fn with_labels(mut self, labels: super::labels::LabelMap) -> Loki {
+        self.labels = labels;
+        self
     }
 }
 
@@ -89,7 +97,7 @@ impl Backend for Loki {
             }
             let endpoint = format!("{}/loki/api/v1/query_range", self.url);
             let params = [
-                ("query", q.to_string()),
+                ("query", self.labels.logql(q)),
                 ("start", start.0.to_string()),
                 // Loki's end is exclusive; the tool's is not.
                 ("end", (end.0 + 1).to_string()),
@@ -97,7 +105,11 @@ impl Backend for Loki {
                 ("direction", direction.to_string()),
             ];
             let (status, body) = self.http.get(&endpoint, &params, |r| r).await?;
-            parse(&endpoint, status, &body).map(ToolData::Streams)
+            let mut streams = parse(&endpoint, status, &body)?;
+            for s in &mut streams {
+                self.labels.back(&mut s.labels);
+            }
+            Ok(ToolData::Streams(streams))
         })
     }
 

@@ -6,6 +6,7 @@ pub mod alertmanager;
 pub mod http;
 pub mod jaeger;
 pub mod kubernetes;
+pub mod labels;
 pub mod loki;
 pub mod prometheus;
 pub mod router;
@@ -107,7 +108,11 @@ pub fn configured(settings: &crate::config::Settings, now: crate::model::Timesta
         any = true;
     }
     if let Some(l) = &settings.sources.loki {
-        r = r.route("loki", Arc::new(loki::Loki::new(&l.url, l.http("loki")?)));
+        let labels = labels::LabelMap(l.labels.clone());
+        r = r.route(
+            "loki",
+            Arc::new(loki::Loki::new(&l.url, l.http("loki")?).with_labels(labels)),
+        );
         any = true;
     }
     if settings.sources.jaeger.is_some() && settings.sources.tempo.is_some() {

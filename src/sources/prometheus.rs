@@ -33,6 +33,8 @@ pub struct Config {
     pub ca_pem: Option<Vec<u8>>,
     /// Attempts for a request that fails with 5xx, 429 or a connection error.
     pub attempts: u32,
+    /// inquest's label names → the stack's.
+    pub labels: super::labels::LabelMap,
 }
 
 pub struct Prometheus {
@@ -146,6 +148,30 @@ impl Prometheus {
         Ok(Prometheus { cfg, http })
     }
 
+    /// A query in the stack's label names.
+    fn query(&self, q: &str) -> Result<String, SourceError> {
+        self.cfg
+            .labels
+            .promql(q)
+            .map_err(|e| SourceError::BadArgs(format!("query: {e}")))
+    }
+
+    /// `match[]` selectors in the stack's label names.
+    fn matchers(&self, args: &Value) -> Result<Vec<(&'static str, String)>, SourceError> {
+        matchers(args)
+            .into_iter()
+            .map(|(k, m)| Ok((k, self.query(&m)?)))
+            .collect()
+    }
+
+    /// A result in inquest's label names.
+    fn back(&self, mut d: ToolData) -> Result<ToolData, SourceError> {
+        if let ToolData::Matrix(m) | ToolData::Instant(InstantResult::Vector(m)) = &mut d {
+            self.cfg.labels.back_series(m);
+        }
+        Ok(d)
+    }
+
     fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.cfg.url.trim_end_matches('/'))
     }
@@ -220,45 +246,42 @@ impl Backend for Prometheus {
             let now = Timestamp::now();
             match tool {
                 "prometheus_query" => {
-                    let q = required_str(args, "query")?;
+                    let q = self.query(required_str(args, "query")?)?;
                     let t = time_arg(args, "time")?.unwrap_or(now);
-                    let data = self
-                        .get("/api/v1/query", &[("query", q.to_string()), ("time", secs(t))])
-                        .await?;
-                    parse_result(&self.endpoint("/api/v1/query"), &data)
+                    let data = self.get("/api/v1/query", &[("query", q), ("time", secs(t))]).await?;
+                    self.back(parse_result(&self.endpoint("/api/v1/query"), &data)?)
                 }
                 "prometheus_query_range" => {
-                    let q = required_str(args, "query")?;
+                    let q = self.query(required_str(args, "query")?)?;
                     let (start, end) = times(args, now, 3_600_000)?;
                     let step = args.get("step").and_then(Value::as_str).unwrap_or("30s").to_string();
-                    let params = [
-                        ("query", q.to_string()),
-                        ("start", secs(start)),
-                        ("end", secs(end)),
-                        ("step", step),
-                    ];
+                    let params = [("query", q), ("start", secs(start)), ("end", secs(end)), ("step", step)];
                     let data = self.get("/api/v1/query_range", &params).await?;
-                    parse_result(&self.endpoint("/api/v1/query_range"), &data)
+                    self.back(parse_result(&self.endpoint("/api/v1/query_range"), &data)?)
                 }
                 "prometheus_series" => {
                     let (start, end) = times(args, now, 3_600_000)?;
-                    let mut params = matchers(args);
+                    let mut params = self.matchers(args)?;
                     params.push(("start", secs(start)));
                     params.push(("end", secs(end)));
                     let data = self.get("/api/v1/series", &params).await?;
-                    Ok(ToolData::LabelSets(
-                        data.as_array()
-                            .map(|a| a.iter().map(labels).collect())
-                            .unwrap_or_default(),
-                    ))
+                    let mut sets: Vec<BTreeMap<String, String>> = data
+                        .as_array()
+                        .map(|a| a.iter().map(labels).collect())
+                        .unwrap_or_default();
+                    for s in &mut sets {
+                        self.cfg.labels.back(s);
+                    }
+                    Ok(ToolData::LabelSets(sets))
                 }
                 "prometheus_label_values" => {
                     let label = required_str(args, "label")?;
+                    let label = self.cfg.labels.0.get(label).map(String::as_str).unwrap_or(label);
                     if !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                         return Err(SourceError::BadArgs(format!("label: {label:?} is not a label name")));
                     }
                     let (start, end) = times(args, now, 3_600_000)?;
-                    let mut params = matchers(args);
+                    let mut params = self.matchers(args)?;
                     params.push(("start", secs(start)));
                     params.push(("end", secs(end)));
                     let data = self.get(&format!("/api/v1/label/{label}/values"), &params).await?;
