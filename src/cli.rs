@@ -191,12 +191,26 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    let result = match cli.command.unwrap_or(Cmd::Demo {
-        scenario: None,
-        headless: false,
-        opts: RunOpts::default(),
-        ui: UiOpts::default(),
-    }) {
+    let command = match cli.command {
+        Some(c) => c,
+        None => {
+            // The firing alerts when Alertmanager is configured, else the demo.
+            use std::io::IsTerminal;
+            let tty = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+            if let (true, Ok(s)) = (tty, settings())
+                && let Some(am) = s.sources.alertmanager.clone()
+            {
+                return finish(cockpit_alerts(&am, &s, &UiOpts::default()));
+            }
+            Cmd::Demo {
+                scenario: None,
+                headless: false,
+                opts: RunOpts::default(),
+                ui: UiOpts::default(),
+            }
+        }
+    };
+    let result = match command {
         Cmd::Demo {
             scenario,
             headless,
@@ -239,6 +253,10 @@ pub fn main() -> ExitCode {
             jobs,
         } => eval(dir, &reasoner, json, markdown, jobs),
     };
+    finish(result)
+}
+
+fn finish(result: Result<ExitCode, Failure>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(Failure::BadInput(m)) => {
@@ -701,6 +719,49 @@ fn ui_parts(ui: &UiOpts) -> (crate::tui::keymap::Keymap, crate::tui::view::View,
 fn cockpit_demo(scenario: &str, opts: &RunOpts, ui: &UiOpts) -> Result<ExitCode, Failure> {
     let _logs = init_logs();
     let (setup, _) = scenario_setup(scenario, opts, true)?;
+    cockpit_live(setup, ui)
+}
+
+/// `inquest` with Alertmanager configured: the firing alerts, then the chosen one's investigation.
+fn cockpit_alerts(
+    am: &crate::config::AlertmanagerSource,
+    settings: &crate::config::Settings,
+    ui: &UiOpts,
+) -> Result<ExitCode, Failure> {
+    let _logs = init_logs();
+    let client =
+        crate::sources::alertmanager::Alertmanager::new(&am.url, Duration::from_secs(10)).map_err(Failure::Other)?;
+    let rt = runtime(1)?;
+    let mut fetch = || rt.block_on(client.alerts()).map_err(|e| e.to_string());
+    let (alerts, error) = match fetch() {
+        Ok(a) => (a, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
+    let list = crate::tui::alerts::AlertList {
+        alerts,
+        sel: 0,
+        source: format!("alertmanager {}", am.url),
+        error,
+    };
+    let (keymap, view, _) = ui_parts(ui);
+    let Some(alert) = crate::tui::term::pick_alert(list, &keymap, &view.theme, &mut fetch)
+        .map_err(|e| Failure::Other(format!("terminal: {e}")))?
+    else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    drop(rt);
+    let now = crate::model::Timestamp::now().min(alert.starts_at + 120_000_000_000);
+    let router = crate::sources::configured(settings, now).map_err(Failure::BadInput)?;
+    let options = Options {
+        author: author(),
+        ..Options::default()
+    };
+    let setup = setup::for_backend(alert, std::sync::Arc::new(router), now, &options)?;
+    cockpit_live(setup, ui)
+}
+
+/// The cockpit on an investigation that starts now.
+fn cockpit_live(setup: crate::engine::Setup, ui: &UiOpts) -> Result<ExitCode, Failure> {
     let (keymap, view, notices) = ui_parts(ui);
     let writer = open_store().ok().map(StoreWriter::spawn);
     let feedback_store = open_store().ok();

@@ -224,4 +224,36 @@ fn alerts_flow_from_a_real_alertmanager_into_investigations() {
     .unwrap();
     assert_eq!(status, 200, "{body}");
     wait("the PagerDuty investigation", || investigations().len() == 2);
+
+    // `inquest` with Alertmanager configured opens on the firing alerts; Enter investigates one.
+    if Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        let session = format!("inquest-alerts-{}", std::process::id());
+        let cmd = format!(
+            "env INQUEST_DATA_DIR={} INQUEST_CONFIG_HOME={} TERM=xterm-256color {BIN}",
+            dir.join("data").display(),
+            dir.join("config").display()
+        );
+        let tmux = |args: &[&str]| Command::new("tmux").args(args).output().unwrap();
+        tmux(&["new-session", "-d", "-s", &session, "-x", "100", "-y", "30", &cmd]);
+        let screen = || String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).to_string();
+        wait("the alert list", || {
+            screen().contains("1 firing") && screen().contains("CheckoutLatencyHigh")
+        });
+        tmux(&["send-keys", "-t", &session, "Enter"]);
+        wait("the cockpit", || {
+            screen().contains("Branches") && screen().contains("trace ")
+        });
+        tmux(&["send-keys", "-t", &session, "q"]);
+        wait("a third investigation", || investigations().len() == 3);
+        tmux(&["kill-session", "-t", &session]);
+    } else {
+        assert!(
+            std::env::var_os("INQUEST_REQUIRE_TMUX").is_none(),
+            "tmux is required for this test"
+        );
+    }
 }

@@ -346,3 +346,37 @@ fn escape_sequences_in_untrusted_text_never_reach_the_screen() {
     );
     assert!(!s.contains('\u{1b}') && !s.contains('\u{9b}') && !s.contains('\u{7}'));
 }
+
+#[test]
+fn the_alert_list_the_cockpit_opens_on() {
+    use inquest::tui::alerts::{AlertList, Pick};
+    let mut alerts = Vec::new();
+    for id in ["checkout-db-pool", "stripe-proxy-dns", "wiki-db-wal-disk-full"] {
+        alerts.push(Simulator::new(Simulator::load(id).unwrap()).unwrap().alert());
+    }
+    let mut list = AlertList {
+        alerts,
+        sel: 0,
+        source: "alertmanager http://127.0.0.1:9093".into(),
+        error: None,
+    };
+    let keymap = Keymap::builtin("default").unwrap();
+    assert_eq!(
+        list.on_key(&keymap, &KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE)),
+        Pick::None
+    );
+    let theme = Theme::builtin("default").unwrap();
+    for (w, h) in [(80, 24), (160, 48)] {
+        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+        t.draw(|f| list.draw(f, &theme, &keymap)).unwrap();
+        insta::assert_snapshot!(format!("alerts_{w}x{h}"), t.backend().to_string());
+    }
+    assert_eq!(
+        list.on_key(&keymap, &KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+        Pick::Investigate(1)
+    );
+    assert_eq!(
+        list.on_key(&keymap, &KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE)),
+        Pick::Quit
+    );
+}

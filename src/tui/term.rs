@@ -229,3 +229,38 @@ async fn sleep_until(at: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
+
+/// Shows the firing alerts until one is chosen (or the user quits).
+pub fn pick_alert(
+    mut list: super::alerts::AlertList,
+    keymap: &super::keymap::Keymap,
+    theme: &super::theme::Theme,
+    refresh: &mut dyn FnMut() -> Result<Vec<crate::model::Alert>, String>,
+) -> std::io::Result<Option<crate::model::Alert>> {
+    use super::alerts::Pick;
+    let _guard = Guard::enter()?;
+    let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
+    terminal.clear()?;
+    loop {
+        terminal.draw(|f| list.draw(f, theme, keymap))?;
+        match crossterm::event::read()? {
+            TermEvent::Key(k) if k.kind != KeyEventKind::Release => match list.on_key(keymap, &k) {
+                Pick::Investigate(i) => return Ok(list.alerts.get(i).cloned()),
+                Pick::Quit => return Ok(None),
+                Pick::Refresh => match refresh() {
+                    Ok(a) => {
+                        list.alerts = a;
+                        list.sel = list.sel.min(list.alerts.len().saturating_sub(1));
+                        list.error = None;
+                    }
+                    Err(e) => list.error = Some(e),
+                },
+                Pick::None => {}
+            },
+            TermEvent::Resize(..) => {
+                terminal.autoresize()?;
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The list of firing alerts the cockpit opens on when Alertmanager is
+//! configured: pick one, and its investigation starts.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Direction, Layout};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
+
+use super::keymap::{Key, Keymap, Layer, Lookup};
+use super::theme::Theme;
+use crate::model::Alert;
+use crate::tools::sanitize::clean;
+
+pub struct AlertList {
+    pub alerts: Vec<Alert>,
+    pub sel: usize,
+    /// Where they came from, for the title.
+    pub source: String,
+    pub error: Option<String>,
+}
+
+/// What a key asks of the list.
+#[derive(Debug, PartialEq)]
+pub enum Pick {
+    None,
+    Investigate(usize),
+    Refresh,
+    Quit,
+}
+
+impl AlertList {
+    pub fn on_key(&mut self, keymap: &Keymap, ev: &crossterm::event::KeyEvent) -> Pick {
+        let key = Key::from_event(ev);
+        if key.code == crossterm::event::KeyCode::Char('r') {
+            return Pick::Refresh;
+        }
+        let run = match keymap.lookup(Layer::Tree, &[key]) {
+            Lookup::Run(b) => b.run.clone(),
+            _ => return Pick::None,
+        };
+        let n = self.alerts.len();
+        match run.as_str() {
+            "down" => self.sel = (self.sel + 1).min(n.saturating_sub(1)),
+            "up" => self.sel = self.sel.saturating_sub(1),
+            "first" => self.sel = 0,
+            "last" => self.sel = n.saturating_sub(1),
+            "open" if n > 0 => return Pick::Investigate(self.sel),
+            "quit" => return Pick::Quit,
+            _ => {}
+        }
+        Pick::None
+    }
+
+    pub fn draw(&self, f: &mut Frame, t: &Theme, keymap: &Keymap) {
+        let rows = Layout::default()
+            .direction(Direction::Vertical)
+            .constraints([Constraint::Length(1), Constraint::Min(3), Constraint::Length(1)])
+            .split(f.area());
+        f.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled(" inquest", t.style("status.key")),
+                Span::styled(
+                    format!(" ─ {} firing ─ {}", self.alerts.len(), clean(&self.source)),
+                    t.style("status.bar"),
+                ),
+            ]))
+            .style(t.style("status.bar")),
+            rows[0],
+        );
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_type(BorderType::Thick)
+            .border_style(t.style("pane.border_focus"))
+            .title(Span::styled(" Alerts ", t.style("pane.title")));
+        let inner = block.inner(rows[1]);
+        f.render_widget(block, rows[1]);
+        let mut lines = Vec::new();
+        if let Some(e) = &self.error {
+            lines.push(Line::styled(clean(e), t.style("status.warning")));
+        } else if self.alerts.is_empty() {
+            lines.push(Line::styled("No alerts firing.", t.style("causes.kind")));
+        }
+        let h = inner.height as usize;
+        let start = self.sel.saturating_sub(h.saturating_sub(1));
+        for (i, a) in self.alerts.iter().enumerate().skip(start).take(h) {
+            let mut line = Line::from(vec![
+                Span::styled(format!("{} ", a.starts_at.clock()), t.style("stream.time")),
+                Span::styled(format!("{:<8} ", clean(&a.severity)), t.style("causes.rank")),
+                Span::styled(format!("{:<30} ", clean(&a.name)), t.style("causes.service")),
+                Span::styled(
+                    format!("{:<18} ", clean(a.service().unwrap_or(""))),
+                    t.style("causes.kind"),
+                ),
+                Span::styled(clean(a.summary().unwrap_or("")), t.style("stream.thought")),
+            ]);
+            if i == self.sel {
+                line = line.patch_style(t.style("tree.selected"));
+            }
+            lines.push(line);
+        }
+        f.render_widget(Paragraph::new(lines), inner);
+        let hint = |run: &str, label: &str| {
+            keymap
+                .hint(Layer::Tree, run)
+                .map(|k| {
+                    vec![
+                        Span::styled(k, t.style("status.key")),
+                        Span::styled(format!(" {label}  "), t.style("status.bar")),
+                    ]
+                })
+                .unwrap_or_default()
+        };
+        let mut spans = vec![Span::raw(" ")];
+        spans.extend(hint("open", "investigate"));
+        spans.extend(hint("down", "down"));
+        spans.extend(hint("up", "up"));
+        spans.push(Span::styled("r", t.style("status.key")));
+        spans.push(Span::styled(" refresh  ", t.style("status.bar")));
+        spans.extend(hint("quit", "quit"));
+        f.render_widget(Paragraph::new(Line::from(spans)).style(t.style("status.bar")), rows[2]);
+    }
+}
