@@ -156,6 +156,9 @@ pub struct RunOpts {
     /// Simulated latency of each tool call, e.g. 300ms (demo default 150ms-600ms).
     #[arg(long, value_name = "DURATION")]
     pace: Option<String>,
+    /// `builtin` (statistical, no model) or `llm` (the model in config.toml's [llm]).
+    #[arg(long, value_name = "NAME", default_value = "builtin")]
+    reasoner: String,
 }
 
 /// Bad input: exit code 2. Anything else: 1.
@@ -256,6 +259,23 @@ pub fn main() -> ExitCode {
     finish(result)
 }
 
+/// The model to investigate with, when `--reasoner llm` asks for one.
+fn llm_for(reasoner: &str) -> Result<Option<crate::reason::llm::LlmConfig>, Failure> {
+    match reasoner {
+        "builtin" => Ok(None),
+        "llm" => {
+            let s = settings()?;
+            let llm = s
+                .llm
+                .ok_or_else(|| Failure::BadInput("--reasoner llm: no [llm] section in config.toml".into()))?;
+            llm.config().map(Some).map_err(Failure::BadInput)
+        }
+        other => Err(Failure::BadInput(format!(
+            "--reasoner {other}: expected builtin or llm"
+        ))),
+    }
+}
+
 fn finish(result: Result<ExitCode, Failure>) -> ExitCode {
     match result {
         Ok(code) => code,
@@ -307,6 +327,7 @@ fn scenario_setup(scenario: &str, opts: &RunOpts, demo: bool) -> Result<(crate::
         budget_calls: opts.budget_calls,
         pace: pace(opts, demo)?,
         author: author(),
+        llm: llm_for(&opts.reasoner)?,
     };
     Ok((setup::for_scenario(sc, &options)?, id))
 }
@@ -355,6 +376,7 @@ fn investigate_alert(path: &std::path::Path, json: bool, opts: &RunOpts) -> Resu
         budget_calls: opts.budget_calls,
         pace: None,
         author: author(),
+        llm: llm_for(&opts.reasoner)?,
     };
     let setup = setup::for_backend(alert, Arc::new(router), now, &options)?;
     execute(setup, &format!("alert {}", path.display()), json, false)
@@ -632,16 +654,13 @@ fn eval(
     jobs: Option<usize>,
 ) -> Result<ExitCode, Failure> {
     use std::io::IsTerminal;
-    if reasoner != "builtin" {
-        return Err(Failure::BadInput(format!(
-            "--reasoner {reasoner}: only the built-in reasoner is available in this build"
-        )));
-    }
+    let llm = llm_for(reasoner)?;
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     let opts = crate::eval::EvalOptions {
         jobs,
         run: Options {
             author: author(),
+            llm,
             ..Options::default()
         },
     };

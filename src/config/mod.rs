@@ -34,6 +34,63 @@ pub struct Settings {
     pub sources: Sources,
     #[serde(default)]
     pub intake: Intake,
+    pub llm: Option<LlmSettings>,
+}
+
+/// The model `--reasoner llm` uses.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSettings {
+    /// `openai` (OpenAI, Ollama, vLLM, llama.cpp) or `anthropic`.
+    pub provider: String,
+    pub model: String,
+    /// Default: the provider's public API.
+    pub base_url: Option<String>,
+    /// The environment variable holding the key (default `OPENAI_API_KEY` or `ANTHROPIC_API_KEY`).
+    pub api_key_env: Option<String>,
+    /// Per request (default 120s).
+    pub timeout: Option<String>,
+    /// Model turns per branch (default 12).
+    pub max_turns: Option<u32>,
+    /// The most characters of one tool result the model is shown (default 12000).
+    pub max_tool_chars: Option<usize>,
+}
+
+impl LlmSettings {
+    /// The model's configuration, the key read from the environment.
+    pub fn config(&self) -> Result<crate::reason::llm::LlmConfig, String> {
+        let (default_url, default_env) = match self.provider.as_str() {
+            "openai" => ("https://api.openai.com/v1", "OPENAI_API_KEY"),
+            "anthropic" => ("https://api.anthropic.com", "ANTHROPIC_API_KEY"),
+            other => {
+                return Err(format!(
+                    "[llm] provider {other:?}: expected \"openai\" or \"anthropic\""
+                ));
+            }
+        };
+        let env = self.api_key_env.as_deref().unwrap_or(default_env);
+        let api_key = std::env::var(env).ok().filter(|k| !k.is_empty());
+        let base_url = self.base_url.clone().unwrap_or_else(|| default_url.to_string());
+        // A local server (Ollama, vLLM) needs no key; a public API does.
+        let local =
+            base_url.contains("://127.0.0.1") || base_url.contains("://localhost") || base_url.contains("://[::1]");
+        if api_key.is_none() && !local && self.base_url.is_none() {
+            return Err(format!("[llm]: no API key: set the environment variable {env}"));
+        }
+        let timeout = match &self.timeout {
+            Some(t) => crate::model::parse_duration_ms(t).map_err(|e| format!("[llm] timeout: {e}"))?,
+            None => 120_000,
+        };
+        Ok(crate::reason::llm::LlmConfig {
+            provider: self.provider.clone(),
+            base_url,
+            model: self.model.clone(),
+            api_key,
+            timeout: std::time::Duration::from_millis(timeout.max(1) as u64),
+            max_turns: self.max_turns.unwrap_or(12),
+            max_tool_chars: self.max_tool_chars.unwrap_or(12_000),
+        })
+    }
 }
 
 /// Where alerts come in (`inquest serve`).

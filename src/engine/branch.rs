@@ -133,6 +133,11 @@ impl BranchCtx {
     /// Calls a tool through the read-only guard. `Ok(None)` when the call failed
     /// (the failure is in the trace and the branch can go on); `Err` ends the branch.
     pub async fn call(&self, tool: &str, args: Value) -> Result<Option<Called>, BranchEnd> {
+        Ok(self.try_call(tool, args).await?.ok())
+    }
+
+    /// [`call`](Self::call), with the reason when the call failed (for a model to read).
+    pub async fn try_call(&self, tool: &str, args: Value) -> Result<Result<Called, String>, BranchEnd> {
         self.checkpoint().await?;
         let limit = self.shared.budget().tool_calls;
         let used = self.shared.tool_calls.fetch_add(1, Ordering::SeqCst);
@@ -171,7 +176,7 @@ impl BranchCtx {
                         error: None,
                     },
                 );
-                Some(Called { data, call, evidence })
+                Ok(Called { data, call, evidence })
             }
             Err(e) => {
                 let status = match e {
@@ -190,7 +195,7 @@ impl BranchCtx {
                         error: Some(e.to_string()),
                     },
                 );
-                None
+                Err(e.to_string())
             }
         };
         self.send(
@@ -219,6 +224,17 @@ impl BranchCtx {
     pub fn add_tokens(&self, n: u64) -> Result<(), BranchEnd> {
         self.tokens.fetch_add(n, Ordering::SeqCst);
         let total = self.shared.tokens.fetch_add(n, Ordering::SeqCst) + n;
+        self.send(
+            self.span,
+            self.root,
+            EventKind::BudgetUsed {
+                tool_calls: self.shared.tool_calls.load(Ordering::SeqCst),
+                tokens: total,
+                elapsed_ms: self.shared.elapsed_ms(),
+                branch_tool_calls: self.calls.load(Ordering::SeqCst),
+                branch_tokens: self.tokens.load(Ordering::SeqCst),
+            },
+        );
         let limit = self.shared.budget().tokens;
         if total > limit {
             return Err(BranchEnd::OutOfBudget(format!("token budget of {limit} spent")));

@@ -22,6 +22,8 @@ pub struct Options {
     /// Simulated backend latency per tool call (min, max), for demos.
     pub pace: Option<(Duration, Duration)>,
     pub author: String,
+    /// A model instead of the built-in reasoner.
+    pub llm: Option<crate::reason::llm::LlmConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +34,8 @@ pub enum SetupError {
     Scenario(#[from] crate::sources::sim::ScenarioError),
     #[error("the built-in skills do not load: {0}")]
     Catalog(String),
+    #[error("{0}")]
+    Reasoner(String),
 }
 
 /// The strategies to run, in the order asked for.
@@ -77,7 +81,11 @@ pub fn for_backend(
 ) -> Result<Setup, SetupError> {
     let catalog = Arc::new(Catalog::builtin().map_err(|e| SetupError::Catalog(e.to_string()))?);
     let strategies = strategies(&catalog, &opts.strategies)?;
-    let reasoner: Arc<dyn Reasoner> = Arc::new(Builtin::new());
+    let reasoner: Arc<dyn Reasoner> = match &opts.llm {
+        // One reasoner per investigation: its redactions are the investigation's.
+        Some(cfg) => Arc::new(crate::reason::llm::Llm::new(cfg).map_err(SetupError::Reasoner)?),
+        None => Arc::new(Builtin::new()),
+    };
     let bundle = bundle_id(&reasoner.fingerprint(), &catalog);
     let mut budget = Budget::default();
     if let Some(n) = opts.budget_calls {

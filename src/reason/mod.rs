@@ -3,6 +3,7 @@
 //! the same tools through the same guard.
 
 pub mod builtin;
+pub mod llm;
 
 use crate::engine::{BranchCtx, BranchEnd};
 use crate::sources::BoxFuture;

@@ -1,0 +1,442 @@
+//! The model-driven reasoner against loopback servers that speak OpenAI's and
+//! Anthropic's streaming formats from a script: the scripted model calls real
+//! tools on the simulator and proposes the root cause; a 429 with Retry-After,
+//! malformed tool arguments and a stream cut mid tool call are survived; no
+//! secret reaches a request body, and the key reaches neither store nor logs.
+
+use std::convert::Infallible;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_inquest");
+const KEY: &str = "sk-test-key-0123456789abcdef";
+
+#[derive(Default)]
+struct Script {
+    /// (arrival, authorization header, body) of every request.
+    seen: Mutex<Vec<(Instant, String, String)>>,
+    requests: AtomicUsize,
+    anthropic: bool,
+}
+
+fn sse_openai(chunks: &[Value], done: bool) -> String {
+    let mut s: String = chunks.iter().map(|c| format!("data: {c}\n\n")).collect();
+    if done {
+        s.push_str("data: [DONE]\n\n");
+    }
+    s
+}
+
+fn text_chunks(text: &str) -> Vec<Value> {
+    // Streamed a few words at a time, as models do.
+    text.split_inclusive(' ')
+        .collect::<Vec<_>>()
+        .chunks(3)
+        .map(|w| json!({"choices": [{"index": 0, "delta": {"content": w.concat()}, "finish_reason": null}]}))
+        .collect()
+}
+
+fn call_chunks(id: &str, name: &str, args: &str) -> Vec<Value> {
+    let mut v = vec![
+        json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": id, "type": "function",
+        "function": {"name": name, "arguments": ""}}]}, "finish_reason": null}]}),
+    ];
+    // Arguments in fragments, to be joined per index.
+    let bytes: Vec<char> = args.chars().collect();
+    for part in bytes.chunks(7) {
+        v.push(json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0,
+            "function": {"arguments": part.iter().collect::<String>()}}]}, "finish_reason": null}]}));
+    }
+    v
+}
+
+fn finish(reason: &str) -> Vec<Value> {
+    vec![
+        json!({"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}),
+        json!({"choices": [], "usage": {"prompt_tokens": 900, "completion_tokens": 40, "total_tokens": 940}}),
+    ]
+}
+
+const QUERY: &str = r#"{"query": "max by (service) (pg_stat_activity_count) / max by (service) (pg_settings_max_connections)", "time": "2026-03-01T10:50:00Z"}"#;
+const PROPOSE: &str = r#"{"service": "orders-db", "kind": "connection_pool_exhaustion", "statement": "orders-db is at 100% of max_connections", "confidence": 0.9, "evidence": ["pg connections ratio"]}"#;
+
+impl Script {
+    /// What the scripted model says next, from the conversation so far.
+    fn openai(&self, body: &Value) -> (u16, Vec<(&'static str, String)>, String) {
+        let n = self.requests.fetch_add(1, Ordering::SeqCst);
+        if n == 0 {
+            return (
+                429,
+                vec![("retry-after", "1".into())],
+                json!({"error": {"message": "rate limited"}}).to_string(),
+            );
+        }
+        let system = body["messages"][0]["content"].as_str().unwrap_or("");
+        let tool_msgs: Vec<&Value> = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "tool")
+            .collect();
+        let logs_branch = system.contains("# Strategy: Logs first");
+        let k8s_branch = system.contains("# Strategy: Kubernetes first");
+        let sse = if k8s_branch {
+            // Cut mid tool call: no finish, no [DONE].
+            let mut c = text_chunks("Checking pods. ");
+            c.extend(
+                call_chunks("call_k", "k8s_list_pods", r#"{"namespace": "sh"#)
+                    .into_iter()
+                    .take(2),
+            );
+            sse_openai(&c, false)
+        } else if logs_branch && tool_msgs.is_empty() {
+            let mut c = text_chunks("Let me look at the connection pool. ");
+            c.extend(call_chunks(
+                "call_bad",
+                "prometheus_query",
+                r#"{"query": max by (service"#,
+            ));
+            c.extend(finish("tool_calls"));
+            sse_openai(&c, true)
+        } else {
+            let useful = tool_msgs
+                .iter()
+                .filter(|m| !m["content"].as_str().unwrap_or("").starts_with("error"))
+                .count();
+            let mut c;
+            if useful == 0 {
+                c = text_chunks(
+                    "The alert is checkout latency; a database pool is a usual suspect. Querying connection use. ",
+                );
+                c.extend(call_chunks("call_1", "prometheus_query", QUERY));
+                c.extend(finish("tool_calls"));
+            } else if !tool_msgs.iter().any(|m| m["content"] == "recorded") {
+                let last = tool_msgs.last().unwrap()["content"].as_str().unwrap_or("");
+                assert!(
+                    last.contains("<tool-output>") && last.contains("orders-db"),
+                    "real simulator output: {last}"
+                );
+                c = text_chunks("orders-db is at its connection limit while checkout waits on it. ");
+                c.extend(call_chunks("call_2", "propose_root_cause", PROPOSE));
+                c.extend(finish("tool_calls"));
+            } else {
+                c = text_chunks("Proposed. Done.");
+                c.extend(finish("stop"));
+            }
+            sse_openai(&c, true)
+        };
+        (200, vec![("content-type", "text/event-stream".into())], sse)
+    }
+
+    fn anthropic(&self, body: &Value) -> String {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        let results = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
+            .filter(|b| b["type"] == "tool_result")
+            .count();
+        let ev = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
+        let mut s = ev(
+            "message_start",
+            json!({"type": "message_start", "message": {"content": [], "usage": {"input_tokens": 700, "output_tokens": 1}}}),
+        );
+        s += &ev("ping", json!({"type": "ping"}));
+        s += &ev(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        );
+        let (text, tool, args) = match results {
+            0 => (
+                "Checking the database connections first.",
+                Some("prometheus_query"),
+                QUERY,
+            ),
+            1 => ("The pool is exhausted.", Some("propose_root_cause"), PROPOSE),
+            _ => ("Done.", None, ""),
+        };
+        for w in text.split_inclusive(' ') {
+            s += &ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}}),
+            );
+        }
+        s += &ev("content_block_stop", json!({"type": "content_block_stop", "index": 0}));
+        if let Some(tool) = tool {
+            s += &ev(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": format!("toolu_{results}"), "name": tool, "input": {}}}),
+            );
+            let chars: Vec<char> = args.chars().collect();
+            for part in chars.chunks(9) {
+                s += &ev(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": part.iter().collect::<String>()}}),
+                );
+            }
+            s += &ev("content_block_stop", json!({"type": "content_block_stop", "index": 1}));
+        }
+        s += &ev(
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": if tool.is_some() { "tool_use" } else { "end_turn" }}, "usage": {"output_tokens": 35}}),
+        );
+        s += &ev("message_stop", json!({"type": "message_stop"}));
+        s
+    }
+}
+
+fn serve(script: Arc<Script>) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let script = script.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let script = script.clone();
+                        async move {
+                            let auth = req
+                                .headers()
+                                .get("authorization")
+                                .or(req.headers().get("x-api-key"))
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("")
+                                .to_string();
+                            let body = req.into_body().collect().await.unwrap().to_bytes();
+                            let text = String::from_utf8_lossy(&body).to_string();
+                            script.seen.lock().unwrap().push((Instant::now(), auth, text.clone()));
+                            let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                            let (status, headers, out) = if script.anthropic {
+                                (
+                                    200,
+                                    vec![("content-type", "text/event-stream".to_string())],
+                                    script.anthropic(&v),
+                                )
+                            } else {
+                                script.openai(&v)
+                            };
+                            let mut r = Response::new(Full::new(Bytes::from(out)));
+                            *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                            for (k, val) in headers {
+                                r.headers_mut().insert(k, val.parse().unwrap());
+                            }
+                            Ok::<_, Infallible>(r)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+    });
+    port
+}
+
+fn setup_dir(name: &str, llm: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("inquest-llm-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        format!("[sources.simulator]\nscenario = \"checkout-db-pool\"\n\n{llm}"),
+    )
+    .unwrap();
+    // The alert carries a secret, as real annotations sometimes do.
+    std::fs::write(
+        dir.join("alert.json"),
+        json!({"labels": {"alertname": "CheckoutLatencyHigh", "service": "checkout", "severity": "page"},
+               "annotations": {"summary": "p99 above 2s", "runbook": "psql postgres://app:hunter2-secret@orders-db:5432/shop"},
+               "startsAt": "2026-03-01T10:48:00Z"})
+        .to_string(),
+    )
+    .unwrap();
+    dir
+}
+
+fn run(dir: &Path, strategies: &str) -> Vec<Value> {
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "--alert",
+            dir.join("alert.json").to_str().unwrap(),
+            "--json",
+            "--reasoner",
+            "llm",
+            "--strategies",
+            strategies,
+        ])
+        .env("INQUEST_DATA_DIR", dir.join("data"))
+        .env("INQUEST_CONFIG_HOME", dir)
+        .env("INQUEST_TEST_KEY", KEY)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn no_key_anywhere(dir: &Path) {
+    fn walk(p: &Path) {
+        for e in std::fs::read_dir(p).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p);
+            } else if p.file_name().is_some_and(|n| n != "config.toml" && n != "alert.json") {
+                let bytes = std::fs::read(&p).unwrap();
+                assert!(
+                    !String::from_utf8_lossy(&bytes).contains(KEY),
+                    "the key is in {}",
+                    p.display()
+                );
+                assert!(
+                    !String::from_utf8_lossy(&bytes).contains("hunter2-secret")
+                        || p.extension().is_none_or(|e| e != "log")
+                );
+            }
+        }
+    }
+    walk(dir);
+}
+
+#[test]
+fn an_openai_compatible_model_investigates_through_the_tools() {
+    let script = Arc::new(Script::default());
+    let port = serve(script.clone());
+    let dir = setup_dir(
+        "openai",
+        &format!(
+            "[llm]\nprovider = \"openai\"\nbase_url = \"http://127.0.0.1:{port}/v1\"\nmodel = \"scripted\"\napi_key_env = \"INQUEST_TEST_KEY\"\ntimeout = \"10s\"\n"
+        ),
+    );
+    let events = run(&dir, "metrics-first,logs-first,kubernetes-first");
+    assert!(
+        events[0]["reasoner"]
+            .as_str()
+            .unwrap()
+            .starts_with("llm:openai:scripted")
+    );
+
+    // The root cause came from the model, after it read real tool output.
+    let fin = events.last().unwrap();
+    assert_eq!(fin["type"], "investigation_finished");
+    assert_eq!(fin["root_causes"][0]["service"], "orders-db");
+    assert_eq!(fin["root_causes"][0]["kind"], "connection_pool_exhaustion");
+    let queries: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "tool_call_finished" && e["tool"] == "prometheus_query")
+        .collect();
+    assert!(queries.len() >= 2 && queries.iter().all(|q| q["status"] == "ok"));
+
+    // Thoughts streamed: several deltas into one thought span.
+    let mut per_span: std::collections::HashMap<String, usize> = Default::default();
+    for e in events.iter().filter(|e| e["type"] == "thought_delta") {
+        *per_span.entry(e["span_id"].as_str().unwrap().to_string()).or_default() += 1;
+    }
+    assert!(per_span.values().any(|n| *n >= 3), "{per_span:?}");
+
+    // The stream cut mid tool call failed one branch; the others finished.
+    let status = |name: &str| {
+        let span = events
+            .iter()
+            .find(|e| e["type"] == "branch_started" && e["strategy"] == name)
+            .unwrap()["span_id"]
+            .clone();
+        events
+            .iter()
+            .rev()
+            .find(|e| e["type"] == "branch_status_changed" && e["span_id"] == span)
+            .unwrap()
+            .clone()
+    };
+    let k8s = status("kubernetes-first");
+    assert_eq!(k8s["status"], "failed");
+    assert!(
+        k8s["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ended before the model finished"),
+        "{k8s}"
+    );
+    assert_eq!(status("metrics-first")["status"], "done");
+    assert_eq!(status("logs-first")["status"], "done");
+
+    let seen = script.seen.lock().unwrap().clone();
+    // The 429 was honoured: the retry came after Retry-After.
+    assert!(seen.len() >= 7);
+    let retry = seen
+        .iter()
+        .skip(1)
+        .find(|s| s.2 == seen[0].2)
+        .expect("the rate-limited request was retried");
+    let gap = retry.0.duration_since(seen[0].0);
+    assert!(gap >= Duration::from_millis(900), "retried after {gap:?}");
+    // Every request carried the key, and no request carried the planted secret.
+    assert!(seen.iter().all(|(_, auth, _)| auth == &format!("Bearer {KEY}")));
+    assert!(
+        seen.iter().all(|(_, _, body)| !body.contains("hunter2-secret")),
+        "a secret reached the model"
+    );
+    assert!(seen.iter().any(|(_, _, body)| body.contains("[PASSWORD_")));
+    // The malformed arguments were answered with an error the model could read.
+    assert!(seen.iter().any(|(_, _, body)| body.contains("are not a JSON object")));
+    // Tool output is framed as data.
+    assert!(seen.iter().any(|(_, _, body)| body.contains("<tool-output>")));
+    no_key_anywhere(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_anthropic_model_streams_tool_use_and_proposes() {
+    let script = Arc::new(Script {
+        anthropic: true,
+        ..Default::default()
+    });
+    let port = serve(script.clone());
+    let dir = setup_dir(
+        "anthropic",
+        &format!(
+            "[llm]\nprovider = \"anthropic\"\nbase_url = \"http://127.0.0.1:{port}\"\nmodel = \"scripted\"\napi_key_env = \"INQUEST_TEST_KEY\"\n"
+        ),
+    );
+    let events = run(&dir, "metrics-first");
+    let fin = events.last().unwrap();
+    assert_eq!(fin["root_causes"][0]["service"], "orders-db");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "tool_call_finished" && e["tool"] == "prometheus_query" && e["status"] == "ok")
+    );
+    let used = events.iter().rev().find(|e| e["type"] == "budget_used").unwrap();
+    assert!(used["tokens"].as_u64().unwrap() >= 2 * 735, "{used}");
+    let seen = script.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3);
+    assert!(
+        seen.iter()
+            .all(|(_, key, body)| key == KEY && !body.contains("hunter2-secret"))
+    );
+    // Tool results went back as tool_result blocks for the tool_use ids.
+    assert!(seen[1].2.contains("\"tool_use_id\":\"toolu_0\""), "{}", seen[1].2);
+    no_key_anywhere(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+}
