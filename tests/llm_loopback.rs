@@ -25,6 +25,10 @@ struct Script {
     seen: Mutex<Vec<(Instant, String, String)>>,
     requests: AtomicUsize,
     anthropic: bool,
+    /// Answer the first request without a 429.
+    no_rate_limit: bool,
+    /// Hold every answer this long.
+    delay_ms: std::sync::atomic::AtomicU64,
 }
 
 fn sse_openai(chunks: &[Value], done: bool) -> String {
@@ -72,7 +76,7 @@ impl Script {
     /// What the scripted model says next, from the conversation so far.
     fn openai(&self, body: &Value) -> (u16, Vec<(&'static str, String)>, String) {
         let n = self.requests.fetch_add(1, Ordering::SeqCst);
-        if n == 0 {
+        if n == 0 && !self.no_rate_limit {
             return (
                 429,
                 vec![("retry-after", "1".into())],
@@ -224,6 +228,10 @@ fn serve(script: Arc<Script>) -> u16 {
                             let text = String::from_utf8_lossy(&body).to_string();
                             script.seen.lock().unwrap().push((Instant::now(), auth, text.clone()));
                             let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                            let delay = script.delay_ms.load(Ordering::SeqCst);
+                            if delay > 0 {
+                                tokio::time::sleep(Duration::from_millis(delay)).await;
+                            }
                             let (status, headers, out) = if script.anthropic {
                                 (
                                     200,
@@ -439,4 +447,127 @@ fn an_anthropic_model_streams_tool_use_and_proposes() {
     assert!(seen[1].2.contains("\"tool_use_id\":\"toolu_0\""), "{}", seen[1].2);
     no_key_anywhere(&dir);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An investigation through the library, so commands can be sent while the model works.
+fn live(port: u16, tokens: u64) -> inquest::engine::Running {
+    live_with_events(port, tokens).0
+}
+
+async fn branch_span(rx: &mut tokio::sync::mpsc::UnboundedReceiver<inquest::model::Event>) -> inquest::model::SpanId {
+    loop {
+        let e = rx.recv().await.expect("events until the branch starts");
+        if matches!(e.kind, inquest::model::EventKind::BranchStarted { .. }) {
+            return e.span_id;
+        }
+    }
+}
+
+fn live_with_events(
+    port: u16,
+    tokens: u64,
+) -> (
+    inquest::engine::Running,
+    tokio::sync::mpsc::UnboundedReceiver<inquest::model::Event>,
+) {
+    use inquest::sources::sim::Simulator;
+    let sim = Simulator::new(Simulator::load("checkout-db-pool").unwrap()).unwrap();
+    let alert = sim.alert();
+    let now = inquest::sources::Backend::now(&sim);
+    let opts = inquest::engine::setup::Options {
+        strategies: vec!["metrics-first".into()],
+        author: "tester".into(),
+        llm: Some(inquest::reason::llm::LlmConfig {
+            provider: "openai".into(),
+            base_url: format!("http://127.0.0.1:{port}/v1"),
+            model: "scripted".into(),
+            api_key: None,
+            timeout: Duration::from_secs(20),
+            max_turns: 8,
+            max_tool_chars: 12_000,
+        }),
+        ..Default::default()
+    };
+    let mut setup = inquest::engine::setup::for_backend(alert, Arc::new(sim), now, &opts).unwrap();
+    setup.budget.tokens = tokens;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let sinks: Vec<Box<dyn inquest::engine::EventSink>> = vec![Box::new(inquest::engine::sink::Channel(tx))];
+    (inquest::engine::start(setup, sinks), rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guidance_reaches_the_models_next_request() {
+    let script = Arc::new(Script {
+        no_rate_limit: true,
+        ..Default::default()
+    });
+    script.delay_ms.store(400, Ordering::SeqCst);
+    let port = serve(script.clone());
+    let running = live(port, 1_000_000);
+    // While the first request is held, the engineer speaks.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    running.send(inquest::model::Command::InjectGuidance {
+        scope: inquest::model::Scope::Investigation,
+        text: "orders-db max_connections was lowered at 10:39".into(),
+    });
+    let state = running.wait().await.unwrap();
+    assert_eq!(state.root_causes[0].service, "orders-db");
+    let seen = script.seen.lock().unwrap().clone();
+    assert!(
+        !seen[0].2.contains("was lowered at 10:39"),
+        "the first request went before the guidance"
+    );
+    assert!(
+        seen[1]
+            .2
+            .contains("[guidance from the on-call engineer]\\norders-db max_connections was lowered at 10:39"),
+        "{}",
+        seen[1].2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_cancels_the_request_in_flight() {
+    let script = Arc::new(Script {
+        no_rate_limit: true,
+        ..Default::default()
+    });
+    script.delay_ms.store(10_000, Ordering::SeqCst);
+    let port = serve(script.clone());
+    let (running, mut rx) = live_with_events(port, 1_000_000);
+    let branch = branch_span(&mut rx).await;
+    // The model is thinking (its answer would take 10 s); prune now.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t0 = Instant::now();
+    running.send(inquest::model::Command::Prune { branch });
+    let state = running.wait().await.unwrap();
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "waited {:?} for the model",
+        t0.elapsed()
+    );
+    assert_eq!(
+        state.branch(branch).unwrap().status,
+        inquest::model::BranchStatus::Pruned
+    );
+    assert_eq!(script.seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_token_budget_ends_the_branch_as_out_of_budget() {
+    let script = Arc::new(Script {
+        no_rate_limit: true,
+        ..Default::default()
+    });
+    let port = serve(script.clone());
+    // Each scripted turn costs 940 tokens; the budget allows one.
+    let state = live(port, 1_000).wait().await.unwrap();
+    let b = &state.branches[0];
+    assert_eq!(b.status, inquest::model::BranchStatus::OutOfBudget);
+    assert!(
+        b.steps
+            .iter()
+            .any(|s| matches!(s, inquest::model::Step::Status { reason: Some(r), .. } if r.contains("token budget")))
+    );
+    assert_eq!(script.seen.lock().unwrap().len(), 2);
 }
