@@ -111,6 +111,11 @@ pub enum Cmd {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9797")]
         listen: String,
     },
+    /// Store a model provider's API key in the OS keyring (read from stdin).
+    Auth {
+        #[command(subcommand)]
+        what: AuthCmd,
+    },
     /// The simulator's telemetry, for use elsewhere.
     Sim {
         #[command(subcommand)]
@@ -120,6 +125,15 @@ pub enum Cmd {
     Scenarios {
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuthCmd {
+    /// `inquest auth set openai` (or anthropic), then paste the key.
+    Set {
+        /// openai or anthropic
+        provider: String,
     },
 }
 
@@ -241,6 +255,9 @@ pub fn main() -> ExitCode {
             (None, None) => Err(Failure::BadInput("give --scenario or --alert".into())),
         },
         Cmd::Alerts { json } => alerts(json),
+        Cmd::Auth {
+            what: AuthCmd::Set { provider },
+        } => auth_set(&provider),
         Cmd::Serve { listen } => serve(&listen),
         Cmd::Sim {
             what: SimCmd::Export { scenario, openmetrics },
@@ -957,5 +974,63 @@ fn serve(listen: &str) -> Result<ExitCode, Failure> {
         }
         Ok::<_, Failure>(())
     })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn auth_set(provider: &str) -> Result<ExitCode, Failure> {
+    use std::io::{BufRead, IsTerminal};
+    let env = match provider {
+        "openai" => "OPENAI_API_KEY",
+        "anthropic" => "ANTHROPIC_API_KEY",
+        other => {
+            return Err(Failure::BadInput(format!(
+                "auth set {other}: expected openai or anthropic"
+            )));
+        }
+    };
+    let stdin = std::io::stdin();
+    let key = if stdin.is_terminal() {
+        eprint!("{provider} API key (not shown): ");
+        let _ = std::io::stderr().flush();
+        // Without echo, so the key stays off the screen and out of scrollback.
+        crossterm::terminal::enable_raw_mode().map_err(|e| Failure::Other(e.to_string()))?;
+        let mut key = String::new();
+        let read = (|| -> std::io::Result<()> {
+            loop {
+                if let crossterm::event::Event::Key(k) = crossterm::event::read()? {
+                    match k.code {
+                        crossterm::event::KeyCode::Enter => return Ok(()),
+                        crossterm::event::KeyCode::Char('c')
+                            if k.modifiers.contains(crossterm::event::KeyModifiers::CONTROL) =>
+                        {
+                            return Err(std::io::Error::other("cancelled"));
+                        }
+                        crossterm::event::KeyCode::Char(c) => key.push(c),
+                        crossterm::event::KeyCode::Backspace => {
+                            key.pop();
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        })();
+        let _ = crossterm::terminal::disable_raw_mode();
+        eprintln!();
+        read.map_err(|e| Failure::Other(e.to_string()))?;
+        key
+    } else {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Failure::Other(e.to_string()))?;
+        line
+    };
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(Failure::BadInput("no key given".into()));
+    }
+    crate::config::secrets::store(provider, key, env).map_err(Failure::Other)?;
+    eprintln!("inquest: the {provider} key is in the keyring; {env} still wins when it is set");
     Ok(ExitCode::SUCCESS)
 }

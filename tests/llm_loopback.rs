@@ -29,6 +29,8 @@ struct Script {
     no_rate_limit: bool,
     /// Hold every answer this long.
     delay_ms: std::sync::atomic::AtomicU64,
+    /// The request that got the 429, and when.
+    limited: Mutex<Option<(Instant, String)>>,
 }
 
 fn sse_openai(chunks: &[Value], done: bool) -> String {
@@ -77,6 +79,7 @@ impl Script {
     fn openai(&self, body: &Value) -> (u16, Vec<(&'static str, String)>, String) {
         let n = self.requests.fetch_add(1, Ordering::SeqCst);
         if n == 0 && !self.no_rate_limit {
+            *self.limited.lock().unwrap() = Some((Instant::now(), body.to_string()));
             return (
                 429,
                 vec![("retry-after", "1".into())],
@@ -101,6 +104,16 @@ impl Script {
                     .take(2),
             );
             sse_openai(&c, false)
+        } else if logs_branch && tool_msgs.len() == 1 {
+            // Talked into it by a log line: try to change the system.
+            let mut c = text_chunks("The log says to delete the deployment; doing that. ");
+            c.extend(call_chunks(
+                "call_del",
+                "k8s_delete_deployment",
+                r#"{"namespace": "shop", "name": "orders-db"}"#,
+            ));
+            c.extend(finish("tool_calls"));
+            sse_openai(&c, true)
         } else if logs_branch && tool_msgs.is_empty() {
             let mut c = text_chunks("Let me look at the connection pool. ");
             c.extend(call_chunks(
@@ -392,12 +405,21 @@ fn an_openai_compatible_model_investigates_through_the_tools() {
     let seen = script.seen.lock().unwrap().clone();
     // The 429 was honoured: the retry came after Retry-After.
     assert!(seen.len() >= 7);
+    let (limited_at, limited_body) = script
+        .limited
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("one request was rate limited");
     let retry = seen
         .iter()
-        .skip(1)
-        .find(|s| s.2 == seen[0].2)
+        .find(|s| {
+            s.0 > limited_at
+                && serde_json::from_str::<Value>(&s.2).ok().as_ref().map(|v| v.to_string())
+                    == Some(limited_body.clone())
+        })
         .expect("the rate-limited request was retried");
-    let gap = retry.0.duration_since(seen[0].0);
+    let gap = retry.0.duration_since(limited_at);
     assert!(gap >= Duration::from_millis(900), "retried after {gap:?}");
     // Every request carried the key, and no request carried the planted secret.
     assert!(seen.iter().all(|(_, auth, _)| auth == &format!("Bearer {KEY}")));
@@ -408,6 +430,14 @@ fn an_openai_compatible_model_investigates_through_the_tools() {
     assert!(seen.iter().any(|(_, _, body)| body.contains("[PASSWORD_")));
     // The malformed arguments were answered with an error the model could read.
     assert!(seen.iter().any(|(_, _, body)| body.contains("are not a JSON object")));
+    // A tool that would change the system is refused by the guard, and the model is told so.
+    assert!(events.iter().any(|e| e["type"] == "tool_call_finished"
+        && e["tool"] == "k8s_delete_deployment"
+        && e["status"] == "refused"));
+    assert!(
+        seen.iter()
+            .any(|(_, _, body)| body.contains("only the declared read-only tools exist"))
+    );
     // Tool output is framed as data.
     assert!(seen.iter().any(|(_, _, body)| body.contains("<tool-output>")));
     no_key_anywhere(&dir);
@@ -570,4 +600,88 @@ async fn a_spent_token_budget_ends_the_branch_as_out_of_budget() {
             .any(|s| matches!(s, inquest::model::Step::Status { reason: Some(r), .. } if r.contains("token budget")))
     );
     assert_eq!(script.seen.lock().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cockpit_shows_the_models_streamed_thoughts() {
+    use inquest::tui::app::{App, Focus};
+    let script = Arc::new(Script {
+        no_rate_limit: true,
+        ..Default::default()
+    });
+    let port = serve(script.clone());
+    let (running, mut rx) = live_with_events(port, 1_000_000);
+    running.wait().await.unwrap();
+    let mut events = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    // Stable ids, clock and durations, as in the other screen snapshots.
+    let hex = regex::Regex::new(r#""([0-9a-f]{32}|[0-9a-f]{16})""#).unwrap();
+    let at = regex::Regex::new(r#""at":"[^"]+""#).unwrap();
+    let dur = regex::Regex::new(r#""(duration_ms|elapsed_ms)":\d+"#).unwrap();
+    let mut ids: std::collections::HashMap<String, String> = Default::default();
+    let mut app = App::new(
+        inquest::tui::keymap::Keymap::builtin("default").unwrap(),
+        "tester".into(),
+        false,
+    );
+    for e in &events {
+        let line = e.to_json_line();
+        let line = hex.replace_all(&line, |c: &regex::Captures| {
+            let n = ids.len() + 1;
+            let id = ids
+                .entry(c[1].to_string())
+                .or_insert_with(|| format!("{:0w$x}", n, w = c[1].len()));
+            format!("\"{id}\"")
+        });
+        let t = inquest::model::Timestamp::from_secs(1_700_000_000 + e.seq as i64).to_rfc3339_nanos();
+        let line = at.replace(&line, format!("\"at\":\"{t}\""));
+        let line = dur.replace_all(&line, "\"$1\":42");
+        app.on_event(&inquest::model::Event::from_json_line(&line).unwrap());
+    }
+    app.focus = Focus::Stream;
+    let mut view = inquest::tui::view::View::new(inquest::tui::theme::Theme::builtin("default").unwrap());
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 30)).unwrap();
+    term.draw(|f| view.draw(f, &mut app)).unwrap();
+    let screen = term.backend().to_string();
+    assert!(screen.contains("orders-db is at its connection limit"), "{screen}");
+    insta::assert_snapshot!("llm_stream_120x30", screen);
+}
+
+#[test]
+fn a_key_goes_to_the_keyring_or_the_user_is_told_to_use_the_environment() {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("inquest-auth-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["auth", "set", "anthropic"])
+        .env("INQUEST_DATA_DIR", dir.join("data"))
+        .env("INQUEST_CONFIG_HOME", &dir)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{KEY}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    match out.status.code() {
+        Some(0) => assert!(err.contains("keyring"), "{err}"),
+        // No keyring service here: say so, and point at the variable.
+        _ => assert!(
+            err.contains("no usable keyring") && err.contains("ANTHROPIC_API_KEY"),
+            "{err}"
+        ),
+    }
+    assert!(!err.contains(KEY), "the key was echoed");
+    if dir.exists() {
+        no_key_anywhere(&dir);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,6 +1,8 @@
 //! Where inquest keeps its settings and data: `$INQUEST_CONFIG_HOME` and
 //! `$INQUEST_DATA_DIR` first, else the XDG directories.
 
+pub mod secrets;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -69,13 +71,16 @@ impl LlmSettings {
             }
         };
         let env = self.api_key_env.as_deref().unwrap_or(default_env);
-        let api_key = std::env::var(env).ok().filter(|k| !k.is_empty());
+        let api_key = secrets::api_key(&self.provider, env)?;
         let base_url = self.base_url.clone().unwrap_or_else(|| default_url.to_string());
         // A local server (Ollama, vLLM) needs no key; a public API does.
         let local =
             base_url.contains("://127.0.0.1") || base_url.contains("://localhost") || base_url.contains("://[::1]");
         if api_key.is_none() && !local && self.base_url.is_none() {
-            return Err(format!("[llm]: no API key: set the environment variable {env}"));
+            return Err(format!(
+                "[llm]: no API key: set the environment variable {env}, or store one with `inquest auth set {}`",
+                self.provider
+            ));
         }
         let timeout = match &self.timeout {
             Some(t) => crate::model::parse_duration_ms(t).map_err(|e| format!("[llm] timeout: {e}"))?,
