@@ -151,6 +151,7 @@ fn investigation(branches: usize, total: usize) -> Vec<Event> {
                     elapsed_ms: n as u64,
                     branch_tool_calls: 1,
                     branch_tokens: 0,
+                    cost_microusd: 0,
                 },
                 &mut out,
             ),

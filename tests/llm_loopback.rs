@@ -31,6 +31,8 @@ struct Script {
     delay_ms: std::sync::atomic::AtomicU64,
     /// The request that got the 429, and when.
     limited: Mutex<Option<(Instant, String)>>,
+    /// Anthropic: an `error` event (overloaded) in the middle of the stream.
+    overloaded: bool,
 }
 
 fn sse_openai(chunks: &[Value], done: bool) -> String {
@@ -168,6 +170,13 @@ impl Script {
             json!({"type": "message_start", "message": {"content": [], "usage": {"input_tokens": 700, "output_tokens": 1}}}),
         );
         s += &ev("ping", json!({"type": "ping"}));
+        if self.overloaded {
+            s += &ev(
+                "error",
+                json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+            );
+            return s;
+        }
         s += &ev(
             "content_block_start",
             json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
@@ -515,6 +524,8 @@ fn live_with_events(
             timeout: Duration::from_secs(20),
             max_turns: 8,
             max_tool_chars: 12_000,
+            price_per_mtok: (3.0, 15.0),
+            strategy_models: Default::default(),
         }),
         ..Default::default()
     };
@@ -542,6 +553,8 @@ async fn guidance_reaches_the_models_next_request() {
     });
     let state = running.wait().await.unwrap();
     assert_eq!(state.root_causes[0].service, "orders-db");
+    // Three turns at 900 input and 40 output tokens, priced 3 and 15 dollars per million.
+    assert_eq!(state.cost_microusd, 3 * (900 * 3 + 40 * 15));
     let seen = script.seen.lock().unwrap().clone();
     assert!(
         !seen[0].2.contains("was lowered at 10:39"),
@@ -683,5 +696,33 @@ fn a_key_goes_to_the_keyring_or_the_user_is_told_to_use_the_environment() {
     if dir.exists() {
         no_key_anywhere(&dir);
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_error_event_in_the_stream_fails_the_branch_with_its_message() {
+    let script = Arc::new(Script {
+        anthropic: true,
+        overloaded: true,
+        ..Default::default()
+    });
+    let port = serve(script.clone());
+    let dir = setup_dir(
+        "overloaded",
+        &format!(
+            "[llm]\nprovider = \"anthropic\"\nbase_url = \"http://127.0.0.1:{port}\"\nmodel = \"scripted\"\napi_key_env = \"INQUEST_TEST_KEY\"\n"
+        ),
+    );
+    let events = run(&dir, "metrics-first");
+    let failed = events
+        .iter()
+        .find(|e| e["type"] == "branch_status_changed" && e["status"] == "failed")
+        .expect("the branch failed");
+    let reason = failed["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("overloaded_error") && reason.contains(&format!("127.0.0.1:{port}/v1/messages")),
+        "{reason}"
+    );
+    assert_eq!(events.last().unwrap()["type"], "investigation_finished");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -56,6 +56,13 @@ pub struct LlmSettings {
     pub max_turns: Option<u32>,
     /// The most characters of one tool result the model is shown (default 12000).
     pub max_tool_chars: Option<usize>,
+    /// US dollars per million input tokens, for the cost meter.
+    pub price_input_per_mtok: Option<f64>,
+    /// US dollars per million output tokens.
+    pub price_output_per_mtok: Option<f64>,
+    /// Another model for some strategies, e.g. `{ "logs-first" = "gpt-4.1-mini" }`.
+    #[serde(default)]
+    pub strategies: BTreeMap<String, String>,
 }
 
 impl LlmSettings {
@@ -94,6 +101,11 @@ impl LlmSettings {
             timeout: std::time::Duration::from_millis(timeout.max(1) as u64),
             max_turns: self.max_turns.unwrap_or(12),
             max_tool_chars: self.max_tool_chars.unwrap_or(12_000),
+            price_per_mtok: (
+                self.price_input_per_mtok.unwrap_or(0.0),
+                self.price_output_per_mtok.unwrap_or(0.0),
+            ),
+            strategy_models: self.strategies.clone(),
         })
     }
 }

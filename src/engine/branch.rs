@@ -41,6 +41,7 @@ pub(crate) struct Shared {
     pub budget: Mutex<Budget>,
     pub tool_calls: AtomicU32,
     pub tokens: AtomicU64,
+    pub cost_microusd: AtomicU64,
     pub started: Instant,
     pub guidance: Mutex<Vec<String>>,
 }
@@ -207,6 +208,7 @@ impl BranchCtx {
                 elapsed_ms: self.shared.elapsed_ms(),
                 branch_tool_calls: self.calls.load(Ordering::SeqCst),
                 branch_tokens: self.tokens.load(Ordering::SeqCst),
+                cost_microusd: self.shared.cost_microusd.load(Ordering::SeqCst),
             },
         );
         Ok(out)
@@ -222,6 +224,12 @@ impl BranchCtx {
 
     /// Counts model tokens against the budget.
     pub fn add_tokens(&self, n: u64) -> Result<(), BranchEnd> {
+        self.add_usage(n, 0)
+    }
+
+    /// Counts model tokens, and what they cost, against the budget.
+    pub fn add_usage(&self, n: u64, cost_microusd: u64) -> Result<(), BranchEnd> {
+        self.shared.cost_microusd.fetch_add(cost_microusd, Ordering::SeqCst);
         self.tokens.fetch_add(n, Ordering::SeqCst);
         let total = self.shared.tokens.fetch_add(n, Ordering::SeqCst) + n;
         self.send(
@@ -233,6 +241,7 @@ impl BranchCtx {
                 elapsed_ms: self.shared.elapsed_ms(),
                 branch_tool_calls: self.calls.load(Ordering::SeqCst),
                 branch_tokens: self.tokens.load(Ordering::SeqCst),
+                cost_microusd: self.shared.cost_microusd.load(Ordering::SeqCst),
             },
         );
         let limit = self.shared.budget().tokens;

@@ -92,6 +92,7 @@ pub fn start(setup: Setup, sinks: Vec<Box<dyn EventSink>>) -> Running {
         budget: Mutex::new(setup.budget),
         tool_calls: AtomicU32::new(0),
         tokens: AtomicU64::new(0),
+        cost_microusd: AtomicU64::new(0),
         started: Instant::now(),
         guidance: Mutex::new(Vec::new()),
     });

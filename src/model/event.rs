@@ -155,6 +155,9 @@ pub enum EventKind {
         elapsed_ms: u64,
         branch_tool_calls: u32,
         branch_tokens: u64,
+        /// What the model calls cost so far, in millionths of a US dollar (0 without prices).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        cost_microusd: u64,
     },
     BudgetChanged {
         budget: Budget,
@@ -209,6 +212,10 @@ impl Event {
 }
 
 /// Convenience for `FaultKind` in statements.
+fn is_zero(x: &u64) -> bool {
+    *x == 0
+}
+
 pub fn kind_phrase(k: FaultKind) -> &'static str {
     match k {
         FaultKind::CpuSaturation => "CPU saturation",

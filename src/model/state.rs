@@ -114,6 +114,8 @@ pub struct InvestigationState {
     pub guidance: Vec<(SpanId, String)>,
     pub tool_calls: u32,
     pub tokens: u64,
+    /// Model cost so far, millionths of a US dollar.
+    pub cost_microusd: u64,
     pub elapsed_ms: u64,
     pub last_seq: u64,
     pub events: u64,
@@ -172,6 +174,7 @@ impl InvestigationState {
             guidance: Vec::new(),
             tool_calls: 0,
             tokens: 0,
+            cost_microusd: 0,
             elapsed_ms: 0,
             last_seq: e.seq,
             events: 1,
@@ -379,10 +382,12 @@ impl InvestigationState {
                 tokens,
                 elapsed_ms,
                 branch_tokens,
+                cost_microusd,
                 ..
             } => {
                 self.tool_calls = *tool_calls;
                 self.tokens = *tokens;
+                self.cost_microusd = self.cost_microusd.max(*cost_microusd);
                 self.elapsed_ms = *elapsed_ms;
                 if let Some(b) = self.branch_mut(e.span_id) {
                     b.tokens = *branch_tokens;

@@ -204,6 +204,7 @@ pub fn realistic(trace: TraceId) -> Vec<Event> {
                 elapsed_ms: 1500,
                 branch_tool_calls: 1,
                 branch_tokens: 0,
+                cost_microusd: 0,
             },
         ),
         t.event(

@@ -117,6 +117,14 @@ impl View {
                     (0, vec![v(format!("{:02}:{:02}", elapsed / 60, elapsed % 60))]),
                     (1, vec![v(format!("{}/{} calls", s.tool_calls, s.budget.tool_calls))]),
                     (4, vec![v(format!("{} tok", tokens(s.tokens)))]),
+                    (
+                        3,
+                        if s.cost_microusd > 0 {
+                            vec![v(format!("${:.3}", s.cost_microusd as f64 / 1e6))]
+                        } else {
+                            vec![]
+                        },
+                    ),
                     (4, vec![v(s.reasoner.clone())]),
                     (
                         5,
@@ -130,7 +138,7 @@ impl View {
                         .map(|s| s.1.iter().map(|x| x.content.chars().count()).sum::<usize>() + 3)
                         .sum::<usize>()
                 };
-                let mut keep: Vec<&(u8, Vec<Span>)> = segments.iter().collect();
+                let mut keep: Vec<&(u8, Vec<Span>)> = segments.iter().filter(|s| !s.1.is_empty()).collect();
                 for level in (1..=5).rev() {
                     if width(&keep) <= area.width as usize {
                         break;

@@ -32,6 +32,10 @@ pub struct LlmConfig {
     pub max_turns: u32,
     /// The most characters of one tool result a model is shown.
     pub max_tool_chars: usize,
+    /// US dollars per million input and output tokens, for the cost meter.
+    pub price_per_mtok: (f64, f64),
+    /// Another model for some strategies: strategy name → model.
+    pub strategy_models: std::collections::BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for LlmConfig {
@@ -56,6 +60,9 @@ than one. Stop when you have proposed what the evidence supports.";
 
 pub struct Llm {
     provider: Arc<dyn Provider>,
+    /// Per strategy, when configured.
+    by_strategy: std::collections::BTreeMap<String, Arc<dyn Provider>>,
+    price_per_mtok: (f64, f64),
     redactor: Arc<Redactor>,
     max_turns: u32,
     max_tool_chars: usize,
@@ -63,24 +70,32 @@ pub struct Llm {
 
 impl Llm {
     pub fn new(cfg: &LlmConfig) -> Result<Llm, String> {
-        let ep = Endpoint {
-            base_url: cfg.base_url.clone(),
-            model: cfg.model.clone(),
-            api_key: cfg.api_key.clone(),
-            timeout: cfg.timeout,
-            attempts: 4,
+        let make = |model: &str| -> Result<Arc<dyn Provider>, String> {
+            let ep = Endpoint {
+                base_url: cfg.base_url.clone(),
+                model: model.to_string(),
+                api_key: cfg.api_key.clone(),
+                timeout: cfg.timeout,
+                attempts: 4,
+            };
+            Ok(match cfg.provider.as_str() {
+                "openai" => Arc::new(OpenAi::new(ep)?),
+                "anthropic" => Arc::new(Anthropic::new(ep)?),
+                other => {
+                    return Err(format!(
+                        "[llm] provider {other:?}: expected \"openai\" or \"anthropic\""
+                    ));
+                }
+            })
         };
-        let provider: Arc<dyn Provider> = match cfg.provider.as_str() {
-            "openai" => Arc::new(OpenAi::new(ep)?),
-            "anthropic" => Arc::new(Anthropic::new(ep)?),
-            other => {
-                return Err(format!(
-                    "[llm] provider {other:?}: expected \"openai\" or \"anthropic\""
-                ));
-            }
-        };
+        let mut by_strategy = std::collections::BTreeMap::new();
+        for (strategy, model) in &cfg.strategy_models {
+            by_strategy.insert(strategy.clone(), make(model)?);
+        }
         Ok(Llm {
-            provider,
+            provider: make(&cfg.model)?,
+            by_strategy,
+            price_per_mtok: cfg.price_per_mtok,
             redactor: Arc::new(Redactor::new()),
             max_turns: cfg.max_turns.max(1),
             max_tool_chars: cfg.max_tool_chars.max(1000),
@@ -153,6 +168,9 @@ impl Reasoner for Llm {
         let mut h = Sha256::new();
         h.update(RULES.as_bytes());
         h.update(self.provider.name().as_bytes());
+        for (s, p) in &self.by_strategy {
+            h.update(format!("{s}={}", p.name()).as_bytes());
+        }
         let d = h.finalize();
         format!(
             "llm/{}/{}",
@@ -222,12 +240,15 @@ impl Reasoner for Llm {
                         }
                     }
                 };
-                let turn = self
-                    .provider
+                let provider = self.by_strategy.get(&ctx.strategy.name).unwrap_or(&self.provider);
+                let turn = provider
                     .turn(&system, &msgs, &tools, &on_text)
                     .await
                     .map_err(|e| BranchEnd::Failed(e.to_string()))?;
-                ctx.add_tokens(turn.input_tokens + turn.output_tokens)?;
+                // A price per million tokens is a cost in millionths of a dollar per token.
+                let cost = turn.input_tokens as f64 * self.price_per_mtok.0
+                    + turn.output_tokens as f64 * self.price_per_mtok.1;
+                ctx.add_usage(turn.input_tokens + turn.output_tokens, cost.round().max(0.0) as u64)?;
                 msgs.push(Msg::Assistant {
                     text: turn.text.clone(),
                     calls: turn.calls.clone(),
