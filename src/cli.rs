@@ -167,6 +167,15 @@ pub struct RunOpts {
     /// Tool-call budget for the whole investigation.
     #[arg(long, value_name = "N")]
     budget_calls: Option<u32>,
+    /// Model-token budget for the whole investigation.
+    #[arg(long, value_name = "N")]
+    budget_tokens: Option<u64>,
+    /// Tool calls one branch may make.
+    #[arg(long, value_name = "N")]
+    branch_budget_calls: Option<u32>,
+    /// Model tokens one branch may spend.
+    #[arg(long, value_name = "N")]
+    branch_budget_tokens: Option<u64>,
     /// Simulated latency of each tool call, e.g. 300ms (demo default 150ms-600ms).
     #[arg(long, value_name = "DURATION")]
     pace: Option<String>,
@@ -342,6 +351,9 @@ fn scenario_setup(scenario: &str, opts: &RunOpts, demo: bool) -> Result<(crate::
             .cloned()
             .collect(),
         budget_calls: opts.budget_calls,
+        budget_tokens: opts.budget_tokens,
+        branch_calls: opts.branch_budget_calls,
+        branch_tokens: opts.branch_budget_tokens,
         pace: pace(opts, demo)?,
         author: author(),
         llm: llm_for(&opts.reasoner)?,
@@ -391,6 +403,9 @@ fn investigate_alert(path: &std::path::Path, json: bool, opts: &RunOpts) -> Resu
             .cloned()
             .collect(),
         budget_calls: opts.budget_calls,
+        budget_tokens: opts.budget_tokens,
+        branch_calls: opts.branch_budget_calls,
+        branch_tokens: opts.branch_budget_tokens,
         pace: None,
         author: author(),
         llm: llm_for(&opts.reasoner)?,

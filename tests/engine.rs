@@ -381,3 +381,23 @@ async fn events_reloaded_from_sqlite_fold_into_the_live_state() {
     assert_eq!(row.top_service.as_deref(), Some(live.root_causes[0].service.as_str()));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_branch_budget_ends_each_branch_on_its_own() {
+    let mut s = setup(
+        "checkout-db-pool",
+        None,
+        &["metrics-first", "logs-first", "kubernetes-first"],
+    );
+    s.budget.branch_tool_calls = Some(4);
+    let sinks: Vec<Box<dyn EventSink>> = Vec::new();
+    let state = start(s, sinks).wait().await.unwrap();
+    for b in &state.branches {
+        assert!(b.tool_calls <= 4, "{} made {} calls", b.strategy, b.tool_calls);
+    }
+    // Metrics-first and logs-first need more than four calls; Kubernetes-first does not.
+    let status = |n: &str| state.branches.iter().find(|b| b.strategy == n).unwrap().status;
+    assert_eq!(status("metrics-first"), BranchStatus::OutOfBudget);
+    assert_eq!(status("logs-first"), BranchStatus::OutOfBudget);
+    assert_eq!(state.status, inquest::model::InvestigationStatus::Done);
+}

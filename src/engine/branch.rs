@@ -140,7 +140,15 @@ impl BranchCtx {
     /// [`call`](Self::call), with the reason when the call failed (for a model to read).
     pub async fn try_call(&self, tool: &str, args: Value) -> Result<Result<Called, String>, BranchEnd> {
         self.checkpoint().await?;
-        let limit = self.shared.budget().tool_calls;
+        let budget = self.shared.budget();
+        if let Some(limit) = budget.branch_tool_calls
+            && self.calls.load(Ordering::SeqCst) >= limit
+        {
+            return Err(BranchEnd::OutOfBudget(format!(
+                "this branch's tool-call budget of {limit} spent"
+            )));
+        }
+        let limit = budget.tool_calls;
         let used = self.shared.tool_calls.fetch_add(1, Ordering::SeqCst);
         if used >= limit {
             self.shared.tool_calls.fetch_sub(1, Ordering::SeqCst);
@@ -244,7 +252,15 @@ impl BranchCtx {
                 cost_microusd: self.shared.cost_microusd.load(Ordering::SeqCst),
             },
         );
-        let limit = self.shared.budget().tokens;
+        let budget = self.shared.budget();
+        if let Some(limit) = budget.branch_tokens
+            && self.tokens.load(Ordering::SeqCst) > limit
+        {
+            return Err(BranchEnd::OutOfBudget(format!(
+                "this branch's token budget of {limit} spent"
+            )));
+        }
+        let limit = budget.tokens;
         if total > limit {
             return Err(BranchEnd::OutOfBudget(format!("token budget of {limit} spent")));
         }

@@ -19,6 +19,11 @@ pub struct Options {
     /// Strategy names; all of the catalog's when empty.
     pub strategies: Vec<String>,
     pub budget_calls: Option<u32>,
+    /// Model tokens for the whole investigation.
+    pub budget_tokens: Option<u64>,
+    /// Tool calls and model tokens one branch may spend.
+    pub branch_calls: Option<u32>,
+    pub branch_tokens: Option<u64>,
     /// Simulated backend latency per tool call (min, max), for demos.
     pub pace: Option<(Duration, Duration)>,
     pub author: String,
@@ -91,6 +96,11 @@ pub fn for_backend(
     if let Some(n) = opts.budget_calls {
         budget.tool_calls = n;
     }
+    if let Some(n) = opts.budget_tokens {
+        budget.tokens = n;
+    }
+    budget.branch_tool_calls = opts.branch_calls;
+    budget.branch_tokens = opts.branch_tokens;
     Ok(Setup {
         alert,
         guard: Arc::new(Guard::new(catalog, backend)),

@@ -12,6 +12,12 @@ pub struct Budget {
     pub tokens: u64,
     /// Branches running at once.
     pub concurrency: u32,
+    /// Tool calls one branch may make (none: only the investigation's limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch_tool_calls: Option<u32>,
+    /// Model tokens one branch may spend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch_tokens: Option<u64>,
 }
 
 impl Default for Budget {
@@ -21,6 +27,8 @@ impl Default for Budget {
             wall_ms: 10 * 60 * 1000,
             tokens: 2_000_000,
             concurrency: 6,
+            branch_tool_calls: None,
+            branch_tokens: None,
         }
     }
 }
