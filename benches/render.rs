@@ -46,7 +46,7 @@ fn investigation(branches: usize, total: usize) -> Vec<Event> {
         root,
         None,
         EventKind::InvestigationStarted {
-            alert,
+            alert: Box::new(alert),
             bundle_id: "0123456789ab".into(),
             reasoner: "builtin".into(),
             budget: Budget::default(),

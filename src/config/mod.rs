@@ -331,7 +331,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
             dir.join("config.toml"),
-            "[ui]\nkeymap = \"emacs\"\ntheme = \"light\"\n\n[llm]\nmodel = \"x\"\n",
+            "[ui]\nkeymap = \"emacs\"\ntheme = \"light\"\n\n[llm]\nprovider = \"openai\"\nmodel = \"x\"\n",
         )
         .unwrap();
         let (s, msgs) = settings(Some(&dir));

@@ -118,7 +118,7 @@ pub fn start(setup: Setup, sinks: Vec<Box<dyn EventSink>>) -> Running {
             root,
             None,
             EventKind::InvestigationStarted {
-                alert: setup.alert.clone(),
+                alert: Box::new(setup.alert.clone()),
                 bundle_id: setup.bundle_id.clone(),
                 reasoner: setup.reasoner.name(),
                 budget: setup.budget,

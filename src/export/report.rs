@@ -624,7 +624,7 @@ mod tests {
             root,
             None,
             EventKind::InvestigationStarted {
-                alert: Alert {
+                alert: Box::new(Alert {
                     source: "alertmanager".into(),
                     name: "CheckoutLatencyHigh".into(),
                     labels: BTreeMap::from([("service".into(), "checkout".into())]),
@@ -632,7 +632,7 @@ mod tests {
                     severity: "page".into(),
                     starts_at: Timestamp::parse_rfc3339("2026-03-01T10:12:00Z").unwrap(),
                     fingerprint: "abc".into(),
-                },
+                }),
                 bundle_id: "b-42".into(),
                 reasoner: "builtin".into(),
                 budget: Budget::default(),

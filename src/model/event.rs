@@ -97,7 +97,7 @@ pub enum GuidanceScope {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     InvestigationStarted {
-        alert: Alert,
+        alert: Box<Alert>,
         bundle_id: String,
         reasoner: String,
         budget: Budget,

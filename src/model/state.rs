@@ -158,7 +158,7 @@ impl InvestigationState {
         Ok(InvestigationState {
             trace_id: e.trace_id,
             root_span: e.span_id,
-            alert: alert.clone(),
+            alert: (**alert).clone(),
             bundle_id: bundle_id.clone(),
             reasoner: reasoner.clone(),
             budget: *budget,

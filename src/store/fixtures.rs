@@ -82,7 +82,7 @@ impl Trace {
             root,
             None,
             EventKind::InvestigationStarted {
-                alert,
+                alert: Box::new(alert),
                 bundle_id: "b-1234abcd".into(),
                 reasoner: "builtin".into(),
                 budget: Budget::default(),
