@@ -289,7 +289,10 @@ fn a_user_key_map_rebinds_prune_and_unbinds_fork() {
     let part = running(&all, 3);
     let mut a = app(&part, true);
     a.keymap = keymap;
-    key(&mut a, KeyCode::Char('j'));
+    // Down the tree to a branch still running.
+    while !a.selected_branch().unwrap().status.is_live() {
+        key(&mut a, KeyCode::Char('j'));
+    }
     assert!(key(&mut a, KeyCode::Char('f')).is_empty());
     assert!(matches!(a.mode, inquest::tui::app::Mode::Normal), "f no longer forks");
     assert!(key(&mut a, KeyCode::Char('d')).is_empty());

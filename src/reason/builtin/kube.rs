@@ -128,6 +128,7 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         }
         let _ = pressured_nodes;
     }
+    let mut healthy_rollouts: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let mut short: BTreeMap<String, (u64, u64, SpanId)> = BTreeMap::new();
     if let Some((deps, ev)) = list(ctx, "k8s_list_deployments").await? {
         for d in &deps {
@@ -156,10 +157,22 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
                 let image = rs["spec"]["template"]["spec"]["containers"][0]["image"]
                     .as_str()
                     .unwrap_or("");
+                let want = rs["spec"]["replicas"].as_u64().unwrap_or(0);
+                let ready = rs["status"]["readyReplicas"].as_u64().unwrap_or(0);
+                // A rollout whose pods all came up ready is weak evidence on its own.
+                let healthy = want > 0 && ready >= want;
                 let note = format!(
-                    "{owner} rolled out revision {rev} ({image}) {} min before the onset",
-                    (onset - created.unwrap_or(onset)) / 60_000
+                    "{owner} rolled out revision {rev} ({image}) {} min before the onset{}",
+                    (onset - created.unwrap_or(onset)) / 60_000,
+                    if healthy {
+                        format!(", all {ready} pods ready")
+                    } else {
+                        format!(", {ready} of {want} pods ready")
+                    }
                 );
+                if healthy {
+                    healthy_rollouts.insert(owner.clone());
+                }
                 found.entry((owner, FaultKind::BadDeploy)).or_insert((0, ev, note)).0 += 1;
             }
         }
@@ -170,6 +183,7 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
             continue;
         }
         let (w, specific) = match kind {
+            FaultKind::BadDeploy if healthy_rollouts.contains(svc) => (0.3, false),
             FaultKind::BadDeploy => (0.8, false),
             FaultKind::PodCrashloop => (2.0 + (*n as f64).min(3.0) * 0.5, true),
             _ => (2.5 + (*n as f64).min(3.0) * 0.5, true),
