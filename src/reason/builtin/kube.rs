@@ -97,7 +97,6 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         }
     }
     if let Some((events, ev)) = list(ctx, "k8s_events").await? {
-        let mut pressured_nodes = Vec::new();
         for e in &events {
             let last = time_at(e, &["lastTimestamp"]);
             if !recent(last) || str_at(e, &["type"]) != "Warning" {
@@ -106,7 +105,6 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
             let reason = str_at(e, &["reason"]);
             let obj = str_at(e, &["involvedObject", "name"]);
             if str_at(e, &["involvedObject", "kind"]) == "Node" && reason.contains("Pressure") {
-                pressured_nodes.push(obj.to_string());
                 notes.push(format!("node {obj}: {reason}"));
                 continue;
             }
@@ -126,7 +124,6 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
                     .0 += 1;
             }
         }
-        let _ = pressured_nodes;
     }
     let mut healthy_rollouts: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let mut short: BTreeMap<String, (u64, u64, SpanId)> = BTreeMap::new();

@@ -49,7 +49,6 @@ struct Profile {
     self_ms: BTreeMap<String, f64>,
     /// Mean network time per (caller, callee), ms per call.
     net_ms: BTreeMap<(String, String), (f64, usize)>,
-    traces: usize,
 }
 
 fn profile(traces: &[Vec<Span>]) -> Profile {
@@ -92,7 +91,6 @@ fn profile(traces: &[Vec<Span>]) -> Profile {
     Profile {
         self_ms,
         net_ms: net,
-        traces: traces.len(),
     }
 }
 
@@ -277,7 +275,6 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
                 notes.push(n);
             }
         }
-        let _ = (pa.traces, pb.traces);
     }
     notes.truncate(6);
     ctx.think(if notes.is_empty() {
