@@ -1,6 +1,7 @@
 //! Where inquest keeps its settings and data: `$INQUEST_CONFIG_HOME` and
 //! `$INQUEST_DATA_DIR` first, else the XDG directories.
 
+pub mod located;
 pub mod secrets;
 
 use std::collections::BTreeMap;
@@ -311,10 +312,7 @@ pub fn settings(dir: Option<&std::path::Path>) -> (Settings, Vec<String>) {
     match toml::from_str::<Settings>(&text) {
         Ok(s) => (s, vec![]),
         Err(e) => {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
-                .unwrap_or(0);
+            let line = located::toml_line(&text, &e);
             let msg = format!("{}:{line}: {}; using the defaults", path.display(), e.message());
             (Settings::default(), vec![msg])
         }

@@ -98,10 +98,7 @@ pub struct CatalogError {
 
 fn parse<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Result<T, CatalogError> {
     toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
-            .unwrap_or(0);
+        let line = crate::config::located::toml_line(text, &e);
         CatalogError {
             file: format!("{file}:{line}"),
             message: e.message().to_string(),

@@ -15,8 +15,8 @@
 //! same key sequence replaces it), `append_keymap` bindings come after them, a whole `keymap` replaces the
 //! layer, and `run = "noop"` unbinds a key sequence.
 
+use crate::config::located::Located;
 use std::fmt;
-use std::ops::Range;
 use std::path::Path;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -461,25 +461,11 @@ struct LayerPatch {
     append: Vec<Binding>,
 }
 
-/// Builds "path:line: what" messages.
-struct Ctx<'a> {
-    text: &'a str,
-    path: &'a str,
-}
-
-impl Ctx<'_> {
-    fn at(&self, span: Range<usize>, what: impl fmt::Display) -> String {
-        let end = span.start.min(self.text.len());
-        let line = self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1;
-        format!("{}:{line}: {what}", self.path)
-    }
-}
-
 const EXPECTED_BINDING: &str = "expected a binding like { on = [\"j\"], run = \"down\", desc = \"Next\" }";
 
 /// Reads a key map file into per-layer changes, skipping (with a message) whatever is wrong.
 fn parse_patch(text: &str, path: &str) -> (Vec<(Layer, LayerPatch)>, Vec<String>) {
-    let ctx = Ctx { text, path };
+    let ctx = Located { text, path };
     let mut errors = Vec::new();
     let doc = match DeTable::parse(text) {
         Ok(doc) => doc,
@@ -558,7 +544,7 @@ fn parse_patch(text: &str, path: &str) -> (Vec<(Layer, LayerPatch)>, Vec<String>
     (patch, errors)
 }
 
-fn parse_binding(ctx: &Ctx<'_>, layer: Layer, item: &Spanned<DeValue<'_>>) -> Result<Binding, String> {
+fn parse_binding(ctx: &Located<'_>, layer: Layer, item: &Spanned<DeValue<'_>>) -> Result<Binding, String> {
     let DeValue::Table(table) = item.get_ref() else {
         return Err(ctx.at(item.span(), EXPECTED_BINDING));
     };

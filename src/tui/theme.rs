@@ -12,9 +12,8 @@
 //! modifiers are the booleans bold, dim, italic, underlined, reversed, crossed_out. The built-in themes
 //! (`themes/*.toml`) are compiled in; a user's `theme.toml` is merged over the chosen one slot by slot.
 
+use crate::config::located::Located;
 use std::collections::BTreeMap;
-use std::fmt;
-use std::ops::Range;
 use std::path::Path;
 
 use ratatui::style::{Color, Modifier, Style};
@@ -222,23 +221,9 @@ impl Theme {
     }
 }
 
-/// Builds "path:line: what" messages.
-struct Ctx<'a> {
-    text: &'a str,
-    path: &'a str,
-}
-
-impl Ctx<'_> {
-    fn at(&self, span: Range<usize>, what: impl fmt::Display) -> String {
-        let end = span.start.min(self.text.len());
-        let line = self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1;
-        format!("{}:{line}: {what}", self.path)
-    }
-}
-
 /// Reads the slots of a theme file, skipping (with a message) whatever is wrong.
 fn parse_slots(text: &str, path: &str) -> (Vec<(String, Style)>, Vec<String>) {
-    let ctx = Ctx { text, path };
+    let ctx = Located { text, path };
     let mut errors = Vec::new();
     let doc = match DeTable::parse(text) {
         Ok(doc) => doc,
@@ -293,7 +278,7 @@ fn parse_slots(text: &str, path: &str) -> (Vec<(String, Style)>, Vec<String>) {
     (slots, errors)
 }
 
-fn parse_style(ctx: &Ctx<'_>, spec: &Spanned<DeValue<'_>>) -> Result<Style, String> {
+fn parse_style(ctx: &Located<'_>, spec: &Spanned<DeValue<'_>>) -> Result<Style, String> {
     let DeValue::Table(table) = spec.get_ref() else {
         return Err(ctx.at(
             spec.span(),
@@ -333,7 +318,7 @@ fn parse_style(ctx: &Ctx<'_>, spec: &Spanned<DeValue<'_>>) -> Result<Style, Stri
     Ok(style)
 }
 
-fn parse_colour(ctx: &Ctx<'_>, value: &Spanned<DeValue<'_>>) -> Result<Color, String> {
+fn parse_colour(ctx: &Located<'_>, value: &Spanned<DeValue<'_>>) -> Result<Color, String> {
     let bad = |shown: &str| ctx.at(value.span(), format!("bad colour {shown}: {EXPECTED_COLOUR}"));
     match value.get_ref() {
         DeValue::String(s) => {

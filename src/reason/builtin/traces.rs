@@ -88,10 +88,7 @@ fn profile(traces: &[Vec<Span>]) -> Profile {
     for v in net.values_mut() {
         v.0 /= v.1.max(1) as f64;
     }
-    Profile {
-        self_ms,
-        net_ms: net,
-    }
+    Profile { self_ms, net_ms: net }
 }
 
 pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {

@@ -1,6 +1,7 @@
 //! Scenario files (SCENARIOS.md): loaded strictly. Any unknown key, bad value or
 //! dangling reference is an error naming the file, the line and what was expected.
 
+use crate::config::located::line_col;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::ops::Range;
@@ -602,14 +603,6 @@ fn explain(msg: &str) -> String {
         return format!("unknown value {rest}");
     }
     msg.to_string()
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(offset, |i| offset - i - 1) + 1;
-    (line, column)
 }
 
 fn find_cycle(specs: &[ServiceSpec]) -> Option<Vec<String>> {
