@@ -339,11 +339,9 @@ fn pace(opts: &RunOpts, demo: bool) -> Result<Option<(Duration, Duration)>, Fail
     }
 }
 
-/// The investigation of a scenario as the options ask; also gives the scenario's id.
-fn scenario_setup(scenario: &str, opts: &RunOpts, demo: bool) -> Result<(crate::engine::Setup, String), Failure> {
-    let sc = Simulator::load(scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
-    let id = sc.id.clone();
-    let options = Options {
+/// What the command line asks of an investigation.
+fn options(opts: &RunOpts, pace: Option<(Duration, Duration)>) -> Result<Options, Failure> {
+    Ok(Options {
         strategies: opts
             .strategies
             .iter()
@@ -354,10 +352,17 @@ fn scenario_setup(scenario: &str, opts: &RunOpts, demo: bool) -> Result<(crate::
         budget_tokens: opts.budget_tokens,
         branch_calls: opts.branch_budget_calls,
         branch_tokens: opts.branch_budget_tokens,
-        pace: pace(opts, demo)?,
+        pace,
         author: author(),
         llm: llm_for(&opts.reasoner)?,
-    };
+    })
+}
+
+/// The investigation of a scenario as the options ask; also gives the scenario's id.
+fn scenario_setup(scenario: &str, opts: &RunOpts, demo: bool) -> Result<(crate::engine::Setup, String), Failure> {
+    let sc = Simulator::load(scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let id = sc.id.clone();
+    let options = options(opts, pace(opts, demo)?)?;
     Ok((setup::for_scenario(sc, &options)?, id))
 }
 
@@ -395,21 +400,8 @@ fn investigate_alert(path: &std::path::Path, json: bool, opts: &RunOpts) -> Resu
                 .unwrap_or_else(|| "no config directory".into())
         ))
     })?;
-    let options = Options {
-        strategies: opts
-            .strategies
-            .iter()
-            .filter(|s| !s.trim().is_empty())
-            .cloned()
-            .collect(),
-        budget_calls: opts.budget_calls,
-        budget_tokens: opts.budget_tokens,
-        branch_calls: opts.branch_budget_calls,
-        branch_tokens: opts.branch_budget_tokens,
-        pace: None,
-        author: author(),
-        llm: llm_for(&opts.reasoner)?,
-    };
+    // Real sources answer at their own pace.
+    let options = options(opts, None)?;
     let setup = setup::for_backend(alert, Arc::new(router), now, &options)?;
     execute(setup, &format!("alert {}", path.display()), json, false)
 }
