@@ -52,6 +52,7 @@ impl Http {
         auth: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
     ) -> Result<(u16, String), SourceError> {
         let mut last = None;
+        let mut unreachable = None;
         for attempt in 0..self.attempts {
             if attempt > 0 {
                 let base = 200u64 << (attempt - 1).min(5);
@@ -71,6 +72,7 @@ impl Http {
                         .map_err(|e| backend_err(url, format!("reading the answer: {e}")))?;
                     if status == 429 || status >= 500 {
                         last = Some((status, body));
+                        unreachable = None;
                         continue;
                     }
                     return Ok((status, body));
@@ -88,9 +90,13 @@ impl Http {
                         msg = format!("{msg}: {s}");
                         src = s.source();
                     }
-                    return Err(backend_err(url, format!("unreachable: {msg}")));
+                    // Unreachable now may be reachable in a moment (a restart, a blip).
+                    unreachable = Some(backend_err(url, format!("unreachable: {msg}")));
                 }
             }
+        }
+        if let Some(e) = unreachable {
+            return Err(e);
         }
         match last {
             Some((status, body)) => Ok((status, body)),

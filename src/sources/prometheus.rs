@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::http::{Http, backend_err};
 use super::telemetry::{InstantResult, MetricSeries};
 use super::{Backend, BoxFuture, SourceError, ToolData, required_str, time_arg};
 use crate::model::Timestamp;
@@ -39,14 +40,7 @@ pub struct Config {
 
 pub struct Prometheus {
     cfg: Config,
-    http: reqwest::Client,
-}
-
-fn backend_err(endpoint: &str, message: impl Into<String>) -> SourceError {
-    SourceError::Backend {
-        endpoint: endpoint.to_string(),
-        message: message.into(),
-    }
+    http: Http,
 }
 
 fn secs(t: Timestamp) -> String {
@@ -137,14 +131,7 @@ pub fn parse_result(endpoint: &str, data: &Value) -> Result<ToolData, SourceErro
 
 impl Prometheus {
     pub fn new(cfg: Config) -> Result<Prometheus, String> {
-        let mut b = reqwest::Client::builder()
-            .timeout(cfg.timeout)
-            .user_agent(concat!("inquest/", env!("CARGO_PKG_VERSION")));
-        if let Some(pem) = &cfg.ca_pem {
-            let cert = reqwest::Certificate::from_pem(pem).map_err(|e| format!("CA certificate: {e}"))?;
-            b = b.add_root_certificate(cert);
-        }
-        let http = b.build().map_err(|e| format!("HTTP client: {e}"))?;
+        let http = Http::new(cfg.timeout, cfg.ca_pem.as_deref(), Vec::new())?.with_attempts(cfg.attempts);
         Ok(Prometheus { cfg, http })
     }
 
@@ -178,47 +165,18 @@ impl Prometheus {
 
     async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Value, SourceError> {
         let url = self.endpoint(path);
-        let mut last = None;
-        for attempt in 0..self.cfg.attempts.max(1) {
-            if attempt > 0 {
-                // Backoff with jitter: 200 ms, 400 ms, ... plus up to half again.
-                let base = 200u64 << (attempt - 1).min(5);
-                let jitter = (Timestamp::now().0 as u64 / 1000) % (base / 2 + 1);
-                tokio::time::sleep(Duration::from_millis(base + jitter)).await;
-            }
-            let mut req = self.http.get(&url).query(params);
-            req = match &self.cfg.auth {
-                Auth::None => req,
-                Auth::Bearer(t) => req.bearer_auth(t),
-                Auth::Basic { user, password } => req.basic_auth(user, Some(password)),
-            };
-            match req.send().await {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let body = resp
-                        .text()
-                        .await
-                        .map_err(|e| backend_err(&url, format!("reading the answer: {e}")))?;
-                    if status == 429 || status >= 500 {
-                        last = Some(
-                            parse_envelope(&url, status, &body)
-                                .err()
-                                .unwrap_or_else(|| backend_err(&url, format!("HTTP {status}"))),
-                        );
-                        continue;
-                    }
-                    return parse_envelope(&url, status, &body);
-                }
-                Err(e) if e.is_timeout() => {
-                    last = Some(backend_err(
-                        &url,
-                        format!("timed out after {} ms", self.cfg.timeout.as_millis()),
-                    ))
-                }
-                Err(e) => last = Some(backend_err(&url, format!("unreachable: {e}"))),
-            }
+        let auth = |req: reqwest::RequestBuilder| match &self.cfg.auth {
+            Auth::None => req,
+            Auth::Bearer(t) => req.bearer_auth(t),
+            Auth::Basic { user, password } => req.basic_auth(user, Some(password)),
+        };
+        let (status, body) = self.http.get(&url, params, auth).await?;
+        let data = parse_envelope(&url, status, &body)?;
+        // A server still failing after the retries, whatever its body says.
+        if status == 429 || status >= 500 {
+            return Err(backend_err(&url, format!("HTTP {status}")));
         }
-        Err(last.unwrap_or_else(|| backend_err(&url, "no attempt made")))
+        Ok(data)
     }
 }
 
