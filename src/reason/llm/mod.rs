@@ -3,15 +3,20 @@
 //! causes with `propose_root_cause`. Thoughts stream as they arrive; guidance
 //! reaches the model at its next turn; everything sent is redacted.
 
+pub mod anthropic;
+pub mod openai;
 pub mod provider;
 pub mod redact;
+mod stream;
 
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use self::provider::{Anthropic, Endpoint, Msg, OpenAi, Provider, ToolDef};
+use self::anthropic::Anthropic;
+use self::openai::OpenAi;
+use self::provider::{Endpoint, Msg, Provider, ToolDef};
 use self::redact::Redactor;
 use super::Reasoner;
 use crate::engine::{BranchCtx, BranchEnd};
