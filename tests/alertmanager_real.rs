@@ -3,7 +3,6 @@
 //! `inquest serve`, a repeat starts none, and a badly signed PagerDuty
 //! webhook is refused.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,6 +11,8 @@ use hmac::{Hmac, Mac};
 use inquest::sources::sim::Simulator;
 use serde_json::{Value, json};
 use sha2::Sha256;
+
+mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_inquest");
 
@@ -25,38 +26,6 @@ impl Drop for Procs {
         }
         let _ = std::fs::remove_dir_all(&self.1);
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A minimal HTTP/1.0 request over loopback: (status, body).
-fn http(method: &str, port: u16, path: &str, headers: &[(&str, String)], body: &str) -> Option<(u16, String)> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let mut req = format!(
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if !body.is_empty() {
-        req.push_str("Content-Type: application/json\r\n");
-    }
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let status = out.split(' ').nth(1)?.parse().ok()?;
-    let body = out.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default();
-    Some((status, body))
 }
 
 fn inquest(dir: &Path, args: &[&str]) -> Value {
@@ -82,17 +51,10 @@ fn wait(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-fn have(cmd: &str) -> bool {
-    Command::new(cmd)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn alerts_flow_from_a_real_alertmanager_into_investigations() {
     let am_bin = "prometheus-alertmanager";
-    if !have(am_bin) {
+    if !common::have(am_bin) {
         assert!(
             std::env::var_os("INQUEST_REQUIRE_PROMETHEUS").is_none(),
             "{am_bin} is required"
@@ -103,7 +65,7 @@ fn alerts_flow_from_a_real_alertmanager_into_investigations() {
     let dir = std::env::temp_dir().join(format!("inquest-am-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("config")).unwrap();
-    let (am_port, serve_port) = (free_port(), free_port());
+    let (am_port, serve_port) = (common::free_port(), common::free_port());
     std::fs::write(
         dir.join("config/config.toml"),
         format!(
@@ -140,10 +102,10 @@ fn alerts_flow_from_a_real_alertmanager_into_investigations() {
         .unwrap();
     let _procs = Procs(vec![serve, am], dir.clone());
     wait("inquest serve", || {
-        http("GET", serve_port, "/healthz", &[], "").is_some_and(|r| r.0 == 200)
+        common::http("GET", serve_port, "/healthz", &[], "").is_some_and(|r| r.0 == 200)
     });
     wait("alertmanager", || {
-        http("GET", am_port, "/-/ready", &[], "").is_some_and(|r| r.0 == 200)
+        common::http("GET", am_port, "/-/ready", &[], "").is_some_and(|r| r.0 == 200)
     });
 
     // The scenario's alert, pushed into Alertmanager.
@@ -152,7 +114,7 @@ fn alerts_flow_from_a_real_alertmanager_into_investigations() {
         .alert();
     let push =
         json!([{"labels": alert.labels, "annotations": alert.annotations, "startsAt": alert.starts_at.to_rfc3339()}]);
-    let (status, _) = http("POST", am_port, "/api/v2/alerts", &[], &push.to_string()).unwrap();
+    let (status, _) = common::http("POST", am_port, "/api/v2/alerts", &[], &push.to_string()).unwrap();
     assert_eq!(status, 200);
     wait("the alert in `inquest alerts`", || {
         inquest(&dir, &["alerts", "--json"])
@@ -183,7 +145,7 @@ fn alerts_flow_from_a_real_alertmanager_into_investigations() {
     let hook = json!({"version": "4", "status": "firing", "receiver": "inquest", "alerts": [{
         "status": "firing", "labels": alert.labels, "annotations": alert.annotations,
         "startsAt": alert.starts_at.to_rfc3339(), "endsAt": "0001-01-01T00:00:00Z", "fingerprint": fingerprint}]});
-    let (status, body) = http("POST", serve_port, "/alertmanager", &[], &hook.to_string()).unwrap();
+    let (status, body) = common::http("POST", serve_port, "/alertmanager", &[], &hook.to_string()).unwrap();
     assert_eq!(status, 200, "{body}");
     let r: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(r["duplicates"], 1, "{body}");
@@ -197,7 +159,7 @@ fn alerts_flow_from_a_real_alertmanager_into_investigations() {
         "title": "CheckoutLatencyHigh", "urgency": "high", "created_at": alert.starts_at.to_rfc3339(),
         "service": {"id": "PF9KMXH", "summary": "checkout", "type": "service_reference"}}}})
     .to_string();
-    let (status, _) = http(
+    let (status, _) = common::http(
         "POST",
         serve_port,
         "/pagerduty",
@@ -206,7 +168,7 @@ fn alerts_flow_from_a_real_alertmanager_into_investigations() {
     )
     .unwrap();
     assert_eq!(status, 401);
-    let (status, _) = http("POST", serve_port, "/pagerduty", &[], &pd).unwrap();
+    let (status, _) = common::http("POST", serve_port, "/pagerduty", &[], &pd).unwrap();
     assert_eq!(status, 401, "no signature at all");
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(investigations().len(), 1);
@@ -214,7 +176,7 @@ fn alerts_flow_from_a_real_alertmanager_into_investigations() {
     let mut mac = Hmac::<Sha256>::new_from_slice(b"s3cret").unwrap();
     mac.update(pd.as_bytes());
     let sig: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    let (status, body) = http(
+    let (status, body) = common::http(
         "POST",
         serve_port,
         "/pagerduty",

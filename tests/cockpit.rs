@@ -2,7 +2,6 @@
 //! investigation with its ids, clock and durations made stable; and the
 //! frame pacer under a flood of events.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -18,6 +17,8 @@ use inquest::tui::theme::Theme;
 use inquest::tui::view::View;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+
+mod common;
 
 /// A real investigation, run on one thread (so its order is fixed), with
 /// span and trace ids renumbered, times on a fixed clock and durations fixed.
@@ -37,36 +38,7 @@ fn events() -> Vec<Event> {
         let sinks: Vec<Box<dyn EventSink>> = vec![Box::new(c)];
         start(for_scenario(sc, &opts).unwrap(), sinks).wait().await.unwrap();
     });
-    let hex = regex::Regex::new(r#""([0-9a-f]{32}|[0-9a-f]{16})""#).unwrap();
-    let at = regex::Regex::new(r#""at":"[^"]+""#).unwrap();
-    let dur = regex::Regex::new(r#""duration_ms":\d+"#).unwrap();
-    let elapsed = regex::Regex::new(r#""elapsed_ms":\d+"#).unwrap();
-    let mut ids: HashMap<String, String> = HashMap::new();
-    collect
-        .events()
-        .iter()
-        .map(|e| {
-            let line = e.to_json_line();
-            let line = hex.replace_all(&line, |c: &regex::Captures| {
-                let n = ids.len() + 1;
-                let id = ids
-                    .entry(c[1].to_string())
-                    .or_insert_with(|| format!("{:0w$x}", n, w = c[1].len()));
-                format!("\"{id}\"")
-            });
-            let t = 1_700_000_000 + e.seq;
-            let line = at.replace(
-                &line,
-                format!(
-                    "\"at\":\"{}\"",
-                    inquest::model::Timestamp::from_secs(t as i64).to_rfc3339_nanos()
-                ),
-            );
-            let line = dur.replace_all(&line, format!("\"duration_ms\":{}", 10 + e.seq % 90));
-            let line = elapsed.replace_all(&line, format!("\"elapsed_ms\":{}", e.seq * 40));
-            Event::from_json_line(&line).unwrap()
-        })
-        .collect()
+    common::stable(&collect.events())
 }
 
 fn app(events: &[Event], live: bool) -> App {

@@ -1,20 +1,18 @@
 //! Kubernetes as a loopback API server answering from a scenario's cluster
 //! state, reached through a kubeconfig with a bearer token; then a 403.
 
-use std::convert::Infallible;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::{Request, Response};
 use inquest::sources::kubernetes::Kubernetes;
 use inquest::sources::sim::Simulator;
 use inquest::sources::{Backend, ToolData};
 use serde_json::{Value, json};
+
+mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_inquest");
 const SCENARIO: &str = "catalog-memory-leak-oomkills";
@@ -95,44 +93,13 @@ fn start_fake() -> (u16, Arc<Fake>) {
         forbid: AtomicBool::new(false),
         fault: std::sync::atomic::AtomicU8::new(0),
     });
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    listener.set_nonblocking(true).unwrap();
     let f = fake.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            loop {
-                let (stream, _) = listener.accept().await.unwrap();
-                let f = f.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let f = f.clone();
-                        async move {
-                            let auth = req
-                                .headers()
-                                .get("authorization")
-                                .and_then(|v| v.to_str().ok())
-                                .map(str::to_string);
-                            let url = reqwest::Url::parse(&format!("http://x{}", req.uri())).unwrap();
-                            let q = url.query_pairs().into_owned().collect();
-                            let (status, body) = f.answer(auth.as_deref(), url.path(), &q).await;
-                            let mut r = Response::new(Full::new(Bytes::from(body)));
-                            *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-                            Ok::<_, Infallible>(r)
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
+    let port = common::serve(move |req| {
+        let f = f.clone();
+        async move {
+            let (status, body) = f.answer(req.header("authorization"), &req.path, &req.query).await;
+            common::Reply::new(status, body)
+        }
     });
     (port, fake)
 }

@@ -4,17 +4,15 @@
 //! malformed tool arguments and a stream cut mid tool call are survived; no
 //! secret reaches a request body, and the key reaches neither store nor logs.
 
-use std::convert::Infallible;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Request, Response};
 use serde_json::{Value, json};
+
+mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_inquest");
 const KEY: &str = "sk-test-key-0123456789abcdef";
@@ -221,64 +219,36 @@ impl Script {
 }
 
 fn serve(script: Arc<Script>) -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            loop {
-                let (stream, _) = listener.accept().await.unwrap();
-                let script = script.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let script = script.clone();
-                        async move {
-                            let auth = req
-                                .headers()
-                                .get("authorization")
-                                .or(req.headers().get("x-api-key"))
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("")
-                                .to_string();
-                            let body = req.into_body().collect().await.unwrap().to_bytes();
-                            let text = String::from_utf8_lossy(&body).to_string();
-                            script.seen.lock().unwrap().push((Instant::now(), auth, text.clone()));
-                            let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                            let delay = script.delay_ms.load(Ordering::SeqCst);
-                            if delay > 0 {
-                                tokio::time::sleep(Duration::from_millis(delay)).await;
-                            }
-                            let (status, headers, out) = if script.anthropic {
-                                (
-                                    200,
-                                    vec![("content-type", "text/event-stream".to_string())],
-                                    script.anthropic(&v),
-                                )
-                            } else {
-                                script.openai(&v)
-                            };
-                            let mut r = Response::new(Full::new(Bytes::from(out)));
-                            *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-                            for (k, val) in headers {
-                                r.headers_mut().insert(k, val.parse().unwrap());
-                            }
-                            Ok::<_, Infallible>(r)
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                        .await;
-                });
+    common::serve(move |req| {
+        let script = script.clone();
+        async move {
+            let auth = req
+                .header("authorization")
+                .or(req.header("x-api-key"))
+                .unwrap_or("")
+                .to_string();
+            script
+                .seen
+                .lock()
+                .unwrap()
+                .push((Instant::now(), auth, req.body.clone()));
+            let v: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
+            let delay = script.delay_ms.load(Ordering::SeqCst);
+            if delay > 0 {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
             }
-        });
-    });
-    port
+            let (status, headers, body) = if script.anthropic {
+                (
+                    200,
+                    vec![("content-type", "text/event-stream".to_string())],
+                    script.anthropic(&v),
+                )
+            } else {
+                script.openai(&v)
+            };
+            common::Reply { status, headers, body }
+        }
+    })
 }
 
 fn setup_dir(name: &str, llm: &str) -> std::path::PathBuf {
@@ -630,28 +600,13 @@ async fn the_cockpit_shows_the_models_streamed_thoughts() {
         events.push(e);
     }
     // Stable ids, clock and durations, as in the other screen snapshots.
-    let hex = regex::Regex::new(r#""([0-9a-f]{32}|[0-9a-f]{16})""#).unwrap();
-    let at = regex::Regex::new(r#""at":"[^"]+""#).unwrap();
-    let dur = regex::Regex::new(r#""(duration_ms|elapsed_ms)":\d+"#).unwrap();
-    let mut ids: std::collections::HashMap<String, String> = Default::default();
     let mut app = App::new(
         inquest::tui::keymap::Keymap::builtin("default").unwrap(),
         "tester".into(),
         false,
     );
-    for e in &events {
-        let line = e.to_json_line();
-        let line = hex.replace_all(&line, |c: &regex::Captures| {
-            let n = ids.len() + 1;
-            let id = ids
-                .entry(c[1].to_string())
-                .or_insert_with(|| format!("{:0w$x}", n, w = c[1].len()));
-            format!("\"{id}\"")
-        });
-        let t = inquest::model::Timestamp::from_secs(1_700_000_000 + e.seq as i64).to_rfc3339_nanos();
-        let line = at.replace(&line, format!("\"at\":\"{t}\""));
-        let line = dur.replace_all(&line, "\"$1\":42");
-        app.on_event(&inquest::model::Event::from_json_line(&line).unwrap());
+    for e in common::stable(&events) {
+        app.on_event(&e);
     }
     app.focus = Focus::Stream;
     let mut view = inquest::tui::view::View::new(inquest::tui::theme::Theme::builtin("default").unwrap());

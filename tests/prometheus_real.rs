@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use inquest::sources::sim::Simulator;
 use serde_json::{Value, json};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_inquest");
 
 struct Server(Child, PathBuf);
@@ -19,38 +21,6 @@ impl Drop for Server {
         let _ = self.0.wait();
         let _ = std::fs::remove_dir_all(&self.1);
     }
-}
-
-fn have(cmd: &str) -> bool {
-    Command::new(cmd)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn get(url: &str) -> Option<String> {
-    // A plain HTTP GET over loopback, without pulling a client into the tests.
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://")?;
-    let (host, path) = rest
-        .split_once('/')
-        .map(|(h, p)| (h, format!("/{p}")))
-        .unwrap_or((rest, "/".into()));
-    let mut s = std::net::TcpStream::connect(host).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let ok = out.starts_with("HTTP/1.0 200") || out.starts_with("HTTP/1.1 200");
-    ok.then_some(out)
 }
 
 fn run(dir: &Path, args: &[&str]) -> std::process::Output {
@@ -85,7 +55,7 @@ fn other_label_names_are_mapped_by_config() {
 }
 
 fn check(renamed: bool) {
-    if !have("prometheus") || !have("promtool") {
+    if !common::have("prometheus") || !common::have("promtool") {
         assert!(
             std::env::var_os("INQUEST_REQUIRE_PROMETHEUS").is_none(),
             "prometheus and promtool are required"
@@ -132,7 +102,7 @@ fn check(renamed: bool) {
     );
 
     // Prometheus on loopback, keeping the backfilled (old) blocks.
-    let port = free_port();
+    let port = common::free_port();
     std::fs::write(dir.join("prometheus.yml"), "global:\n  scrape_interval: 15s\n").unwrap();
     let child = Command::new("prometheus")
         .args([
@@ -148,7 +118,7 @@ fn check(renamed: bool) {
     let _server = Server(child, dir.clone());
     let base = format!("http://127.0.0.1:{port}");
     let t0 = Instant::now();
-    while get(&format!("{base}/-/ready")).is_none() {
+    while common::http("GET", port, "/-/ready", &[], "").is_none_or(|r| r.0 != 200) {
         assert!(
             t0.elapsed() < Duration::from_secs(30),
             "prometheus did not become ready"

@@ -3,20 +3,18 @@
 //! error body, a 500, nothing in time, and broken JSON. Each fault fails the
 //! tool calls it touches, names the endpoint, and the investigation goes on.
 
-use std::convert::Infallible;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::{Request, Response};
 use inquest::model::Timestamp;
 use inquest::sources::sim::Simulator;
 use inquest::sources::{Backend, ToolData};
 use serde_json::{Value, json};
+
+mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_inquest");
 const SCENARIO: &str = "checkout-db-pool";
@@ -227,39 +225,13 @@ fn start_fake(tempo: bool) -> (u16, Arc<Fake>) {
         mode: AtomicU8::new(0),
         tempo,
     });
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = std_listener.local_addr().unwrap().port();
-    std_listener.set_nonblocking(true).unwrap();
     let f = fake.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-            loop {
-                let (stream, _) = listener.accept().await.unwrap();
-                let f = f.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let f = f.clone();
-                        async move {
-                            let url = reqwest::Url::parse(&format!("http://x{}", req.uri())).unwrap();
-                            let q = url.query_pairs().into_owned().collect();
-                            let (status, body) = f.answer(url.path(), &q).await;
-                            let mut r = Response::new(Full::new(Bytes::from(body)));
-                            *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-                            Ok::<_, Infallible>(r)
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
+    let port = common::serve(move |req| {
+        let f = f.clone();
+        async move {
+            let (status, body) = f.answer(&req.path, &req.query).await;
+            common::Reply::new(status, body)
+        }
     });
     (port, fake)
 }

@@ -1,0 +1,179 @@
+//! What several integration tests share: a loopback HTTP server driven by a
+//! handler, a small HTTP/1.0 client, free ports, whether a tool is installed,
+//! and events made stable (ids, clock, durations) for screen snapshots.
+
+// Each test binary uses its own part of this.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::io::{Read, Write};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response};
+use inquest::model::{Event, Timestamp};
+
+/// A request as a fake server sees it.
+pub struct Req {
+    pub method: String,
+    pub path: String,
+    pub query: HashMap<String, String>,
+    /// Lowercase names.
+    pub headers: HashMap<String, String>,
+    pub body: String,
+}
+
+impl Req {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+/// What it answers.
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn new(status: u16, body: impl Into<String>) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+}
+
+/// Serves `handler` on 127.0.0.1, on a thread and runtime of its own; returns the port.
+pub fn serve<F, Fut>(handler: F) -> u16
+where
+    F: Fn(Req) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Reply> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let handler = handler.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let handler = handler.clone();
+                        async move {
+                            let url = reqwest::Url::parse(&format!("http://x{}", req.uri())).unwrap();
+                            let headers = req
+                                .headers()
+                                .iter()
+                                .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+                                .collect();
+                            let method = req.method().to_string();
+                            let body = req.into_body().collect().await.unwrap().to_bytes();
+                            let reply = handler(Req {
+                                method,
+                                path: url.path().to_string(),
+                                query: url.query_pairs().into_owned().collect(),
+                                headers,
+                                body: String::from_utf8_lossy(&body).to_string(),
+                            })
+                            .await;
+                            let mut r = Response::new(Full::new(Bytes::from(reply.body)));
+                            *r.status_mut() = hyper::StatusCode::from_u16(reply.status).unwrap();
+                            for (k, v) in reply.headers {
+                                r.headers_mut().insert(k, v.parse().unwrap());
+                            }
+                            Ok::<_, Infallible>(r)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+    });
+    port
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A minimal HTTP/1.0 request over loopback: (status, body).
+pub fn http(method: &str, port: u16, path: &str, headers: &[(&str, String)], body: &str) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let status = out.split(' ').nth(1)?.parse().ok()?;
+    let body = out.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default();
+    Some((status, body))
+}
+
+/// Whether `cmd --version` runs.
+pub fn have(cmd: &str) -> bool {
+    Command::new(cmd)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Events with span and trace ids renumbered in order of appearance, times on
+/// a fixed clock and durations fixed, so a screen drawn from them is stable.
+pub fn stable(events: &[Event]) -> Vec<Event> {
+    let hex = regex::Regex::new(r#""([0-9a-f]{32}|[0-9a-f]{16})""#).unwrap();
+    let at = regex::Regex::new(r#""at":"[^"]+""#).unwrap();
+    let dur = regex::Regex::new(r#""duration_ms":\d+"#).unwrap();
+    let elapsed = regex::Regex::new(r#""elapsed_ms":\d+"#).unwrap();
+    let mut ids: HashMap<String, String> = HashMap::new();
+    events
+        .iter()
+        .map(|e| {
+            let line = e.to_json_line();
+            let line = hex.replace_all(&line, |c: &regex::Captures| {
+                let n = ids.len() + 1;
+                let id = ids
+                    .entry(c[1].to_string())
+                    .or_insert_with(|| format!("{:0w$x}", n, w = c[1].len()));
+                format!("\"{id}\"")
+            });
+            let t = Timestamp::from_secs(1_700_000_000 + e.seq as i64).to_rfc3339_nanos();
+            let line = at.replace(&line, format!("\"at\":\"{t}\""));
+            let line = dur.replace_all(&line, format!("\"duration_ms\":{}", 10 + e.seq % 90));
+            let line = elapsed.replace_all(&line, format!("\"elapsed_ms\":{}", e.seq * 40));
+            Event::from_json_line(&line).unwrap()
+        })
+        .collect()
+}
