@@ -2,7 +2,6 @@
 //! state, reached through a kubeconfig with a bearer token; then a 403.
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -14,7 +13,6 @@ use serde_json::{Value, json};
 
 mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_inquest");
 const SCENARIO: &str = "catalog-memory-leak-oomkills";
 
 struct Fake {
@@ -117,24 +115,7 @@ fn kubeconfig(dir: &Path, port: u16) -> std::path::PathBuf {
 }
 
 fn run(dir: &Path) -> Vec<Value> {
-    let out = Command::new(BIN)
-        .args([
-            "run",
-            "--alert",
-            dir.join("alert.json").to_str().unwrap(),
-            "--json",
-            "--strategies",
-            "kubernetes-first,metrics-first",
-        ])
-        .env("INQUEST_DATA_DIR", dir.join("data"))
-        .env("INQUEST_CONFIG_HOME", dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    common::run_alert(dir, &["--strategies", "kubernetes-first,metrics-first"], &[])
 }
 
 #[test]
@@ -149,14 +130,7 @@ fn the_cluster_is_read_through_a_kubeconfig_and_a_403_fails_only_its_calls() {
         format!("[sources.kubernetes]\nkubeconfig = \"{}\"\ntimeout = \"2s\"\n\n[sources.simulator]\nscenario = \"{SCENARIO}\"\n", kc.display()),
     )
     .unwrap();
-    let sim = Simulator::new(Simulator::load(SCENARIO).unwrap()).unwrap();
-    let alert = sim.alert();
-    std::fs::write(
-        dir.join("alert.json"),
-        json!({"labels": alert.labels, "annotations": alert.annotations, "startsAt": alert.starts_at.to_rfc3339()})
-            .to_string(),
-    )
-    .unwrap();
+    common::write_alert(&dir, SCENARIO);
 
     let events = run(&dir);
     let calls: Vec<&Value> = events

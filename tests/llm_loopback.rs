@@ -273,27 +273,11 @@ fn setup_dir(name: &str, llm: &str) -> std::path::PathBuf {
 }
 
 fn run(dir: &Path, strategies: &str) -> Vec<Value> {
-    let out = Command::new(BIN)
-        .args([
-            "run",
-            "--alert",
-            dir.join("alert.json").to_str().unwrap(),
-            "--json",
-            "--reasoner",
-            "llm",
-            "--strategies",
-            strategies,
-        ])
-        .env("INQUEST_DATA_DIR", dir.join("data"))
-        .env("INQUEST_CONFIG_HOME", dir)
-        .env("INQUEST_TEST_KEY", KEY)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    common::run_alert(
+        dir,
+        &["--reasoner", "llm", "--strategies", strategies],
+        &[("INQUEST_TEST_KEY", KEY)],
+    )
 }
 
 fn no_key_anywhere(dir: &Path) {

@@ -4,7 +4,6 @@
 //! tool calls it touches, names the endpoint, and the investigation goes on.
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
@@ -16,7 +15,6 @@ use serde_json::{Value, json};
 
 mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_inquest");
 const SCENARIO: &str = "checkout-db-pool";
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -237,24 +235,7 @@ fn start_fake(tempo: bool) -> (u16, Arc<Fake>) {
 }
 
 fn run(dir: &Path, strategies: &str) -> Vec<Value> {
-    let out = Command::new(BIN)
-        .args([
-            "run",
-            "--alert",
-            dir.join("alert.json").to_str().unwrap(),
-            "--json",
-            "--strategies",
-            strategies,
-        ])
-        .env("INQUEST_DATA_DIR", dir.join("data"))
-        .env("INQUEST_CONFIG_HOME", dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    common::run_alert(dir, &["--strategies", strategies], &[])
 }
 
 fn finished(events: &[Value], family: &str) -> Vec<Value> {
@@ -279,13 +260,7 @@ fn loki_and_jaeger_answer_and_their_failures_fail_only_their_calls() {
         ),
     )
     .unwrap();
-    let alert = Simulator::new(Simulator::load(SCENARIO).unwrap()).unwrap().alert();
-    std::fs::write(
-        dir.join("alert.json"),
-        json!({"labels": alert.labels, "annotations": alert.annotations, "startsAt": alert.starts_at.to_rfc3339()})
-            .to_string(),
-    )
-    .unwrap();
+    common::write_alert(&dir, SCENARIO);
 
     // Real answers: logs and traces come over HTTP, the conclusion is the simulated one's.
     let events = run(&dir, "logs-first,traces-first,metrics-first");
@@ -349,13 +324,7 @@ fn tempo_answers_in_otlp_json_with_base64_ids_and_its_failures_fail_only_its_cal
         ),
     )
     .unwrap();
-    let alert = Simulator::new(Simulator::load(SCENARIO).unwrap()).unwrap().alert();
-    std::fs::write(
-        dir.join("alert.json"),
-        json!({"labels": alert.labels, "annotations": alert.annotations, "startsAt": alert.starts_at.to_rfc3339()})
-            .to_string(),
-    )
-    .unwrap();
+    common::write_alert(&dir, SCENARIO);
     let events = run(&dir, "traces-first,metrics-first");
     let gets = finished(&events, "trace_get");
     assert!(gets.len() >= 5 && gets.iter().all(|c| c["status"] == "ok"), "{gets:?}");

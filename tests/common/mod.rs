@@ -177,3 +177,32 @@ pub fn stable(events: &[Event]) -> Vec<Event> {
         })
         .collect()
 }
+
+/// Writes `scenario`'s alert as a single alert object to `dir/alert.json`.
+pub fn write_alert(dir: &std::path::Path, scenario: &str) {
+    use inquest::sources::sim::Simulator;
+    let alert = Simulator::new(Simulator::load(scenario).unwrap()).unwrap().alert();
+    let json = serde_json::json!({
+        "labels": alert.labels, "annotations": alert.annotations, "startsAt": alert.starts_at.to_rfc3339()
+    });
+    std::fs::write(dir.join("alert.json"), json.to_string()).unwrap();
+}
+
+/// `inquest run --alert dir/alert.json --json ARGS` with config from `dir` and
+/// data under `dir/data`; its events, after checking it succeeded.
+pub fn run_alert(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Vec<serde_json::Value> {
+    let alert = dir.join("alert.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_inquest"))
+        .args(["run", "--alert", alert.to_str().unwrap(), "--json"])
+        .args(args)
+        .env("INQUEST_DATA_DIR", dir.join("data"))
+        .env("INQUEST_CONFIG_HOME", dir)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
