@@ -9,7 +9,7 @@ use inquest::model::{
 use inquest::tui::app::{App, Focus};
 use inquest::tui::keymap::Keymap;
 use inquest::tui::theme::Theme;
-use inquest::tui::view::View;
+use inquest::tui::views::View;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 

@@ -735,7 +735,7 @@ fn init_logs() -> Option<tracing_appender::non_blocking::WorkerGuard> {
     Some(guard)
 }
 
-fn ui_parts(ui: &UiOpts) -> (crate::tui::keymap::Keymap, crate::tui::view::View, Vec<String>) {
+fn ui_parts(ui: &UiOpts) -> (crate::tui::keymap::Keymap, crate::tui::views::View, Vec<String>) {
     let dir = crate::config::config_dir();
     // The command line first, then config.toml, then the built-in defaults.
     let (settings, mut notices) = crate::config::settings(dir.as_deref());
@@ -756,7 +756,7 @@ fn ui_parts(ui: &UiOpts) -> (crate::tui::keymap::Keymap, crate::tui::view::View,
     for n in &notices {
         tracing::warn!("{n}");
     }
-    (keymap, crate::tui::view::View::new(theme), notices)
+    (keymap, crate::tui::views::View::new(theme), notices)
 }
 
 fn cockpit_demo(scenario: &str, opts: &RunOpts, ui: &UiOpts) -> Result<ExitCode, Failure> {

@@ -14,7 +14,7 @@ use inquest::tui::app::{App, Effect, Focus};
 use inquest::tui::keymap::Keymap;
 use inquest::tui::term::Pacer;
 use inquest::tui::theme::Theme;
-use inquest::tui::view::View;
+use inquest::tui::views::View;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 

@@ -593,7 +593,7 @@ async fn the_cockpit_shows_the_models_streamed_thoughts() {
         app.on_event(&e);
     }
     app.focus = Focus::Stream;
-    let mut view = inquest::tui::view::View::new(inquest::tui::theme::Theme::builtin("default").unwrap());
+    let mut view = inquest::tui::views::View::new(inquest::tui::theme::Theme::builtin("default").unwrap());
     let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 30)).unwrap();
     term.draw(|f| view.draw(f, &mut app)).unwrap();
     let screen = term.backend().to_string();

@@ -7,4 +7,4 @@ pub mod highlight;
 pub mod keymap;
 pub mod term;
 pub mod theme;
-pub mod view;
+pub mod views;

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::app::{App, Effect};
-use super::view::View;
+use super::views::View;
 use crate::model::{BranchStatus, Command, Event};
 use crate::store::Store;
 

@@ -1,0 +1,55 @@
+//! The ranked root causes, with the grades given to them.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::View;
+use crate::tools::sanitize::clean;
+use crate::tui::app::{App, Focus, Mode, grade_name};
+
+impl View {
+    pub(super) fn causes(&self, f: &mut Frame, area: Rect, app: &mut App) {
+        let t = &self.theme;
+        let focused = app.focus == Focus::Causes && matches!(app.mode, Mode::Normal);
+        let block = self.block(" Root causes ".into(), focused);
+        let inner = block.inner(area);
+        f.render_widget(block, area);
+        let rcs = app.root_causes();
+        if rcs.is_empty() {
+            let msg = if app.finished() {
+                "No root cause found."
+            } else {
+                "Nothing proposed yet."
+            };
+            f.render_widget(Paragraph::new(Line::styled(msg, t.style("causes.kind"))), inner);
+            return;
+        }
+        let grades = app.grades();
+        let sel = app.cause_sel.min(rcs.len() - 1);
+        let h = inner.height as usize;
+        let start = sel.saturating_sub(h.saturating_sub(1));
+        let mut out = Vec::new();
+        for (i, rc) in rcs.iter().enumerate().skip(start).take(h) {
+            let grade = rc
+                .hypotheses
+                .iter()
+                .find_map(|h| grades.get(h))
+                .map(|g| format!(" [{}]", grade_name(*g)));
+            let mut line = Line::from(vec![
+                Span::styled(format!("{}. ", i + 1), t.style("causes.rank")),
+                Span::styled(clean(&rc.service), t.style("causes.service")),
+                Span::styled(format!(" · {} · ", rc.kind.as_str()), t.style("causes.kind")),
+                Span::styled(format!("{:.2}", rc.confidence), t.style("causes.confidence")),
+                Span::styled(grade.unwrap_or_default(), t.style("causes.graded")),
+                Span::styled(format!("  {}", clean(&rc.statement)), t.style("causes.kind")),
+            ]);
+            if focused && i == sel {
+                line = line.patch_style(t.style("causes.selected"));
+            }
+            out.push(line);
+        }
+        f.render_widget(Paragraph::new(out), inner);
+    }
+}

@@ -1,0 +1,134 @@
+//! Drawing: the branch tree, the stream, the evidence, the root causes, the
+//! status line and the overlays, one file each. Reads the app; never changes it
+//! (beyond keeping its cursors inside what is drawn).
+
+mod causes;
+mod evidence;
+mod overlays;
+mod status;
+mod stream;
+mod tree;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders};
+
+use super::app::{App, Mode};
+use super::highlight::Highlighter;
+use super::theme::Theme;
+use crate::model::InvestigationState;
+
+pub struct View {
+    pub theme: Theme,
+    pub highlighter: Highlighter,
+    /// The sparklines last drawn, by (evidence, width).
+    sparks: Option<((crate::model::SpanId, u16), Vec<Line<'static>>)>,
+}
+
+impl View {
+    pub fn new(theme: Theme) -> View {
+        View {
+            theme,
+            highlighter: Highlighter::new(),
+            sparks: None,
+        }
+    }
+
+    pub fn draw(&mut self, f: &mut Frame, app: &mut App) {
+        let area = f.area();
+        let compact = area.height < 30 || area.width < 100;
+        let causes_h = if compact { 4 } else { 6 };
+        let rows = Layout::default()
+            .direction(Direction::Vertical)
+            .constraints([
+                Constraint::Length(1),
+                Constraint::Min(6),
+                Constraint::Length(causes_h),
+                Constraint::Length(1),
+            ])
+            .split(area);
+        let tree_w = (area.width / 3).clamp(20, 34);
+        let mid = Layout::default()
+            .direction(Direction::Horizontal)
+            .constraints([Constraint::Length(tree_w), Constraint::Min(20)])
+            .split(rows[1]);
+        let right = Layout::default()
+            .direction(Direction::Vertical)
+            .constraints([Constraint::Percentage(50), Constraint::Percentage(50)])
+            .split(mid[1]);
+        self.status(f, rows[0], app);
+        self.tree(f, mid[0], app);
+        // Built once a frame; both panes read them.
+        let lines = app.stream_lines();
+        self.stream(f, right[0], app, &lines);
+        self.evidence(f, right[1], app, &lines);
+        self.causes(f, rows[2], app);
+        self.hints(f, rows[3], app);
+        match &app.mode {
+            Mode::Composer { .. } => self.composer(f, area, app),
+            Mode::ConfirmPrune { label, .. } => self.confirm(f, area, label),
+            Mode::Help { scroll } => self.help(f, area, app, *scroll),
+            Mode::Normal => {}
+        }
+    }
+
+    pub(super) fn block<'a>(&self, title: String, focused: bool) -> Block<'a> {
+        let border = if focused {
+            self.theme.style("pane.border_focus")
+        } else {
+            self.theme.style("pane.border")
+        };
+        Block::default()
+            .borders(Borders::ALL)
+            .border_type(if focused { BorderType::Thick } else { BorderType::Plain })
+            .border_style(border)
+            .title(Span::styled(title, self.theme.style("pane.title")))
+    }
+}
+
+pub(super) fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+pub(super) fn fit(s: &str, n: usize) -> String {
+    if n == 0 {
+        return String::new();
+    }
+    if s.chars().count() <= n {
+        format!("{s:<n$}")
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+pub(super) fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n.saturating_sub(1)).collect::<String>())
+    }
+}
+
+pub(super) fn tokens(n: u64) -> String {
+    if n >= 1000 {
+        format!("{:.1}k", n as f64 / 1000.0)
+    } else {
+        n.to_string()
+    }
+}
+
+/// Wall time of an investigation, from its events only (so a replay shows what the run showed).
+pub fn elapsed_ms(s: &InvestigationState) -> u64 {
+    match s.finished_at {
+        Some(f) => ((f.0 - s.started_at.0).max(0) / 1_000_000) as u64,
+        None => s.elapsed_ms,
+    }
+}

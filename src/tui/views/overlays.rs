@@ -1,0 +1,125 @@
+//! What opens over the panes: the composer, the prune confirmation, the help.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
+
+use super::{View, centered, fit};
+use crate::tools::sanitize::clean;
+use crate::tui::app::{App, Mode, Purpose};
+use crate::tui::keymap::Layer;
+
+impl View {
+    pub(super) fn composer(&self, f: &mut Frame, area: Rect, app: &mut App) {
+        let t = &self.theme;
+        let Mode::Composer { purpose, area: text } = &mut app.mode else {
+            return;
+        };
+        let (title, context) = match purpose {
+            Purpose::Guide { branch: None, .. } => (" Guidance for the whole investigation ".to_string(), None),
+            Purpose::Guide { label, .. } => (format!(" Guidance for {label} "), None),
+            Purpose::Fork { label, .. } => (format!(" Fork {label} with guidance "), None),
+            Purpose::Comment { target, highlight } => (
+                format!(
+                    " Comment on {} {} ",
+                    target.kind.replace('_', " "),
+                    clean(&target.label)
+                ),
+                highlight.as_ref().map(|h| {
+                    format!(
+                        "lines {}-{}: {}",
+                        h.start_line,
+                        h.end_line,
+                        h.quote.lines().next().unwrap_or("")
+                    )
+                }),
+            ),
+        };
+        let w = area.width.saturating_sub(8).clamp(30, 100);
+        let h = if context.is_some() { 9 } else { 7 };
+        let r = centered(area, w, h);
+        f.render_widget(Clear, r);
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_type(BorderType::Rounded)
+            .border_style(t.style("composer.border"))
+            .title(Span::styled(fit(&title, w as usize - 2), t.style("pane.title")));
+        let inner = block.inner(r);
+        f.render_widget(block, r);
+        let mut text_area = inner;
+        if let Some(c) = context {
+            let ctx = Rect { height: 2, ..inner };
+            f.render_widget(
+                Paragraph::new(Line::styled(clean(&c), t.style("evidence.highlight"))).wrap(Wrap { trim: true }),
+                ctx,
+            );
+            text_area = Rect {
+                y: inner.y + 2,
+                height: inner.height.saturating_sub(2),
+                ..inner
+            };
+        }
+        text.set_style(t.style("composer.text"));
+        f.render_widget(&**text, text_area);
+    }
+
+    pub(super) fn confirm(&self, f: &mut Frame, area: Rect, label: &str) {
+        let t = &self.theme;
+        let r = centered(area, 44.min(area.width), 5);
+        f.render_widget(Clear, r);
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_type(BorderType::Rounded)
+            .border_style(t.style("dialog.border"))
+            .title(" Prune ");
+        let p = Paragraph::new(vec![
+            Line::styled(format!("Prune {label}?"), t.style("dialog.text")),
+            Line::styled("Its hypotheses leave the conclusion.", t.style("dialog.text")),
+            Line::styled("y prune · n keep", t.style("help.key")),
+        ])
+        .block(block);
+        f.render_widget(p, r);
+    }
+
+    pub(super) fn help(&self, f: &mut Frame, area: Rect, app: &App, scroll: u16) {
+        let t = &self.theme;
+        let r = centered(
+            area,
+            area.width.saturating_sub(6).min(90),
+            area.height.saturating_sub(4),
+        );
+        f.render_widget(Clear, r);
+        let mut lines = Vec::new();
+        let focus_layer = app.focus.layer();
+        for layer in [focus_layer, Layer::Global, Layer::Composer] {
+            lines.push(Line::styled(
+                format!("{} keys", layer.name()),
+                t.style("pane.title").add_modifier(Modifier::BOLD),
+            ));
+            // One line per action, with every key bound to it.
+            let mut rows: Vec<(String, Vec<String>, String)> = Vec::new();
+            for b in app.keymap.bindings(layer) {
+                let keys: Vec<String> = b.on.iter().map(|k| k.to_string()).collect();
+                match rows.iter_mut().find(|r| r.0 == b.run) {
+                    Some(r) => r.1.push(keys.join(" ")),
+                    None => rows.push((b.run.clone(), vec![keys.join(" ")], b.desc.clone())),
+                }
+            }
+            for (_, keys, desc) in rows {
+                lines.push(Line::from(vec![
+                    Span::styled(format!("  {:<18}", keys.join(", ")), t.style("help.key")),
+                    Span::styled(desc, t.style("help.desc")),
+                ]));
+            }
+            lines.push(Line::raw(""));
+        }
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_type(BorderType::Rounded)
+            .border_style(t.style("dialog.border"))
+            .title(" Help ");
+        f.render_widget(Paragraph::new(lines).block(block).scroll((scroll, 0)), r);
+    }
+}

@@ -1,0 +1,76 @@
+//! The selected branch as it streams: thoughts, tool calls, guidance, hypotheses.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::View;
+use crate::tui::app::{App, Focus, LineKind, Mode, StreamLine};
+
+impl View {
+    pub(super) fn stream(&self, f: &mut Frame, area: Rect, app: &mut App, lines: &[StreamLine]) {
+        let t = &self.theme;
+        let focused = app.focus == Focus::Stream && matches!(app.mode, Mode::Normal);
+        let title = match app.selected_branch() {
+            Some(b) => format!(" Stream: {} ", b.strategy),
+            None => " Stream ".into(),
+        };
+        let block = self.block(title, focused);
+        let inner = block.inner(area);
+        f.render_widget(block, area);
+        if lines.is_empty() {
+            return;
+        }
+        let h = inner.height as usize;
+        app.stream.line = app.stream.line.min(lines.len() - 1);
+        app.stream.follow(h);
+        let sel = app.stream.selection();
+        let marked = app.feedback_spans();
+        let mut out = Vec::new();
+        for (n, l) in lines.iter().enumerate().skip(app.stream.scroll).take(h) {
+            let time = l.at.map(|a| a.clock()).unwrap_or_else(|| "        ".into());
+            let (icon, role) = match l.kind {
+                LineKind::Thought => ("·", "stream.thought"),
+                LineKind::ToolStart => ("▶", "stream.tool"),
+                LineKind::ToolOk => ("✓", "stream.ok"),
+                LineKind::ToolError => ("✗", "stream.error"),
+                LineKind::ToolRefused => ("⊘", "stream.refused"),
+                LineKind::ToolPending => ("…", "stream.args"),
+                LineKind::Guidance => ("»", "stream.guidance"),
+                LineKind::Hypothesis => ("◆", "stream.hypothesis"),
+                LineKind::Status => ("■", "stream.args"),
+            };
+            let icon = if l.node_line > 0 && l.kind == LineKind::Thought {
+                " "
+            } else {
+                icon
+            };
+            let mark = if l.node_line == 0 && marked.contains(&l.target.span) {
+                "✎"
+            } else {
+                " "
+            };
+            let mut spans = vec![
+                Span::styled(format!("{time} "), t.style("stream.time")),
+                Span::styled(format!("{icon}{mark}"), t.style(role)),
+            ];
+            if l.kind == LineKind::ToolStart {
+                let (tool, args) = l.text.split_once(' ').unwrap_or((l.text.as_str(), ""));
+                spans.push(Span::styled(tool.to_string(), t.style("stream.tool")));
+                spans.push(Span::styled(format!(" {args}"), t.style("stream.args")));
+            } else {
+                spans.push(Span::styled(l.text.clone(), t.style(role)));
+            }
+            let mut line = Line::from(spans);
+            if sel.is_some_and(|(a, b)| n >= a && n <= b) {
+                line = line.patch_style(t.style("stream.selection"));
+            }
+            if focused && n == app.stream.line {
+                line = line.patch_style(t.style("stream.cursor"));
+            }
+            out.push(line);
+        }
+        f.render_widget(Paragraph::new(out), inner);
+    }
+}

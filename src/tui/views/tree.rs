@@ -1,0 +1,71 @@
+//! The branch tree: status, strategy, best confidence, feedback markers.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::{View, fit};
+use crate::model::BranchStatus;
+use crate::tui::app::{App, Focus, Mode};
+
+const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+impl View {
+    pub(super) fn tree(&self, f: &mut Frame, area: Rect, app: &mut App) {
+        let t = &self.theme;
+        let focused = app.focus == Focus::Tree && matches!(app.mode, Mode::Normal);
+        let block = self.block(" Branches ".into(), focused);
+        let inner = block.inner(area);
+        f.render_widget(block, area);
+        let rows = app.tree_rows();
+        if rows.is_empty() {
+            return;
+        }
+        app.tree_sel = app.tree_sel.min(rows.len() - 1);
+        let marked = app.branches_with_feedback();
+        let Some(s) = &app.state else { return };
+        let h = inner.height as usize;
+        let start = app.tree_sel.saturating_sub(h.saturating_sub(1));
+        let mut lines = Vec::new();
+        for (row, (i, depth)) in rows.iter().enumerate().skip(start).take(h) {
+            let b = &s.branches[*i];
+            let (icon, role) = match b.status {
+                BranchStatus::Running => (SPINNER[(app.tick as usize) % SPINNER.len()], "tree.running"),
+                BranchStatus::Queued => ("○", "tree.queued"),
+                BranchStatus::Paused => ("‖", "tree.paused"),
+                BranchStatus::Pruned => ("✗", "tree.pruned"),
+                BranchStatus::Done => ("✓", "tree.done"),
+                BranchStatus::Failed => ("!", "tree.failed"),
+                BranchStatus::OutOfBudget => ("$", "tree.out_of_budget"),
+            };
+            let indent = if *depth > 0 {
+                format!("{}└ ", "  ".repeat(depth - 1))
+            } else {
+                String::new()
+            };
+            let conf = match (b.status, b.best_confidence()) {
+                (BranchStatus::Pruned, _) => "pruned".to_string(),
+                (_, Some(c)) => format!("{c:.2}"),
+                _ => String::new(),
+            };
+            let mark = if marked.contains(&b.span) { "✎" } else { " " };
+            let name_w = (inner.width as usize).saturating_sub(indent.chars().count() + 2 + 7 + 1);
+            let mut spans = vec![
+                Span::raw(indent),
+                Span::styled(format!("{icon} "), t.style(role)),
+                Span::styled(fit(&b.strategy, name_w), t.style(role)),
+                Span::styled(format!("{conf:>6}"), t.style("tree.confidence")),
+                Span::styled(mark, t.style("tree.feedback")),
+            ];
+            if row == app.tree_sel {
+                let sel = t.style("tree.selected");
+                for sp in &mut spans {
+                    sp.style = sp.style.patch(sel);
+                }
+            }
+            lines.push(Line::from(spans));
+        }
+        f.render_widget(Paragraph::new(lines), inner);
+    }
+}
