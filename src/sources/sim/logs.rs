@@ -311,8 +311,9 @@ pub fn render(sc: &Scenario, d: &Dynamics) -> Vec<LogLine> {
                             Some(p.name.clone()),
                         );
                     }
-                    if *reason == "Error" && p.crashloop_from.is_some() {
-                        let m = match Rng::keyed(sc.seed, &s.name).below(3) {
+                    // A crash-looping container says why before it dies.
+                    let fatal = (*reason == "Error" && p.crashloop_from.is_some()).then(|| {
+                        match Rng::keyed(sc.seed, &s.name).below(3) {
                             0 => format!(
                                 "FATAL: failed to start: open /etc/{}/config.yaml: no such file or directory",
                                 s.name
@@ -323,27 +324,19 @@ pub fn render(sc: &Scenario, d: &Dynamics) -> Vec<LogLine> {
                                 "panic: failed to connect to secrets provider: missing environment variable VAULT_ADDR"
                                     .to_string()
                             }
-                        };
-                        w.line(
-                            si,
-                            i,
-                            &mut r,
-                            "info",
-                            style,
-                            format!("starting {} {ver}", s.name),
-                            Some(p.name.clone()),
-                        );
+                        }
+                    });
+                    w.line(
+                        si,
+                        i,
+                        &mut r,
+                        "info",
+                        style,
+                        format!("starting {} {ver}", s.name),
+                        Some(p.name.clone()),
+                    );
+                    if let Some(m) = fatal {
                         w.line(si, i, &mut r, "error", style, m, Some(p.name.clone()));
-                    } else {
-                        w.line(
-                            si,
-                            i,
-                            &mut r,
-                            "info",
-                            style,
-                            format!("starting {} {ver}", s.name),
-                            Some(p.name.clone()),
-                        );
                     }
                 }
                 if p.from_i == i && i > 0 && !p.pull_failing {

@@ -141,6 +141,21 @@ fn gauge(out: &mut Vec<MetricSeries>, name: &str, base: &[(&str, &str)], samples
     out.push(MetricSeries { labels: l, samples });
 }
 
+/// One outcome per status code: 200 for `ok`, then the error codes in order.
+fn by_status(ok: Vec<f64>, by_code: Vec<Vec<f64>>) -> Vec<Outcome<'static>> {
+    let mut out = vec![Outcome {
+        extra: vec![("http_response_status_code", "200".into())],
+        counts: ok,
+    }];
+    for (k, c) in by_code.into_iter().enumerate() {
+        out.push(Outcome {
+            extra: vec![("http_response_status_code", CODES[k].to_string())],
+            counts: c,
+        });
+    }
+    out
+}
+
 /// Every series of the simulated system.
 pub fn render(d: &Dynamics, seed: u64) -> Vec<MetricSeries> {
     let mut out = Vec::new();
@@ -153,16 +168,7 @@ pub fn render(d: &Dynamics, seed: u64) -> Vec<MetricSeries> {
 
         if s.kind.serves_requests() {
             let (ok, by_code) = split_codes(&mut rng, &s.rps, &s.errs, step_s);
-            let mut outcomes = vec![Outcome {
-                extra: vec![("http_response_status_code", "200".into())],
-                counts: ok,
-            }];
-            for (k, c) in by_code.into_iter().enumerate() {
-                outcomes.push(Outcome {
-                    extra: vec![("http_response_status_code", CODES[k].to_string())],
-                    counts: c,
-                });
-            }
+            let outcomes = by_status(ok, by_code);
             let base = [
                 ("service", svc),
                 ("namespace", ns),
@@ -202,16 +208,7 @@ pub fn render(d: &Dynamics, seed: u64) -> Vec<MetricSeries> {
                 }
             }
             let (ok, by_code) = split_codes(&mut r, &answered_rps, &seen, step_s);
-            let mut outcomes = vec![Outcome {
-                extra: vec![("http_response_status_code", "200".into())],
-                counts: ok,
-            }];
-            for (k, c) in by_code.into_iter().enumerate() {
-                outcomes.push(Outcome {
-                    extra: vec![("http_response_status_code", CODES[k].to_string())],
-                    counts: c,
-                });
-            }
+            let mut outcomes = by_status(ok, by_code);
             let names = e.transport[0].items();
             for (k, c) in transport.into_iter().enumerate() {
                 outcomes.push(Outcome {
