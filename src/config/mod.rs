@@ -300,14 +300,19 @@ pub struct Ui {
     pub theme: Option<String>,
 }
 
-/// Reads `config.toml` from `dir`; a missing file is the defaults, a bad one
-/// is the defaults and a message naming the file and line.
+/// Reads `config.toml` from `dir`; a missing file is the defaults, a bad or
+/// unreadable one is the defaults and a message naming the file (and line).
 pub fn settings(dir: Option<&std::path::Path>) -> (Settings, Vec<String>) {
     let Some(path) = dir.map(|d| d.join("config.toml")) else {
         return (Settings::default(), vec![]);
     };
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return (Settings::default(), vec![]);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (Settings::default(), vec![]),
+        Err(e) => {
+            let msg = format!("{}: cannot read it ({e}); using the defaults", path.display());
+            return (Settings::default(), vec![msg]);
+        }
     };
     match toml::from_str::<Settings>(&text) {
         Ok(s) => (s, vec![]),

@@ -44,8 +44,9 @@ struct WireAlert {
     labels: BTreeMap<String, String>,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
-    #[serde(rename = "startsAt")]
-    starts_at: String,
+    /// Alertmanager takes a missing `startsAt` as now; so does inquest.
+    #[serde(rename = "startsAt", default)]
+    starts_at: Option<String>,
     #[serde(default)]
     fingerprint: Option<String>,
 }
@@ -59,11 +60,21 @@ impl Alert {
     /// Reads an Alertmanager webhook payload (the first firing alert) or a
     /// single alert object. Errors say where in `text` and what was expected.
     pub fn from_json(text: &str, source: &str) -> Result<Alert, String> {
-        let at = |e: &serde_json::Error| format!("line {} column {}", e.line(), e.column());
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("{}: {e}", at(&e)))?;
+        // serde_json's messages end with " at line L column C"; the location goes first instead.
+        let at = |e: &serde_json::Error| {
+            let msg = e.to_string();
+            let msg = msg.split(" at line ").next().unwrap_or_default().to_string();
+            format!("line {} column {}: {msg}", e.line(), e.column())
+        };
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| at(&e))?;
+        // Parsed again from the text, typed, so a wrong field is reported at its line.
         let wire: WireAlert = if value.get("alerts").is_some() {
-            let hook: Webhook = serde_json::from_value(value)
-                .map_err(|e| format!("expected an Alertmanager webhook payload {{\"alerts\": [...]}}: {e}"))?;
+            let hook: Webhook = serde_json::from_str(text).map_err(|e| {
+                format!(
+                    "{}; expected an Alertmanager webhook payload {{\"alerts\": [...]}}",
+                    at(&e)
+                )
+            })?;
             let firing = |a: &WireAlert| match &a.status {
                 Some(serde_json::Value::String(s)) => s == "firing",
                 Some(serde_json::Value::Object(o)) => o.get("state").and_then(|s| s.as_str()) == Some("active"),
@@ -76,13 +87,17 @@ impl Alert {
                 .ok_or("the payload has no firing alert")?;
             alerts.swap_remove(i)
         } else {
-            serde_json::from_value(value).map_err(|e| {
+            serde_json::from_str(text).map_err(|e| {
                 format!(
-                    "expected an alert {{\"labels\": {{...}}, \"annotations\": {{...}}, \"startsAt\": \"...\"}}: {e}"
+                    "{}; expected an alert {{\"labels\": {{...}}, \"annotations\": {{...}}}}",
+                    at(&e)
                 )
             })?
         };
-        let starts_at = Timestamp::parse_rfc3339(&wire.starts_at).map_err(|e| format!("startsAt: {e}"))?;
+        let starts_at = match &wire.starts_at {
+            Some(t) => Timestamp::parse_rfc3339(t).map_err(|e| format!("startsAt: {e}"))?,
+            None => Timestamp::now(),
+        };
         let name = wire
             .labels
             .get("alertname")
@@ -150,5 +165,19 @@ mod tests {
                 .unwrap_err()
                 .contains("startsAt")
         );
+        let typed = Alert::from_json("{\"alerts\": [\n  {\"labels\": {\"alertname\": 3}}\n]}", "f").unwrap_err();
+        assert!(typed.starts_with("line 2 column"), "{typed}");
+        assert!(
+            typed.contains("expected a string") && typed.contains("webhook"),
+            "{typed}"
+        );
+        assert_eq!(typed.matches("line 2").count(), 1, "{typed}");
+    }
+
+    #[test]
+    fn a_missing_starts_at_is_now() {
+        let before = Timestamp::now();
+        let a = Alert::from_json(r#"{"labels":{"alertname":"x"}}"#, "f").unwrap();
+        assert!(a.starts_at >= before);
     }
 }

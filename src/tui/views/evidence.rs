@@ -64,7 +64,9 @@ impl View {
     }
 }
 
-/// One line per series (up to `max`): its labels and a sparkline with the onset marked.
+/// One line per series (up to `max`, those that moved most first): its
+/// labels, a sparkline with the onset marked, and the level before the onset
+/// and the peak after it (or the range, where nothing changed).
 fn sparklines(body: &str, width: usize, t: &Theme, max: usize) -> Vec<Line<'static>> {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
         return vec![];
@@ -72,8 +74,12 @@ fn sparklines(body: &str, width: usize, t: &Theme, max: usize) -> Vec<Line<'stat
     let Some(result) = v.get("result").and_then(|r| r.as_array()) else {
         return vec![];
     };
-    let mut out = Vec::new();
-    for s in result.iter().take(max) {
+    let label_w = (width / 3).clamp(8, 40);
+    // The levels beside the sparkline, where there is room for them.
+    let value_w = if width >= 48 { 18 } else { 0 };
+    let spark_w = width.saturating_sub(label_w + 2 + value_w).max(4);
+    let mut series: Vec<(f64, Line<'static>)> = Vec::new();
+    for s in result {
         let labels = s["metric"]
             .as_object()
             .map(|m| {
@@ -89,19 +95,19 @@ fn sparklines(body: &str, width: usize, t: &Theme, max: usize) -> Vec<Line<'stat
             .map(|vals| {
                 vals.iter()
                     .filter_map(|p| p.get(1).and_then(|x| x.as_str()).and_then(|x| x.parse::<f64>().ok()))
+                    .filter(|x| x.is_finite())
                     .collect()
             })
             .unwrap_or_default();
         if xs.is_empty() {
             continue;
         }
-        let label_w = (width / 3).clamp(8, 40);
-        let spark_w = width.saturating_sub(label_w + 2).max(4);
         // Down-sample to the width, keeping each bucket's maximum.
-        let buckets: Vec<f64> = (0..spark_w.min(xs.len()))
+        let n = spark_w.min(xs.len());
+        let buckets: Vec<f64> = (0..n)
             .map(|i| {
-                let a = i * xs.len() / spark_w.min(xs.len());
-                let b = ((i + 1) * xs.len() / spark_w.min(xs.len())).max(a + 1);
+                let a = i * xs.len() / n;
+                let b = ((i + 1) * xs.len() / n).max(a + 1);
                 xs[a..b].iter().copied().fold(f64::MIN, f64::max)
             })
             .collect();
@@ -114,6 +120,21 @@ fn sparklines(body: &str, width: usize, t: &Theme, max: usize) -> Vec<Line<'stat
             5.0,
             (hi - lo).abs() * 0.02 + 1e-9,
         );
+        let (score, value) = match onset {
+            Some(i) => {
+                let before = buckets[..i].iter().sum::<f64>() / i as f64;
+                let after = &buckets[i..];
+                let peak = if after.iter().sum::<f64>() / after.len() as f64 >= before {
+                    after.iter().copied().fold(f64::MIN, f64::max)
+                } else {
+                    after.iter().copied().fold(f64::MAX, f64::min)
+                };
+                let score = (peak - before).abs() / (before.abs().max((hi - lo).abs() * 1e-3) + 1e-12);
+                (1.0 + score, format!("{} → {}", compact(before), compact(peak)))
+            }
+            None if compact(lo) == compact(hi) => (0.0, compact(lo)),
+            None => (0.0, format!("{} – {}", compact(lo), compact(hi))),
+        };
         let mut spans = vec![Span::styled(
             fit(&clean(&labels), label_w) + "  ",
             t.style("evidence.text"),
@@ -132,10 +153,82 @@ fn sparklines(body: &str, width: usize, t: &Theme, max: usize) -> Vec<Line<'stat
             };
             spans.push(Span::styled(c, style));
         }
-        out.push(Line::from(spans));
+        if value_w > 0 {
+            spans.push(Span::styled(format!(" {value}"), t.style("evidence.text")));
+        }
+        series.push((score, Line::from(spans)));
     }
+    // Stable: equal scores keep the query's order.
+    series.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut out: Vec<Line<'static>> = series.into_iter().take(max).map(|s| s.1).collect();
     if !out.is_empty() {
         out.push(Line::styled("", Style::default()));
     }
     out
+}
+
+/// A value in at most 7 characters: 0.0067, 2.31, 1.4k, 3.2M.
+fn compact(x: f64) -> String {
+    let a = x.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if a >= 1e9 {
+        format!("{:.1}G", x / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.1}M", x / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.1}k", x / 1e3)
+    } else if a >= 100.0 {
+        format!("{x:.0}")
+    } else if a >= 1.0 {
+        format!("{x:.2}")
+    } else if a >= 0.001 {
+        // Two significant digits.
+        let decimals = (1 - a.log10().floor() as i32).max(0) as usize;
+        format!("{x:.decimals$}")
+    } else {
+        format!("{x:.1e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_compact() {
+        assert_eq!(compact(0.0), "0");
+        assert_eq!(compact(0.006_666), "0.0067");
+        assert_eq!(compact(2.314), "2.31");
+        assert_eq!(compact(512.4), "512");
+        assert_eq!(compact(14_200.0), "14.2k");
+        assert_eq!(compact(3_200_000.0), "3.2M");
+        assert_eq!(compact(0.000_012), "1.2e-5");
+    }
+
+    #[test]
+    fn the_series_that_moved_comes_first_with_its_levels() {
+        let flat: Vec<String> = (0..40)
+            .map(|i| format!("[{i},\"{}\"]", 1.0 + (i % 3) as f64 * 0.01))
+            .collect();
+        let step: Vec<String> = (0..40)
+            .map(|i| format!("[{i},\"{}\"]", if i < 25 { 0.01 } else { 0.5 }))
+            .collect();
+        let body = format!(
+            r#"{{"resultType":"matrix","result":[{{"metric":{{"service":"calm"}},"values":[{}]}},{{"metric":{{"service":"db"}},"values":[{}]}}]}}"#,
+            flat.join(","),
+            step.join(",")
+        );
+        let lines = sparklines(&body, 100, &Theme::builtin("default").unwrap(), 3);
+        let text: Vec<String> = lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect();
+        assert!(text[0].starts_with("service=db"), "{text:?}");
+        assert!(text[0].ends_with("0.010 → 0.50"), "{text:?}");
+        assert!(
+            text[1].starts_with("service=calm") && text[1].ends_with("1.00 – 1.02"),
+            "{text:?}"
+        );
+    }
 }
