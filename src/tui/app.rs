@@ -275,18 +275,7 @@ impl App {
                     error,
                     ..
                 } => {
-                    let arg = args
-                        .as_object()
-                        .map(|o| {
-                            o.iter()
-                                .map(|(k, v)| match v.as_str() {
-                                    Some(s) => format!("{k}={s}"),
-                                    None => format!("{k}={v}"),
-                                })
-                                .collect::<Vec<_>>()
-                                .join(" ")
-                        })
-                        .unwrap_or_default();
+                    let arg = args_text(args);
                     let (lk, tail) = match status {
                         None => (LineKind::ToolPending, "…".to_string()),
                         Some(crate::model::CallStatus::Ok) => (
@@ -839,4 +828,31 @@ pub fn grade_name(g: Grade) -> &'static str {
         Grade::Partly => "partly",
         Grade::Wrong => "wrong",
     }
+}
+
+/// A tool call's arguments on one line, what was asked first (the query, the
+/// service, the trace) and the window and limits last.
+pub fn args_text(args: &serde_json::Value) -> String {
+    let Some(o) = args.as_object() else {
+        return String::new();
+    };
+    const LAST: [&str; 8] = [
+        "start",
+        "end",
+        "time",
+        "step",
+        "since",
+        "limit",
+        "direction",
+        "previous",
+    ];
+    let mut keys: Vec<&String> = o.keys().collect();
+    keys.sort_by_key(|k| (LAST.iter().position(|l| l == k), k.as_str() != "query"));
+    keys.iter()
+        .map(|k| match o[k.as_str()].as_str() {
+            Some(s) => format!("{k}={s}"),
+            None => format!("{k}={}", o[k.as_str()]),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -7,10 +7,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{View, clip, fit};
-use crate::model::EvidenceKind;
+use crate::model::{EvidenceKind, Step};
 use crate::reason::builtin::stats::change_point;
 use crate::tools::sanitize::clean;
-use crate::tui::app::{App, Focus, Mode, StreamLine};
+use crate::tui::app::{App, Focus, Mode, StreamLine, args_text};
 use crate::tui::theme::Theme;
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -41,6 +41,37 @@ impl View {
                 self.sparks = Some((key, sparklines(&e.body, inner.width as usize, &t, 3)));
             }
             head = self.sparks.as_ref().map(|s| s.1.clone()).unwrap_or_default();
+        }
+        // The call that found it, whole (the stream clips it), in at most three lines.
+        let call = app.selected_branch().and_then(|b| {
+            b.steps.iter().find_map(|s| match s {
+                Step::ToolCall {
+                    tool,
+                    args,
+                    evidence: Some(ev),
+                    ..
+                } if *ev == span => Some(format!("{tool} {}", clean(&args_text(args)))),
+                _ => None,
+            })
+        });
+        if let Some(call) = call.filter(|_| inner.height >= 8) {
+            let w = (inner.width as usize).max(8);
+            let chars: Vec<char> = call.chars().collect();
+            let mut rows: Vec<Line<'static>> = chars
+                .chunks(w)
+                .take(3)
+                .map(|c| Line::styled(c.iter().collect::<String>(), t.style("stream.args")))
+                .collect();
+            if chars.len() > 3 * w
+                && let Some(last) = rows.last_mut()
+            {
+                *last = Line::styled(
+                    clip(&chars[2 * w..].iter().collect::<String>(), w),
+                    t.style("stream.args"),
+                );
+            }
+            rows.append(&mut head);
+            head = rows;
         }
         let lines = self.highlighter.lines(span, &e.syntax, &e.body, &t);
         let h = (inner.height as usize).saturating_sub(head.len());

@@ -125,12 +125,24 @@ impl View {
                 ("quit", "quit"),
             ],
         };
+        // Whole hints only, as many as fit; the last (quit, close) always shows.
+        let hints: Vec<(String, String)> = wanted
+            .iter()
+            .filter_map(|(run, label)| app.keymap.hint(layer, run).map(|k| (k, format!(" {label}  "))))
+            .collect();
+        let width = |h: &(String, String)| h.0.chars().count() + h.1.chars().count();
+        let mut room = (area.width as usize).saturating_sub(1 + hints.last().map(width).unwrap_or(0));
         let mut spans = vec![Span::raw(" ")];
-        for (run, label) in wanted {
-            if let Some(k) = app.keymap.hint(layer, run) {
-                spans.push(Span::styled(k, t.style("status.key")));
-                spans.push(Span::styled(format!(" {label}  "), t.style("status.bar")));
+        for (i, h) in hints.iter().enumerate() {
+            let last = i + 1 == hints.len();
+            if !last {
+                if width(h) > room {
+                    continue;
+                }
+                room -= width(h);
             }
+            spans.push(Span::styled(h.0.clone(), t.style("status.key")));
+            spans.push(Span::styled(h.1.clone(), t.style("status.bar")));
         }
         f.render_widget(Paragraph::new(Line::from(spans)).style(t.style("status.bar")), area);
     }
