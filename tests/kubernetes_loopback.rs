@@ -107,7 +107,7 @@ fn kubeconfig(dir: &Path, port: u16) -> std::path::PathBuf {
     std::fs::write(
         &path,
         format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters:\n- name: prod\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: prod\n  context:\n    cluster: prod\n    user: inquest\n    namespace: shop\n- name: other\n  context:\n    cluster: prod\n    user: eks\nusers:\n- name: inquest\n  user:\n    token: t0ken\n- name: eks\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: aws\n"
+            "apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters:\n- name: prod\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: prod\n  context:\n    cluster: prod\n    user: inquest\n    namespace: shop\n- name: other\n  context:\n    cluster: prod\n    user: eks\nusers:\n- name: inquest\n  user:\n    token: t0ken\n- name: eks\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: inquest-test-no-such-plugin\n      installHint: install it from your cloud vendor\n"
         ),
     )
     .unwrap();
@@ -206,7 +206,13 @@ fn kubeconfig_problems_are_named() {
     let kc = kubeconfig(&dir, 1);
     let t = Duration::from_secs(1);
     let err = Kubernetes::from_kubeconfig(&kc, Some("other"), t).err().unwrap();
-    assert!(err.contains("exec plugin") && err.contains("eks"), "{err}");
+    assert!(
+        err.contains("kubeconfig")
+            && err.contains("\"eks\"")
+            && err.contains("credential plugin `inquest-test-no-such-plugin`: cannot start it")
+            && err.contains("install it from your cloud vendor"),
+        "{err}"
+    );
     let err = Kubernetes::from_kubeconfig(&kc, Some("staging"), t).err().unwrap();
     assert!(
         err.contains("no context \"staging\"") && err.contains("prod, other"),
@@ -216,5 +222,61 @@ fn kubeconfig_problems_are_named() {
     let err = Kubernetes::from_kubeconfig(&dir.join("broken"), None, t).err().unwrap();
     assert!(err.contains("broken:"), "{err}");
     assert!(Kubernetes::from_kubeconfig(&kc, None, t).is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A credential plugin (as `aws eks get-token` is) beside the kubeconfig: its
+/// first token is refused, so it is run again and the call goes through.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_plugin_gives_the_token_and_is_run_again_when_it_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let (port, _fake) = start_fake();
+    let dir = std::env::temp_dir().join(format!("inquest-kexec-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    let script = dir.join("bin/get-token");
+    std::fs::write(
+        &script,
+        r#"#!/bin/sh
+# Counts its runs; the first token it hands out is one the server refuses.
+n=$(cat "$(dirname "$0")/runs" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$(dirname "$0")/runs"
+case "$KUBERNETES_EXEC_INFO" in *'"interactive":false'*) ;; *) echo "no exec info" >&2; exit 3;; esac
+[ "$1" = "--cluster" ] && [ "$REGION" = "eu-west-1" ] || { echo "bad args" >&2; exit 4; }
+if [ $n -eq 1 ]; then t=expired; else t=t0ken; fi
+printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s","expirationTimestamp":"2099-01-01T00:00:00Z"}}' $t
+"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let kc = dir.join("kubeconfig");
+    std::fs::write(
+        &kc,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: eks\nclusters:\n- name: eks\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: eks\n  context:\n    cluster: eks\n    user: eks\n    namespace: shop\nusers:\n- name: eks\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: ./bin/get-token\n      args: [\"--cluster\", \"shop\"]\n      env:\n      - name: REGION\n        value: eu-west-1\n      interactiveMode: Never\n"
+        ),
+    )
+    .unwrap();
+    let k = Kubernetes::from_kubeconfig(&kc, None, Duration::from_secs(2)).unwrap();
+    let pods = k.call("k8s_list_pods", &json!({"namespace": "shop"})).await.unwrap();
+    let ToolData::Kube(v) = pods else {
+        panic!("not a Kubernetes answer")
+    };
+    assert!(!v["items"].as_array().unwrap().is_empty());
+    assert_eq!(std::fs::read_to_string(dir.join("bin/runs")).unwrap().trim(), "2");
+    // The fresh token is kept: no third run.
+    k.call("k8s_list_pods", &json!({"namespace": "shop"})).await.unwrap();
+    assert_eq!(std::fs::read_to_string(dir.join("bin/runs")).unwrap().trim(), "2");
+
+    // A plugin that fails is named with what it said.
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho 'token has expired; run aws sso login' >&2\nexit 1\n",
+    )
+    .unwrap();
+    let err = Kubernetes::from_kubeconfig(&kc, None, Duration::from_secs(2))
+        .err()
+        .unwrap();
+    assert!(err.contains("get-token") && err.contains("run aws sso login"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
