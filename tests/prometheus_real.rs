@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use inquest::sources::sim::Simulator;
+use inquest::sources::{Backend, ToolData};
 use serde_json::{Value, json};
 
 mod common;
@@ -188,4 +189,34 @@ fn check(renamed: bool) {
     );
     assert_eq!(top(&real.stdout), top(&sim.stdout));
     assert_eq!(top(&real.stdout).0, "orders-db");
+
+    // Discovery through the same configuration: label names and values, in inquest's names.
+    let (settings, msgs) = inquest::config::settings(Some(&dir.join("config")));
+    assert!(msgs.is_empty(), "{msgs:?}");
+    let router = inquest::sources::configured(&settings, inquest::model::Timestamp::now()).unwrap();
+    let window = json!({
+        "start": inquest::model::Timestamp::from_millis(alert.starts_at.millis() - 3_600_000).to_rfc3339(),
+        "end": alert.starts_at.to_rfc3339(),
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let names = rt.block_on(router.call("prometheus_labels", &window)).unwrap();
+    let ToolData::Strings(names) = names else {
+        panic!("{names:?}")
+    };
+    assert!(
+        names.contains(&"service".to_string()) && names.contains(&"peer_service".to_string()),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"job".to_string()) || !renamed, "{names:?}");
+    let mut args = window.clone();
+    args["label"] = json!("service");
+    args["match"] = json!(["{__name__=~\"http_server_request_duration_seconds_count|pg_stat_activity_count\"}"]);
+    let values = rt.block_on(router.call("prometheus_label_values", &args)).unwrap();
+    let ToolData::Strings(values) = values else {
+        panic!("{values:?}")
+    };
+    assert!(
+        values.contains(&"checkout".to_string()) && values.contains(&"orders-db".to_string()),
+        "{values:?}"
+    );
 }

@@ -134,6 +134,19 @@ impl Fake {
                     .to_string(),
             );
         }
+        if path == "/loki/api/v1/labels" || path.starts_with("/loki/api/v1/label/") {
+            let mut args = json!({"start": ns_to_rfc(&q["start"]), "end": ns_to_rfc(&q["end"])});
+            if let Some(name) = path
+                .strip_prefix("/loki/api/v1/label/")
+                .and_then(|p| p.strip_suffix("/values"))
+            {
+                args["label"] = json!(name);
+            }
+            let ToolData::Strings(data) = self.sim.call("loki_labels", &args).await.unwrap() else {
+                panic!()
+            };
+            return (200, json!({"status": "success", "data": data}).to_string());
+        }
         if self.tempo && path == "/api/search" {
             let tags = q.get("tags").cloned().unwrap_or_default();
             let mut args = json!({"start": Timestamp::from_secs(q["start"].parse().unwrap()).to_rfc3339(),
@@ -280,6 +293,33 @@ fn loki_and_jaeger_answer_and_their_failures_fail_only_their_calls() {
     let fin = events.last().unwrap();
     assert_eq!(fin["type"], "investigation_finished");
     assert_eq!(fin["root_causes"][0]["service"], "orders-db");
+
+    // Discovery: Loki's label names and one label's values, over the same configuration.
+    let (settings, msgs) = inquest::config::settings(Some(&dir));
+    assert!(msgs.is_empty(), "{msgs:?}");
+    let router = inquest::sources::configured(&settings, Timestamp::now()).unwrap();
+    let alert = Simulator::new(Simulator::load(SCENARIO).unwrap()).unwrap().alert();
+    let window = json!({
+        "start": Timestamp::from_millis(alert.starts_at.millis() - 3_600_000).to_rfc3339(),
+        "end": alert.starts_at.to_rfc3339(),
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ToolData::Strings(names) = rt.block_on(router.call("loki_labels", &window)).unwrap() else {
+        panic!()
+    };
+    assert!(
+        names.contains(&"service".to_string()) && names.contains(&"level".to_string()),
+        "{names:?}"
+    );
+    let mut args = window.clone();
+    args["label"] = json!("service");
+    let ToolData::Strings(services) = rt.block_on(router.call("loki_labels", &args)).unwrap() else {
+        panic!()
+    };
+    assert!(services.contains(&"checkout".to_string()), "{services:?}");
+    args["label"] = json!("service\"}/../x");
+    let err = rt.block_on(router.call("loki_labels", &args)).unwrap_err();
+    assert!(err.to_string().contains("not a label name"), "{err}");
 
     // Each fault: the calls fail with the endpoint named, the investigation still ends well.
     for (mode, expect) in [

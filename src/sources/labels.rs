@@ -119,6 +119,23 @@ impl LabelMap {
         }
     }
 
+    /// Renames the stack's label names back to inquest's in a sorted list of names.
+    pub fn back_names(&self, names: Vec<String>) -> Vec<String> {
+        let mut out: Vec<String> = names
+            .into_iter()
+            .map(|n| {
+                self.0
+                    .iter()
+                    .find(|(c, theirs)| **theirs == n && c != theirs)
+                    .map(|(c, _)| c.clone())
+                    .unwrap_or(n)
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     pub fn back_series(&self, series: &mut [MetricSeries]) {
         if !self.is_identity() {
             for s in series {

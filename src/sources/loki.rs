@@ -1,4 +1,4 @@
-//! Grafana Loki, read through `/loki/api/v1/query_range`.
+//! Grafana Loki, read through `/loki/api/v1/query_range`, `/labels` and `/label/<name>/values`.
 
 use std::collections::BTreeMap;
 
@@ -28,6 +28,54 @@ impl Loki {
     pub fn with_labels(mut self, labels: super::labels::LabelMap) -> Loki {
         self.labels = labels;
         self
+    }
+}
+
+impl Loki {
+    /// Label names, or one label's values: `{"status":"success","data":[...]}`.
+    async fn labels_call(&self, args: &Value) -> Result<ToolData, SourceError> {
+        let end = time_arg(args, "end")?.unwrap_or_else(Timestamp::now);
+        let start = time_arg(args, "start")?.unwrap_or(Timestamp(end.0 - 3_600_000_000_000));
+        let path = match str_arg(args, "label") {
+            Some(l) => {
+                let theirs = self.labels.0.get(l).map(String::as_str).unwrap_or(l);
+                if theirs.is_empty()
+                    || !theirs
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+                {
+                    return Err(SourceError::BadArgs(format!("label: {l:?} is not a label name")));
+                }
+                format!("/loki/api/v1/label/{theirs}/values")
+            }
+            None => "/loki/api/v1/labels".to_string(),
+        };
+        let endpoint = format!("{}{path}", self.url);
+        let params = [("start", start.0.to_string()), ("end", end.0.to_string())];
+        let (status, body) = self.http.get(&endpoint, &params, |r| r).await?;
+        if status != 200 {
+            return Err(backend_err(&endpoint, format!("HTTP {status}: {}", head(&body))));
+        }
+        let v: Value = serde_json::from_str(&body)
+            .map_err(|e| backend_err(&endpoint, format!("not a Loki answer ({e}): {}", head(&body))))?;
+        if v["status"] != "success" {
+            return Err(backend_err(
+                &endpoint,
+                format!("status {}: {}", v["status"], head(&body)),
+            ));
+        }
+        let items: Vec<String> = v["data"]
+            .as_array()
+            .ok_or_else(|| backend_err(&endpoint, "data is not a list"))?
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect();
+        Ok(ToolData::Strings(if str_arg(args, "label").is_some() {
+            items
+        } else {
+            self.labels.back_names(items)
+        }))
     }
 }
 
@@ -82,6 +130,9 @@ pub fn parse(endpoint: &str, status: u16, body: &str) -> Result<Vec<LogStream>, 
 impl Backend for Loki {
     fn call<'a>(&'a self, tool: &'a str, args: &'a Value) -> BoxFuture<'a, Result<ToolData, SourceError>> {
         Box::pin(async move {
+            if tool == "loki_labels" {
+                return self.labels_call(args).await;
+            }
             if tool != "loki_query_range" {
                 return Err(SourceError::UnknownTool(tool.to_string()));
             }

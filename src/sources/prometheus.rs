@@ -249,6 +249,18 @@ impl Backend for Prometheus {
                             .unwrap_or_default(),
                     ))
                 }
+                "prometheus_labels" => {
+                    let (start, end) = times(args, now, 3_600_000)?;
+                    let mut params = self.matchers(args)?;
+                    params.push(("start", secs(start)));
+                    params.push(("end", secs(end)));
+                    let data = self.get("/api/v1/labels", &params).await?;
+                    let names = data
+                        .as_array()
+                        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                        .unwrap_or_default();
+                    Ok(ToolData::Strings(self.cfg.labels.back_names(names)))
+                }
                 other => Err(SourceError::UnknownTool(other.to_string())),
             }
         })

@@ -79,6 +79,27 @@ impl Simulator {
                     .map(ToolData::Strings)
                     .map_err(|e| SourceError::Unsupported(e.to_string()))
             }
+            "prometheus_labels" => {
+                let matches = string_list(args, "match").unwrap_or_default();
+                let (start, end) = self.range(args, 3_600_000)?;
+                let refs: Vec<&str> = matches.iter().map(String::as_str).collect();
+                promql::label_names(&self.series, &refs, start.millis(), end.millis())
+                    .map(ToolData::Strings)
+                    .map_err(|e| SourceError::Unsupported(e.to_string()))
+            }
+            "loki_labels" => {
+                let (start, end) = self.range(args, 3_600_000)?;
+                let label = str_arg(args, "label");
+                let mut out: BTreeSet<String> = BTreeSet::new();
+                for line in self.logs.iter().filter(|l| l.ts >= start && l.ts <= end) {
+                    let labels = line.stream_labels();
+                    match label {
+                        Some(name) => out.extend(labels.get(name).cloned()),
+                        None => out.extend(labels.into_keys()),
+                    }
+                }
+                Ok(ToolData::Strings(out.into_iter().collect()))
+            }
             "loki_query_range" => {
                 let q = required_str(args, "query")?;
                 let (start, end) = self.range(args, 3_600_000)?;

@@ -204,6 +204,34 @@ pub fn series(
     Ok(out.into_iter().collect())
 }
 
+/// As Prometheus's /api/v1/labels: the label names of the series matching
+/// `matches` (all series when empty) with a sample in [start, end], sorted.
+pub fn label_names(
+    set: &SeriesSet,
+    matches: &[&str],
+    start_ms: i64,
+    end_ms: i64,
+) -> std::result::Result<Vec<String>, PromqlError> {
+    let selectors = matches
+        .iter()
+        .map(|m| parse_series_selector(m))
+        .collect::<Result<Vec<_>>>()?;
+    let mut out: BTreeSet<String> = BTreeSet::new();
+    let mut consider = |s: &MetricSeries| {
+        if has_sample_in(&s.samples, start_ms, end_ms) {
+            out.extend(s.labels.iter().filter(|(_, v)| !v.is_empty()).map(|(k, _)| k.clone()));
+        }
+    };
+    if selectors.is_empty() {
+        set.all().iter().for_each(&mut consider);
+    } else {
+        for sel in &selectors {
+            sel.candidates(set).into_iter().for_each(&mut consider);
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
 /// /api/v1/label/<name>/values, optionally restricted by selectors; sorted,
 /// deduplicated. Only series with a sample in [start,end] count; series
 /// without the label contribute nothing.
@@ -2722,6 +2750,22 @@ mod tests {
             vec!["mem".to_string(), "up".to_string()]
         );
         assert!(label_values(&s, "missing", &[], 0, 600 * S).unwrap().is_empty());
+        let s2 = set(vec![
+            ser("up", &[("job", "api")], &[(0, 1.0)]),
+            ser("mem", &[("job", "db"), ("pod", "db-0")], &[(600, 1.0)]),
+        ]);
+        assert_eq!(
+            label_names(&s2, &[], 0, 600 * S).unwrap(),
+            vec!["__name__".to_string(), "job".to_string(), "pod".to_string()]
+        );
+        assert_eq!(
+            label_names(&s2, &["up"], 0, 600 * S).unwrap(),
+            vec!["__name__".to_string(), "job".to_string()]
+        );
+        assert_eq!(
+            label_names(&s2, &[], 0, 60 * S).unwrap(),
+            vec!["__name__".to_string(), "job".to_string()]
+        );
     }
 
     // --- errors --------------------------------------------------------------------
