@@ -80,7 +80,7 @@ pub fn evidence(data: &ToolData) -> Evidence {
         }
         ToolData::Instant(InstantResult::Vector(v)) => Evidence {
             kind: EvidenceKind::MetricSeries,
-            summary: format!("{} samples", v.len()),
+            summary: plural(v.len(), "sample", "samples"),
             syntax: "json".into(),
             body: cut(format!(
                 "{{\"resultType\":\"vector\",\"result\":[\n{}\n]}}",
@@ -111,16 +111,24 @@ pub fn evidence(data: &ToolData) -> Evidence {
         ToolData::Streams(streams) => {
             let mut lines: Vec<(crate::model::Timestamp, String)> = Vec::new();
             for s in streams {
-                let svc = s.labels.get("service").map(String::as_str).unwrap_or("");
-                let pod = s.labels.get("pod").map(String::as_str).unwrap_or("");
+                // The pod names its service; a stream without a pod is named by its service.
+                let origin = ["pod", "service", "app", "job"]
+                    .iter()
+                    .find_map(|k| s.labels.get(*k).filter(|v| !v.is_empty()))
+                    .map(String::as_str)
+                    .unwrap_or("-");
                 for (t, l) in &s.entries {
-                    lines.push((*t, format!("{} {svc} {pod} | {l}", t.to_rfc3339())));
+                    lines.push((*t, format!("{} {origin} | {l}", t.to_rfc3339())));
                 }
             }
             lines.sort_by_key(|l| l.0);
             Evidence {
                 kind: EvidenceKind::LogLines,
-                summary: format!("{} lines in {} streams", lines.len(), streams.len()),
+                summary: format!(
+                    "{} in {}",
+                    plural(lines.len(), "line", "lines"),
+                    plural(streams.len(), "stream", "streams")
+                ),
                 syntax: "log".into(),
                 body: cut(lines.into_iter().map(|l| l.1).collect::<Vec<_>>().join("\n")),
             }
@@ -129,7 +137,7 @@ pub fn evidence(data: &ToolData) -> Evidence {
             let errors = list.iter().filter(|t| t.error_count > 0).count();
             Evidence {
                 kind: EvidenceKind::Trace,
-                summary: format!("{} traces, {errors} with errors", list.len()),
+                summary: format!("{}, {errors} with errors", plural(list.len(), "trace", "traces")),
                 syntax: "json".into(),
                 body: cut(serde_json::to_string_pretty(list).unwrap_or_default()),
             }
@@ -170,5 +178,14 @@ pub fn evidence(data: &ToolData) -> Evidence {
             syntax: "log".into(),
             body: cut(lines.join("\n")),
         },
+    }
+}
+
+/// "1 line", "2 lines".
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
     }
 }

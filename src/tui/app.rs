@@ -388,12 +388,16 @@ impl App {
                 .get(span)
                 .is_some_and(|e| e.evidence.body.lines().nth(3).is_some())
         };
-        at_cursor.and_then(of).or_else(|| {
+        let latest = |want_body: bool| {
             b.steps.iter().rev().find_map(|s| match s {
-                Step::ToolCall { evidence: Some(e), .. } if has_body(e) => Some(*e),
+                Step::ToolCall { evidence: Some(e), .. } if !want_body || has_body(e) => Some(*e),
                 _ => None,
             })
-        })
+        };
+        at_cursor
+            .and_then(of)
+            .or_else(|| latest(true))
+            .or_else(|| latest(false))
     }
 
     pub fn evidence_lines(&self) -> Vec<String> {

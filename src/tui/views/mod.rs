@@ -48,7 +48,10 @@ impl View {
                 Constraint::Length(1),
             ])
             .split(area);
-        let tree_w = (area.width / 3).clamp(20, 34);
+        // Wide enough for the longest strategy name and its confidence from 80 columns up.
+        let tree_w = (area.width / 3)
+            .clamp(20, 34)
+            .max(if area.width >= 80 { 28 } else { 0 });
         let mid = Layout::default()
             .direction(Direction::Horizontal)
             .constraints([Constraint::Length(tree_w), Constraint::Min(20)])

@@ -5,8 +5,9 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{View, fit};
+use super::{View, clip, fit};
 use crate::model::BranchStatus;
+use crate::tools::sanitize::clean;
 use crate::tui::app::{App, Focus, Mode};
 
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
@@ -26,9 +27,12 @@ impl View {
         let marked = app.branches_with_feedback();
         let Some(s) = &app.state else { return };
         let h = inner.height as usize;
-        let start = app.tree_sel.saturating_sub(h.saturating_sub(1));
+        // Where there is room, a second line under each branch: its calls and best guess.
+        let per = if rows.len() * 2 <= h { 2 } else { 1 };
+        let visible = (h / per).max(1);
+        let start = app.tree_sel.saturating_sub(visible - 1);
         let mut lines = Vec::new();
-        for (row, (i, depth)) in rows.iter().enumerate().skip(start).take(h) {
+        for (row, (i, depth)) in rows.iter().enumerate().skip(start).take(visible) {
             let b = &s.branches[*i];
             let (icon, role) = match b.status {
                 BranchStatus::Running => (SPINNER[(app.tick as usize) % SPINNER.len()], "tree.running"),
@@ -65,6 +69,26 @@ impl View {
                 }
             }
             lines.push(Line::from(spans));
+            if per == 2 {
+                let pad = "  ".repeat(*depth + 1);
+                let best = b
+                    .hypotheses
+                    .iter()
+                    .map(|(_, h)| h)
+                    .max_by(|a, b| a.confidence.total_cmp(&b.confidence));
+                let calls = match b.tool_calls {
+                    1 => "1 call".to_string(),
+                    n => format!("{n} calls"),
+                };
+                let detail = match best {
+                    Some(h) => format!("{pad}{calls} · {} {}", clean(&h.service), h.kind),
+                    None => format!("{pad}{calls}"),
+                };
+                lines.push(Line::styled(
+                    clip(&detail, inner.width as usize),
+                    t.style("stream.time"),
+                ));
+            }
         }
         f.render_widget(Paragraph::new(lines), inner);
     }
