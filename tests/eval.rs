@@ -65,6 +65,33 @@ async fn the_bar_holds_when_every_seed_changes() {
     assert!(s.ac3_service >= 0.97, "AC@3 service {}", s.ac3_service);
 }
 
+/// Incidents written apart from the reasoner, in domains and topologies the
+/// shipped suite does not use (scenarios-heldout/): the same bar.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_held_out_scenarios_meet_the_same_bar() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios-heldout");
+    let paths = inquest::eval::discover(&dir).unwrap();
+    assert!(paths.len() >= 12, "{} held-out scenarios", paths.len());
+    let r = inquest::eval::run(
+        &paths,
+        &EvalOptions {
+            jobs: 2,
+            ..Default::default()
+        },
+    )
+    .await;
+    println!("{}", report::table(&r, false));
+    let s = &r.summary;
+    assert_eq!(s.failed, 0);
+    assert!(s.ac1_service >= 0.90, "AC@1 service {}", s.ac1_service);
+    assert!(
+        s.ac1_service_kind >= 0.75,
+        "AC@1 service and kind {}",
+        s.ac1_service_kind
+    );
+    assert!(s.ac3_service >= 0.97, "AC@3 service {}", s.ac3_service);
+}
+
 /// Hops from `from` to `to` along calls (either direction counts as a hop).
 fn hops(sc: &Scenario, from: &str, to: &str) -> Option<usize> {
     let mut adj: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
