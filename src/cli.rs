@@ -11,7 +11,7 @@ use crate::engine::setup::{self, Options, SetupError};
 use crate::engine::sink::{Each, JsonLines};
 use crate::engine::{EventSink, start};
 use crate::model::{
-    BranchStatus, Command, Event, EventKind, InvestigationState, InvestigationStatus, parse_duration_ms,
+    BranchStatus, Command, Event, EventKind, InvestigationState, InvestigationStatus, Step, parse_duration_ms,
 };
 use crate::sources::sim::{BUILTIN, DEFAULT_SCENARIO, Simulator};
 use crate::store::{Store, StoreWriter};
@@ -121,6 +121,17 @@ pub enum Cmd {
         #[command(subcommand)]
         what: SimCmd,
     },
+    /// What graded root causes taught: the guidance each alert's next
+    /// investigation starts with, and how each strategy has done on it.
+    Learned {
+        /// Only this alert (by name).
+        alert: Option<String>,
+        #[arg(long)]
+        json: bool,
+        /// Forget it (the alert's, or everything when no alert is named).
+        #[arg(long)]
+        forget: bool,
+    },
     /// The built-in scenarios.
     Scenarios {
         #[arg(long)]
@@ -182,6 +193,9 @@ pub struct RunOpts {
     /// `builtin` (statistical, no model) or `llm` (the model in config.toml's [llm]).
     #[arg(long, value_name = "NAME", default_value = "builtin")]
     reasoner: String,
+    /// Start without the guidance that past grades of this alert left.
+    #[arg(long)]
+    no_learned: bool,
 }
 
 /// Bad input: exit code 2. Anything else: 1.
@@ -274,6 +288,7 @@ pub fn main() -> ExitCode {
         Cmd::List { json } => list(json),
         Cmd::Report { trace_id } => report(&trace_id),
         Cmd::Scenarios { json } => scenarios(json),
+        Cmd::Learned { alert, json, forget } => learned_cmd(alert.as_deref(), json, forget),
         Cmd::Eval {
             dir,
             reasoner,
@@ -283,6 +298,64 @@ pub fn main() -> ExitCode {
         } => eval(dir, &reasoner, json, markdown, jobs),
     };
     finish(result)
+}
+
+fn learned_cmd(alert: Option<&str>, json: bool, forget: bool) -> Result<ExitCode, Failure> {
+    let store = open_store()?;
+    if forget {
+        let n = store.forget(alert)?;
+        eprintln!(
+            "forgot {n} learned line{} {}",
+            if n == 1 { "" } else { "s" },
+            alert
+                .map(|a| format!("for {a}"))
+                .unwrap_or_else(|| "for every alert".into())
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut all = store.learned_all()?;
+    if let Some(a) = alert {
+        all.retain(|(name, _)| name == a);
+    }
+    let mut out = Vec::new();
+    for (name, lines) in all {
+        let stats = store.strategy_stats(&name)?;
+        out.push((name, lines, stats));
+    }
+    if json {
+        let v: Vec<serde_json::Value> = out
+            .iter()
+            .map(|(name, lines, stats)| serde_json::json!({"alert": name, "guidance": lines, "strategies": stats}))
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if out.is_empty() {
+        println!(
+            "Nothing learned yet: grade a root cause in the cockpit (inquest open TRACE) and the next investigation of that alert starts with it."
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (name, lines, stats) in &out {
+        println!("{name}");
+        for l in lines {
+            println!("  {}", crate::tools::sanitize::clean(l));
+        }
+        if !stats.is_empty() {
+            println!(
+                "  {:<20} {:>5} {:>8} {:>7} {:>6}",
+                "strategy", "runs", "correct", "partly", "wrong"
+            );
+            for s in stats {
+                println!(
+                    "  {:<20} {:>5} {:>8} {:>7} {:>6}",
+                    s.strategy, s.runs, s.correct, s.partly, s.wrong
+                );
+            }
+        }
+        println!();
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The model to investigate with, when `--reasoner llm` asks for one.
@@ -363,7 +436,20 @@ fn scenario_setup(scenario: &str, opts: &RunOpts, demo: bool) -> Result<(crate::
     let sc = Simulator::load(scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
     let id = sc.id.clone();
     let options = options(opts, pace(opts, demo)?)?;
-    Ok((setup::for_scenario(sc, &options)?, id))
+    Ok((learned(setup::for_scenario(sc, &options)?, opts), id))
+}
+
+/// The setup with the guidance past grades of its alert left, unless `--no-learned`.
+fn learned(mut setup: crate::engine::Setup, opts: &RunOpts) -> crate::engine::Setup {
+    if !opts.no_learned
+        && let Ok(store) = open_store()
+    {
+        match store.learned(&setup.alert.name, setup.alert.service()) {
+            Ok(lines) => setup.learned = lines,
+            Err(e) => tracing::warn!("learned guidance: {e}"),
+        }
+    }
+    setup
 }
 
 /// A runtime with `workers` threads for investigations.
@@ -402,7 +488,7 @@ fn investigate_alert(path: &std::path::Path, json: bool, opts: &RunOpts) -> Resu
     })?;
     // Real sources answer at their own pace.
     let options = options(opts, None)?;
-    let setup = setup::for_backend(alert, Arc::new(router), now, &options)?;
+    let setup = learned(setup::for_backend(alert, Arc::new(router), now, &options)?, opts);
     execute(setup, &format!("alert {}", path.display()), json, false)
 }
 
@@ -480,6 +566,9 @@ fn progress_printer() -> impl FnMut(&Event) + Send {
             EventKind::BranchStarted { strategy, .. } => {
                 names.insert(e.span_id, strategy.clone());
                 Some(format!("  {strategy:<17} started"))
+            }
+            EventKind::GuidanceApplied { text, author, .. } => {
+                Some(format!("  » {}: {}", clean(author), truncate(&clean(text), 140)))
             }
             EventKind::ThoughtDelta { text } => {
                 Some(format!("  {:<17} {}", who(&names, e.parent_span_id), clean(text)))
@@ -571,6 +660,14 @@ fn print_summary(s: &InvestigationState, label: &str) {
                 rc.confidence,
                 truncate(&clean(&rc.statement), 100)
             );
+        }
+    }
+    if !s.guidance_steps.is_empty() {
+        let _ = writeln!(out, "\nGuidance");
+        for g in &s.guidance_steps {
+            if let Step::Guidance { text, author, .. } = g {
+                let _ = writeln!(out, "  {}: {}", clean(author), truncate(&clean(text), 120));
+            }
         }
     }
     let _ = writeln!(out, "\nBranches");
@@ -799,7 +896,10 @@ fn cockpit_alerts(
         author: author(),
         ..Options::default()
     };
-    let setup = setup::for_backend(alert, std::sync::Arc::new(router), now, &options)?;
+    let setup = learned(
+        setup::for_backend(alert, std::sync::Arc::new(router), now, &options)?,
+        &RunOpts::default(),
+    );
     cockpit_live(setup, ui)
 }
 

@@ -29,7 +29,13 @@ pub struct Setup {
     pub now: Timestamp,
     pub author: String,
     pub bundle_id: String,
+    /// Guidance from past grades of this alert, applied to the whole
+    /// investigation before its branches start (store::learned).
+    pub learned: Vec<String>,
 }
+
+/// The author of guidance that past grades left (store::learned).
+pub const LEARNED_AUTHOR: &str = "learned";
 
 /// A started investigation: send it commands, wait for its final state.
 pub struct Running {
@@ -127,6 +133,21 @@ pub fn start(setup: Setup, sinks: Vec<Box<dyn EventSink>>) -> Running {
                 now: setup.now,
             },
         );
+        for text in &setup.learned {
+            if let Ok(mut g) = orch.shared.guidance.lock() {
+                g.push(text.clone());
+            }
+            orch.emit(
+                SpanId::random(),
+                Some(root),
+                EventKind::GuidanceApplied {
+                    scope: GuidanceScope::Investigation,
+                    branch: None,
+                    text: text.clone(),
+                    author: LEARNED_AUTHOR.into(),
+                },
+            );
+        }
         for s in &setup.strategies {
             orch.spawn_branch(s.clone(), None, None);
         }

@@ -109,6 +109,7 @@ pub fn for_backend(
         budget,
         now,
         author: opts.author.clone(),
+        learned: Vec::new(),
         bundle_id: bundle,
     })
 }

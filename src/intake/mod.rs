@@ -70,8 +70,11 @@ impl Intake {
             author: self.author.clone(),
             ..Options::default()
         };
-        let setup = for_backend(alert, Arc::new(router), now, &opts).map_err(|e| e.to_string())?;
+        let mut setup = for_backend(alert, Arc::new(router), now, &opts).map_err(|e| e.to_string())?;
         let store = Store::open(&self.store).map_err(|e| e.to_string())?;
+        setup.learned = store
+            .learned(&setup.alert.name, setup.alert.service())
+            .unwrap_or_default();
         let sinks: Vec<Box<dyn EventSink>> = vec![Box::new(StoreWriter::spawn(store))];
         let running = start(setup, sinks);
         let trace = running.trace_id;

@@ -48,6 +48,16 @@ pub enum Step {
 }
 
 impl Step {
+    pub fn at(&self) -> Timestamp {
+        match self {
+            Step::Thought { at, .. }
+            | Step::ToolCall { at, .. }
+            | Step::Guidance { at, .. }
+            | Step::Hypothesis { at, .. }
+            | Step::Status { at, .. } => *at,
+        }
+    }
+
     pub fn span(&self) -> SpanId {
         match self {
             Step::Thought { span, .. }
@@ -112,6 +122,8 @@ pub struct InvestigationState {
     pub root_causes: Vec<RootCause>,
     /// Investigation-wide guidance, in order.
     pub guidance: Vec<(SpanId, String)>,
+    /// The same guidance as steps (time and author), shown in every branch's stream.
+    pub guidance_steps: Vec<Step>,
     pub tool_calls: u32,
     pub tokens: u64,
     /// Model cost so far, millionths of a US dollar.
@@ -172,6 +184,7 @@ impl InvestigationState {
             evidence: BTreeMap::new(),
             root_causes: Vec::new(),
             guidance: Vec::new(),
+            guidance_steps: Vec::new(),
             tool_calls: 0,
             tokens: 0,
             cost_microusd: 0,
@@ -361,7 +374,15 @@ impl InvestigationState {
                         });
                     }
                 }
-                _ => self.guidance.push((e.span_id, text.clone())),
+                _ => {
+                    self.guidance.push((e.span_id, text.clone()));
+                    self.guidance_steps.push(Step::Guidance {
+                        span: e.span_id,
+                        at: e.at,
+                        text: text.clone(),
+                        author: author.clone(),
+                    });
+                }
             },
             EventKind::BranchStatusChanged { status, reason } => {
                 if let Some(b) = self.branch_mut(e.span_id) {

@@ -46,6 +46,15 @@ impl Store {
     /// Stores one piece of feedback and returns its id. The write is committed
     /// and synced to disk before this returns, so the UI may say it is saved.
     pub fn save_feedback(&self, f: &Feedback) -> Result<i64, StoreError> {
+        let id = self.insert_feedback(f)?;
+        // What a grade teaches comes after, and never costs the feedback itself.
+        if let Err(e) = self.learn(f) {
+            tracing::warn!("learning from feedback on {}: {e}", f.trace_id);
+        }
+        Ok(id)
+    }
+
+    fn insert_feedback(&self, f: &Feedback) -> Result<i64, StoreError> {
         let conn = self.conn();
         let err = |e| self.trace_err(f.trace_id, e);
         // Feedback is what the engineer typed: worth a full sync, unlike events.

@@ -86,6 +86,14 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (alert_name, strategy)
     );
     "#,
+    // 2: a learned line per graded root cause (re-grading replaces it), with the grade
+    // and the strategies that found it, from which strategy statistics are counted.
+    r#"
+    ALTER TABLE learned_guidance ADD COLUMN span_id TEXT;
+    ALTER TABLE learned_guidance ADD COLUMN grade TEXT;
+    ALTER TABLE learned_guidance ADD COLUMN strategies TEXT NOT NULL DEFAULT '';
+    CREATE UNIQUE INDEX learned_guidance_by_span ON learned_guidance (trace_id, span_id);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -262,7 +262,22 @@ impl App {
         let Some(b) = self.selected_branch() else { return vec![] };
         let mut out = Vec::new();
         let strategy = b.strategy.clone();
-        for step in &b.steps {
+        // Guidance to the whole investigation shows in every branch, where it fell in time.
+        let mut steps: Vec<&Step> = b.steps.iter().collect();
+        if let Some(st) = self.state.as_ref().filter(|st| !st.guidance_steps.is_empty()) {
+            // Each list is in time order already: merge, keeping a branch's own order on ties.
+            let mut merged = Vec::with_capacity(steps.len() + st.guidance_steps.len());
+            let mut g = st.guidance_steps.iter().peekable();
+            for s in steps {
+                while let Some(x) = g.next_if(|x| x.at() < s.at()) {
+                    merged.push(x);
+                }
+                merged.push(s);
+            }
+            merged.extend(g);
+            steps = merged;
+        }
+        for step in steps {
             let (kind, name, at, text, lk) = match step {
                 Step::Thought { at, text, .. } => ("thought", "thought", *at, clean(text), LineKind::Thought),
                 Step::ToolCall {

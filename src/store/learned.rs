@@ -1,0 +1,206 @@
+//! What graded root causes teach the next investigation of the same alert.
+//!
+//! Grading a root cause (correct, partly, wrong) writes one line of guidance
+//! for the alert, in the words the reasoners already read ("suspect X", "X was
+//! not the cause"), and recounts how each strategy has done on that alert.
+//! The next investigation of the alert starts with those lines as
+//! investigation-wide guidance, shown and recorded like any other.
+
+use rusqlite::params;
+
+use super::db::{Store, enum_str};
+use super::error::StoreError;
+use crate::model::{Feedback, Grade, InvestigationState};
+
+/// How one strategy has done on an alert, from graded root causes it supported.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct StrategyStat {
+    pub strategy: String,
+    pub runs: u32,
+    pub correct: u32,
+    pub partly: u32,
+    pub wrong: u32,
+}
+
+/// Lines of learned guidance an investigation starts with, at most.
+pub const LEARNED_MAX: usize = 5;
+
+impl Store {
+    /// Learns from a grade on a root cause: the guidance line and the
+    /// strategies' counts. Feedback that is not a grade on a root cause
+    /// teaches nothing; a root cause the stored events do not hold is skipped.
+    pub(super) fn learn(&self, f: &Feedback) -> Result<bool, StoreError> {
+        let Some(grade) = f.grade else { return Ok(false) };
+        if f.target != "root_cause" {
+            return Ok(false);
+        }
+        let events = self.events(f.trace_id)?;
+        let Ok(state) = InvestigationState::fold(&events) else {
+            return Ok(false);
+        };
+        let Some(rc) = state
+            .root_causes
+            .iter()
+            .find(|rc| rc.hypotheses.contains(&f.span_id) || rc.evidence.first() == Some(&f.span_id))
+        else {
+            return Ok(false);
+        };
+        let strategies: Vec<String> = rc
+            .branches
+            .iter()
+            .filter_map(|b| state.branch(*b).map(|b| b.strategy.clone()))
+            .collect();
+        let short = &f.trace_id.to_string()[..8];
+        let text = match grade {
+            Grade::Correct => format!(
+                "Learned from trace {short}, graded correct by {}: suspect {} ({}).",
+                f.author, rc.service, rc.kind
+            ),
+            Grade::Partly => format!(
+                "Learned from trace {short}, graded partly right by {}: suspect {}; the kind was not {}.",
+                f.author, rc.service, rc.kind
+            ),
+            Grade::Wrong => format!(
+                "Learned from trace {short}, graded wrong by {}: {} was not the cause ({} ruled out).",
+                f.author, rc.service, rc.kind
+            ),
+        };
+        let conn = self.conn();
+        let err = |e| self.trace_err(f.trace_id, e);
+        conn.execute(
+            "INSERT OR REPLACE INTO learned_guidance (alert_name, service, text, at, trace_id, span_id, grade, strategies) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                state.alert.name,
+                state.alert.service(),
+                text,
+                f.at.0,
+                f.trace_id.to_string(),
+                f.span_id.to_string(),
+                enum_str(&grade),
+                strategies.join(","),
+            ],
+        )
+        .map_err(err)?;
+        // The counts follow from the learned lines, so a re-grade never counts twice.
+        let rows: Vec<(String, String)> = conn
+            .prepare_cached("SELECT grade, strategies FROM learned_guidance WHERE alert_name = ?1")
+            .and_then(|mut st| {
+                st.query_map([&state.alert.name], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(err)?;
+        let mut stats: std::collections::BTreeMap<String, StrategyStat> = Default::default();
+        for (grade, strategies) in &rows {
+            for s in strategies.split(',').filter(|s| !s.is_empty()) {
+                let e = stats.entry(s.to_string()).or_insert_with(|| StrategyStat {
+                    strategy: s.to_string(),
+                    runs: 0,
+                    correct: 0,
+                    partly: 0,
+                    wrong: 0,
+                });
+                e.runs += 1;
+                match grade.as_str() {
+                    "correct" => e.correct += 1,
+                    "partly" => e.partly += 1,
+                    _ => e.wrong += 1,
+                }
+            }
+        }
+        conn.execute("DELETE FROM strategy_stats WHERE alert_name = ?1", [&state.alert.name])
+            .map_err(err)?;
+        for s in stats.values() {
+            conn.execute(
+                "INSERT INTO strategy_stats (alert_name, strategy, runs, correct, partly, wrong) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![state.alert.name, s.strategy, s.runs, s.correct, s.partly, s.wrong],
+            )
+            .map_err(err)?;
+        }
+        Ok(true)
+    }
+
+    /// The guidance past grades left for `alert_name` (on `service`, or on
+    /// any service when the alert names none), newest first, one per graded
+    /// root cause service, at most `LEARNED_MAX`.
+    pub fn learned(&self, alert_name: &str, service: Option<&str>) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let rows: Vec<String> = conn
+            .prepare_cached(
+                "SELECT text FROM learned_guidance WHERE alert_name = ?1 AND (?2 IS NULL OR service IS NULL OR service = ?2) \
+                 ORDER BY at DESC, id DESC LIMIT ?3",
+            )
+            .and_then(|mut st| {
+                st.query_map(params![alert_name, service, LEARNED_MAX as i64], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| self.sql_err(e))?;
+        Ok(rows)
+    }
+
+    /// Every alert that grades taught something about, with its lines (newest first).
+    pub fn learned_all(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        let conn = self.conn();
+        let rows: Vec<(String, String)> = conn
+            .prepare_cached("SELECT alert_name, text FROM learned_guidance ORDER BY alert_name, at DESC, id DESC")
+            .and_then(|mut st| {
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| self.sql_err(e))?;
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        for (alert, text) in rows {
+            match out.last_mut() {
+                Some((a, lines)) if *a == alert => lines.push(text),
+                _ => out.push((alert, vec![text])),
+            }
+        }
+        Ok(out)
+    }
+
+    /// How each strategy has done on `alert_name`, best record first.
+    pub fn strategy_stats(&self, alert_name: &str) -> Result<Vec<StrategyStat>, StoreError> {
+        let conn = self.conn();
+        let mut rows: Vec<StrategyStat> = conn
+            .prepare_cached("SELECT strategy, runs, correct, partly, wrong FROM strategy_stats WHERE alert_name = ?1")
+            .and_then(|mut st| {
+                st.query_map([alert_name], |r| {
+                    Ok(StrategyStat {
+                        strategy: r.get(0)?,
+                        runs: r.get(1)?,
+                        correct: r.get(2)?,
+                        partly: r.get(3)?,
+                        wrong: r.get(4)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| self.sql_err(e))?;
+        rows.sort_by(|a, b| {
+            (b.correct * 2 + b.partly)
+                .cmp(&(a.correct * 2 + a.partly))
+                .then(a.wrong.cmp(&b.wrong))
+                .then(a.strategy.cmp(&b.strategy))
+        });
+        Ok(rows)
+    }
+
+    /// Forgets what grades taught about `alert_name` (all alerts when None); returns the lines removed.
+    pub fn forget(&self, alert_name: Option<&str>) -> Result<usize, StoreError> {
+        let conn = self.conn();
+        let n = conn
+            .execute(
+                "DELETE FROM learned_guidance WHERE ?1 IS NULL OR alert_name = ?1",
+                [alert_name],
+            )
+            .and_then(|n| {
+                conn.execute(
+                    "DELETE FROM strategy_stats WHERE ?1 IS NULL OR alert_name = ?1",
+                    [alert_name],
+                )?;
+                Ok(n)
+            })
+            .map_err(|e| self.sql_err(e))?;
+        Ok(n)
+    }
+}
