@@ -204,3 +204,74 @@ impl Store {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{SpanId, Timestamp, TraceId};
+    use crate::store::fixtures::{TempDir, realistic};
+
+    fn graded(trace: TraceId, span: SpanId, grade: Grade, target: &str) -> Feedback {
+        Feedback {
+            trace_id: trace,
+            span_id: span,
+            target: target.into(),
+            rating: None,
+            grade: Some(grade),
+            highlight: None,
+            comment: None,
+            author: "alice".into(),
+            at: Timestamp::now(),
+            bundle_id: "b".into(),
+        }
+    }
+
+    /// A store written before learned lines had a span, a grade and strategies is migrated
+    /// in place, keeps what it had, and learns from then on.
+    #[test]
+    fn a_first_version_store_is_migrated_and_learns() {
+        let dir = TempDir::new("learned-migrate");
+        {
+            let conn = rusqlite::Connection::open(dir.db()).unwrap();
+            conn.execute_batch(super::super::schema::MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO learned_guidance (alert_name, service, text, at, trace_id) VALUES ('A', 's', 'old line', 1, NULL)",
+                [],
+            )
+            .unwrap();
+        }
+        let store = Store::open(dir.db()).unwrap();
+        assert_eq!(store.learned("A", Some("s")).unwrap(), vec!["old line".to_string()]);
+
+        let trace = TraceId::random();
+        store.append(&realistic(trace)).unwrap();
+        let state = InvestigationState::fold(&store.events(trace).unwrap()).unwrap();
+        let rc = &state.root_causes[0];
+        let span = rc.hypotheses.first().copied().unwrap();
+        let alert = state.alert.name.clone();
+        // Not a grade on a root cause: nothing learned.
+        let mut rating = graded(trace, span, Grade::Correct, "branch");
+        rating.grade = None;
+        assert!(!store.learn(&rating).unwrap());
+        assert!(store.learned(&alert, state.alert.service()).unwrap().is_empty());
+        // A grade on it: one line, and the strategies that found it counted once however often it is re-graded.
+        store
+            .save_feedback(&graded(trace, span, Grade::Wrong, "root_cause"))
+            .unwrap();
+        store
+            .save_feedback(&graded(trace, span, Grade::Correct, "root_cause"))
+            .unwrap();
+        let lines = store.learned(&alert, state.alert.service()).unwrap();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains(&format!("suspect {}", rc.service)), "{lines:?}");
+        let stats = store.strategy_stats(&alert).unwrap();
+        assert_eq!(stats.len(), rc.branches.len());
+        assert!(
+            stats.iter().all(|s| s.runs == 1 && s.correct == 1 && s.wrong == 0),
+            "{stats:?}"
+        );
+        assert_eq!(store.forget(Some(&alert)).unwrap(), 1);
+        assert!(store.strategy_stats(&alert).unwrap().is_empty());
+    }
+}

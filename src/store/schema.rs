@@ -6,7 +6,7 @@
 use rusqlite::Connection;
 
 /// Each entry moves the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: investigations, events, evidence bodies, feedback, learned guidance, strategy statistics.
     r#"
     CREATE TABLE investigations (
