@@ -83,6 +83,17 @@ pub enum Cmd {
         /// Trace id, or a unique prefix of one.
         trace_id: String,
     },
+    /// Send a stored investigation, with its feedback, to a tracing backend
+    /// as OpenTelemetry spans (OTLP/HTTP JSON).
+    Export {
+        /// Trace id, or a unique prefix of one.
+        trace_id: String,
+        /// Collector URL (`http://otel-collector:4318`, or a full `.../v1/traces`
+        /// URL such as Langfuse's `/api/public/otel/v1/traces`); `-` prints the
+        /// request body instead. Headers come from OTEL_EXPORTER_OTLP_HEADERS.
+        #[arg(long, value_name = "URL")]
+        otlp: String,
+    },
     /// Score the built-in reasoner on a scenario suite.
     Eval {
         /// Directory of scenario files, searched recursively (default: the built-in suite).
@@ -287,6 +298,7 @@ pub fn main() -> ExitCode {
         } => sim_export(&scenario, &openmetrics),
         Cmd::List { json } => list(json),
         Cmd::Report { trace_id } => report(&trace_id),
+        Cmd::Export { trace_id, otlp } => export_otlp(&trace_id, &otlp),
         Cmd::Scenarios { json } => scenarios(json),
         Cmd::Learned { alert, json, forget } => learned_cmd(alert.as_deref(), json, forget),
         Cmd::Eval {
@@ -734,6 +746,38 @@ fn report(prefix: &str) -> Result<ExitCode, Failure> {
     let feedback = store.feedback(trace)?;
     let md = crate::export::markdown(&state, &feedback);
     let _ = std::io::stdout().lock().write_all(md.as_bytes());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export_otlp(prefix: &str, url: &str) -> Result<ExitCode, Failure> {
+    use crate::export::otlp;
+    let store = open_store()?;
+    let trace = store.resolve(prefix).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let events = store.events(trace)?;
+    let state = InvestigationState::fold(&events).map_err(|e| Failure::Other(format!("trace {trace}: {e}")))?;
+    let feedback = store.feedback(trace)?;
+    let body = otlp::payload(&state, &feedback);
+    let spans = body["resourceSpans"][0]["scopeSpans"][0]["spans"]
+        .as_array()
+        .map_or(0, Vec::len);
+    if url == "-" {
+        let _ = writeln!(std::io::stdout().lock(), "{body}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let endpoint = otlp::traces_url(url).map_err(Failure::BadInput)?;
+    let headers =
+        otlp::env_headers(std::env::var("OTEL_EXPORTER_OTLP_HEADERS").ok().as_deref()).map_err(Failure::BadInput)?;
+    let rt = runtime(1)?;
+    let said = rt
+        .block_on(otlp::send(&endpoint, &headers, &body, Duration::from_secs(30)))
+        .map_err(Failure::Other)?;
+    if !said.is_empty() {
+        eprintln!("inquest: {endpoint}: {said}");
+    }
+    eprintln!(
+        "trace {trace}: {spans} spans and {} pieces of feedback sent to {endpoint}",
+        feedback.len()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,5 +1,6 @@
 //! Reports and exporters.
 
+pub mod otlp;
 mod report;
 
 pub use report::markdown;

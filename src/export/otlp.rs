@@ -1,0 +1,428 @@
+//! An investigation as OpenTelemetry spans, in OTLP/HTTP JSON, for the team's
+//! tracing backend (Tempo, Jaeger, Langfuse's OTLP endpoint, any collector).
+//!
+//! The trace id is the investigation's, and every span keeps the span id the
+//! store gave it, so feedback joins on the same ids everywhere. Names and
+//! attributes follow the GenAI semantic conventions: the investigation is
+//! `invoke_workflow`, a branch `invoke_agent <strategy>`, a tool call
+//! `execute_tool <tool>`. Thoughts, hypotheses, guidance and evidence are
+//! zero-length spans under their branch or call (feedback can judge them);
+//! feedback is an event on the span it judges. Every text is redacted first.
+
+use serde_json::{Value, json};
+
+use crate::model::{BranchStatus, CallStatus, Feedback, InvestigationState, InvestigationStatus, SpanId, Step};
+use crate::reason::llm::redact::Redactor;
+
+const SCOPE: &str = "inquest";
+/// Longest text attribute sent; the rest is cut with a note.
+const TEXT_MAX: usize = 4096;
+
+fn s(key: &str, v: impl Into<String>) -> Value {
+    json!({"key": key, "value": {"stringValue": v.into()}})
+}
+fn i(key: &str, v: i64) -> Value {
+    // OTLP JSON carries 64-bit integers as strings.
+    json!({"key": key, "value": {"intValue": v.to_string()}})
+}
+fn d(key: &str, v: f64) -> Value {
+    json!({"key": key, "value": {"doubleValue": v}})
+}
+
+/// A unit enum's snake_case name, as it is stored.
+fn snake<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+struct Builder<'a> {
+    trace: String,
+    spans: Vec<Value>,
+    red: &'a Redactor,
+}
+
+impl Builder<'_> {
+    fn text(&self, t: &str) -> String {
+        let t = self.red.redact(t);
+        if t.len() <= TEXT_MAX {
+            return t;
+        }
+        let mut cut = TEXT_MAX;
+        while !t.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!("{}… [{} more bytes cut]", &t[..cut], t.len() - cut)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn span(
+        &mut self,
+        id: SpanId,
+        parent: Option<SpanId>,
+        name: &str,
+        start_ns: i64,
+        end_ns: i64,
+        attributes: Vec<Value>,
+        error: Option<&str>,
+    ) {
+        let mut v = json!({
+            "traceId": self.trace,
+            "spanId": id.to_string(),
+            "name": name,
+            "kind": 1,
+            "startTimeUnixNano": start_ns.max(0).to_string(),
+            "endTimeUnixNano": end_ns.max(start_ns).max(0).to_string(),
+            "attributes": attributes,
+            "status": match error {
+                Some(m) => json!({"code": 2, "message": self.text(m)}),
+                None => json!({"code": 0}),
+            },
+        });
+        if let Some(p) = parent {
+            v["parentSpanId"] = json!(p.to_string());
+        }
+        self.spans.push(v);
+    }
+}
+
+/// The OTLP/HTTP JSON request body for one investigation and its feedback.
+pub fn payload(st: &InvestigationState, feedback: &[Feedback]) -> Value {
+    let red = Redactor::new();
+    let mut b = Builder {
+        trace: st.trace_id.to_string(),
+        spans: Vec::new(),
+        red: &red,
+    };
+    let end = st.finished_at.map(|t| t.0).unwrap_or_else(|| {
+        // A trace still open (or interrupted) ends at its last step.
+        st.branches
+            .iter()
+            .flat_map(|b| b.steps.iter().map(|s| s.at().0).chain(b.ended_at.map(|t| t.0)))
+            .max()
+            .unwrap_or(st.started_at.0)
+    });
+
+    let mut root_attrs = vec![
+        s("gen_ai.operation.name", "invoke_workflow"),
+        s("inquest.alert.name", b.text(&st.alert.name)),
+        s("inquest.alert.severity", b.text(&st.alert.severity)),
+        s("inquest.alert.fingerprint", b.text(&st.alert.fingerprint)),
+        s("inquest.bundle_id", &st.bundle_id),
+        s("inquest.reasoner", &st.reasoner),
+        s("inquest.source", b.text(&st.source)),
+        s("inquest.status", st.status.as_str()),
+        i("inquest.tool_calls", st.tool_calls as i64),
+        i("gen_ai.usage.total_tokens", st.tokens as i64),
+    ];
+    if let Some(svc) = st.alert.service() {
+        root_attrs.push(s("inquest.alert.service", b.text(svc)));
+    }
+    for (n, rc) in st.root_causes.iter().enumerate().take(3) {
+        let p = format!("inquest.root_cause.{}", n + 1);
+        root_attrs.push(s(&format!("{p}.service"), b.text(&rc.service)));
+        root_attrs.push(s(&format!("{p}.kind"), rc.kind.as_str()));
+        root_attrs.push(d(&format!("{p}.confidence"), rc.confidence));
+        root_attrs.push(s(&format!("{p}.statement"), b.text(&rc.statement)));
+    }
+    let failed = (st.status == InvestigationStatus::Failed).then_some("the investigation failed");
+    let name = format!("invoke_workflow investigate {}", b.text(&st.alert.name));
+    b.span(st.root_span, None, &name, st.started_at.0, end, root_attrs, failed);
+
+    for g in &st.guidance_steps {
+        if let Step::Guidance { span, at, text, author } = g {
+            let attrs = vec![
+                s("inquest.guidance.text", b.text(text)),
+                s("inquest.author", b.text(author)),
+            ];
+            b.span(*span, Some(st.root_span), "guidance", at.0, at.0, attrs, None);
+        }
+    }
+
+    for br in &st.branches {
+        let bend = br.ended_at.map(|t| t.0).unwrap_or(end);
+        let mut attrs = vec![
+            s("gen_ai.operation.name", "invoke_agent"),
+            s("gen_ai.agent.name", &br.strategy),
+            s("inquest.branch.status", br.status.as_str()),
+            i("inquest.tool_calls", br.tool_calls as i64),
+            i("gen_ai.usage.total_tokens", br.tokens as i64),
+        ];
+        if let Some(c) = br.best_confidence() {
+            attrs.push(d("inquest.best_confidence", c));
+        }
+        let err = matches!(br.status, BranchStatus::Failed).then_some("the branch failed");
+        let parent = br.parent.unwrap_or(st.root_span);
+        b.span(
+            br.span,
+            Some(parent),
+            &format!("invoke_agent {}", br.strategy),
+            br.started_at.0,
+            bend,
+            attrs,
+            err,
+        );
+        for step in &br.steps {
+            match step {
+                Step::Thought { span, at, text } => {
+                    let attrs = vec![s("inquest.thought", b.text(text))];
+                    b.span(*span, Some(br.span), "thought", at.0, at.0, attrs, None);
+                }
+                Step::ToolCall {
+                    span,
+                    at,
+                    tool,
+                    args,
+                    status,
+                    duration_ms,
+                    summary,
+                    error,
+                    ..
+                } => {
+                    let mut attrs = vec![
+                        s("gen_ai.operation.name", "execute_tool"),
+                        s("gen_ai.tool.name", tool),
+                        s("gen_ai.tool.call.id", span.to_string()),
+                        s("gen_ai.tool.type", "datastore"),
+                        s("gen_ai.tool.call.arguments", b.text(&args.to_string())),
+                    ];
+                    if let Some(sm) = summary {
+                        attrs.push(s("inquest.tool.summary", b.text(sm)));
+                    }
+                    if let Some(st) = status {
+                        attrs.push(s("inquest.tool.status", snake(st)));
+                    }
+                    let err = match status {
+                        Some(CallStatus::Ok) | None => None,
+                        Some(other) => {
+                            attrs.push(s("error.type", snake(other)));
+                            Some(error.clone().unwrap_or_else(|| snake(other)))
+                        }
+                    };
+                    let dur = duration_ms.unwrap_or(0) as i64 * 1_000_000;
+                    let name = format!("execute_tool {tool}");
+                    b.span(*span, Some(br.span), &name, at.0, at.0 + dur, attrs, err.as_deref());
+                }
+                Step::Guidance { span, at, text, author } => {
+                    let attrs = vec![
+                        s("inquest.guidance.text", b.text(text)),
+                        s("inquest.author", b.text(author)),
+                    ];
+                    b.span(*span, Some(br.span), "guidance", at.0, at.0, attrs, None);
+                }
+                Step::Hypothesis {
+                    span,
+                    at,
+                    hypothesis: h,
+                } => {
+                    let attrs = vec![
+                        s("inquest.hypothesis.service", b.text(&h.service)),
+                        s("inquest.hypothesis.kind", h.kind.as_str()),
+                        d("inquest.hypothesis.confidence", h.confidence),
+                        s("inquest.hypothesis.statement", b.text(&h.statement)),
+                        s(
+                            "inquest.hypothesis.evidence",
+                            h.evidence.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(","),
+                        ),
+                    ];
+                    b.span(*span, Some(br.span), "propose_root_cause", at.0, at.0, attrs, None);
+                }
+                Step::Status { .. } => {}
+            }
+        }
+    }
+
+    // Evidence under the call that found it (the body stays in the store; its summary travels).
+    let mut evidence: Vec<_> = st.evidence.values().collect();
+    evidence.sort_by_key(|e| e.span);
+    for e in evidence {
+        let parent = e.tool_call.or(e.branch).unwrap_or(st.root_span);
+        let at = b
+            .spans
+            .iter()
+            .find(|s| s["spanId"] == parent.to_string())
+            .and_then(|s| s["endTimeUnixNano"].as_str().and_then(|t| t.parse::<i64>().ok()))
+            .unwrap_or(st.started_at.0);
+        let attrs = vec![
+            s("inquest.evidence.kind", snake(&e.evidence.kind)),
+            s("inquest.evidence.summary", b.text(&e.evidence.summary)),
+            i("inquest.evidence.lines", e.evidence.body.lines().count() as i64),
+        ];
+        b.span(e.span, Some(parent), "evidence", at, at, attrs, None);
+    }
+
+    // Feedback: an event on the span it judges (the root span when that span is not sent).
+    for f in feedback {
+        let target = f.span_id.to_string();
+        let idx = b.spans.iter().position(|s| s["spanId"] == target).unwrap_or(0);
+        let mut attrs = vec![
+            s("inquest.feedback.target", &f.target),
+            s("inquest.author", b.text(&f.author)),
+        ];
+        if f.span_id.to_string() != b.spans[idx]["spanId"] {
+            attrs.push(s("inquest.feedback.span_id", target.clone()));
+        }
+        if let Some(r) = f.rating {
+            attrs.push(s("inquest.feedback.rating", snake(&r)));
+        }
+        if let Some(g) = f.grade {
+            attrs.push(s("inquest.feedback.grade", snake(&g)));
+        }
+        if let Some(c) = &f.comment {
+            attrs.push(s("inquest.feedback.comment", b.text(c)));
+        }
+        if let Some(h) = &f.highlight {
+            attrs.push(i("inquest.feedback.start_line", h.start_line as i64));
+            attrs.push(i("inquest.feedback.end_line", h.end_line as i64));
+            attrs.push(s("inquest.feedback.quote", b.text(&h.quote)));
+        }
+        let event = json!({"timeUnixNano": f.at.0.max(0).to_string(), "name": "inquest.feedback", "attributes": attrs});
+        let span = &mut b.spans[idx];
+        match span["events"].as_array_mut() {
+            Some(list) => list.push(event),
+            None => span["events"] = json!([event]),
+        }
+    }
+
+    json!({
+        "resourceSpans": [{
+            "resource": {"attributes": [
+                s("service.name", "inquest"),
+                s("service.version", env!("CARGO_PKG_VERSION")),
+            ]},
+            "scopeSpans": [{
+                "scope": {"name": SCOPE, "version": env!("CARGO_PKG_VERSION")},
+                "spans": b.spans,
+            }],
+        }]
+    })
+}
+
+/// Where spans go: a full `/v1/traces` URL is used as given; a bare
+/// collector address (no path) gets `/v1/traces`, as OTEL_EXPORTER_OTLP_ENDPOINT does.
+pub fn traces_url(url: &str) -> Result<String, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("--otlp {url}: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("--otlp {url}: expected an http or https URL"));
+    }
+    Ok(if parsed.path() == "/" || parsed.path().is_empty() {
+        format!("{}/v1/traces", url.trim_end_matches('/'))
+    } else {
+        url.to_string()
+    })
+}
+
+/// Headers from `OTEL_EXPORTER_OTLP_HEADERS` (`key=value,key2=value2`, values
+/// percent-encoded), as OpenTelemetry SDKs read them: where auth comes from.
+pub fn env_headers(raw: Option<&str>) -> Result<Vec<(String, String)>, String> {
+    let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').ok_or_else(|| {
+                "OTEL_EXPORTER_OTLP_HEADERS: expected key=value pairs separated by commas".to_string()
+            })?;
+            let v = percent_decode(v.trim());
+            Ok((k.trim().to_string(), v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut n = 0;
+    while n < b.len() {
+        if b[n] == b'%'
+            && n + 2 < b.len()
+            && let Ok(x) = u8::from_str_radix(std::str::from_utf8(&b[n + 1..n + 3]).unwrap_or("zz"), 16)
+        {
+            out.push(x);
+            n += 3;
+            continue;
+        }
+        out.push(b[n]);
+        n += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// POSTs the body; returns what the collector said of it (rejected spans, if any).
+pub async fn send(
+    url: &str,
+    headers: &[(String, String)],
+    body: &Value,
+    timeout: std::time::Duration,
+) -> Result<String, String> {
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .user_agent(concat!("inquest/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))?;
+    let mut req = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    for (k, v) in headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let resp = req.send().await.map_err(|e| {
+        if e.is_timeout() {
+            format!("{url}: timed out after {} s", timeout.as_secs())
+        } else {
+            format!("{url}: unreachable: {e}")
+        }
+    })?;
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    if !(200..300).contains(&status) {
+        let head: String = text.chars().take(300).collect();
+        return Err(format!(
+            "{url}: HTTP {status}: {}",
+            crate::tools::sanitize::clean(&head)
+        ));
+    }
+    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let rejected = v["partialSuccess"]["rejectedSpans"]
+        .as_str()
+        .and_then(|r| r.parse::<i64>().ok())
+        .or_else(|| v["partialSuccess"]["rejectedSpans"].as_i64())
+        .unwrap_or(0);
+    Ok(if rejected > 0 {
+        format!(
+            "{rejected} spans rejected: {}",
+            crate::tools::sanitize::clean(v["partialSuccess"]["errorMessage"].as_str().unwrap_or(""))
+        )
+    } else {
+        String::new()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collector_urls_and_headers() {
+        assert_eq!(traces_url("http://otel:4318").unwrap(), "http://otel:4318/v1/traces");
+        assert_eq!(traces_url("http://otel:4318/").unwrap(), "http://otel:4318/v1/traces");
+        assert_eq!(
+            traces_url("https://cloud.langfuse.com/api/public/otel/v1/traces").unwrap(),
+            "https://cloud.langfuse.com/api/public/otel/v1/traces"
+        );
+        assert!(traces_url("otel:4318").is_err());
+        assert!(traces_url("ftp://x").is_err());
+        assert_eq!(
+            env_headers(Some("Authorization=Basic%20abc%3D,x-scope-orgid = team-a")).unwrap(),
+            vec![
+                ("Authorization".to_string(), "Basic abc=".to_string()),
+                ("x-scope-orgid".to_string(), "team-a".to_string())
+            ]
+        );
+        assert!(env_headers(Some("novalue")).is_err());
+        assert!(env_headers(None).unwrap().is_empty());
+    }
+}

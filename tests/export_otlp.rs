@@ -1,0 +1,206 @@
+//! `inquest export TRACE --otlp URL`: a stored investigation and its feedback
+//! as OTLP/HTTP JSON to a loopback collector. The trace and span ids are the
+//! investigation's, the tree is whole, secrets are redacted, auth headers come
+//! from OTEL_EXPORTER_OTLP_HEADERS, and a refusing collector is an error.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use inquest::model::{Feedback, Grade, Highlight, Timestamp, TraceId};
+use inquest::store::{DB_FILE, Store};
+use serde_json::Value;
+
+mod common;
+
+const BIN: &str = env!("CARGO_BIN_EXE_inquest");
+
+fn inquest(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .env("INQUEST_DATA_DIR", dir)
+        .env("INQUEST_CONFIG_HOME", dir.join("config"))
+        .env_remove("OTEL_EXPORTER_OTLP_HEADERS");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn attr<'a>(span: &'a Value, key: &str) -> Option<&'a Value> {
+    span["attributes"]
+        .as_array()?
+        .iter()
+        .find(|a| a["key"] == key)
+        .map(|a| &a["value"])
+}
+
+#[test]
+fn an_investigation_reaches_a_collector_as_one_trace_with_its_feedback() {
+    let dir = std::env::temp_dir().join(format!("inquest-otlp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = inquest(&dir, &["run", "--scenario", "checkout-db-pool", "--json"], &[]);
+    assert!(out.status.success());
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let trace = events[0]["trace_id"].as_str().unwrap().to_string();
+    let top = events.last().unwrap()["root_causes"][0].clone();
+
+    // A grade with a comment that carries a secret.
+    let store = Store::open(dir.join(DB_FILE)).unwrap();
+    let span = top["hypotheses"][0].as_str().unwrap();
+    store
+        .save_feedback(&Feedback {
+            trace_id: trace.parse::<TraceId>().unwrap(),
+            span_id: span.parse().unwrap(),
+            target: "root_cause".into(),
+            rating: None,
+            grade: Some(Grade::Correct),
+            highlight: Some(Highlight {
+                start_line: 0,
+                end_line: 1,
+                quote: "pool exhausted".into(),
+            }),
+            comment: Some("right; the key sk-proj-abcdefghijklmnopqrstuvwx123456 leaked in the runbook".into()),
+            author: "alice".into(),
+            at: Timestamp::now(),
+            bundle_id: events[0]["bundle_id"].as_str().unwrap().into(),
+        })
+        .unwrap();
+    drop(store);
+
+    let seen: Arc<Mutex<Vec<common::Req>>> = Arc::default();
+    let status = Arc::new(Mutex::new(200u16));
+    let (s2, st2) = (seen.clone(), status.clone());
+    let port = common::serve(move |req| {
+        let (seen, status) = (s2.clone(), st2.clone());
+        async move {
+            let code = *status.lock().unwrap();
+            seen.lock().unwrap().push(req);
+            if code == 200 {
+                common::Reply::new(200, "{}")
+            } else {
+                common::Reply::new(code, "{\"code\":8,\"message\":\"ingestion limit exceeded\"}")
+            }
+        }
+    });
+    let url = format!("http://127.0.0.1:{port}");
+    let out = inquest(
+        &dir,
+        &["export", &trace[..8], "--otlp", &url],
+        &[(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "Authorization=Basic%20cGs6c2s=,x-scope-orgid=oncall",
+        )],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("sent to") && stderr.contains("/v1/traces"), "{stderr}");
+
+    let req = seen.lock().unwrap().pop().unwrap();
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.path, "/v1/traces");
+    assert_eq!(req.header("content-type"), Some("application/json"));
+    assert_eq!(req.header("authorization"), Some("Basic cGs6c2s="));
+    assert_eq!(req.header("x-scope-orgid"), Some("oncall"));
+    assert!(
+        !req.body.contains("sk-proj-abcdefghijklmnopqrstuvwx123456"),
+        "a secret left for the collector"
+    );
+    let body: Value = serde_json::from_str(&req.body).unwrap();
+    let rs = &body["resourceSpans"][0];
+    assert_eq!(attr(&rs["resource"], "service.name").unwrap()["stringValue"], "inquest");
+    let spans = rs["scopeSpans"][0]["spans"].as_array().unwrap();
+
+    // One trace, the investigation's; every span id unique and 16 hex; every parent sent.
+    assert!(spans.iter().all(|s| s["traceId"] == trace));
+    let ids: HashSet<&str> = spans.iter().map(|s| s["spanId"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), spans.len());
+    assert!(
+        ids.iter()
+            .all(|i| i.len() == 16 && i.chars().all(|c| c.is_ascii_hexdigit()))
+    );
+    let roots: Vec<&Value> = spans.iter().filter(|s| s.get("parentSpanId").is_none()).collect();
+    assert_eq!(roots.len(), 1);
+    assert_eq!(roots[0]["spanId"], events[0]["span_id"]);
+    assert!(roots[0]["name"].as_str().unwrap().starts_with("invoke_workflow"));
+    assert_eq!(
+        attr(roots[0], "inquest.root_cause.1.service").unwrap()["stringValue"],
+        top["service"]
+    );
+    assert!(
+        spans
+            .iter()
+            .filter_map(|s| s["parentSpanId"].as_str())
+            .all(|p| ids.contains(p))
+    );
+
+    // Branches and tool calls as GenAI spans, with the ids and times the events gave them.
+    let by_id: HashMap<&str, &Value> = spans.iter().map(|s| (s["spanId"].as_str().unwrap(), s)).collect();
+    let branches: Vec<&Value> = spans
+        .iter()
+        .filter(|s| s["name"].as_str().unwrap().starts_with("invoke_agent "))
+        .collect();
+    assert_eq!(branches.len(), 6);
+    let calls: Vec<&Value> = spans
+        .iter()
+        .filter(|s| s["name"].as_str().unwrap().starts_with("execute_tool "))
+        .collect();
+    let started = events.iter().filter(|e| e["type"] == "tool_call_started").count();
+    assert_eq!(calls.len(), started);
+    for c in &calls {
+        let parent = by_id[c["parentSpanId"].as_str().unwrap()];
+        assert!(parent["name"].as_str().unwrap().starts_with("invoke_agent "));
+        assert_eq!(attr(c, "gen_ai.operation.name").unwrap()["stringValue"], "execute_tool");
+        let start: u128 = c["startTimeUnixNano"].as_str().unwrap().parse().unwrap();
+        let end: u128 = c["endTimeUnixNano"].as_str().unwrap().parse().unwrap();
+        assert!(end >= start);
+    }
+    let first_call = events.iter().find(|e| e["type"] == "tool_call_started").unwrap();
+    let span = by_id[first_call["span_id"].as_str().unwrap()];
+    assert_eq!(
+        attr(span, "gen_ai.tool.name").unwrap()["stringValue"],
+        first_call["tool"]
+    );
+
+    // The grade is an event on the hypothesis span it judged, its secret replaced.
+    let judged = by_id[top["hypotheses"][0].as_str().unwrap()];
+    assert_eq!(judged["name"], "propose_root_cause");
+    let ev = &judged["events"][0];
+    assert_eq!(ev["name"], "inquest.feedback");
+    assert_eq!(attr(ev, "inquest.feedback.grade").unwrap()["stringValue"], "correct");
+    let comment = attr(ev, "inquest.feedback.comment").unwrap()["stringValue"]
+        .as_str()
+        .unwrap();
+    assert!(
+        comment.contains("[API_KEY_1]") && comment.contains("leaked in the runbook"),
+        "{comment}"
+    );
+
+    // `-` prints the same body; a refusing collector is an error naming it.
+    let out = inquest(&dir, &["export", &trace, "--otlp", "-"], &[]);
+    assert!(out.status.success());
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        printed["resourceSpans"][0]["scopeSpans"][0]["spans"]
+            .as_array()
+            .unwrap()
+            .len(),
+        spans.len()
+    );
+    *status.lock().unwrap() = 429;
+    let out = inquest(&dir, &["export", &trace, "--otlp", &format!("{url}/v1/traces")], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("HTTP 429") && stderr.contains("ingestion limit exceeded") && stderr.contains(&url),
+        "{stderr}"
+    );
+    let out = inquest(&dir, &["export", &trace, "--otlp", "ftp://x"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
