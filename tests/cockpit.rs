@@ -355,3 +355,37 @@ fn the_alert_list_the_cockpit_opens_on() {
         Pick::Quit
     );
 }
+
+/// Guidance past grades left is applied before the branches start, and every
+/// branch's stream shows it first.
+#[test]
+fn learned_guidance_shows_in_every_branch() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let collect = Collect::default();
+    let c = collect.clone();
+    rt.block_on(async move {
+        let sc = Simulator::load("checkout-db-pool").unwrap();
+        let mut setup = for_scenario(sc, &Options::default()).unwrap();
+        setup.learned = vec!["Learned from trace 0badc0de, graded wrong by alice: frontend was not the cause.".into()];
+        let sinks: Vec<Box<dyn EventSink>> = vec![Box::new(c)];
+        start(setup, sinks).wait().await.unwrap();
+    });
+    let events = common::stable(&collect.events());
+    let mut a = app(&events, false);
+    for branch in 0..3 {
+        key(&mut a, KeyCode::Char('2'));
+        key(&mut a, KeyCode::Home);
+        let s = screen(&mut a, 160, 48);
+        let stream: Vec<&str> = s.lines().skip(2).take(20).collect();
+        let first = stream[0];
+        assert!(
+            first.contains("» learned: Learned from trace 0badc0de, graded wrong by alice"),
+            "branch {branch}: {first}"
+        );
+        key(&mut a, KeyCode::Char('1'));
+        key(&mut a, KeyCode::Char('j'));
+    }
+}
