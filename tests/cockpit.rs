@@ -23,6 +23,11 @@ mod common;
 /// A real investigation, run on one thread (so its order is fixed), with
 /// span and trace ids renumbered, times on a fixed clock and durations fixed.
 fn events() -> Vec<Event> {
+    events_learned(Vec::new())
+}
+
+/// The same, started with guidance past grades left.
+fn events_learned(learned: Vec<String>) -> Vec<Event> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -35,8 +40,10 @@ fn events() -> Vec<Event> {
             author: "oncall".into(),
             ..Options::default()
         };
+        let mut setup = for_scenario(sc, &opts).unwrap();
+        setup.learned = learned;
         let sinks: Vec<Box<dyn EventSink>> = vec![Box::new(c)];
-        start(for_scenario(sc, &opts).unwrap(), sinks).wait().await.unwrap();
+        start(setup, sinks).wait().await.unwrap();
     });
     common::stable(&collect.events())
 }
@@ -360,20 +367,9 @@ fn the_alert_list_the_cockpit_opens_on() {
 /// branch's stream shows it first.
 #[test]
 fn learned_guidance_shows_in_every_branch() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let collect = Collect::default();
-    let c = collect.clone();
-    rt.block_on(async move {
-        let sc = Simulator::load("checkout-db-pool").unwrap();
-        let mut setup = for_scenario(sc, &Options::default()).unwrap();
-        setup.learned = vec!["Learned from trace 0badc0de, graded wrong by alice: frontend was not the cause.".into()];
-        let sinks: Vec<Box<dyn EventSink>> = vec![Box::new(c)];
-        start(setup, sinks).wait().await.unwrap();
-    });
-    let events = common::stable(&collect.events());
+    let events = events_learned(vec![
+        "Learned from trace 0badc0de, graded wrong by alice: frontend was not the cause.".into(),
+    ]);
     let mut a = app(&events, false);
     for branch in 0..3 {
         key(&mut a, KeyCode::Char('2'));

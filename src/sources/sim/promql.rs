@@ -204,22 +204,23 @@ pub fn series(
     Ok(out.into_iter().collect())
 }
 
-/// As Prometheus's /api/v1/labels: the label names of the series matching
-/// `matches` (all series when empty) with a sample in [start, end], sorted.
-pub fn label_names(
+/// Calls `each` on every series matching one of `matches` (every series when
+/// there are none) that has a sample in [start, end]: the walk behind the
+/// label endpoints.
+fn each_matching(
     set: &SeriesSet,
     matches: &[&str],
     start_ms: i64,
     end_ms: i64,
-) -> std::result::Result<Vec<String>, PromqlError> {
+    mut each: impl FnMut(&MetricSeries),
+) -> Result<()> {
     let selectors = matches
         .iter()
         .map(|m| parse_series_selector(m))
         .collect::<Result<Vec<_>>>()?;
-    let mut out: BTreeSet<String> = BTreeSet::new();
     let mut consider = |s: &MetricSeries| {
         if has_sample_in(&s.samples, start_ms, end_ms) {
-            out.extend(s.labels.iter().filter(|(_, v)| !v.is_empty()).map(|(k, _)| k.clone()));
+            each(s);
         }
     };
     if selectors.is_empty() {
@@ -229,6 +230,21 @@ pub fn label_names(
             sel.candidates(set).into_iter().for_each(&mut consider);
         }
     }
+    Ok(())
+}
+
+/// As Prometheus's /api/v1/labels: the label names of the series matching
+/// `matches` (all series when empty) with a sample in [start, end], sorted.
+pub fn label_names(
+    set: &SeriesSet,
+    matches: &[&str],
+    start_ms: i64,
+    end_ms: i64,
+) -> std::result::Result<Vec<String>, PromqlError> {
+    let mut out: BTreeSet<String> = BTreeSet::new();
+    each_matching(set, matches, start_ms, end_ms, |s| {
+        out.extend(s.labels.iter().filter(|(_, v)| !v.is_empty()).map(|(k, _)| k.clone()));
+    })?;
     Ok(out.into_iter().collect())
 }
 
@@ -242,27 +258,12 @@ pub fn label_values(
     start_ms: i64,
     end_ms: i64,
 ) -> std::result::Result<Vec<String>, PromqlError> {
-    let selectors = matches
-        .iter()
-        .map(|m| parse_series_selector(m))
-        .collect::<Result<Vec<_>>>()?;
     let mut out: BTreeSet<String> = BTreeSet::new();
-    let mut consider = |s: &MetricSeries| {
-        if let Some(v) = s.labels.get(name)
-            && !v.is_empty()
-            && !out.contains(v)
-            && has_sample_in(&s.samples, start_ms, end_ms)
-        {
+    each_matching(set, matches, start_ms, end_ms, |s| {
+        if let Some(v) = s.labels.get(name).filter(|v| !v.is_empty()) {
             out.insert(v.clone());
         }
-    };
-    if selectors.is_empty() {
-        set.all().iter().for_each(&mut consider);
-    } else {
-        for sel in &selectors {
-            sel.candidates(set).into_iter().for_each(&mut consider);
-        }
-    }
+    })?;
     Ok(out.into_iter().collect())
 }
 
