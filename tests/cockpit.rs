@@ -426,3 +426,87 @@ fn every_size_and_mode_draws() {
         }
     }
 }
+
+/// Reading the stream: a failed call at the cursor shows whole with its error
+/// (nothing else's evidence), and a thought at the cursor shows whole above
+/// the evidence, however narrow the stream clips them.
+#[test]
+fn the_line_at_the_cursor_is_shown_whole() {
+    let mut all = events();
+    let error = "http://prometheus.monitoring:9090/api/v1/query_range: HTTP 503: \
+                 the query engine is overloaded, try again with a larger step";
+    // The first branch's last call failed.
+    let first_branch = all
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::BranchStarted { .. }))
+        .unwrap()
+        .span_id;
+    let i = all
+        .iter()
+        .rposition(|e| e.parent_span_id == Some(first_branch) && matches!(e.kind, EventKind::ToolCallFinished { .. }))
+        .unwrap();
+    if let EventKind::ToolCallFinished { tool, duration_ms, .. } = all[i].kind.clone() {
+        all[i].kind = EventKind::ToolCallFinished {
+            tool,
+            status: inquest::model::CallStatus::Error,
+            duration_ms,
+            summary: "error".into(),
+            evidence_span_id: None,
+            error: Some(error.into()),
+        };
+    }
+    let mut a = app(&all, false);
+    key(&mut a, KeyCode::Char('2'));
+    key(&mut a, KeyCode::End);
+    // Up from the end to the failed call's result line.
+    for _ in 0..20 {
+        let s = screen(&mut a, 100, 30);
+        if s.contains("Call failed") {
+            let flat: String = s
+                .lines()
+                .map(|l| l.trim_matches(|c| c == '"'))
+                .collect::<Vec<_>>()
+                .join("\n");
+            assert!(
+                flat.contains("✗ http://prometheus.monitoring:9090/api/v1/query_range: HTTP 503"),
+                "{s}"
+            );
+            assert!(flat.contains("try again with a larger step"), "the error is whole: {s}");
+            assert!(!flat.contains("resultType"), "no other call's evidence: {s}");
+            break;
+        }
+        key(&mut a, KeyCode::Char('k'));
+        assert!(!s.is_empty());
+    }
+    assert!(screen(&mut a, 100, 30).contains("Call failed"));
+
+    // A thought: its whole text, above the latest evidence.
+    key(&mut a, KeyCode::Home);
+    for _ in 0..40 {
+        let s = screen(&mut a, 100, 30);
+        let cursor = a.stream_lines()[a.stream.line].clone();
+        if cursor.kind == inquest::tui::app::LineKind::Thought && cursor.text.chars().count() > 70 {
+            let tail: String = cursor
+                .text
+                .chars()
+                .rev()
+                .take(12)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            // The stream clips the line well before its end; the evidence pane has it.
+            assert!(!cursor_row(&s, &cursor.text).contains(tail.trim()));
+            assert!(s.contains(tail.trim()), "the thought's end {tail:?} is shown:\n{s}");
+            return;
+        }
+        key(&mut a, KeyCode::Char('j'));
+    }
+    panic!("no long thought in the first branch's stream");
+}
+
+/// The screen row holding the start of `text`.
+fn cursor_row<'a>(screen: &'a str, text: &str) -> &'a str {
+    let start: String = text.chars().take(30).collect();
+    screen.lines().find(|l| l.contains(&start)).unwrap_or("")
+}

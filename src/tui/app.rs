@@ -387,17 +387,42 @@ impl App {
     /// [`evidence_span`](Self::evidence_span) with the stream lines already at hand.
     pub fn evidence_span_in(&self, lines: &[StreamLine]) -> Option<SpanId> {
         let b = self.selected_branch()?;
+        let evidence = &self.state.as_ref()?.evidence;
         let at_cursor = lines
             .get(self.stream.line.min(lines.len().saturating_sub(1)))
             .map(|l| l.target.span);
+        // At the cursor: a finished call's evidence (none when it failed), or
+        // the first evidence a hypothesis rests on.
+        let mut failed_call = false;
         let of = |span: SpanId| {
             b.steps.iter().find_map(|s| match s {
-                Step::ToolCall { span: sp, evidence, .. } if *sp == span => *evidence,
+                Step::ToolCall {
+                    span: sp,
+                    evidence: e,
+                    status: Some(_),
+                    ..
+                } if *sp == span => Some(*e),
+                Step::Hypothesis {
+                    span: sp, hypothesis, ..
+                } if *sp == span => Some(hypothesis.evidence.iter().find(|e| evidence.contains_key(e)).copied()),
                 _ => None,
             })
         };
+        if let Some(found) = at_cursor.and_then(of) {
+            match found {
+                Some(e) => return Some(e),
+                None => failed_call = true,
+            }
+        }
+        if failed_call
+            && b.steps.iter().any(|s| {
+                matches!(s, Step::ToolCall { span, status: Some(st), .. }
+                    if Some(*span) == at_cursor && *st != crate::model::CallStatus::Ok)
+            })
+        {
+            return None;
+        }
         // Otherwise the latest evidence with something in it.
-        let evidence = &self.state.as_ref()?.evidence;
         let has_body = |span: &SpanId| {
             evidence
                 .get(span)
@@ -409,10 +434,7 @@ impl App {
                 _ => None,
             })
         };
-        at_cursor
-            .and_then(of)
-            .or_else(|| latest(true))
-            .or_else(|| latest(false))
+        latest(true).or_else(|| latest(false))
     }
 
     pub fn evidence_lines(&self) -> Vec<String> {

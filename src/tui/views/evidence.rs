@@ -7,10 +7,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{View, clip, fit};
-use crate::model::{EvidenceKind, Step};
+use crate::model::{CallStatus, EvidenceKind, Step};
 use crate::reason::builtin::stats::change_point;
 use crate::tools::sanitize::clean;
-use crate::tui::app::{App, Focus, Mode, StreamLine, args_text};
+use crate::tui::app::{App, Focus, LineKind, Mode, StreamLine, args_text};
 use crate::tui::theme::Theme;
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -18,6 +18,7 @@ const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█']
 impl View {
     pub(super) fn evidence(&mut self, f: &mut Frame, area: Rect, app: &mut App, lines: &[StreamLine]) {
         let focused = app.focus == Focus::Evidence && matches!(app.mode, Mode::Normal);
+        let t = self.theme.clone();
         let span = app.evidence_span_in(lines);
         let ev = span.and_then(|s| {
             app.state
@@ -25,53 +26,93 @@ impl View {
                 .and_then(|st| st.evidence.get(&s))
                 .map(|e| (s, &e.evidence))
         });
-        let title = match &ev {
-            Some((_, e)) => format!(" Evidence: {} ", clean(&e.summary)),
-            None => " Evidence ".into(),
+        let cursor = lines.get(app.stream.line.min(lines.len().saturating_sub(1)));
+        let steps: &[Step] = app.selected_branch().map(|b| b.steps.as_slice()).unwrap_or(&[]);
+        // A failed call at the cursor: the call and its error, whole.
+        let failed = cursor.and_then(|l| {
+            steps.iter().find_map(|s| match s {
+                Step::ToolCall {
+                    span,
+                    tool,
+                    args,
+                    status: Some(st),
+                    error,
+                    ..
+                } if *span == l.target.span && *st != CallStatus::Ok => Some((
+                    format!("{tool} {}", clean(&args_text(args))),
+                    clean(error.as_deref().unwrap_or("refused")),
+                )),
+                _ => None,
+            })
+        });
+        // A thought, hypothesis or guidance the engineer is reading in the stream: its whole text.
+        let reading = cursor
+            .filter(|l| {
+                app.focus == Focus::Stream
+                    && matches!(l.kind, LineKind::Thought | LineKind::Hypothesis | LineKind::Guidance)
+            })
+            .map(|l| {
+                let text: Vec<&str> = lines
+                    .iter()
+                    .filter(|x| x.target.span == l.target.span)
+                    .map(|x| x.text.as_str())
+                    .collect();
+                let role = match l.kind {
+                    LineKind::Hypothesis => "stream.hypothesis",
+                    LineKind::Guidance => "stream.guidance",
+                    _ => "stream.thought",
+                };
+                (text.join(" "), role)
+            });
+        let title = match (&ev, &failed) {
+            (_, Some(_)) => " Call failed ".to_string(),
+            (Some((_, e)), _) => format!(" Evidence: {} ", clean(&e.summary)),
+            (None, None) => " Evidence ".into(),
         };
         let block = self.block(clip(&title, area.width.saturating_sub(4) as usize), focused);
         let inner = block.inner(area);
         f.render_widget(block, area);
-        let Some((span, e)) = ev else { return };
-        let t = self.theme.clone();
+        let w = (inner.width as usize).max(8);
+        let room = (inner.height as usize / 2).max(1);
         let mut head: Vec<Line<'static>> = Vec::new();
+        if let Some((text, role)) = &reading {
+            head.extend(wrapped(text, w, room.min(4), t.style(role)));
+        }
+        if let Some((call, error)) = &failed {
+            head.extend(wrapped(call, w, 2, t.style("stream.args")));
+            head.extend(wrapped(
+                &format!("✗ {error}"),
+                w,
+                room.saturating_sub(2).max(1),
+                t.style("stream.error"),
+            ));
+            f.render_widget(Paragraph::new(head), inner);
+            return;
+        }
+        let Some((span, e)) = ev else {
+            f.render_widget(Paragraph::new(head), inner);
+            return;
+        };
+        // The call that found it, whole (the stream clips it).
+        let call = steps.iter().find_map(|s| match s {
+            Step::ToolCall {
+                tool,
+                args,
+                evidence: Some(ev),
+                ..
+            } if *ev == span => Some(format!("{tool} {}", clean(&args_text(args)))),
+            _ => None,
+        });
+        if let Some(call) = call.filter(|_| inner.height >= 8) {
+            let max = if reading.is_some() { 2 } else { 3 };
+            head.extend(wrapped(&call, w, max, t.style("stream.args")));
+        }
         if e.kind == EvidenceKind::MetricSeries {
             let key = (span, inner.width);
             if self.sparks.as_ref().is_none_or(|s| s.0 != key) {
                 self.sparks = Some((key, sparklines(&e.body, inner.width as usize, &t, 3)));
             }
-            head = self.sparks.as_ref().map(|s| s.1.clone()).unwrap_or_default();
-        }
-        // The call that found it, whole (the stream clips it), in at most three lines.
-        let call = app.selected_branch().and_then(|b| {
-            b.steps.iter().find_map(|s| match s {
-                Step::ToolCall {
-                    tool,
-                    args,
-                    evidence: Some(ev),
-                    ..
-                } if *ev == span => Some(format!("{tool} {}", clean(&args_text(args)))),
-                _ => None,
-            })
-        });
-        if let Some(call) = call.filter(|_| inner.height >= 8) {
-            let w = (inner.width as usize).max(8);
-            let chars: Vec<char> = call.chars().collect();
-            let mut rows: Vec<Line<'static>> = chars
-                .chunks(w)
-                .take(3)
-                .map(|c| Line::styled(c.iter().collect::<String>(), t.style("stream.args")))
-                .collect();
-            if chars.len() > 3 * w
-                && let Some(last) = rows.last_mut()
-            {
-                *last = Line::styled(
-                    clip(&chars[2 * w..].iter().collect::<String>(), w),
-                    t.style("stream.args"),
-                );
-            }
-            rows.append(&mut head);
-            head = rows;
+            head.extend(self.sparks.as_ref().map(|s| s.1.clone()).unwrap_or_default());
         }
         let lines = self.highlighter.lines(span, &e.syntax, &e.body, &t);
         let h = (inner.height as usize).saturating_sub(head.len());
@@ -93,6 +134,18 @@ impl View {
         }
         f.render_widget(Paragraph::new(out), inner);
     }
+}
+
+/// `text` cut into rows of `w` characters, at most `max` rows, the last ending in … when cut.
+fn wrapped(text: &str, w: usize, max: usize, style: Style) -> Vec<Line<'static>> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut rows: Vec<String> = chars.chunks(w.max(1)).take(max).map(|c| c.iter().collect()).collect();
+    if chars.len() > max * w
+        && let Some(last) = rows.last_mut()
+    {
+        *last = clip(&chars[(max - 1) * w..].iter().collect::<String>(), w);
+    }
+    rows.into_iter().map(|r| Line::styled(r, style)).collect()
 }
 
 /// One line per series (up to `max`, those that moved most first): its
