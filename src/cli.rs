@@ -91,8 +91,18 @@ pub enum Cmd {
         /// Collector URL (`http://otel-collector:4318`, or a full `.../v1/traces`
         /// URL such as Langfuse's `/api/public/otel/v1/traces`); `-` prints the
         /// request body instead. Headers come from OTEL_EXPORTER_OTLP_HEADERS.
-        #[arg(long, value_name = "URL")]
-        otlp: String,
+        #[arg(
+            long,
+            value_name = "URL",
+            required_unless_present = "langfuse",
+            conflicts_with = "langfuse"
+        )]
+        otlp: Option<String>,
+        /// To Langfuse: spans through its OTLP endpoint, feedback as scores. Keys from
+        /// LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY; host from the value, else
+        /// LANGFUSE_HOST, else Langfuse Cloud.
+        #[arg(long, value_name = "HOST", num_args = 0..=1, default_missing_value = "")]
+        langfuse: Option<String>,
     },
     /// Score the built-in reasoner on a scenario suite.
     Eval {
@@ -298,7 +308,15 @@ pub fn main() -> ExitCode {
         } => sim_export(&scenario, &openmetrics),
         Cmd::List { json } => list(json),
         Cmd::Report { trace_id } => report(&trace_id),
-        Cmd::Export { trace_id, otlp } => export_otlp(&trace_id, &otlp),
+        Cmd::Export {
+            trace_id,
+            otlp,
+            langfuse,
+        } => match (otlp, langfuse) {
+            (Some(url), _) => export_otlp(&trace_id, &url),
+            (None, Some(host)) => export_langfuse(&trace_id, Some(host.as_str()).filter(|h| !h.is_empty())),
+            (None, None) => Err(Failure::BadInput("give --otlp URL or --langfuse".into())),
+        },
         Cmd::Scenarios { json } => scenarios(json),
         Cmd::Learned { alert, json, forget } => learned_cmd(alert.as_deref(), json, forget),
         Cmd::Eval {
@@ -749,13 +767,48 @@ fn report(prefix: &str) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn export_otlp(prefix: &str, url: &str) -> Result<ExitCode, Failure> {
-    use crate::export::otlp;
+/// A stored investigation and its feedback, for an exporter.
+fn stored(prefix: &str) -> Result<(InvestigationState, Vec<crate::model::Feedback>), Failure> {
     let store = open_store()?;
     let trace = store.resolve(prefix).map_err(|e| Failure::BadInput(e.to_string()))?;
     let events = store.events(trace)?;
     let state = InvestigationState::fold(&events).map_err(|e| Failure::Other(format!("trace {trace}: {e}")))?;
     let feedback = store.feedback(trace)?;
+    Ok((state, feedback))
+}
+
+fn export_langfuse(prefix: &str, host: Option<&str>) -> Result<ExitCode, Failure> {
+    use crate::export::{langfuse, otlp};
+    let lf = langfuse::Langfuse::from_env(host, |k| std::env::var(k).ok()).map_err(Failure::BadInput)?;
+    let (state, feedback) = stored(prefix)?;
+    let body = otlp::payload(&state, &feedback);
+    let scores = langfuse::scores(&feedback);
+    let rt = runtime(1)?;
+    let timeout = Duration::from_secs(30);
+    let said = rt
+        .block_on(otlp::send(&lf.otel_url(), &lf.headers(), &body, timeout))
+        .map_err(Failure::Other)?;
+    if !said.is_empty() {
+        eprintln!("inquest: {}: {said}", lf.otel_url());
+    }
+    let sent = rt
+        .block_on(langfuse::send_scores(&lf, &scores, timeout))
+        .map_err(Failure::Other)?;
+    eprintln!(
+        "trace {}: {} spans and {sent} scores sent to {}",
+        state.trace_id,
+        body["resourceSpans"][0]["scopeSpans"][0]["spans"]
+            .as_array()
+            .map_or(0, Vec::len),
+        lf.host
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export_otlp(prefix: &str, url: &str) -> Result<ExitCode, Failure> {
+    use crate::export::otlp;
+    let (state, feedback) = stored(prefix)?;
+    let trace = state.trace_id;
     let body = otlp::payload(&state, &feedback);
     let spans = body["resourceSpans"][0]["scopeSpans"][0]["spans"]
         .as_array()

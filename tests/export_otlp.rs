@@ -21,7 +21,10 @@ fn inquest(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Out
     c.args(args)
         .env("INQUEST_DATA_DIR", dir)
         .env("INQUEST_CONFIG_HOME", dir.join("config"))
-        .env_remove("OTEL_EXPORTER_OTLP_HEADERS");
+        .env_remove("OTEL_EXPORTER_OTLP_HEADERS")
+        .env_remove("LANGFUSE_PUBLIC_KEY")
+        .env_remove("LANGFUSE_SECRET_KEY")
+        .env_remove("LANGFUSE_HOST");
     for (k, v) in env {
         c.env(k, v);
     }
@@ -202,5 +205,51 @@ fn an_investigation_reaches_a_collector_as_one_trace_with_its_feedback() {
     );
     let out = inquest(&dir, &["export", &trace, "--otlp", "ftp://x"], &[]);
     assert_eq!(out.status.code(), Some(2));
+
+    // Langfuse: the same spans through its OTLP endpoint, the grade as a score on the judged observation.
+    *status.lock().unwrap() = 200;
+    seen.lock().unwrap().clear();
+    let host = format!("http://127.0.0.1:{port}");
+    let keys = [
+        ("LANGFUSE_PUBLIC_KEY", "pk-lf-test"),
+        ("LANGFUSE_SECRET_KEY", "sk-lf-test"),
+    ];
+    let out = inquest(&dir, &["export", &trace, "--langfuse", &host], &keys);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("1 scores sent"), "{stderr}");
+    let reqs = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(reqs.len(), 2);
+    for r in &reqs {
+        assert_eq!(r.header("authorization"), Some("Basic cGstbGYtdGVzdDpzay1sZi10ZXN0"));
+        assert_eq!(r.header("x-langfuse-ingestion-version"), Some("4"));
+    }
+    assert_eq!(reqs[0].path, "/api/public/otel/v1/traces");
+    let otlp: Value = serde_json::from_str(&reqs[0].body).unwrap();
+    assert_eq!(
+        otlp["resourceSpans"][0]["scopeSpans"][0]["spans"]
+            .as_array()
+            .unwrap()
+            .len(),
+        spans.len()
+    );
+    assert_eq!(reqs[1].path, "/api/public/scores");
+    let score: Value = serde_json::from_str(&reqs[1].body).unwrap();
+    assert_eq!(score["traceId"], trace);
+    assert_eq!(score["observationId"], top["hypotheses"][0]);
+    assert_eq!(score["name"], "root_cause_grade");
+    assert_eq!(score["value"], "correct");
+    assert_eq!(score["dataType"], "CATEGORICAL");
+    let comment = score["comment"].as_str().unwrap();
+    assert!(
+        comment.contains("[API_KEY_1]") && comment.contains("pool exhausted"),
+        "{comment}"
+    );
+    assert!(!reqs[1].body.contains("sk-proj-"));
+    // Without keys: a clear bad-input error, nothing sent.
+    let out = inquest(&dir, &["export", &trace, "--langfuse", &host], &keys[..1]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("LANGFUSE_SECRET_KEY"));
+    assert!(seen.lock().unwrap().is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,5 +1,6 @@
 //! Reports and exporters.
 
+pub mod langfuse;
 pub mod otlp;
 mod report;
 
