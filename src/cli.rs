@@ -94,15 +94,19 @@ pub enum Cmd {
         #[arg(
             long,
             value_name = "URL",
-            required_unless_present = "langfuse",
-            conflicts_with = "langfuse"
+            required_unless_present_any = ["langfuse", "langsmith"],
+            conflicts_with_all = ["langfuse", "langsmith"]
         )]
         otlp: Option<String>,
         /// To Langfuse: spans through its OTLP endpoint, feedback as scores. Keys from
         /// LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY; host from the value, else
         /// LANGFUSE_HOST, else Langfuse Cloud.
-        #[arg(long, value_name = "HOST", num_args = 0..=1, default_missing_value = "")]
+        #[arg(long, value_name = "HOST", num_args = 0..=1, default_missing_value = "", conflicts_with = "langsmith")]
         langfuse: Option<String>,
+        /// To LangSmith: runs and feedback. Key from LANGSMITH_API_KEY; endpoint from
+        /// the value, else LANGSMITH_ENDPOINT; project from LANGSMITH_PROJECT (default inquest).
+        #[arg(long, value_name = "ENDPOINT", num_args = 0..=1, default_missing_value = "")]
+        langsmith: Option<String>,
     },
     /// Score the built-in reasoner on a scenario suite.
     Eval {
@@ -312,10 +316,12 @@ pub fn main() -> ExitCode {
             trace_id,
             otlp,
             langfuse,
-        } => match (otlp, langfuse) {
-            (Some(url), _) => export_otlp(&trace_id, &url),
-            (None, Some(host)) => export_langfuse(&trace_id, Some(host.as_str()).filter(|h| !h.is_empty())),
-            (None, None) => Err(Failure::BadInput("give --otlp URL or --langfuse".into())),
+            langsmith,
+        } => match (otlp, langfuse, langsmith) {
+            (Some(url), _, _) => export_otlp(&trace_id, &url),
+            (None, Some(host), _) => export_langfuse(&trace_id, Some(host.as_str()).filter(|h| !h.is_empty())),
+            (None, None, Some(ep)) => export_langsmith(&trace_id, Some(ep.as_str()).filter(|h| !h.is_empty())),
+            (None, None, None) => Err(Failure::BadInput("give --otlp URL, --langfuse or --langsmith".into())),
         },
         Cmd::Scenarios { json } => scenarios(json),
         Cmd::Learned { alert, json, forget } => learned_cmd(alert.as_deref(), json, forget),
@@ -801,6 +807,26 @@ fn export_langfuse(prefix: &str, host: Option<&str>) -> Result<ExitCode, Failure
             .as_array()
             .map_or(0, Vec::len),
         lf.host
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export_langsmith(prefix: &str, endpoint: Option<&str>) -> Result<ExitCode, Failure> {
+    use crate::export::{langsmith, otlp};
+    let ls = langsmith::LangSmith::from_env(endpoint, |k| std::env::var(k).ok()).map_err(Failure::BadInput)?;
+    let (state, feedback) = stored(prefix)?;
+    let runs = langsmith::runs(&otlp::payload(&state, &feedback), &ls.project);
+    let items = langsmith::feedback(state.trace_id, &feedback);
+    let rt = runtime(1)?;
+    let (r, f) = rt
+        .block_on(langsmith::send(&ls, &runs, &items, Duration::from_secs(30)))
+        .map_err(Failure::Other)?;
+    eprintln!(
+        "trace {}: {r} runs and {f} pieces of feedback sent to {} (project {}); its root run is {}",
+        state.trace_id,
+        ls.endpoint,
+        ls.project,
+        langsmith::run_id(&state.trace_id.to_string(), &state.root_span.to_string())
     );
     Ok(ExitCode::SUCCESS)
 }

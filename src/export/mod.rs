@@ -1,6 +1,7 @@
 //! Reports and exporters.
 
 pub mod langfuse;
+pub mod langsmith;
 pub mod otlp;
 mod report;
 

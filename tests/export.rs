@@ -1,4 +1,4 @@
-//! `inquest export TRACE --otlp URL`: a stored investigation and its feedback
+//! `inquest export TRACE --otlp URL | --langfuse | --langsmith`: a stored investigation and its feedback
 //! as OTLP/HTTP JSON to a loopback collector. The trace and span ids are the
 //! investigation's, the tree is whole, secrets are redacted, auth headers come
 //! from OTEL_EXPORTER_OTLP_HEADERS, and a refusing collector is an error.
@@ -24,7 +24,11 @@ fn inquest(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Out
         .env_remove("OTEL_EXPORTER_OTLP_HEADERS")
         .env_remove("LANGFUSE_PUBLIC_KEY")
         .env_remove("LANGFUSE_SECRET_KEY")
-        .env_remove("LANGFUSE_HOST");
+        .env_remove("LANGFUSE_HOST")
+        .env_remove("LANGSMITH_API_KEY")
+        .env_remove("LANGCHAIN_API_KEY")
+        .env_remove("LANGSMITH_ENDPOINT")
+        .env_remove("LANGSMITH_PROJECT");
     for (k, v) in env {
         c.env(k, v);
     }
@@ -251,5 +255,44 @@ fn an_investigation_reaches_a_collector_as_one_trace_with_its_feedback() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("LANGFUSE_SECRET_KEY"));
     assert!(seen.lock().unwrap().is_empty());
+
+    // LangSmith: one run per span, the tree in parent ids and dotted order, the grade as feedback.
+    let keys = [("LANGSMITH_API_KEY", "lsv2_test"), ("LANGSMITH_PROJECT", "oncall")];
+    let out = inquest(&dir, &["export", &trace, "--langsmith", &host], &keys);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let reqs = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(reqs.len(), 2);
+    assert!(reqs.iter().all(|r| r.header("x-api-key") == Some("lsv2_test")));
+    assert_eq!(reqs[0].path, "/runs/batch");
+    let batch: Value = serde_json::from_str(&reqs[0].body).unwrap();
+    let runs = batch["post"].as_array().unwrap();
+    assert_eq!(runs.len(), spans.len());
+    let run_of = |span: &str| inquest::export::langsmith::run_id(&trace, span);
+    let root_run = run_of(events[0]["span_id"].as_str().unwrap());
+    assert!(stderr.contains(&root_run), "{stderr}");
+    let by_run: HashMap<&str, &Value> = runs.iter().map(|r| (r["id"].as_str().unwrap(), r)).collect();
+    for r in runs {
+        assert_eq!(r["trace_id"], root_run.as_str());
+        assert_eq!(r["session_name"], "oncall");
+        let order = r["dotted_order"].as_str().unwrap();
+        assert!(
+            order.starts_with("20") && order.ends_with(r["id"].as_str().unwrap()),
+            "{order}"
+        );
+        match r["parent_run_id"].as_str() {
+            Some(p) => assert!(order.starts_with(&format!("{}.", by_run[p]["dotted_order"].as_str().unwrap()))),
+            None => assert_eq!(r["id"], root_run.as_str()),
+        }
+    }
+    let call = by_run[run_of(first_call["span_id"].as_str().unwrap()).as_str()];
+    assert_eq!(call["run_type"], "tool");
+    assert_eq!(call["inputs"], first_call["args"]);
+    assert_eq!(reqs[1].path, "/feedback");
+    let fb: Value = serde_json::from_str(&reqs[1].body).unwrap();
+    assert_eq!(fb["run_id"], run_of(top["hypotheses"][0].as_str().unwrap()).as_str());
+    assert_eq!(fb["key"], "root_cause_grade");
+    assert_eq!(fb["score"], 1.0);
+    assert!(!reqs[1].body.contains("sk-proj-"));
     let _ = std::fs::remove_dir_all(&dir);
 }
