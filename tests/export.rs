@@ -1,7 +1,8 @@
-//! `inquest export TRACE --otlp URL | --langfuse | --langsmith`: a stored investigation and its feedback
-//! as OTLP/HTTP JSON to a loopback collector. The trace and span ids are the
-//! investigation's, the tree is whole, secrets are redacted, auth headers come
-//! from OTEL_EXPORTER_OTLP_HEADERS, and a refusing collector is an error.
+//! `inquest export TRACE --otlp URL | --langfuse | --langsmith`: a stored
+//! investigation and its feedback, to loopback servers that take each
+//! backend's requests. The trace and span ids are the investigation's, the
+//! tree is whole, secrets are redacted, credentials come from the environment,
+//! and a refusing backend is an error that names it.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
