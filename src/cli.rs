@@ -83,8 +83,8 @@ pub enum Cmd {
         /// Trace id, or a unique prefix of one.
         trace_id: String,
     },
-    /// Send a stored investigation, with its feedback, to a tracing backend
-    /// as OpenTelemetry spans (OTLP/HTTP JSON).
+    /// Send a stored investigation, with its feedback, to a tracing backend:
+    /// an OTLP collector (Tempo, Jaeger, ...), Langfuse or LangSmith.
     Export {
         /// Trace id, or a unique prefix of one.
         trace_id: String,
