@@ -427,6 +427,7 @@ pub async fn resources(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> 
             continue;
         };
         let ev = [evs];
+        let mut dips: Vec<(String, f64, f64)> = Vec::new();
         for s in &series {
             let svc = s.label("service").to_string();
             if svc.is_empty() || s.samples.is_empty() {
@@ -473,12 +474,9 @@ pub async fn resources(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> 
                         )
                     }
                 }
-                3 if mb > 0.0 && min_a < 0.85 * mb => add(
-                    FaultKind::ReplicaLoss,
-                    false,
-                    1.5 + 3.0 * (mb - min_a),
-                    format!("{svc} available replicas fell to {:.0}% of desired", min_a * 100.0),
-                ),
+                // Below desired: checked below against the absolute count, since a scale-out
+                // (desired rising ahead of available) dips the ratio without losing anything.
+                3 if mb > 0.0 && min_a < 0.85 * mb => dips.push((svc.clone(), mb, min_a)),
                 4 if max_a > 0.97 => add(
                     FaultKind::DiskFull,
                     true,
@@ -517,6 +515,30 @@ pub async fn resources(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> 
                 }
                 _ => {}
             }
+        }
+        for (svc, mb, min_a) in dips {
+            if svc.contains(['"', '\\']) {
+                continue;
+            }
+            let q = format!("sum by (service) (kube_deployment_status_replicas_available{{service=\"{svc}\"}})");
+            let kept = match range(ctx, &q, start, now, STEP).await? {
+                Some((abs, _)) => abs.first().is_some_and(|a| {
+                    let (bf, af) = split(&a.samples, onset);
+                    let before = median(&bf).unwrap_or(0.0);
+                    let least = af.iter().copied().fold(f64::MAX, f64::min);
+                    before > 0.0 && least >= 0.95 * before
+                }),
+                None => false,
+            };
+            if kept {
+                notes.push(format!(
+                    "{svc} below its desired replicas only because desired rose (a scale-out; none lost)"
+                ));
+                continue;
+            }
+            let n = format!("{svc} available replicas fell to {:.0}% of desired", min_a * 100.0);
+            notes.push(n.clone());
+            b.add(&svc, FaultKind::ReplicaLoss, false, 1.5 + 3.0 * (mb - min_a), &ev, n);
         }
     }
     notes.truncate(6);
