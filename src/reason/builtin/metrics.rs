@@ -113,9 +113,9 @@ pub async fn onset(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         format!("max(kafka_consumergroup_lag{{{sel}}}) or max(kafka_consumergroup_lag{{topic=\"{svc}\"}})"),
     ];
     let mut found: Vec<i64> = Vec::new();
-    let mut served = false;
     for (i, q) in queries.iter().enumerate() {
-        if i >= 2 && (served || !found.is_empty()) {
+        // What callers see (a slow network path) and queue lag, when the service's own signals show no change.
+        if i >= 2 && !found.is_empty() {
             break;
         }
         let Some((series, _)) = range(ctx, q, start, now, STEP).await? else {
@@ -124,9 +124,6 @@ pub async fn onset(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         for s in series {
             if s.samples.is_empty() {
                 continue;
-            }
-            if i < 2 {
-                served = true;
             }
             let xs: Vec<f64> = s.samples.iter().map(|x| x.1).collect();
             let floor = if i == 0 {
@@ -141,13 +138,21 @@ pub async fn onset(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
             }
         }
     }
+    let clear = !found.is_empty();
     let onset = found.into_iter().min().unwrap_or(alert_ms - 600_000);
     b.onset = Some(onset);
-    ctx.think(format!(
-        "Onset of the alerting signal on {svc}: {} ({} min before the alert).",
-        crate::model::Timestamp::from_millis(onset).clock(),
-        (alert_ms - onset) / 60_000
-    ));
+    ctx.think(if clear {
+        format!(
+            "Onset of the alerting signal on {svc}: {} ({} min before the alert).",
+            crate::model::Timestamp::from_millis(onset).clock(),
+            (alert_ms - onset) / 60_000
+        )
+    } else {
+        format!(
+            "No clear onset in {svc}'s errors, latency, callers' latency or lag; comparing with the window before {} (10 min before the alert).",
+            crate::model::Timestamp::from_millis(onset).clock()
+        )
+    });
     Ok(())
 }
 
