@@ -163,7 +163,9 @@ fn kind_of(c: &Change) -> FaultKind {
 
 pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     let now = ctx.now.millis();
-    let onset = b.onset.unwrap_or(ctx.alert.starts_at.millis() - 600_000);
+    let onset = b
+        .onset
+        .unwrap_or(ctx.alert.starts_at.millis() - super::metrics::NO_ONSET_MS);
     let args = json!({"start": ts(onset - LOOKBACK_MS), "end": ts(now)});
     let Some(called) = ctx.call("changes_list", args).await? else {
         ctx.think("Could not read the change timeline.");

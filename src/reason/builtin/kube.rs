@@ -49,7 +49,9 @@ fn service_of(pod: &Value) -> String {
 }
 
 pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
-    let onset = b.onset.unwrap_or(ctx.alert.starts_at.millis() - 600_000);
+    let onset = b
+        .onset
+        .unwrap_or(ctx.alert.starts_at.millis() - super::metrics::NO_ONSET_MS);
     let recent = |t: Option<i64>| t.is_some_and(|t| t >= onset - 5 * 60_000);
     let mut notes = Vec::new();
     // service → (kind, count, evidence)

@@ -150,7 +150,9 @@ async fn fetch(ctx: &BranchCtx, start: i64, end: i64) -> Result<Option<(Vec<(Str
 
 pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     let now = ctx.now.millis();
-    let onset = b.onset.unwrap_or(ctx.alert.starts_at.millis() - 600_000);
+    let onset = b
+        .onset
+        .unwrap_or(ctx.alert.starts_at.millis() - super::metrics::NO_ONSET_MS);
     let before_start = onset - BASELINE_MS;
     let Some((after, ev_after)) = fetch(ctx, onset, now).await? else {
         ctx.think("Could not read logs after the onset.");

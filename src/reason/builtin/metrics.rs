@@ -12,10 +12,12 @@ use crate::model::{FaultKind, SpanId};
 const STEP: &str = "30s";
 /// Baseline before the onset, ms.
 pub const BASELINE_MS: i64 = 25 * 60_000;
+/// Where the onset is taken to be when no signal shows one, ms before the alert.
+pub const NO_ONSET_MS: i64 = 10 * 60_000;
 
 fn window(board: &Board, ctx: &BranchCtx) -> (i64, i64, i64) {
     let now = ctx.now.millis();
-    let onset = board.onset.unwrap_or(ctx.alert.starts_at.millis() - 600_000);
+    let onset = board.onset.unwrap_or(ctx.alert.starts_at.millis() - NO_ONSET_MS);
     (onset - BASELINE_MS, onset, now)
 }
 
@@ -139,7 +141,7 @@ pub async fn onset(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         }
     }
     let clear = !found.is_empty();
-    let onset = found.into_iter().min().unwrap_or(alert_ms - 600_000);
+    let onset = found.into_iter().min().unwrap_or(alert_ms - NO_ONSET_MS);
     b.onset = Some(onset);
     ctx.think(if clear {
         format!(
@@ -149,8 +151,9 @@ pub async fn onset(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         )
     } else {
         format!(
-            "No clear onset in {svc}'s errors, latency, callers' latency or lag; comparing with the window before {} (10 min before the alert).",
-            crate::model::Timestamp::from_millis(onset).clock()
+            "No clear onset in {svc}'s errors, latency, callers' latency or lag; comparing the {} min before the alert with the {} min before that.",
+            NO_ONSET_MS / 60_000,
+            BASELINE_MS / 60_000
         )
     });
     Ok(())

@@ -93,7 +93,9 @@ fn profile(traces: &[Vec<Span>]) -> Profile {
 
 pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     let now = ctx.now.millis();
-    let onset = b.onset.unwrap_or(ctx.alert.starts_at.millis() - 600_000);
+    let onset = b
+        .onset
+        .unwrap_or(ctx.alert.starts_at.millis() - super::metrics::NO_ONSET_MS);
     let svc = ctx.alert.service().unwrap_or("").to_string();
     let scoped = |mut a: serde_json::Value| {
         if !svc.is_empty() && b.serving.contains(&svc) {
