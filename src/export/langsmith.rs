@@ -60,7 +60,14 @@ impl LangSmith {
 
 /// The run id of a span: `span ‖ trace[..16]` as a UUID.
 pub fn run_id(trace: &str, span: &str) -> String {
-    let hex = format!("{span}{}", &trace[..16.min(trace.len())]);
+    // Ids are 16 and 32 hex; anything shorter is padded rather than trusted.
+    let half = |s: &str| {
+        format!(
+            "{:0<16}",
+            s.chars().filter(char::is_ascii_hexdigit).take(16).collect::<String>()
+        )
+    };
+    let hex = format!("{}{}", half(span), half(trace));
     format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],
