@@ -373,7 +373,7 @@ fn learned_cmd(alert: Option<&str>, json: bool, forget: bool) -> Result<ExitCode
         return Ok(ExitCode::SUCCESS);
     }
     for (name, lines, stats) in &out {
-        println!("{name}");
+        println!("{}", crate::tools::sanitize::clean(name));
         for l in lines {
             println!("  {}", crate::tools::sanitize::clean(l));
         }
@@ -414,12 +414,13 @@ fn llm_for(reasoner: &str) -> Result<Option<crate::reason::llm::LlmConfig>, Fail
 fn finish(result: Result<ExitCode, Failure>) -> ExitCode {
     match result {
         Ok(code) => code,
+        // Messages may quote what a server or a file said: shown, never obeyed.
         Err(Failure::BadInput(m)) => {
-            eprintln!("inquest: {m}");
+            eprintln!("inquest: {}", clean(&m));
             ExitCode::from(2)
         }
         Err(Failure::Other(m)) => {
-            eprintln!("inquest: {m}");
+            eprintln!("inquest: {}", clean(&m));
             ExitCode::from(1)
         }
     }

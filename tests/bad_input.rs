@@ -296,3 +296,21 @@ fn unsupported_promql_names_the_construct() {
         assert!(err.contains(construct), "{q}: {err}");
     }
 }
+
+/// A key carrying terminal escapes is named in the error, escaped: the
+/// message quotes the file, and the file is untrusted.
+#[test]
+fn escapes_in_a_quoted_key_are_shown_not_obeyed() {
+    let text = replace_once(
+        &base(),
+        "replicas = 3\n",
+        "\"\\u001b[2J\\u001b]52;c;cm0gLXJm\\u0007\" = 3\n",
+    );
+    let line = line_of(&text, "\"\\u001b[2J");
+    let msg = run_broken("escaped-key", &text, line);
+    assert!(
+        !msg.contains('\u{1b}') && !msg.contains('\u{7}'),
+        "raw control in {msg:?}"
+    );
+    assert!(msg.contains("␛[2J"), "the key is shown escaped: {msg}");
+}
