@@ -292,7 +292,7 @@ impl App {
                 } => {
                     let arg = args_text(args);
                     let (lk, tail) = match status {
-                        None => (LineKind::ToolPending, "…".to_string()),
+                        None => (LineKind::ToolPending, "waiting for the answer".to_string()),
                         Some(crate::model::CallStatus::Ok) => (
                             LineKind::ToolOk,
                             format!(

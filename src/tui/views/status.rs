@@ -42,7 +42,15 @@ impl View {
                     ),
                     (0, vec![v(format!("{:02}:{:02}", elapsed / 60, elapsed % 60))]),
                     (1, vec![v(format!("{}/{} calls", s.tool_calls, s.budget.tool_calls))]),
-                    (4, vec![v(format!("{} tok", tokens(s.tokens)))]),
+                    (
+                        4,
+                        // Tokens mean something once a model is in the loop.
+                        if s.tokens > 0 || s.reasoner != "builtin" {
+                            vec![v(format!("{} tok", tokens(s.tokens)))]
+                        } else {
+                            vec![]
+                        },
+                    ),
                     (
                         3,
                         if s.cost_microusd > 0 {
