@@ -300,6 +300,29 @@ pub struct Ui {
     pub theme: Option<String>,
 }
 
+impl Settings {
+    /// The first URL (by section) with a password in it, if any.
+    fn secret_in_a_url(&self) -> Option<(String, String)> {
+        let src = &self.sources;
+        let urls = [
+            (
+                "[sources.alertmanager]",
+                src.alertmanager.as_ref().map(|x| x.url.clone()),
+            ),
+            ("[sources.prometheus]", src.prometheus.as_ref().map(|x| x.url.clone())),
+            ("[sources.loki]", src.loki.as_ref().map(|x| x.url.clone())),
+            ("[sources.jaeger]", src.jaeger.as_ref().map(|x| x.url.clone())),
+            ("[sources.tempo]", src.tempo.as_ref().map(|x| x.url.clone())),
+            ("[llm]", self.llm.as_ref().and_then(|x| x.base_url.clone())),
+        ];
+        urls.into_iter().find_map(|(section, url)| {
+            let url = url?;
+            let parsed = reqwest::Url::parse(&url).ok()?;
+            parsed.password().map(|_| (section.to_string(), url))
+        })
+    }
+}
+
 /// Reads `config.toml` from `dir`; a missing file is the defaults, a bad or
 /// unreadable one is the defaults and a message naming the file (and line).
 pub fn settings(dir: Option<&std::path::Path>) -> (Settings, Vec<String>) {
@@ -315,7 +338,23 @@ pub fn settings(dir: Option<&std::path::Path>) -> (Settings, Vec<String>) {
         }
     };
     match toml::from_str::<Settings>(&text) {
-        Ok(s) => (s, vec![]),
+        Ok(s) => match s.secret_in_a_url() {
+            None => (s, vec![]),
+            Some((section, url)) => {
+                let line = text
+                    .lines()
+                    .position(|l| l.contains(url.as_str()))
+                    .map(|i| format!(":{}", i + 1))
+                    .unwrap_or_default();
+                let msg = format!(
+                    "{}{line}: {section} url carries a password; a secret does not belong in a file in clear: \
+                     give the user and password through the environment (basic_user and basic_password_env, \
+                     or bearer_token_env); using the defaults",
+                    path.display()
+                );
+                (Settings::default(), vec![msg])
+            }
+        },
         Err(e) => {
             let line = located::toml_line(&text, &e);
             let msg = format!("{}:{line}: {}; using the defaults", path.display(), e.message());
@@ -327,6 +366,33 @@ pub fn settings(dir: Option<&std::path::Path>) -> (Settings, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_in_a_url_is_refused() {
+        let dir = std::env::temp_dir().join(format!("inquest-config-pw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("config.toml"),
+            "[sources.loki]\nurl = \"http://127.0.0.1:3100\"\n\n[sources.prometheus]\nurl = \"https://ops:hunter2@prom.example:9090\"\n",
+        )
+        .unwrap();
+        let (s, msgs) = settings(Some(&dir));
+        assert!(s.sources.prometheus.is_none());
+        assert_eq!(msgs.len(), 1);
+        assert!(
+            msgs[0].contains("config.toml:5: [sources.prometheus] url carries a password"),
+            "{}",
+            msgs[0]
+        );
+        assert!(msgs[0].contains("basic_password_env"), "{}", msgs[0]);
+        std::fs::write(
+            dir.join("config.toml"),
+            "[sources.prometheus]\nurl = \"https://ops@prom.example:9090\"\n",
+        )
+        .unwrap();
+        assert!(settings(Some(&dir)).1.is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn config_chooses_key_map_and_theme_and_a_bad_one_is_named() {
