@@ -23,6 +23,13 @@ pub const DB_FILE: &str = "inquest.db";
 /// How long a writer waits for another connection's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 /// The trace store. One connection, shared behind a mutex so the store can be
 /// used from several threads; open a second `Store` on the same path to read
 /// while a [`StoreWriter`](super::StoreWriter) owns the first (WAL lets readers
@@ -55,11 +62,21 @@ impl Store {
                 source,
             })?;
         }
-        let conn = Connection::open(&path).map_err(|source| StoreError::Open {
-            path: path.clone(),
-            source,
-        })?;
-        Store::init(conn, path, true)
+        // Another process creating or migrating the file can hold it for a moment in ways
+        // SQLite reports as busy without waiting (switching to WAL): try again, briefly.
+        let started = std::time::Instant::now();
+        loop {
+            let conn = Connection::open(&path).map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
+            match Store::init(conn, path.clone(), true) {
+                Err(StoreError::Open { source, .. }) if is_busy(&source) && started.elapsed() < BUSY_TIMEOUT => {
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// A store that lives in memory only, for tests and throwaway runs.
@@ -417,6 +434,40 @@ mod tests {
     use super::*;
     use crate::model::{InvestigationState, Timestamp};
     use crate::store::fixtures::{TempDir, Trace, realistic};
+
+    /// Many openers racing to create the same new file (`serve` writing while
+    /// `list` reads, two commands started at once), with a writer appending
+    /// meanwhile: every open succeeds.
+    #[test]
+    fn racing_openers_all_get_the_store() {
+        let dir = TempDir::new("race");
+        let path = dir.db();
+        let writer = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let store = Store::open(&path).unwrap();
+                for _ in 0..20 {
+                    store.append(&realistic(TraceId::random())).unwrap();
+                }
+            })
+        };
+        let readers: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..10 {
+                        let store = Store::open(&path).unwrap();
+                        store.list().unwrap();
+                    }
+                })
+            })
+            .collect();
+        writer.join().unwrap();
+        for r in readers {
+            r.join().unwrap();
+        }
+        assert_eq!(Store::open(&path).unwrap().list().unwrap().len(), 20);
+    }
 
     #[test]
     fn a_realistic_trace_round_trips_exactly() {

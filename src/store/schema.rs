@@ -109,6 +109,11 @@ pub enum Migrated {
 
 /// Brings the schema up to `SCHEMA_VERSION` in one transaction.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<Migrated> {
+    // A store already current needs no write lock: readers open it while a writer works.
+    let seen: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if seen == SCHEMA_VERSION {
+        return Ok(Migrated::Current);
+    }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > SCHEMA_VERSION {
