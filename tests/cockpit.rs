@@ -510,3 +510,64 @@ fn cursor_row<'a>(screen: &'a str, text: &str) -> &'a str {
     let start: String = text.chars().take(30).collect();
     screen.lines().find(|l| l.contains(&start)).unwrap_or("")
 }
+
+/// `/` searches the focused pane: the cursor lands on the next line holding
+/// the pattern (smart case), `n` and `N` move between matches, wrapping, and a
+/// pattern nowhere in the pane says so.
+#[test]
+fn search_moves_the_cursor_between_matches() {
+    let all = events();
+    let mut a = app(&all, false);
+    key(&mut a, KeyCode::Char('2'));
+    key(&mut a, KeyCode::Home);
+    key(&mut a, KeyCode::Char('/'));
+    typed(&mut a, "kafka");
+    let s = screen(&mut a, 120, 30);
+    assert!(s.contains("/kafka▏"), "the prompt shows what is typed: {s}");
+    key(&mut a, KeyCode::Enter);
+    let lines = a.stream_lines();
+    let hits: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].text.to_lowercase().contains("kafka"))
+        .collect();
+    assert!(hits.len() >= 2, "{hits:?}");
+    assert_eq!(a.stream.line, hits[0]);
+    assert!(
+        a.toast
+            .as_ref()
+            .unwrap()
+            .0
+            .contains(&format!("match 1 of {}", hits.len()))
+    );
+    key(&mut a, KeyCode::Char('n'));
+    assert_eq!(a.stream.line, hits[1]);
+    key(&mut a, KeyCode::Char('N'));
+    key(&mut a, KeyCode::Char('N'));
+    assert_eq!(a.stream.line, *hits.last().unwrap(), "wraps to the last match");
+    // The cursor is drawn where the match is.
+    let s = screen(&mut a, 120, 30);
+    assert!(s.contains("kafka"), "{s}");
+
+    // Smart case: a capital letter matches case; nothing found is said.
+    key(&mut a, KeyCode::Char('/'));
+    typed(&mut a, "KAFKA");
+    key(&mut a, KeyCode::Enter);
+    assert!(a.toast.as_ref().unwrap().0.contains("no line holds"), "{:?}", a.toast);
+
+    // In the evidence pane too (the latest with a body, from the end of the stream);
+    // Esc leaves the prompt without searching.
+    key(&mut a, KeyCode::End);
+    key(&mut a, KeyCode::Char('3'));
+    key(&mut a, KeyCode::Char('/'));
+    typed(&mut a, "metric");
+    key(&mut a, KeyCode::Esc);
+    assert!(matches!(a.mode, inquest::tui::app::Mode::Normal));
+    key(&mut a, KeyCode::Char('/'));
+    typed(&mut a, "service");
+    key(&mut a, KeyCode::Enter);
+    let ev = a.evidence_lines();
+    assert!(
+        a.evidence.line > 0 && ev[a.evidence.line].contains("service"),
+        "{:?}",
+        ev.get(a.evidence.line)
+    );
+}

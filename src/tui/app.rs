@@ -87,6 +87,10 @@ pub enum Mode {
     Help {
         scroll: u16,
     },
+    /// Typing a search in the stream or the evidence.
+    Search {
+        input: String,
+    },
 }
 
 /// What the app asks of the world.
@@ -179,6 +183,8 @@ pub struct App {
     pub tick: u64,
     /// Messages from loading key maps and themes.
     pub notices: Vec<String>,
+    /// The last search, for `n` and `N`.
+    pub search: Option<String>,
 }
 
 impl App {
@@ -197,6 +203,7 @@ impl App {
             cause_sel: 0,
             feedback: Vec::new(),
             toast: None,
+            search: None,
             pending: Vec::new(),
             quit: false,
             tick: 0,
@@ -458,6 +465,7 @@ impl App {
             Mode::Composer { .. } => Layer::Composer,
             Mode::ConfirmPrune { .. } => Layer::Confirm,
             Mode::Help { .. } => Layer::Help,
+            Mode::Search { .. } => Layer::Composer,
         }
     }
 
@@ -502,6 +510,26 @@ impl App {
                     return vec![];
                 }
             }
+        }
+        if let Mode::Search { input } = &mut self.mode {
+            use crossterm::event::KeyCode;
+            match ev.code {
+                KeyCode::Enter => {
+                    let pattern = std::mem::take(input);
+                    self.mode = Mode::Normal;
+                    if !pattern.is_empty() {
+                        self.search = Some(pattern);
+                        self.find(true);
+                    }
+                }
+                KeyCode::Esc => self.mode = Mode::Normal,
+                KeyCode::Backspace => {
+                    input.pop();
+                }
+                KeyCode::Char(c) if !ev.modifiers.contains(crossterm::event::KeyModifiers::CONTROL) => input.push(c),
+                _ => {}
+            }
+            return vec![];
         }
         self.pending.push(key);
         let layer = self.layer();
@@ -596,6 +624,58 @@ impl App {
             purpose,
             area: Box::new(area),
         };
+    }
+
+    /// Moves the cursor of the focused pane (stream or evidence) to the next
+    /// (or previous) line holding the last search, wrapping around. Smart
+    /// case: a pattern with a capital letter matches case.
+    fn find(&mut self, forward: bool) {
+        let Some(pattern) = self.search.clone() else { return };
+        let lines: Vec<String> = match self.focus {
+            Focus::Stream => self.stream_lines().into_iter().map(|l| l.text).collect(),
+            Focus::Evidence => self.evidence_lines(),
+            _ => return,
+        };
+        let exact = pattern.chars().any(char::is_uppercase);
+        let needle = if exact { pattern.clone() } else { pattern.to_lowercase() };
+        let hit = |l: &String| {
+            if exact {
+                l.contains(&needle)
+            } else {
+                l.to_lowercase().contains(&needle)
+            }
+        };
+        let hits: Vec<usize> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| hit(l))
+            .map(|(i, _)| i)
+            .collect();
+        if hits.is_empty() {
+            self.toast = Some((format!("no line holds {:?}", clean(&pattern)), true));
+            return;
+        }
+        let cursor = match self.focus {
+            Focus::Stream => &mut self.stream,
+            _ => &mut self.evidence,
+        };
+        let at = cursor.line.min(lines.len().saturating_sub(1));
+        let next = if forward {
+            hits.iter().copied().find(|&i| i > at).unwrap_or(hits[0])
+        } else {
+            hits.iter()
+                .rev()
+                .copied()
+                .find(|&i| i < at)
+                .unwrap_or(hits[hits.len() - 1])
+        };
+        cursor.line = next;
+        let n = hits.iter().position(|&i| i == next).unwrap_or(0) + 1;
+        if self.focus == Focus::Stream {
+            self.stream_follow = false;
+            self.evidence = Cursor::default();
+        }
+        self.toast = Some((format!("{:?}: match {n} of {}", clean(&pattern), hits.len()), false));
     }
 
     /// Runs one action by name.
@@ -714,6 +794,16 @@ impl App {
             "cancel" => {
                 self.stream.anchor = None;
                 self.evidence.anchor = None;
+            }
+            "search" if matches!(focus, Focus::Stream | Focus::Evidence) => {
+                self.mode = Mode::Search { input: String::new() };
+            }
+            "search_next" | "search_prev" => {
+                if self.search.is_some() {
+                    self.find(action == "search_next");
+                } else {
+                    self.toast = Some(("no search yet: / to search".into(), true));
+                }
             }
             "guide_branch" | "prune" | "pause" | "fork" => {
                 let Some(b) = self.selected_branch().map(|b| (b.span, b.strategy.clone(), b.status)) else {

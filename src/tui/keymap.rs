@@ -95,6 +95,9 @@ impl Layer {
             "rate_up",
             "rate_down",
             "cancel",
+            "search",
+            "search_next",
+            "search_prev",
         ];
         match self {
             Layer::Global => &[

@@ -72,7 +72,7 @@ impl View {
             Mode::Composer { .. } => self.composer(f, area, app),
             Mode::ConfirmPrune { label, .. } => self.confirm(f, area, label),
             Mode::Help { scroll } => self.help(f, area, app, *scroll),
-            Mode::Normal => {}
+            Mode::Normal | Mode::Search { .. } => {}
         }
     }
 

@@ -92,6 +92,15 @@ impl View {
 
     pub(super) fn hints(&self, f: &mut Frame, area: Rect, app: &App) {
         let t = &self.theme;
+        if let crate::tui::app::Mode::Search { input } = &app.mode {
+            let line = Line::from(vec![
+                Span::styled(" /", t.style("status.key")),
+                Span::styled(format!("{}▏", clean(input)), t.style("status.value")),
+                Span::styled("  <Enter> find  <Esc> cancel", t.style("status.bar")),
+            ]);
+            f.render_widget(Paragraph::new(line).style(t.style("status.bar")), area);
+            return;
+        }
         if let Some((msg, err)) = &app.toast {
             let role = if *err { "status.warning" } else { "status.value" };
             f.render_widget(Paragraph::new(Line::styled(format!(" {msg}"), t.style(role))), area);
