@@ -61,12 +61,23 @@ pub enum Cmd {
     /// Run one investigation headless and print its conclusion.
     Run {
         /// Scenario id (see `inquest scenarios`) or path to a scenario file.
-        #[arg(long, required_unless_present = "alert", conflicts_with = "alert")]
+        #[arg(
+            long,
+            required_unless_present_any = ["alert", "alertmanager"],
+            conflicts_with_all = ["alert", "alertmanager"]
+        )]
         scenario: Option<String>,
         /// An Alertmanager webhook payload or a single alert (JSON), investigated
         /// against the sources in config.toml.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "alertmanager")]
         alert: Option<PathBuf>,
+        /// A firing alert from Alertmanager (this URL, else [sources.alertmanager]),
+        /// investigated against the sources in config.toml: the newest, or --pick.
+        #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+        alertmanager: Option<String>,
+        /// With --alertmanager: the alert to investigate, by fingerprint or alert name.
+        #[arg(long, value_name = "FINGERPRINT|NAME", requires = "alertmanager")]
+        pick: Option<String>,
         /// Print the events as JSON lines on stdout, and nothing else.
         #[arg(long)]
         json: bool,
@@ -295,12 +306,15 @@ pub fn main() -> ExitCode {
         Cmd::Run {
             scenario,
             alert,
+            alertmanager,
+            pick,
             json,
             opts,
-        } => match (scenario, alert) {
-            (Some(s), _) => investigate(&s, json, &opts, false),
-            (None, Some(a)) => investigate_alert(&a, json, &opts),
-            (None, None) => Err(Failure::BadInput("give --scenario or --alert".into())),
+        } => match (scenario, alert, alertmanager) {
+            (Some(s), _, _) => investigate(&s, json, &opts, false),
+            (None, Some(a), _) => investigate_alert(&a, json, &opts),
+            (None, None, Some(url)) => investigate_firing(&url, pick.as_deref(), json, &opts),
+            (None, None, None) => Err(Failure::BadInput("give --scenario, --alert or --alertmanager".into())),
         },
         Cmd::Alerts { json } => alerts(json),
         Cmd::Auth {
@@ -505,10 +519,57 @@ fn investigate(scenario: &str, json: bool, opts: &RunOpts, demo: bool) -> Result
 
 /// An alert from a file, investigated against the configured sources.
 fn investigate_alert(path: &std::path::Path, json: bool, opts: &RunOpts) -> Result<ExitCode, Failure> {
-    use std::sync::Arc;
     let text = std::fs::read_to_string(path).map_err(|e| Failure::BadInput(format!("{}: {e}", path.display())))?;
     let alert = crate::model::Alert::from_json(&text, "file")
         .map_err(|e| Failure::BadInput(format!("{}: {e}", path.display())))?;
+    investigate_this(alert, &format!("alert {}", path.display()), json, opts)
+}
+
+/// A firing alert from Alertmanager: `pick` by fingerprint or name, else the newest.
+fn investigate_firing(url: &str, pick: Option<&str>, json: bool, opts: &RunOpts) -> Result<ExitCode, Failure> {
+    let client = match url {
+        "" => alertmanager_client()?,
+        url => {
+            crate::sources::alertmanager::Alertmanager::new(url, Duration::from_secs(10)).map_err(Failure::BadInput)?
+        }
+    };
+    let rt = runtime(1)?;
+    let mut alerts = rt
+        .block_on(client.alerts())
+        .map_err(|e| Failure::Other(e.to_string()))?;
+    drop(rt);
+    alerts.sort_by(|a, b| b.starts_at.cmp(&a.starts_at).then(a.fingerprint.cmp(&b.fingerprint)));
+    let chosen = match pick {
+        Some(p) => alerts.iter().position(|a| a.fingerprint == p || a.name == p),
+        None => (!alerts.is_empty()).then_some(0),
+    };
+    let Some(i) = chosen else {
+        let known: Vec<String> = alerts
+            .iter()
+            .map(|a| format!("{} ({})", clean(&a.name), a.fingerprint))
+            .collect();
+        return Err(Failure::BadInput(match (pick, known.is_empty()) {
+            (_, true) => "Alertmanager has no firing alert".to_string(),
+            (Some(p), false) => format!("no firing alert {p:?}; firing: {}", known.join(", ")),
+            (None, false) => unreachable!("an alert is chosen when any fires"),
+        }));
+    };
+    let alert = alerts.swap_remove(i);
+    if !json && pick.is_none() && !alerts.is_empty() {
+        eprintln!(
+            "inquest: investigating the newest of {} firing alerts, {} ({}); --pick chooses another",
+            alerts.len() + 1,
+            clean(&alert.name),
+            alert.fingerprint
+        );
+    }
+    let label = format!("alert {} from Alertmanager", alert.fingerprint);
+    investigate_this(alert, &label, json, opts)
+}
+
+/// An alert investigated against the configured sources.
+fn investigate_this(alert: crate::model::Alert, label: &str, json: bool, opts: &RunOpts) -> Result<ExitCode, Failure> {
+    use std::sync::Arc;
     let dir = crate::config::config_dir();
     let (settings, msgs) = crate::config::settings(dir.as_deref());
     if let Some(m) = msgs.first() {
@@ -526,7 +587,7 @@ fn investigate_alert(path: &std::path::Path, json: bool, opts: &RunOpts) -> Resu
     // Real sources answer at their own pace.
     let options = options(opts, None)?;
     let setup = learned(setup::for_backend(alert, Arc::new(router), now, &options)?, opts);
-    execute(setup, &format!("alert {}", path.display()), json, false)
+    execute(setup, label, json, false)
 }
 
 fn sim_export(scenario: &str, path: &std::path::Path) -> Result<ExitCode, Failure> {
@@ -1142,7 +1203,8 @@ fn settings() -> Result<crate::config::Settings, Failure> {
     }
 }
 
-fn alerts(json: bool) -> Result<ExitCode, Failure> {
+/// The configured Alertmanager's client.
+fn alertmanager_client() -> Result<crate::sources::alertmanager::Alertmanager, Failure> {
     let settings = settings()?;
     let Some(am) = &settings.sources.alertmanager else {
         return Err(Failure::BadInput("no [sources.alertmanager] url in config.toml".into()));
@@ -1153,8 +1215,12 @@ fn alerts(json: bool) -> Result<ExitCode, Failure> {
         }
         None => 10_000,
     };
-    let client = crate::sources::alertmanager::Alertmanager::new(&am.url, Duration::from_millis(timeout.max(1) as u64))
-        .map_err(Failure::Other)?;
+    crate::sources::alertmanager::Alertmanager::new(&am.url, Duration::from_millis(timeout.max(1) as u64))
+        .map_err(Failure::Other)
+}
+
+fn alerts(json: bool) -> Result<ExitCode, Failure> {
+    let client = alertmanager_client()?;
     let rt = runtime(1)?;
     let alerts = rt
         .block_on(client.alerts())

@@ -187,6 +187,41 @@ fn alerts_flow_from_a_real_alertmanager_into_investigations() {
     assert_eq!(status, 200, "{body}");
     wait("the PagerDuty investigation", || investigations().len() == 2);
 
+    // `inquest run --alertmanager --pick NAME`: the firing alert, investigated headless.
+    let run = |pick: &str| {
+        Command::new(BIN)
+            .args([
+                "run",
+                "--alertmanager",
+                "--pick",
+                pick,
+                "--json",
+                "--strategies",
+                "metrics-first",
+            ])
+            .env("INQUEST_DATA_DIR", dir.join("data"))
+            .env("INQUEST_CONFIG_HOME", dir.join("config"))
+            .output()
+            .unwrap()
+    };
+    let out = run("CheckoutLatencyHigh");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events[0]["alert"]["name"], "CheckoutLatencyHigh");
+    assert_eq!(events[0]["alert"]["fingerprint"], fingerprint.as_str());
+    assert_eq!(events.last().unwrap()["type"], "investigation_finished");
+    assert_eq!(investigations().len(), 3);
+    let out = run("NoSuchAlert");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no firing alert \"NoSuchAlert\"") && err.contains("CheckoutLatencyHigh"),
+        "{err}"
+    );
+
     // `inquest` with Alertmanager configured opens on the firing alerts; Enter investigates one.
     if Command::new("tmux")
         .arg("-V")
@@ -210,7 +245,7 @@ fn alerts_flow_from_a_real_alertmanager_into_investigations() {
             screen().contains("Branches") && screen().contains("trace ")
         });
         tmux(&["send-keys", "-t", &session, "q"]);
-        wait("a third investigation", || investigations().len() == 3);
+        wait("a fourth investigation", || investigations().len() == 4);
         tmux(&["kill-session", "-t", &session]);
     } else {
         assert!(
