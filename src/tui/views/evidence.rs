@@ -124,6 +124,9 @@ impl View {
         let mut out = head;
         for (n, l) in lines.iter().enumerate().skip(app.evidence.scroll).take(h) {
             let mut line = l.clone();
+            if let Some(p) = &app.search {
+                line = super::mark_matches(line, p);
+            }
             if sel.is_some_and(|(a, b)| n >= a && n <= b) {
                 line = line.patch_style(t.style("evidence.highlight"));
             }

@@ -112,6 +112,49 @@ pub(super) fn fit(s: &str, n: usize) -> String {
     }
 }
 
+/// `line` with each occurrence of the search `pattern` underlined and bold
+/// (smart case: a capital letter in the pattern matches case).
+pub(super) fn mark_matches(line: Line<'static>, pattern: &str) -> Line<'static> {
+    if pattern.is_empty() {
+        return line;
+    }
+    let exact = pattern.chars().any(char::is_uppercase);
+    // ASCII folding keeps byte offsets, so a match in the folded text is a match in the text.
+    let needle = if exact {
+        pattern.to_string()
+    } else {
+        pattern.to_ascii_lowercase()
+    };
+    let hit = ratatui::style::Style::default()
+        .add_modifier(ratatui::style::Modifier::BOLD | ratatui::style::Modifier::UNDERLINED);
+    let (style, alignment) = (line.style, line.alignment);
+    let mut out: Vec<Span<'static>> = Vec::with_capacity(line.spans.len());
+    for span in line.spans {
+        let text = span.content.to_string();
+        let hay = if exact { text.clone() } else { text.to_ascii_lowercase() };
+        let (mut last, mut from) = (0, 0);
+        while let Some(i) = hay[from..].find(&needle) {
+            let (a, b) = (from + i, from + i + needle.len());
+            if !text.is_char_boundary(a) || !text.is_char_boundary(b) {
+                break;
+            }
+            if a > last {
+                out.push(Span::styled(text[last..a].to_string(), span.style));
+            }
+            out.push(Span::styled(text[a..b].to_string(), span.style.patch(hit)));
+            last = b;
+            from = b;
+        }
+        if last < text.len() {
+            out.push(Span::styled(text[last..].to_string(), span.style));
+        }
+    }
+    let mut l = Line::from(out);
+    l.style = style;
+    l.alignment = alignment;
+    l
+}
+
 pub(super) fn clip(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
@@ -133,5 +176,44 @@ pub fn elapsed_ms(s: &InvestigationState) -> u64 {
     match s.finished_at {
         Some(f) => ((f.0 - s.started_at.0).max(0) / 1_000_000) as u64,
         None => s.elapsed_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::style::{Color, Modifier, Style};
+
+    #[test]
+    fn matches_are_marked_across_spans_with_smart_case() {
+        let red = Style::default().fg(Color::Red);
+        let line = Line::from(vec![
+            Span::styled("FATAL: too many ", red),
+            Span::raw("clients, fatal again"),
+        ]);
+        let marked = mark_matches(line.clone(), "fatal");
+        let hits: Vec<&str> = marked
+            .spans
+            .iter()
+            .filter(|s| s.style.add_modifier.contains(Modifier::UNDERLINED))
+            .map(|s| s.content.as_ref())
+            .collect();
+        assert_eq!(hits, vec!["FATAL", "fatal"]);
+        // The text and the span's own colour are kept.
+        let text: String = marked.spans.iter().map(|s| s.content.as_ref()).collect();
+        assert_eq!(text, "FATAL: too many clients, fatal again");
+        assert_eq!(marked.spans[0].style.fg, Some(Color::Red));
+        // A capital letter matches case.
+        let exact = mark_matches(line, "FATAL");
+        let n = exact
+            .spans
+            .iter()
+            .filter(|s| s.style.add_modifier.contains(Modifier::UNDERLINED))
+            .count();
+        assert_eq!(n, 1);
+        // Non-ASCII text around a match is cut only at character boundaries.
+        let m = mark_matches(Line::raw("ünïcode → pool ✓"), "pool");
+        let text: String = m.spans.iter().map(|s| s.content.as_ref()).collect();
+        assert_eq!(text, "ünïcode → pool ✓");
     }
 }

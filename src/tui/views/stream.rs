@@ -63,6 +63,9 @@ impl View {
                 spans.push(Span::styled(l.text.clone(), t.style(role)));
             }
             let mut line = Line::from(spans);
+            if let Some(p) = &app.search {
+                line = super::mark_matches(line, p);
+            }
             if sel.is_some_and(|(a, b)| n >= a && n <= b) {
                 line = line.patch_style(t.style("stream.selection"));
             }
