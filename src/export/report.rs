@@ -200,10 +200,14 @@ fn timeline(out: &mut String, st: &InvestigationState) {
         let _ = writeln!(out, "| {} | {line} |", at.clock());
     }
     out.push('\n');
-    if !st.guidance.is_empty() {
-        out.push_str("Guidance to the whole investigation, in order:\n\n");
-        for (_, text) in &st.guidance {
-            let _ = writeln!(out, "- {}", inline(text));
+    if !st.guidance_steps.is_empty() {
+        out.push_str(
+            "Guidance to the whole investigation, in order (`learned` is what past grades of this alert left):\n\n",
+        );
+        for g in &st.guidance_steps {
+            if let Step::Guidance { at, text, author, .. } = g {
+                let _ = writeln!(out, "- {} {}: {}", at.clock(), inline(author), inline(text));
+            }
         }
         out.push('\n');
     }
@@ -908,7 +912,7 @@ mod tests {
         ] {
             assert!(tl.contains(needle), "no {needle:?} in\n{tl}");
         }
-        assert!(tl.contains("- ignore the CDN"), "{tl}");
+        assert!(tl.contains("- 10:15:11 alice: ignore the CDN"), "{tl}");
 
         // What each branch did.
         pos("### 1. metrics-first: running");
