@@ -33,10 +33,7 @@ impl Langfuse {
             .map(str::to_string)
             .or_else(|| env("LANGFUSE_HOST"))
             .unwrap_or_else(|| DEFAULT_HOST.into());
-        let parsed = reqwest::Url::parse(&host).map_err(|e| format!("Langfuse host {host}: {e}"))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(format!("Langfuse host {host}: expected an http or https URL"));
-        }
+        super::http_url("Langfuse host", &host)?;
         Ok(Langfuse {
             host: host.trim_end_matches('/').to_string(),
             public_key: key("LANGFUSE_PUBLIC_KEY")?,
@@ -111,31 +108,15 @@ pub fn scores(feedback: &[Feedback]) -> Vec<Value> {
 
 /// POSTs each score; returns how many were taken.
 pub async fn send_scores(lf: &Langfuse, scores: &[Value], timeout: std::time::Duration) -> Result<usize, String> {
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
-        .user_agent(concat!("inquest/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("HTTP client: {e}"))?;
+    let poster = super::Poster::new(timeout)?;
     let url = lf.scores_url();
+    let headers = lf.headers();
     let mut sent = 0;
     for s in scores {
-        let mut req = client
-            .post(&url)
-            .header("content-type", "application/json")
-            .body(s.to_string());
-        for (k, v) in lf.headers() {
-            req = req.header(k, v);
-        }
-        let resp = req.send().await.map_err(|e| format!("{url}: {e}"))?;
-        let status = resp.status().as_u16();
-        if !(200..300).contains(&status) {
-            let body: String = resp.text().await.unwrap_or_default().chars().take(300).collect();
-            return Err(format!(
-                "{url}: HTTP {status}: {} ({sent} of {} scores sent)",
-                crate::tools::sanitize::clean(&body),
-                scores.len()
-            ));
-        }
+        poster
+            .post_json(&url, &headers, s.to_string())
+            .await
+            .map_err(|e| format!("{e} ({sent} of {} scores sent)", scores.len()))?;
         sent += 1;
     }
     Ok(sent)

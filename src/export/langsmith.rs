@@ -37,10 +37,7 @@ impl LangSmith {
             .map(str::to_string)
             .or_else(|| get("LANGSMITH_ENDPOINT"))
             .unwrap_or_else(|| DEFAULT_ENDPOINT.into());
-        let parsed = reqwest::Url::parse(&endpoint).map_err(|e| format!("LangSmith endpoint {endpoint}: {e}"))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(format!("LangSmith endpoint {endpoint}: expected an http or https URL"));
-        }
+        super::http_url("LangSmith endpoint", &endpoint)?;
         Ok(LangSmith {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             api_key,
@@ -264,32 +261,15 @@ pub async fn send(
     feedback: &[Value],
     timeout: std::time::Duration,
 ) -> Result<(usize, usize), String> {
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
-        .user_agent(concat!("inquest/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("HTTP client: {e}"))?;
-    let post = |url: String, body: String| {
-        let mut req = client.post(&url).header("content-type", "application/json").body(body);
-        for (k, v) in ls.headers() {
-            req = req.header(k, v);
-        }
-        async move {
-            let resp = req.send().await.map_err(|e| format!("{url}: {e}"))?;
-            let status = resp.status().as_u16();
-            if !(200..300).contains(&status) {
-                let body: String = resp.text().await.unwrap_or_default().chars().take(300).collect();
-                return Err(format!(
-                    "{url}: HTTP {status}: {}",
-                    crate::tools::sanitize::clean(&body)
-                ));
-            }
-            Ok(())
-        }
-    };
-    post(format!("{}/runs/batch", ls.endpoint), runs.to_string()).await?;
+    let poster = super::Poster::new(timeout)?;
+    let headers = ls.headers();
+    poster
+        .post_json(&format!("{}/runs/batch", ls.endpoint), &headers, runs.to_string())
+        .await?;
     for f in feedback {
-        post(format!("{}/feedback", ls.endpoint), f.to_string()).await?;
+        poster
+            .post_json(&format!("{}/feedback", ls.endpoint), &headers, f.to_string())
+            .await?;
     }
     Ok((runs["post"].as_array().map_or(0, Vec::len), feedback.len()))
 }

@@ -302,10 +302,7 @@ pub fn payload(st: &InvestigationState, feedback: &[Feedback]) -> Value {
 /// Where spans go: a full `/v1/traces` URL is used as given; a bare
 /// collector address (no path) gets `/v1/traces`, as OTEL_EXPORTER_OTLP_ENDPOINT does.
 pub fn traces_url(url: &str) -> Result<String, String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("--otlp {url}: {e}"))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(format!("--otlp {url}: expected an http or https URL"));
-    }
+    let parsed = super::http_url("--otlp", url)?;
     Ok(if parsed.path() == "/" || parsed.path().is_empty() {
         format!("{}/v1/traces", url.trim_end_matches('/'))
     } else {
@@ -357,34 +354,9 @@ pub async fn send(
     body: &Value,
     timeout: std::time::Duration,
 ) -> Result<String, String> {
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
-        .user_agent(concat!("inquest/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("HTTP client: {e}"))?;
-    let mut req = client
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    for (k, v) in headers {
-        req = req.header(k.as_str(), v.as_str());
-    }
-    let resp = req.send().await.map_err(|e| {
-        if e.is_timeout() {
-            format!("{url}: timed out after {} s", timeout.as_secs())
-        } else {
-            format!("{url}: unreachable: {e}")
-        }
-    })?;
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap_or_default();
-    if !(200..300).contains(&status) {
-        let head: String = text.chars().take(300).collect();
-        return Err(format!(
-            "{url}: HTTP {status}: {}",
-            crate::tools::sanitize::clean(&head)
-        ));
-    }
+    let text = super::Poster::new(timeout)?
+        .post_json(url, headers, body.to_string())
+        .await?;
     let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let rejected = v["partialSuccess"]["rejectedSpans"]
         .as_str()
