@@ -9,7 +9,7 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::model::{Feedback, Grade, Rating};
+use crate::model::{Feedback, Rating, enum_name};
 use crate::reason::llm::redact::Redactor;
 
 pub const DEFAULT_HOST: &str = "https://cloud.langfuse.com";
@@ -69,23 +69,9 @@ pub fn scores(feedback: &[Feedback]) -> Vec<Value> {
     let red = Redactor::new();
     let mut out = Vec::new();
     for f in feedback {
-        let mut comment = f.comment.as_deref().map(|c| red.redact(c)).unwrap_or_default();
-        if let Some(h) = &f.highlight {
-            let quote = red.redact(&h.quote);
-            comment = format!("{comment}\n\nlines {}-{}:\n{quote}", h.start_line, h.end_line)
-                .trim()
-                .to_string();
-        }
+        let comment = super::feedback_note(f, &red);
         let (name, value, kind) = match (f.grade, f.rating) {
-            (Some(g), _) => (
-                "root_cause_grade",
-                json!(match g {
-                    Grade::Correct => "correct",
-                    Grade::Partly => "partly",
-                    Grade::Wrong => "wrong",
-                }),
-                "CATEGORICAL",
-            ),
+            (Some(g), _) => ("root_cause_grade", json!(enum_name(&g)), "CATEGORICAL"),
             (None, Some(r)) => ("engineer_rating", json!(if r == Rating::Up { 1 } else { 0 }), "BOOLEAN"),
             (None, None) => ("engineer_comment", json!("comment"), "CATEGORICAL"),
         };

@@ -64,7 +64,11 @@ pub fn run_id(trace: &str, span: &str) -> String {
             s.chars().filter(char::is_ascii_hexdigit).take(16).collect::<String>()
         )
     };
-    let hex = format!("{}{}", half(span), half(trace));
+    uuid(&format!("{}{}", half(span), half(trace)))
+}
+
+/// 32 hex digits written as a UUID, 8-4-4-4-12.
+fn uuid(hex: &str) -> String {
     format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],
@@ -211,17 +215,7 @@ pub fn feedback(trace: TraceId, items: &[Feedback]) -> Vec<Value> {
                 ),
                 (None, None) => ("engineer_comment", Value::Null, json!("comment")),
             };
-            let mut comment = f.comment.as_deref().map(|c| red.redact(c)).unwrap_or_default();
-            if let Some(h) = &f.highlight {
-                comment = format!(
-                    "{comment}\n\nlines {}-{}:\n{}",
-                    h.start_line,
-                    h.end_line,
-                    red.redact(&h.quote)
-                )
-                .trim()
-                .to_string();
-            }
+            let comment = super::feedback_note(f, &red);
             // Stable ids: sending again is the same feedback, not more.
             let id_hex = format!(
                 "{:016x}{:016x}",
@@ -229,7 +223,7 @@ pub fn feedback(trace: TraceId, items: &[Feedback]) -> Vec<Value> {
                 fnv(&format!("{}{}{key}", f.trace_id, f.span_id))
             );
             let mut v = json!({
-                "id": run_id(&id_hex[16..], &id_hex[..16]),
+                "id": uuid(&id_hex),
                 "run_id": run_of(f.span_id),
                 "key": key,
                 "feedback_source": {"type": "api", "metadata": {"author": red.redact(&f.author), "target": f.target}},

@@ -11,7 +11,9 @@
 
 use serde_json::{Value, json};
 
-use crate::model::{BranchStatus, CallStatus, Feedback, InvestigationState, InvestigationStatus, SpanId, Step};
+use crate::model::{
+    BranchStatus, CallStatus, Feedback, InvestigationState, InvestigationStatus, SpanId, Step, enum_name,
+};
 use crate::reason::llm::redact::Redactor;
 
 const SCOPE: &str = "inquest";
@@ -29,14 +31,6 @@ fn d(key: &str, v: f64) -> Value {
     json!({"key": key, "value": {"doubleValue": v}})
 }
 
-/// A unit enum's snake_case name, as it is stored.
-fn snake<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 struct Builder<'a> {
     trace: String,
     spans: Vec<Value>,
@@ -44,6 +38,17 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    /// Guidance, to the whole investigation or to one branch: a zero-length span under `parent`.
+    fn guidance(&mut self, g: &Step, parent: SpanId) {
+        if let Step::Guidance { span, at, text, author } = g {
+            let attrs = vec![
+                s("inquest.guidance.text", self.text(text)),
+                s("inquest.author", self.text(author)),
+            ];
+            self.span(*span, Some(parent), "guidance", at.0, at.0, attrs, None);
+        }
+    }
+
     fn text(&self, t: &str) -> String {
         let t = self.red.redact(t);
         if t.len() <= TEXT_MAX {
@@ -131,13 +136,7 @@ pub fn payload(st: &InvestigationState, feedback: &[Feedback]) -> Value {
     b.span(st.root_span, None, &name, st.started_at.0, end, root_attrs, failed);
 
     for g in &st.guidance_steps {
-        if let Step::Guidance { span, at, text, author } = g {
-            let attrs = vec![
-                s("inquest.guidance.text", b.text(text)),
-                s("inquest.author", b.text(author)),
-            ];
-            b.span(*span, Some(st.root_span), "guidance", at.0, at.0, attrs, None);
-        }
+        b.guidance(g, st.root_span);
     }
 
     for br in &st.branches {
@@ -191,26 +190,20 @@ pub fn payload(st: &InvestigationState, feedback: &[Feedback]) -> Value {
                         attrs.push(s("inquest.tool.summary", b.text(sm)));
                     }
                     if let Some(st) = status {
-                        attrs.push(s("inquest.tool.status", snake(st)));
+                        attrs.push(s("inquest.tool.status", enum_name(st)));
                     }
                     let err = match status {
                         Some(CallStatus::Ok) | None => None,
                         Some(other) => {
-                            attrs.push(s("error.type", snake(other)));
-                            Some(error.clone().unwrap_or_else(|| snake(other)))
+                            attrs.push(s("error.type", enum_name(other)));
+                            Some(error.clone().unwrap_or_else(|| enum_name(other)))
                         }
                     };
                     let dur = duration_ms.unwrap_or(0) as i64 * 1_000_000;
                     let name = format!("execute_tool {tool}");
                     b.span(*span, Some(br.span), &name, at.0, at.0 + dur, attrs, err.as_deref());
                 }
-                Step::Guidance { span, at, text, author } => {
-                    let attrs = vec![
-                        s("inquest.guidance.text", b.text(text)),
-                        s("inquest.author", b.text(author)),
-                    ];
-                    b.span(*span, Some(br.span), "guidance", at.0, at.0, attrs, None);
-                }
+                Step::Guidance { .. } => b.guidance(step, br.span),
                 Step::Hypothesis {
                     span,
                     at,
@@ -245,7 +238,7 @@ pub fn payload(st: &InvestigationState, feedback: &[Feedback]) -> Value {
             .and_then(|s| s["endTimeUnixNano"].as_str().and_then(|t| t.parse::<i64>().ok()))
             .unwrap_or(st.started_at.0);
         let attrs = vec![
-            s("inquest.evidence.kind", snake(&e.evidence.kind)),
+            s("inquest.evidence.kind", enum_name(&e.evidence.kind)),
             s("inquest.evidence.summary", b.text(&e.evidence.summary)),
             i("inquest.evidence.lines", e.evidence.body.lines().count() as i64),
         ];
@@ -260,14 +253,14 @@ pub fn payload(st: &InvestigationState, feedback: &[Feedback]) -> Value {
             s("inquest.feedback.target", &f.target),
             s("inquest.author", b.text(&f.author)),
         ];
-        if f.span_id.to_string() != b.spans[idx]["spanId"] {
+        if b.spans[idx]["spanId"] != target.as_str() {
             attrs.push(s("inquest.feedback.span_id", target.clone()));
         }
         if let Some(r) = f.rating {
-            attrs.push(s("inquest.feedback.rating", snake(&r)));
+            attrs.push(s("inquest.feedback.rating", enum_name(&r)));
         }
         if let Some(g) = f.grade {
-            attrs.push(s("inquest.feedback.grade", snake(&g)));
+            attrs.push(s("inquest.feedback.grade", enum_name(&g)));
         }
         if let Some(c) = &f.comment {
             attrs.push(s("inquest.feedback.comment", b.text(c)));

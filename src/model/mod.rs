@@ -27,3 +27,12 @@ pub use hypothesis::{Hypothesis, RootCause};
 pub use ids::{IdError, SpanId, TraceId};
 pub use state::{BranchState, EvidenceState, InvestigationState, Step};
 pub use time::{Timestamp, format_duration_ms, parse_duration_ms};
+
+/// The snake_case name serde gives a unit enum variant (`CallStatus::Ok` is
+/// `ok`), as the events, the store and the exporters write it.
+pub fn enum_name<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}

@@ -281,7 +281,7 @@ impl Store {
                         st.execute(params![
                             tid,
                             e.span_id.to_string(),
-                            enum_str(&evidence.kind),
+                            crate::model::enum_name(&evidence.kind),
                             evidence.syntax,
                             evidence.summary,
                             evidence.body,
@@ -412,14 +412,6 @@ fn default_path_from(data_dir: Option<std::ffi::OsString>) -> Result<PathBuf, St
         source,
     })?;
     Ok(dir.join(DB_FILE))
-}
-
-/// The snake_case name serde gives a unit enum variant.
-pub(super) fn enum_str<T: serde::Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
-    }
 }
 
 fn top_cause(root_causes: &[RootCause]) -> (Option<&str>, Option<&str>, Option<f64>) {

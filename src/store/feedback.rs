@@ -3,7 +3,7 @@
 use rusqlite::types::Type;
 use rusqlite::{Row, params};
 
-use super::db::{Store, enum_str};
+use super::db::Store;
 use super::error::StoreError;
 use crate::model::{Feedback, Grade, Highlight, Rating, Timestamp, TraceId};
 
@@ -70,8 +70,8 @@ impl Store {
                     f.trace_id.to_string(),
                     f.span_id.to_string(),
                     f.target,
-                    f.rating.as_ref().map(enum_str),
-                    f.grade.as_ref().map(enum_str),
+                    f.rating.as_ref().map(crate::model::enum_name),
+                    f.grade.as_ref().map(crate::model::enum_name),
                     f.highlight.as_ref().map(|h| h.start_line as i64),
                     f.highlight.as_ref().map(|h| h.end_line as i64),
                     f.highlight.as_ref().map(|h| h.quote.as_str()),

@@ -8,7 +8,7 @@
 
 use rusqlite::params;
 
-use super::db::{Store, enum_str};
+use super::db::Store;
 use super::error::StoreError;
 use crate::model::{Feedback, Grade, InvestigationState};
 
@@ -77,7 +77,7 @@ impl Store {
                 f.at.0,
                 f.trace_id.to_string(),
                 f.span_id.to_string(),
-                enum_str(&grade),
+                crate::model::enum_name(&grade),
                 strategies.join(","),
             ],
         )
