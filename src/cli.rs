@@ -544,15 +544,18 @@ fn investigate_firing(url: &str, pick: Option<&str>, json: bool, opts: &RunOpts)
         None => (!alerts.is_empty()).then_some(0),
     };
     let Some(i) = chosen else {
+        if alerts.is_empty() {
+            return Err(Failure::BadInput("Alertmanager has no firing alert".into()));
+        }
         let known: Vec<String> = alerts
             .iter()
             .map(|a| format!("{} ({})", clean(&a.name), a.fingerprint))
             .collect();
-        return Err(Failure::BadInput(match (pick, known.is_empty()) {
-            (_, true) => "Alertmanager has no firing alert".to_string(),
-            (Some(p), false) => format!("no firing alert {p:?}; firing: {}", known.join(", ")),
-            (None, false) => unreachable!("an alert is chosen when any fires"),
-        }));
+        return Err(Failure::BadInput(format!(
+            "no firing alert {:?}; firing: {}",
+            pick.unwrap_or_default(),
+            known.join(", ")
+        )));
     };
     let alert = alerts.swap_remove(i);
     if !json && pick.is_none() && !alerts.is_empty() {
@@ -825,17 +828,13 @@ fn list(json: bool) -> Result<ExitCode, Failure> {
 }
 
 fn report(prefix: &str) -> Result<ExitCode, Failure> {
-    let store = open_store()?;
-    let trace = store.resolve(prefix).map_err(|e| Failure::BadInput(e.to_string()))?;
-    let events = store.events(trace)?;
-    let state = InvestigationState::fold(&events).map_err(|e| Failure::Other(format!("trace {trace}: {e}")))?;
-    let feedback = store.feedback(trace)?;
+    let (state, feedback) = stored(prefix)?;
     let md = crate::export::markdown(&state, &feedback);
     let _ = std::io::stdout().lock().write_all(md.as_bytes());
     Ok(ExitCode::SUCCESS)
 }
 
-/// A stored investigation and its feedback, for an exporter.
+/// A stored investigation, folded, and its feedback: what a report or an export is made of.
 fn stored(prefix: &str) -> Result<(InvestigationState, Vec<crate::model::Feedback>), Failure> {
     let store = open_store()?;
     let trace = store.resolve(prefix).map_err(|e| Failure::BadInput(e.to_string()))?;
@@ -865,9 +864,7 @@ fn export_langfuse(prefix: &str, host: Option<&str>) -> Result<ExitCode, Failure
     eprintln!(
         "trace {}: {} spans and {sent} scores sent to {}",
         state.trace_id,
-        body["resourceSpans"][0]["scopeSpans"][0]["spans"]
-            .as_array()
-            .map_or(0, Vec::len),
+        otlp::span_count(&body),
         lf.host
     );
     Ok(ExitCode::SUCCESS)
@@ -898,9 +895,7 @@ fn export_otlp(prefix: &str, url: &str) -> Result<ExitCode, Failure> {
     let (state, feedback) = stored(prefix)?;
     let trace = state.trace_id;
     let body = otlp::payload(&state, &feedback);
-    let spans = body["resourceSpans"][0]["scopeSpans"][0]["spans"]
-        .as_array()
-        .map_or(0, Vec::len);
+    let spans = otlp::span_count(&body);
     if url == "-" {
         let _ = writeln!(std::io::stdout().lock(), "{body}");
         return Ok(ExitCode::SUCCESS);

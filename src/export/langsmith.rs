@@ -101,10 +101,7 @@ fn stamp(t: Timestamp) -> String {
 
 /// The body of `POST /runs/batch`: one run per span of the OTLP export.
 pub fn runs(otlp: &Value, project: &str) -> Value {
-    let spans: Vec<&Value> = otlp["resourceSpans"][0]["scopeSpans"][0]["spans"]
-        .as_array()
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
+    let spans: Vec<&Value> = super::otlp::spans(otlp).iter().collect();
     let by_id: std::collections::HashMap<&str, &Value> = spans
         .iter()
         .filter_map(|s| s["spanId"].as_str().map(|i| (i, *s)))

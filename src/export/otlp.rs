@@ -292,6 +292,18 @@ pub fn payload(st: &InvestigationState, feedback: &[Feedback]) -> Value {
     })
 }
 
+/// The spans a payload holds.
+pub fn span_count(payload: &Value) -> usize {
+    spans(payload).len()
+}
+
+/// The spans of a payload, in the order they were built (the root first).
+pub fn spans(payload: &Value) -> &[Value] {
+    payload["resourceSpans"][0]["scopeSpans"][0]["spans"]
+        .as_array()
+        .map_or(&[], Vec::as_slice)
+}
+
 /// Where spans go: a full `/v1/traces` URL is used as given; a bare
 /// collector address (no path) gets `/v1/traces`, as OTEL_EXPORTER_OTLP_ENDPOINT does.
 pub fn traces_url(url: &str) -> Result<String, String> {
