@@ -400,34 +400,20 @@ impl App {
             .map(|l| l.target.span);
         // At the cursor: a finished call's evidence (none when it failed), or
         // the first evidence a hypothesis rests on.
-        let mut failed_call = false;
-        let of = |span: SpanId| {
-            b.steps.iter().find_map(|s| match s {
-                Step::ToolCall {
-                    span: sp,
-                    evidence: e,
-                    status: Some(_),
-                    ..
-                } if *sp == span => Some(*e),
-                Step::Hypothesis {
-                    span: sp, hypothesis, ..
-                } if *sp == span => Some(hypothesis.evidence.iter().find(|e| evidence.contains_key(e)).copied()),
-                _ => None,
-            })
-        };
-        if let Some(found) = at_cursor.and_then(of) {
-            match found {
-                Some(e) => return Some(e),
-                None => failed_call = true,
+        let here = at_cursor.and_then(|span| b.steps.iter().find(|s| s.span() == span));
+        match here {
+            Some(Step::ToolCall {
+                evidence: Some(e),
+                status: Some(_),
+                ..
+            }) => return Some(*e),
+            Some(Step::ToolCall { status: Some(st), .. }) if *st != crate::model::CallStatus::Ok => return None,
+            Some(Step::Hypothesis { hypothesis, .. }) => {
+                if let Some(e) = hypothesis.evidence.iter().find(|e| evidence.contains_key(e)) {
+                    return Some(*e);
+                }
             }
-        }
-        if failed_call
-            && b.steps.iter().any(|s| {
-                matches!(s, Step::ToolCall { span, status: Some(st), .. }
-                    if Some(*span) == at_cursor && *st != crate::model::CallStatus::Ok)
-            })
-        {
-            return None;
+            _ => {}
         }
         // Otherwise the latest evidence with something in it.
         let has_body = |span: &SpanId| {

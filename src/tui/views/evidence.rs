@@ -38,10 +38,9 @@ impl View {
                     status: Some(st),
                     error,
                     ..
-                } if *span == l.target.span && *st != CallStatus::Ok => Some((
-                    format!("{tool} {}", clean(&args_text(args))),
-                    clean(error.as_deref().unwrap_or("refused")),
-                )),
+                } if *span == l.target.span && *st != CallStatus::Ok => {
+                    Some((call_line(tool, args), clean(error.as_deref().unwrap_or("refused"))))
+                }
                 _ => None,
             })
         });
@@ -100,7 +99,7 @@ impl View {
                 args,
                 evidence: Some(ev),
                 ..
-            } if *ev == span => Some(format!("{tool} {}", clean(&args_text(args)))),
+            } if *ev == span => Some(call_line(tool, args)),
             _ => None,
         });
         if let Some(call) = call.filter(|_| inner.height >= 8) {
@@ -137,6 +136,11 @@ impl View {
         }
         f.render_widget(Paragraph::new(out), inner);
     }
+}
+
+/// A tool call as one line, escaped: the tool, then its arguments, the query first.
+fn call_line(tool: &str, args: &serde_json::Value) -> String {
+    format!("{tool} {}", clean(&args_text(args)))
 }
 
 /// `text` cut into rows of `w` characters, at most `max` rows, the last ending in … when cut.
