@@ -342,9 +342,8 @@ pub fn settings(dir: Option<&std::path::Path>) -> (Settings, Vec<String>) {
             None => (s, vec![]),
             Some((section, url)) => {
                 let line = text
-                    .lines()
-                    .position(|l| l.contains(url.as_str()))
-                    .map(|i| format!(":{}", i + 1))
+                    .find(url.as_str())
+                    .map(|at| format!(":{}", located::line_col(&text, at).0))
                     .unwrap_or_default();
                 let msg = format!(
                     "{}{line}: {section} url carries a password; a secret does not belong in a file in clear: \

@@ -13,7 +13,7 @@ use super::error::StoreError;
 use crate::model::{Feedback, Grade, InvestigationState};
 
 /// How one strategy has done on an alert, from graded root causes it supported.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct StrategyStat {
     pub strategy: String,
     pub runs: u32,
@@ -38,11 +38,8 @@ impl Store {
         let Ok(state) = InvestigationState::fold(&events) else {
             return Ok(false);
         };
-        let Some(rc) = state
-            .root_causes
-            .iter()
-            .find(|rc| rc.hypotheses.contains(&f.span_id) || rc.evidence.first() == Some(&f.span_id))
-        else {
+        // Feedback on a root cause names one of the hypotheses merged into it.
+        let Some(rc) = state.root_causes.iter().find(|rc| rc.hypotheses.contains(&f.span_id)) else {
             return Ok(false);
         };
         let strategies: Vec<String> = rc
@@ -67,7 +64,9 @@ impl Store {
         };
         let conn = self.conn();
         let err = |e| self.trace_err(f.trace_id, e);
-        conn.execute(
+        // The line and the counts it changes land together.
+        let tx = conn.unchecked_transaction().map_err(err)?;
+        tx.execute(
             "INSERT OR REPLACE INTO learned_guidance (alert_name, service, text, at, trace_id, span_id, grade, strategies) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
@@ -83,7 +82,7 @@ impl Store {
         )
         .map_err(err)?;
         // The counts follow from the learned lines, so a re-grade never counts twice.
-        let rows: Vec<(String, String)> = conn
+        let rows: Vec<(String, String)> = tx
             .prepare_cached("SELECT grade, strategies FROM learned_guidance WHERE alert_name = ?1")
             .and_then(|mut st| {
                 st.query_map([&state.alert.name], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -95,10 +94,7 @@ impl Store {
             for s in strategies.split(',').filter(|s| !s.is_empty()) {
                 let e = stats.entry(s.to_string()).or_insert_with(|| StrategyStat {
                     strategy: s.to_string(),
-                    runs: 0,
-                    correct: 0,
-                    partly: 0,
-                    wrong: 0,
+                    ..Default::default()
                 });
                 e.runs += 1;
                 match grade.as_str() {
@@ -108,15 +104,16 @@ impl Store {
                 }
             }
         }
-        conn.execute("DELETE FROM strategy_stats WHERE alert_name = ?1", [&state.alert.name])
+        tx.execute("DELETE FROM strategy_stats WHERE alert_name = ?1", [&state.alert.name])
             .map_err(err)?;
         for s in stats.values() {
-            conn.execute(
+            tx.execute(
                 "INSERT INTO strategy_stats (alert_name, strategy, runs, correct, partly, wrong) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![state.alert.name, s.strategy, s.runs, s.correct, s.partly, s.wrong],
             )
             .map_err(err)?;
         }
+        tx.commit().map_err(err)?;
         Ok(true)
     }
 
