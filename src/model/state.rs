@@ -86,11 +86,16 @@ pub struct BranchState {
 
 impl BranchState {
     /// The branch's most confident hypothesis, if any.
-    pub fn best_confidence(&self) -> Option<f64> {
+    pub fn best(&self) -> Option<&Hypothesis> {
         self.hypotheses
             .iter()
-            .map(|(_, h)| h.confidence)
-            .fold(None, |acc, c| Some(acc.map_or(c, |a: f64| a.max(c))))
+            .map(|(_, h)| h)
+            .max_by(|a, b| a.confidence.total_cmp(&b.confidence))
+    }
+
+    /// The confidence of [`best`](Self::best).
+    pub fn best_confidence(&self) -> Option<f64> {
+        self.best().map(|h| h.confidence)
     }
 }
 

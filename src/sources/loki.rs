@@ -34,8 +34,7 @@ impl Loki {
 impl Loki {
     /// Label names, or one label's values: `{"status":"success","data":[...]}`.
     async fn labels_call(&self, args: &Value) -> Result<ToolData, SourceError> {
-        let end = time_arg(args, "end")?.unwrap_or_else(Timestamp::now);
-        let start = time_arg(args, "start")?.unwrap_or(Timestamp(end.0 - 3_600_000_000_000));
+        let (start, end) = window(args)?;
         let path = match str_arg(args, "label") {
             Some(l) => {
                 let theirs = self.labels.0.get(l).map(String::as_str).unwrap_or(l);
@@ -53,17 +52,7 @@ impl Loki {
         let endpoint = format!("{}{path}", self.url);
         let params = [("start", start.0.to_string()), ("end", end.0.to_string())];
         let (status, body) = self.http.get(&endpoint, &params, |r| r).await?;
-        if status != 200 {
-            return Err(backend_err(&endpoint, format!("HTTP {status}: {}", head(&body))));
-        }
-        let v: Value = serde_json::from_str(&body)
-            .map_err(|e| backend_err(&endpoint, format!("not a Loki answer ({e}): {}", head(&body))))?;
-        if v["status"] != "success" {
-            return Err(backend_err(
-                &endpoint,
-                format!("status {}: {}", v["status"], head(&body)),
-            ));
-        }
+        let v = envelope(&endpoint, status, &body)?;
         let items: Vec<String> = v["data"]
             .as_array()
             .ok_or_else(|| backend_err(&endpoint, "data is not a list"))?
@@ -79,8 +68,8 @@ impl Loki {
     }
 }
 
-/// A Loki answer as log streams.
-pub fn parse(endpoint: &str, status: u16, body: &str) -> Result<Vec<LogStream>, SourceError> {
+/// A Loki answer's `{"status": "success", ...}` envelope, or the error it is.
+fn envelope(endpoint: &str, status: u16, body: &str) -> Result<Value, SourceError> {
     if status != 200 {
         return Err(backend_err(endpoint, format!("HTTP {status}: {}", head(body))));
     }
@@ -89,6 +78,19 @@ pub fn parse(endpoint: &str, status: u16, body: &str) -> Result<Vec<LogStream>, 
     if v["status"] != "success" {
         return Err(backend_err(endpoint, format!("status {}: {}", v["status"], head(body))));
     }
+    Ok(v)
+}
+
+/// The window a call asks for: `end` (default now) and `start` (default an hour before it).
+fn window(args: &Value) -> Result<(Timestamp, Timestamp), SourceError> {
+    let end = time_arg(args, "end")?.unwrap_or_else(Timestamp::now);
+    let start = time_arg(args, "start")?.unwrap_or(Timestamp(end.0 - 3_600_000_000_000));
+    Ok((start, end))
+}
+
+/// A Loki answer as log streams.
+pub fn parse(endpoint: &str, status: u16, body: &str) -> Result<Vec<LogStream>, SourceError> {
+    let v = envelope(endpoint, status, body)?;
     if v["data"]["resultType"] != "streams" {
         return Err(backend_err(
             endpoint,
@@ -137,8 +139,7 @@ impl Backend for Loki {
                 return Err(SourceError::UnknownTool(tool.to_string()));
             }
             let q = required_str(args, "query")?;
-            let end = time_arg(args, "end")?.unwrap_or_else(Timestamp::now);
-            let start = time_arg(args, "start")?.unwrap_or(Timestamp(end.0 - 3_600_000_000_000));
+            let (start, end) = window(args)?;
             let limit = args.get("limit").and_then(Value::as_u64).unwrap_or(100).min(5000);
             let direction = str_arg(args, "direction").unwrap_or("backward");
             if direction != "backward" && direction != "forward" {

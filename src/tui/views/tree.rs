@@ -71,16 +71,11 @@ impl View {
             lines.push(Line::from(spans));
             if per == 2 {
                 let pad = "  ".repeat(*depth + 1);
-                let best = b
-                    .hypotheses
-                    .iter()
-                    .map(|(_, h)| h)
-                    .max_by(|a, b| a.confidence.total_cmp(&b.confidence));
                 let calls = match b.tool_calls {
                     1 => "1 call".to_string(),
                     n => format!("{n} calls"),
                 };
-                let detail = match best {
+                let detail = match b.best() {
                     Some(h) => format!("{pad}{calls} · {} {}", clean(&h.service), h.kind),
                     None => format!("{pad}{calls}"),
                 };
