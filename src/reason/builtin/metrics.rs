@@ -528,17 +528,7 @@ pub async fn resources(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> 
             if svc.contains(['"', '\\']) {
                 continue;
             }
-            let q = format!("sum by (service) (kube_deployment_status_replicas_available{{service=\"{svc}\"}})");
-            let kept = match range(ctx, &q, start, now, STEP).await? {
-                Some((abs, _)) => abs.first().is_some_and(|a| {
-                    let (bf, af) = split(&a.samples, onset);
-                    let before = median(&bf).unwrap_or(0.0);
-                    let least = af.iter().copied().fold(f64::MAX, f64::min);
-                    before > 0.0 && least >= 0.95 * before
-                }),
-                None => false,
-            };
-            if kept {
+            if none_lost(ctx, &svc, (start, onset, now)).await? {
                 notes.push(format!(
                     "{svc} below its desired replicas only because desired rose (a scale-out; none lost)"
                 ));
@@ -556,6 +546,21 @@ pub async fn resources(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> 
         format!("Resources: {}.", notes.join("; "))
     });
     Ok(())
+}
+
+/// Whether `svc` kept every replica it had before the onset (its available
+/// count never fell), so that being below desired means desired rose.
+async fn none_lost(ctx: &BranchCtx, svc: &str, (start, onset, now): (i64, i64, i64)) -> Result<bool, BranchEnd> {
+    let q = format!("sum by (service) (kube_deployment_status_replicas_available{{service=\"{svc}\"}})");
+    Ok(match range(ctx, &q, start, now, STEP).await? {
+        Some((abs, _)) => abs.first().is_some_and(|a| {
+            let (bf, af) = split(&a.samples, onset);
+            let before = median(&bf).unwrap_or(0.0);
+            let least = af.iter().copied().fold(f64::MAX, f64::min);
+            before > 0.0 && least >= 0.95 * before
+        }),
+        None => false,
+    })
 }
 
 /// Walks the dependency graph from the alerting service towards anomalous
