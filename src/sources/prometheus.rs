@@ -151,6 +151,16 @@ impl Prometheus {
             .collect()
     }
 
+    /// The parameters of the metadata endpoints (series, labels, label values):
+    /// the `match[]` selectors in the stack's names, and the window (default the last hour).
+    fn metadata_params(&self, args: &Value, now: Timestamp) -> Result<Vec<(&'static str, String)>, SourceError> {
+        let (start, end) = times(args, now, 3_600_000)?;
+        let mut params = self.matchers(args)?;
+        params.push(("start", secs(start)));
+        params.push(("end", secs(end)));
+        Ok(params)
+    }
+
     /// A result in inquest's label names.
     fn back(&self, mut d: ToolData) -> Result<ToolData, SourceError> {
         if let ToolData::Matrix(m) | ToolData::Instant(InstantResult::Vector(m)) = &mut d {
@@ -218,10 +228,7 @@ impl Backend for Prometheus {
                     self.back(parse_result(&self.endpoint("/api/v1/query_range"), &data)?)
                 }
                 "prometheus_series" => {
-                    let (start, end) = times(args, now, 3_600_000)?;
-                    let mut params = self.matchers(args)?;
-                    params.push(("start", secs(start)));
-                    params.push(("end", secs(end)));
+                    let params = self.metadata_params(args, now)?;
                     let data = self.get("/api/v1/series", &params).await?;
                     let mut sets: Vec<BTreeMap<String, String>> = data
                         .as_array()
@@ -238,10 +245,7 @@ impl Backend for Prometheus {
                     if !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                         return Err(SourceError::BadArgs(format!("label: {label:?} is not a label name")));
                     }
-                    let (start, end) = times(args, now, 3_600_000)?;
-                    let mut params = self.matchers(args)?;
-                    params.push(("start", secs(start)));
-                    params.push(("end", secs(end)));
+                    let params = self.metadata_params(args, now)?;
                     let data = self.get(&format!("/api/v1/label/{label}/values"), &params).await?;
                     Ok(ToolData::Strings(
                         data.as_array()
@@ -250,10 +254,7 @@ impl Backend for Prometheus {
                     ))
                 }
                 "prometheus_labels" => {
-                    let (start, end) = times(args, now, 3_600_000)?;
-                    let mut params = self.matchers(args)?;
-                    params.push(("start", secs(start)));
-                    params.push(("end", secs(end)));
+                    let params = self.metadata_params(args, now)?;
                     let data = self.get("/api/v1/labels", &params).await?;
                     let names = data
                         .as_array()
