@@ -10,7 +10,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::model::{Feedback, Rating, enum_name};
-use crate::reason::llm::redact::Redactor;
+use crate::tools::redact::Redactor;
 
 pub const DEFAULT_HOST: &str = "https://cloud.langfuse.com";
 

@@ -15,7 +15,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::model::{Feedback, Grade, Rating, SpanId, Timestamp, TraceId};
-use crate::reason::llm::redact::Redactor;
+use crate::tools::redact::Redactor;
 
 pub const DEFAULT_ENDPOINT: &str = "https://api.smith.langchain.com";
 

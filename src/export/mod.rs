@@ -11,7 +11,7 @@ pub use report::markdown;
 pub(crate) use http::{Poster, http_url};
 
 use crate::model::Feedback;
-use crate::reason::llm::redact::Redactor;
+use crate::tools::redact::Redactor;
 
 /// What an engineer wrote with a piece of feedback, redacted: the comment,
 /// then the quoted lines it was made on.

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::model::{
     BranchStatus, CallStatus, Feedback, InvestigationState, InvestigationStatus, SpanId, Step, enum_name,
 };
-use crate::reason::llm::redact::Redactor;
+use crate::tools::redact::Redactor;
 
 const SCOPE: &str = "inquest";
 /// Longest text attribute sent; the rest is cut with a note.

@@ -28,6 +28,9 @@ pub use ids::{IdError, SpanId, TraceId};
 pub use state::{BranchState, EvidenceState, InvestigationState, Step};
 pub use time::{Timestamp, format_duration_ms, parse_duration_ms};
 
+/// A boxed future, for async methods of object-safe traits (sources, reasoners, model providers).
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 /// The snake_case name serde gives a unit enum variant (`CallStatus::Ok` is
 /// `ok`), as the events, the store and the exporters write it.
 pub fn enum_name<T: serde::Serialize>(v: &T) -> String {

@@ -6,7 +6,7 @@ pub mod builtin;
 pub mod llm;
 
 use crate::engine::{BranchCtx, BranchEnd};
-use crate::sources::BoxFuture;
+use crate::model::BoxFuture;
 
 pub trait Reasoner: Send + Sync {
     /// `builtin`, `llm:<model>`, ...

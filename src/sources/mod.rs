@@ -14,15 +14,12 @@ pub mod sim;
 pub mod telemetry;
 pub mod tempo;
 
-use std::future::Future;
-use std::pin::Pin;
-
 use serde_json::Value;
 
 use crate::model::Timestamp;
 use telemetry::{Change, InstantResult, Labels, LogStream, MetricSeries, Span, TraceSummary};
 
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use crate::model::BoxFuture;
 
 /// Why a tool call failed at the source.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -5,11 +5,11 @@ use serde_json::json;
 
 use super::board::Board;
 use super::query::{range, ts};
-use super::stats::{change_point, median, robust_z, split};
 use crate::engine::{BranchCtx, BranchEnd};
 use crate::model::{FaultKind, SpanId, Timestamp};
 use crate::sources::ToolData;
 use crate::sources::telemetry::Change;
+use crate::tools::stats::{change_point, median, robust_z, split};
 
 /// How far before the onset a change is a suspect.
 const LOOKBACK_MS: i64 = 60 * 60_000;

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use super::board::Board;
 use super::query::{by, instant, range, ratio};
-use super::stats::{change_point, median, pagerank, robust_z, split};
 use crate::engine::{BranchCtx, BranchEnd};
 use crate::model::{FaultKind, SpanId};
+use crate::tools::stats::{change_point, median, pagerank, robust_z, split};
 
 const STEP: &str = "30s";
 /// Baseline before the onset, ms.

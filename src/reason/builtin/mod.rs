@@ -10,13 +10,13 @@ mod kube;
 mod logs;
 mod metrics;
 mod query;
-pub mod stats;
+
 mod traces;
 
 use board::Board;
 
 use crate::engine::{BranchCtx, BranchEnd};
-use crate::sources::BoxFuture;
+use crate::model::BoxFuture;
 
 use super::Reasoner;
 

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::provider::{Endpoint, LlmError, Msg, OnText, Provider, ToolCall, ToolDef, Turn};
 use super::stream;
-use crate::sources::BoxFuture;
+use crate::model::BoxFuture;
 
 pub struct Anthropic {
     ep: Endpoint,

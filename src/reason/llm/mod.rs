@@ -6,7 +6,7 @@
 pub mod anthropic;
 pub mod openai;
 pub mod provider;
-pub mod redact;
+
 mod stream;
 
 use std::sync::{Arc, Mutex};
@@ -17,11 +17,11 @@ use sha2::{Digest, Sha256};
 use self::anthropic::Anthropic;
 use self::openai::OpenAi;
 use self::provider::{Endpoint, Msg, Provider, ToolDef};
-use self::redact::Redactor;
 use super::Reasoner;
 use crate::engine::{BranchCtx, BranchEnd};
+use crate::model::BoxFuture;
 use crate::model::{FaultKind, Hypothesis, SpanId};
-use crate::sources::BoxFuture;
+use crate::tools::redact::Redactor;
 use crate::tools::render;
 
 /// How a model is reached.

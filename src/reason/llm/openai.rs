@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::provider::{Endpoint, LlmError, Msg, OnText, Provider, ToolCall, ToolDef, Turn};
 use super::stream;
-use crate::sources::BoxFuture;
+use crate::model::BoxFuture;
 
 pub struct OpenAi {
     ep: Endpoint,

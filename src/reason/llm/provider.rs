@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::sources::BoxFuture;
+use crate::model::BoxFuture;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ToolDef {

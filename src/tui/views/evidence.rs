@@ -8,8 +8,8 @@ use ratatui::widgets::Paragraph;
 
 use super::{View, clip, fit};
 use crate::model::{CallStatus, EvidenceKind, Step};
-use crate::reason::builtin::stats::change_point;
 use crate::tools::sanitize::clean;
+use crate::tools::stats::change_point;
 use crate::tui::app::{App, Focus, LineKind, Mode, StreamLine, args_text};
 use crate::tui::theme::Theme;
 
