@@ -66,51 +66,6 @@ pub struct LlmSettings {
     pub strategies: BTreeMap<String, String>,
 }
 
-impl LlmSettings {
-    /// The model's configuration, the key read from the environment.
-    pub fn config(&self) -> Result<crate::reason::llm::LlmConfig, String> {
-        let (default_url, default_env) = match self.provider.as_str() {
-            "openai" => ("https://api.openai.com/v1", "OPENAI_API_KEY"),
-            "anthropic" => ("https://api.anthropic.com", "ANTHROPIC_API_KEY"),
-            other => {
-                return Err(format!(
-                    "[llm] provider {other:?}: expected \"openai\" or \"anthropic\""
-                ));
-            }
-        };
-        let env = self.api_key_env.as_deref().unwrap_or(default_env);
-        let api_key = secrets::api_key(&self.provider, env)?;
-        let base_url = self.base_url.clone().unwrap_or_else(|| default_url.to_string());
-        // A local server (Ollama, vLLM) needs no key; a public API does.
-        let local =
-            base_url.contains("://127.0.0.1") || base_url.contains("://localhost") || base_url.contains("://[::1]");
-        if api_key.is_none() && !local && self.base_url.is_none() {
-            return Err(format!(
-                "[llm]: no API key: set the environment variable {env}, or store one with `inquest auth set {}`",
-                self.provider
-            ));
-        }
-        let timeout = match &self.timeout {
-            Some(t) => crate::model::parse_duration_ms(t).map_err(|e| format!("[llm] timeout: {e}"))?,
-            None => 120_000,
-        };
-        Ok(crate::reason::llm::LlmConfig {
-            provider: self.provider.clone(),
-            base_url,
-            model: self.model.clone(),
-            api_key,
-            timeout: std::time::Duration::from_millis(timeout.max(1) as u64),
-            max_turns: self.max_turns.unwrap_or(12),
-            max_tool_chars: self.max_tool_chars.unwrap_or(12_000),
-            price_per_mtok: (
-                self.price_input_per_mtok.unwrap_or(0.0),
-                self.price_output_per_mtok.unwrap_or(0.0),
-            ),
-            strategy_models: self.strategies.clone(),
-        })
-    }
-}
-
 /// Where alerts come in (`inquest serve`).
 #[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -180,30 +135,6 @@ pub struct KubernetesSource {
     pub timeout: Option<String>,
 }
 
-impl KubernetesSource {
-    pub fn client(&self) -> Result<crate::sources::kubernetes::Kubernetes, String> {
-        use crate::sources::kubernetes::Kubernetes;
-        let timeout = match &self.timeout {
-            Some(t) => crate::model::parse_duration_ms(t).map_err(|e| format!("[sources.kubernetes] timeout: {e}"))?,
-            None => 15_000,
-        };
-        let timeout = std::time::Duration::from_millis(timeout.max(1) as u64);
-        if self.in_cluster {
-            return Kubernetes::in_cluster(timeout);
-        }
-        let path = match &self.kubeconfig {
-            Some(p) => p.clone(),
-            None => match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
-                Some(v) => std::env::split_paths(&v).next().unwrap_or_default(),
-                None => directories::BaseDirs::new()
-                    .map(|b| b.home_dir().join(".kube/config"))
-                    .ok_or("[sources.kubernetes]: no kubeconfig given and no home directory")?,
-            },
-        };
-        Kubernetes::from_kubeconfig(&path, self.context.as_deref(), timeout)
-    }
-}
-
 /// A source reached over plain HTTP(S): Loki, Jaeger.
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -220,75 +151,11 @@ pub struct HttpSource {
     pub labels: BTreeMap<String, String>,
 }
 
-impl HttpSource {
-    pub fn http(&self, section: &str) -> Result<crate::sources::http::Http, String> {
-        let timeout = match &self.timeout {
-            Some(t) => crate::model::parse_duration_ms(t).map_err(|e| format!("[sources.{section}] timeout: {e}"))?,
-            None => 15_000,
-        };
-        let ca = match &self.ca_file {
-            Some(p) => Some(std::fs::read(p).map_err(|e| format!("[sources.{section}] ca_file {}: {e}", p.display()))?),
-            None => None,
-        };
-        let headers = self
-            .tenant
-            .iter()
-            .map(|t| ("X-Scope-OrgID".to_string(), t.clone()))
-            .collect();
-        crate::sources::http::Http::new(
-            std::time::Duration::from_millis(timeout.max(1) as u64),
-            ca.as_deref(),
-            headers,
-        )
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimulatorSource {
     /// Scenario id or path whose telemetry answers the tools no real source does.
     pub scenario: String,
-}
-
-impl PrometheusSource {
-    /// The client configuration, secrets read from the environment.
-    pub fn client(&self) -> Result<crate::sources::prometheus::Config, String> {
-        use crate::sources::prometheus::{Auth, Config};
-        let env = |name: &str| {
-            std::env::var(name).map_err(|_| format!("[sources.prometheus]: the environment variable {name} is not set"))
-        };
-        let auth = match (&self.bearer_token_env, &self.basic_user, &self.basic_password_env) {
-            (Some(t), None, None) => Auth::Bearer(env(t)?),
-            (None, Some(u), Some(p)) => Auth::Basic {
-                user: u.clone(),
-                password: env(p)?,
-            },
-            (None, None, None) => Auth::None,
-            _ => {
-                return Err(
-                    "[sources.prometheus]: use either bearer_token_env, or basic_user with basic_password_env".into(),
-                );
-            }
-        };
-        let timeout = match &self.timeout {
-            Some(t) => crate::model::parse_duration_ms(t).map_err(|e| format!("[sources.prometheus] timeout: {e}"))?,
-            None => 15_000,
-        };
-        let ca_pem = match &self.ca_file {
-            Some(p) => {
-                Some(std::fs::read(p).map_err(|e| format!("[sources.prometheus] ca_file {}: {e}", p.display()))?)
-            }
-            None => None,
-        };
-        Ok(Config {
-            url: self.url.clone(),
-            auth,
-            timeout: std::time::Duration::from_millis(timeout.max(1) as u64),
-            ca_pem,
-            attempts: 3,
-            labels: crate::sources::labels::LabelMap(self.labels.clone()),
-        })
-    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]

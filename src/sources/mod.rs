@@ -10,6 +10,7 @@ pub mod labels;
 pub mod loki;
 pub mod prometheus;
 pub mod router;
+mod settings;
 pub mod sim;
 pub mod telemetry;
 pub mod tempo;

@@ -6,6 +6,7 @@
 pub mod anthropic;
 pub mod openai;
 pub mod provider;
+mod settings;
 
 mod stream;
 
