@@ -2,7 +2,7 @@
 //! all six strategies: simulation, every tool call, ranking. Target: 2 s.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use inquest::engine::setup::{Options, for_scenario};
+use inquest::wire::{Options, for_scenario};
 use inquest::engine::{EventSink, start};
 use inquest::sources::sim::Simulator;
 

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use inquest::engine::setup::{Options, for_scenario};
-use inquest::engine::sink::Collect;
+use inquest::wire::{Options, for_scenario};
+use inquest::wire::sinks::Collect;
 use inquest::engine::{EventSink, start};
 use inquest::model::{BranchStatus, Event, EventKind};
 use inquest::sources::sim::Simulator;

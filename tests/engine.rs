@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use inquest::engine::setup::{Options, for_scenario};
-use inquest::engine::sink::{Channel, Collect};
+use inquest::wire::{Options, for_scenario};
+use inquest::wire::sinks::{Channel, Collect};
 use inquest::engine::{EventSink, Running, start};
 use inquest::model::{BranchStatus, CallStatus, Command, Event, EventKind, InvestigationState, Scope, SpanId};
 use inquest::sources::sim::Simulator;

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::process::Command;
 
-use inquest::engine::setup::{Options, for_scenario};
+use inquest::wire::{Options, for_scenario};
 use inquest::engine::{EventSink, start};
 use inquest::eval::{EvalOptions, report, run_builtin};
 use inquest::model::FaultKind;

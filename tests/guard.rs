@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use inquest::engine::setup::{Options, for_scenario};
-use inquest::engine::sink::Collect;
+use inquest::wire::{Options, for_scenario};
+use inquest::wire::sinks::Collect;
 use inquest::engine::{EventSink, start};
 use inquest::model::{BranchStatus, CallStatus, EventKind, InvestigationStatus, Timestamp};
 use inquest::sources::sim::Simulator;

@@ -467,7 +467,7 @@ fn live_with_events(
     let sim = Simulator::new(Simulator::load("checkout-db-pool").unwrap()).unwrap();
     let alert = sim.alert();
     let now = inquest::sources::Backend::now(&sim);
-    let opts = inquest::engine::setup::Options {
+    let opts = inquest::wire::Options {
         strategies: vec!["metrics-first".into()],
         author: "tester".into(),
         llm: Some(inquest::reason::llm::LlmConfig {
@@ -483,10 +483,10 @@ fn live_with_events(
         }),
         ..Default::default()
     };
-    let mut setup = inquest::engine::setup::for_backend(alert, Arc::new(sim), now, &opts).unwrap();
+    let mut setup = inquest::wire::for_backend(alert, Arc::new(sim), now, &opts).unwrap();
     setup.budget.tokens = tokens;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let sinks: Vec<Box<dyn inquest::engine::EventSink>> = vec![Box::new(inquest::engine::sink::Channel(tx))];
+    let sinks: Vec<Box<dyn inquest::engine::EventSink>> = vec![Box::new(inquest::wire::sinks::Channel(tx))];
     (inquest::engine::start(setup, sinks), rx)
 }
 

@@ -1,25 +1,16 @@
-//! What a reasoner sees of its branch: tools behind the guard, thoughts,
-//! hypotheses, guidance, and the checkpoints where pause and budgets bite.
+//! The engine's side of a branch: what a reasoner's calls through its
+//! `BranchCtx` become (events, guarded tool calls, budget checks, pauses).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
-use crate::model::{Alert, Budget, CallStatus, EventKind, Hypothesis, SpanId, Timestamp};
-use crate::sources::ToolData;
-use crate::tools::{CallError, Guard, Strategy, render};
-
-/// How a branch ended early.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum BranchEnd {
-    #[error("out of budget: {0}")]
-    OutOfBudget(String),
-    #[error("failed: {0}")]
-    Failed(String),
-}
+use super::clock::{Clock, Ids};
+use crate::model::{BoxFuture, Budget, CallStatus, EventKind, Hypothesis, SpanId};
+use crate::reason::{BranchEnd, BranchPort, Called};
+use crate::tools::{CallError, Guard, render};
 
 // Nearly every message is an event; boxing it to shrink the rare `Finished`
 // would allocate once per event.
@@ -42,7 +33,9 @@ pub(crate) struct Shared {
     pub tool_calls: AtomicU32,
     pub tokens: AtomicU64,
     pub cost_microusd: AtomicU64,
-    pub started: Instant,
+    pub started: tokio::time::Instant,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn Ids>,
     pub guidance: Mutex<Vec<String>>,
 }
 
@@ -61,19 +54,9 @@ pub(crate) struct Control {
     pub guidance: Mutex<Vec<String>>,
 }
 
-/// A tool call that came back with data.
-pub struct Called {
-    pub data: ToolData,
-    pub call: SpanId,
-    pub evidence: SpanId,
-}
-
-pub struct BranchCtx {
+/// The engine's side of one branch, as its reasoner reaches it through [`BranchCtx`].
+pub(crate) struct Port {
     pub span: SpanId,
-    pub strategy: Strategy,
-    pub alert: Alert,
-    /// The instant the investigation looks back from.
-    pub now: Timestamp,
     pub(crate) root: SpanId,
     pub(crate) tx: mpsc::UnboundedSender<Msg>,
     pub(crate) guard: Arc<Guard>,
@@ -83,7 +66,7 @@ pub struct BranchCtx {
     pub(crate) tokens: AtomicU64,
 }
 
-impl BranchCtx {
+impl Port {
     fn send(&self, span: SpanId, parent: SpanId, kind: EventKind) {
         let _ = self.tx.send(Msg::Event {
             span,
@@ -92,29 +75,22 @@ impl BranchCtx {
         });
     }
 
-    /// A new thought step; returns its span for streaming more text into it.
-    pub fn think(&self, text: impl Into<String>) -> SpanId {
-        let span = SpanId::random();
-        self.send(span, self.span, EventKind::ThoughtDelta { text: text.into() });
-        span
+    fn budget_used(&self) {
+        self.send(
+            self.span,
+            self.root,
+            EventKind::BudgetUsed {
+                tool_calls: self.shared.tool_calls.load(Ordering::SeqCst),
+                tokens: self.shared.tokens.load(Ordering::SeqCst),
+                elapsed_ms: self.shared.elapsed_ms(),
+                branch_tool_calls: self.calls.load(Ordering::SeqCst),
+                branch_tokens: self.tokens.load(Ordering::SeqCst),
+                cost_microusd: self.shared.cost_microusd.load(Ordering::SeqCst),
+            },
+        );
     }
 
-    /// More streamed text for a thought.
-    pub fn think_more(&self, thought: SpanId, text: impl Into<String>) {
-        self.send(thought, self.span, EventKind::ThoughtDelta { text: text.into() });
-    }
-
-    /// Guidance so far: the investigation's, then this branch's.
-    pub fn guidance(&self) -> Vec<String> {
-        let mut g = self.shared.guidance.lock().map(|g| g.clone()).unwrap_or_default();
-        if let Ok(b) = self.control.guidance.lock() {
-            g.extend(b.iter().cloned());
-        }
-        g
-    }
-
-    /// Waits while paused and checks the wall-time budget.
-    pub async fn checkpoint(&self) -> Result<(), BranchEnd> {
+    async fn wait_and_check(&self) -> Result<(), BranchEnd> {
         let mut rx = self.control.paused.subscribe();
         while *rx.borrow_and_update() {
             if rx.changed().await.is_err() {
@@ -131,15 +107,8 @@ impl BranchCtx {
         Ok(())
     }
 
-    /// Calls a tool through the read-only guard. `Ok(None)` when the call failed
-    /// (the failure is in the trace and the branch can go on); `Err` ends the branch.
-    pub async fn call(&self, tool: &str, args: Value) -> Result<Option<Called>, BranchEnd> {
-        Ok(self.try_call(tool, args).await?.ok())
-    }
-
-    /// [`call`](Self::call), with the reason when the call failed (for a model to read).
-    pub async fn try_call(&self, tool: &str, args: Value) -> Result<Result<Called, String>, BranchEnd> {
-        self.checkpoint().await?;
+    /// Takes one tool call from the budgets, or says which budget is spent.
+    fn take_call(&self) -> Result<(), BranchEnd> {
         let budget = self.shared.budget();
         if let Some(limit) = budget.branch_tool_calls
             && self.calls.load(Ordering::SeqCst) >= limit
@@ -155,7 +124,13 @@ impl BranchCtx {
             return Err(BranchEnd::OutOfBudget(format!("tool-call budget of {limit} spent")));
         }
         self.calls.fetch_add(1, Ordering::SeqCst);
-        let call = SpanId::random();
+        Ok(())
+    }
+
+    async fn call_tool(&self, tool: &str, args: Value) -> Result<Result<Called, String>, BranchEnd> {
+        self.wait_and_check().await?;
+        self.take_call()?;
+        let call = self.shared.ids.span();
         self.send(
             call,
             self.span,
@@ -164,13 +139,13 @@ impl BranchCtx {
                 args: args.clone(),
             },
         );
-        let t0 = Instant::now();
+        let t0 = tokio::time::Instant::now();
         let result = self.guard.call(tool, &args).await;
         let duration_ms = t0.elapsed().as_millis() as u64;
         let out = match result {
             Ok(data) => {
                 let ev = render::evidence(&data);
-                let evidence = SpanId::random();
+                let evidence = self.shared.ids.span();
                 let summary = ev.summary.clone();
                 self.send(evidence, call, EventKind::EvidenceAdded { evidence: ev });
                 self.send(
@@ -207,51 +182,52 @@ impl BranchCtx {
                 Err(e.to_string())
             }
         };
-        self.send(
-            self.span,
-            self.root,
-            EventKind::BudgetUsed {
-                tool_calls: self.shared.tool_calls.load(Ordering::SeqCst),
-                tokens: self.shared.tokens.load(Ordering::SeqCst),
-                elapsed_ms: self.shared.elapsed_ms(),
-                branch_tool_calls: self.calls.load(Ordering::SeqCst),
-                branch_tokens: self.tokens.load(Ordering::SeqCst),
-                cost_microusd: self.shared.cost_microusd.load(Ordering::SeqCst),
-            },
-        );
+        self.budget_used();
         Ok(out)
     }
+}
 
-    /// Proposes a root cause; returns the hypothesis span.
-    pub async fn propose(&self, h: Hypothesis) -> Result<SpanId, BranchEnd> {
-        self.checkpoint().await?;
-        let span = SpanId::random();
-        self.send(span, self.span, EventKind::HypothesisProposed { hypothesis: h });
-        Ok(span)
+impl BranchPort for Port {
+    fn think(&self, text: String) -> SpanId {
+        let span = self.shared.ids.span();
+        self.send(span, self.span, EventKind::ThoughtDelta { text });
+        span
     }
 
-    /// Counts model tokens against the budget.
-    pub fn add_tokens(&self, n: u64) -> Result<(), BranchEnd> {
-        self.add_usage(n, 0)
+    fn think_more(&self, thought: SpanId, text: String) {
+        self.send(thought, self.span, EventKind::ThoughtDelta { text });
     }
 
-    /// Counts model tokens, and what they cost, against the budget.
-    pub fn add_usage(&self, n: u64, cost_microusd: u64) -> Result<(), BranchEnd> {
+    fn guidance(&self) -> Vec<String> {
+        let mut g = self.shared.guidance.lock().map(|g| g.clone()).unwrap_or_default();
+        if let Ok(b) = self.control.guidance.lock() {
+            g.extend(b.iter().cloned());
+        }
+        g
+    }
+
+    fn checkpoint(&self) -> BoxFuture<'_, Result<(), BranchEnd>> {
+        Box::pin(self.wait_and_check())
+    }
+
+    fn try_call<'a>(&'a self, tool: &'a str, args: Value) -> BoxFuture<'a, Result<Result<Called, String>, BranchEnd>> {
+        Box::pin(self.call_tool(tool, args))
+    }
+
+    fn propose(&self, h: Hypothesis) -> BoxFuture<'_, Result<SpanId, BranchEnd>> {
+        Box::pin(async move {
+            self.wait_and_check().await?;
+            let span = self.shared.ids.span();
+            self.send(span, self.span, EventKind::HypothesisProposed { hypothesis: h });
+            Ok(span)
+        })
+    }
+
+    fn add_usage(&self, n: u64, cost_microusd: u64) -> Result<(), BranchEnd> {
         self.shared.cost_microusd.fetch_add(cost_microusd, Ordering::SeqCst);
         self.tokens.fetch_add(n, Ordering::SeqCst);
         let total = self.shared.tokens.fetch_add(n, Ordering::SeqCst) + n;
-        self.send(
-            self.span,
-            self.root,
-            EventKind::BudgetUsed {
-                tool_calls: self.shared.tool_calls.load(Ordering::SeqCst),
-                tokens: total,
-                elapsed_ms: self.shared.elapsed_ms(),
-                branch_tool_calls: self.calls.load(Ordering::SeqCst),
-                branch_tokens: self.tokens.load(Ordering::SeqCst),
-                cost_microusd: self.shared.cost_microusd.load(Ordering::SeqCst),
-            },
-        );
+        self.budget_used();
         let budget = self.shared.budget();
         if let Some(limit) = budget.branch_tokens
             && self.tokens.load(Ordering::SeqCst) > limit
@@ -267,8 +243,7 @@ impl BranchCtx {
         Ok(())
     }
 
-    /// The guard, for reasoners that list the tools they may use.
-    pub fn guard(&self) -> &Guard {
+    fn guard(&self) -> &Guard {
         &self.guard
     }
 }

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use super::guidance;
 use crate::model::{FaultKind, Hypothesis, RootCause, SpanId};
+use crate::reason::guidance;
 
 /// No conclusion is ever certain.
 pub const MAX_CONFIDENCE: f64 = 0.97;

@@ -1,14 +1,15 @@
 //! The engine runs investigations: branches as concurrent tasks under a budget,
-//! events out, commands in. It knows nothing of terminals or storage.
+//! events out, commands in. It runs any [`Reasoner`](crate::reason::Reasoner)
+//! and knows nothing of terminals, storage or which reasoner it was given:
+//! the composition root (`wire`) builds a [`Setup`] and says where events go.
 
 mod branch;
 pub mod bundle;
+pub mod clock;
 pub mod conclusion;
-pub mod guidance;
 mod run;
-pub mod setup;
-pub mod sink;
+mod sink;
 
-pub use branch::{BranchCtx, BranchEnd, Called};
-pub use run::{CONCLUSION_SIZE, Running, Setup, start};
+pub use clock::{Clock, CountingIds, FixedClock, Ids, RandomIds, SystemClock};
+pub use run::{CONCLUSION_SIZE, LEARNED_AUTHOR, Running, Setup, start};
 pub use sink::EventSink;

@@ -4,19 +4,20 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::branch::{BranchCtx, BranchEnd, Control, Msg, Shared};
+use super::branch::{Control, Msg, Port, Shared};
+use super::clock::{Clock, Ids, RandomIds, SystemClock};
 use super::conclusion::{BranchHypotheses, merge};
 use super::sink::EventSink;
 use crate::model::{
     Alert, BranchStatus, Budget, CallStatus, Command, EVENT_VERSION, Event, EventKind, GuidanceScope,
     InvestigationState, InvestigationStatus, RootCause, Scope, SpanId, Timestamp, TraceId,
 };
-use crate::reason::Reasoner;
+use crate::reason::{BranchCtx, BranchEnd, Reasoner};
 use crate::tools::{Guard, Strategy};
 
 /// Everything an investigation starts from.
@@ -32,6 +33,17 @@ pub struct Setup {
     /// Guidance from past grades of this alert, applied to the whole
     /// investigation before its branches start (store::learned).
     pub learned: Vec<String>,
+    /// The wall time events are stamped with.
+    pub clock: Arc<dyn Clock>,
+    /// Where trace and span ids come from.
+    pub ids: Arc<dyn Ids>,
+}
+
+impl Setup {
+    /// The system's clock and random ids: what every real investigation uses.
+    pub fn default_clock() -> (Arc<dyn Clock>, Arc<dyn Ids>) {
+        (Arc::new(SystemClock), Arc::new(RandomIds))
+    }
 }
 
 /// The author of guidance that past grades left (store::learned).
@@ -90,8 +102,8 @@ struct Orch {
 
 /// Starts an investigation on the current tokio runtime.
 pub fn start(setup: Setup, sinks: Vec<Box<dyn EventSink>>) -> Running {
-    let trace = TraceId::random();
-    let root = SpanId::random();
+    let trace = setup.ids.trace();
+    let root = setup.ids.span();
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (tx, rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
@@ -99,7 +111,9 @@ pub fn start(setup: Setup, sinks: Vec<Box<dyn EventSink>>) -> Running {
         tool_calls: AtomicU32::new(0),
         tokens: AtomicU64::new(0),
         cost_microusd: AtomicU64::new(0),
-        started: Instant::now(),
+        started: tokio::time::Instant::now(),
+        clock: setup.clock.clone(),
+        ids: setup.ids.clone(),
         guidance: Mutex::new(Vec::new()),
     });
     let mut orch = Orch {
@@ -138,7 +152,7 @@ pub fn start(setup: Setup, sinks: Vec<Box<dyn EventSink>>) -> Running {
                 g.push(text.clone());
             }
             orch.emit(
-                SpanId::random(),
+                orch.shared.ids.span(),
                 Some(root),
                 EventKind::GuidanceApplied {
                     scope: GuidanceScope::Investigation,
@@ -171,7 +185,7 @@ impl Orch {
             span_id: span,
             parent_span_id: parent,
             seq: self.seq,
-            at: Timestamp::now(),
+            at: self.shared.clock.now(),
             kind,
         };
         match &mut self.state {
@@ -198,7 +212,7 @@ impl Orch {
     }
 
     fn spawn_branch(&mut self, strategy: Strategy, parent: Option<SpanId>, guidance: Option<String>) -> SpanId {
-        let span = SpanId::random();
+        let span = self.shared.ids.span();
         self.emit(
             span,
             Some(parent.unwrap_or(self.root)),
@@ -216,7 +230,7 @@ impl Orch {
         });
         if let Some(g) = &guidance {
             self.emit(
-                SpanId::random(),
+                self.shared.ids.span(),
                 Some(span),
                 EventKind::GuidanceApplied {
                     scope: GuidanceScope::Branch,
@@ -226,11 +240,8 @@ impl Orch {
                 },
             );
         }
-        let ctx = BranchCtx {
+        let port = Port {
             span,
-            strategy: strategy.clone(),
-            alert: self.alert.clone(),
-            now: self.now,
             root: self.root,
             tx: self.tx.clone(),
             guard: self.guard.clone(),
@@ -239,6 +250,7 @@ impl Orch {
             calls: AtomicU32::new(0),
             tokens: AtomicU64::new(0),
         };
+        let ctx = BranchCtx::new(span, strategy.clone(), self.alert.clone(), self.now, Box::new(port));
         let sem = self.sem.clone();
         let reasoner = self.reasoner.clone();
         let tx = self.tx.clone();
@@ -319,7 +331,7 @@ impl Orch {
 
     fn reject(&mut self, command: &str, reason: String) {
         self.emit(
-            SpanId::random(),
+            self.shared.ids.span(),
             Some(self.root),
             EventKind::CommandRejected {
                 command: command.to_string(),
@@ -339,7 +351,7 @@ impl Orch {
                     g.push(text.clone());
                 }
                 self.emit(
-                    SpanId::random(),
+                    self.shared.ids.span(),
                     Some(self.root),
                     EventKind::GuidanceApplied {
                         scope: GuidanceScope::Investigation,
@@ -361,7 +373,7 @@ impl Orch {
                         g.push(text.clone());
                     }
                     self.emit(
-                        SpanId::random(),
+                        self.shared.ids.span(),
                         Some(b),
                         EventKind::GuidanceApplied {
                             scope: GuidanceScope::Branch,
@@ -431,7 +443,7 @@ impl Orch {
                     Err(_) => return false,
                 };
                 self.emit(
-                    SpanId::random(),
+                    self.shared.ids.span(),
                     Some(self.root),
                     EventKind::BudgetChanged { budget: b },
                 );
@@ -464,7 +476,7 @@ impl Orch {
                 break;
             }
             let wall = self.shared.budget().wall_ms;
-            let deadline = tokio::time::Instant::from_std(self.shared.started) + Duration::from_millis(wall);
+            let deadline = self.shared.started + Duration::from_millis(wall);
             tokio::select! {
                 m = rx.recv() => match m {
                     Some(Msg::Event { span, parent, kind }) => self.on_event(span, parent, kind),

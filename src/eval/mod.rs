@@ -11,10 +11,9 @@ use std::time::Instant;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
-use crate::engine::setup::{Options, for_scenario};
-use crate::engine::{EventSink, start};
 use crate::model::{FaultKind, InvestigationStatus, RootCause};
 use crate::sources::sim::{Scenario, Simulator, scenario};
+use crate::wire::{Launch, Options, for_scenario, launch};
 
 /// How many root causes are scored (Avg@5).
 pub const DEPTH: usize = 5;
@@ -143,8 +142,7 @@ pub async fn investigate(sc: Scenario, path: &Path, opts: &Options) -> ScenarioR
         Ok(s) => s,
         Err(e) => return failed(path, id, e.to_string()),
     };
-    let sinks: Vec<Box<dyn EventSink>> = Vec::new();
-    let Some(state) = start(setup, sinks).wait().await else {
+    let Some(state) = launch(Launch::new(setup)).wait().await else {
         return failed(path, id, "the investigation engine failed".into());
     };
     let wall_ms = t0.elapsed().as_millis() as u64;

@@ -17,10 +17,9 @@ use sha2::Sha256;
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
-use crate::engine::setup::{Options, for_backend};
-use crate::engine::{EventSink, start};
 use crate::model::{Alert, Timestamp, TraceId};
-use crate::store::{Store, StoreWriter};
+use crate::store::Store;
+use crate::wire::{Launch, Options, for_alert, launch};
 
 /// Larger bodies are refused.
 const MAX_BODY: usize = 1 << 20;
@@ -64,19 +63,13 @@ impl Intake {
         if !self.seen.lock().map_err(|_| "poisoned")?.insert(identity) {
             return Ok(None);
         }
-        let now = Timestamp::now().min(alert.starts_at + 120_000_000_000);
-        let router = crate::sources::configured(&self.settings, now)?;
         let opts = Options {
             author: self.author.clone(),
             ..Options::default()
         };
-        let mut setup = for_backend(alert, Arc::new(router), now, &opts).map_err(|e| e.to_string())?;
+        let setup = for_alert(alert, &self.settings, &opts).map_err(|e| e.to_string())?;
         let store = Store::open(&self.store).map_err(|e| e.to_string())?;
-        setup.learned = store
-            .learned(&setup.alert.name, setup.alert.service())
-            .unwrap_or_default();
-        let sinks: Vec<Box<dyn EventSink>> = vec![Box::new(StoreWriter::spawn(store))];
-        let running = start(setup, sinks);
+        let running = launch(Launch::new(setup).store(Some(store)).learned(true));
         let trace = running.trace_id;
         tokio::spawn(async move {
             let state = running.wait().await;

@@ -1,12 +1,15 @@
 //! Reasoners choose tool calls and propose root causes. The engine runs one
-//! per branch; both the built-in and (in time) the model-driven reasoner use
-//! the same tools through the same guard.
+//! per branch through the [`Reasoner`] trait and gives it a [`BranchCtx`];
+//! the built-in and the model-driven reasoner use the same tools through the
+//! same guard. The composition root (`wire`) picks which one runs.
 
+mod branch;
 pub mod builtin;
+pub mod guidance;
 pub mod llm;
 
-use crate::engine::{BranchCtx, BranchEnd};
 use crate::model::BoxFuture;
+pub use branch::{BranchCtx, BranchEnd, BranchPort, Called};
 
 pub trait Reasoner: Send + Sync {
     /// `builtin`, `llm:<model>`, ...

@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::engine::guidance;
 use crate::model::{FaultKind, Hypothesis, SpanId, kind_phrase};
+use crate::reason::guidance;
 
 #[derive(Clone, Debug)]
 pub struct Signal {

@@ -5,8 +5,8 @@ use serde_json::json;
 
 use super::board::Board;
 use super::query::{range, ts};
-use crate::engine::{BranchCtx, BranchEnd};
 use crate::model::{FaultKind, SpanId, Timestamp};
+use crate::reason::{BranchCtx, BranchEnd};
 use crate::sources::ToolData;
 use crate::sources::telemetry::Change;
 use crate::tools::stats::{change_point, median, robust_z, split};

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::board::Board;
-use crate::engine::{BranchCtx, BranchEnd};
 use crate::model::{FaultKind, SpanId, Timestamp};
+use crate::reason::{BranchCtx, BranchEnd};
 use crate::sources::ToolData;
 
 async fn list(ctx: &BranchCtx, tool: &str) -> Result<Option<(Vec<Value>, SpanId)>, BranchEnd> {

@@ -9,8 +9,8 @@ use super::board::Board;
 use super::drain::{self, Template};
 use super::metrics::BASELINE_MS;
 use super::query::ts;
-use crate::engine::{BranchCtx, BranchEnd};
 use crate::model::{FaultKind, SpanId};
+use crate::reason::{BranchCtx, BranchEnd};
 use crate::sources::ToolData;
 
 /// The fault a message template describes, and whether it speaks of itself or of a named dependency.

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use super::board::Board;
 use super::query::{by, instant, range, ratio};
-use crate::engine::{BranchCtx, BranchEnd};
 use crate::model::{FaultKind, SpanId};
+use crate::reason::{BranchCtx, BranchEnd};
 use crate::tools::stats::{change_point, median, pagerank, robust_z, split};
 
 const STEP: &str = "30s";

@@ -15,8 +15,8 @@ mod traces;
 
 use board::Board;
 
-use crate::engine::{BranchCtx, BranchEnd};
 use crate::model::BoxFuture;
+use crate::reason::{BranchCtx, BranchEnd};
 
 use super::Reasoner;
 

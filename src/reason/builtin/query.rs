@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use crate::engine::{BranchCtx, BranchEnd};
 use crate::model::{SpanId, Timestamp};
+use crate::reason::{BranchCtx, BranchEnd};
 use crate::sources::ToolData;
 use crate::sources::telemetry::{InstantResult, MetricSeries};
 

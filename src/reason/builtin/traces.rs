@@ -9,8 +9,8 @@ use serde_json::json;
 use super::board::Board;
 use super::metrics::BASELINE_MS;
 use super::query::ts;
-use crate::engine::{BranchCtx, BranchEnd};
 use crate::model::{FaultKind, SpanId};
+use crate::reason::{BranchCtx, BranchEnd};
 use crate::sources::ToolData;
 use crate::sources::telemetry::{Span, TraceSummary};
 

@@ -19,9 +19,9 @@ use self::anthropic::Anthropic;
 use self::openai::OpenAi;
 use self::provider::{Endpoint, Msg, Provider, ToolDef};
 use super::Reasoner;
-use crate::engine::{BranchCtx, BranchEnd};
 use crate::model::BoxFuture;
 use crate::model::{FaultKind, Hypothesis, SpanId};
+use crate::reason::{BranchCtx, BranchEnd};
 use crate::tools::redact::Redactor;
 use crate::tools::render;
 

@@ -1,18 +1,18 @@
-//! Wiring one investigation of a simulated incident: the simulator behind the
-//! read-only guard, the built-in reasoner, the strategies and the bundle id.
+//! Wiring one investigation: the backend (the simulator, or the configured
+//! sources through a router) behind the read-only guard, the reasoner (built-in
+//! or a model), the strategies, the budget and the bundle id.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::Budget;
+use crate::config::Settings;
+use crate::engine::{Setup, bundle::bundle_id};
+use crate::model::{Alert, Budget, Timestamp};
 use crate::reason::Reasoner;
 use crate::reason::builtin::Builtin;
 use crate::sources::Backend;
 use crate::sources::sim::{Scenario, Simulator};
 use crate::tools::{Catalog, Guard, Strategy};
-
-use super::Setup;
-use super::bundle::bundle_id;
 
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -41,6 +41,8 @@ pub enum SetupError {
     Catalog(String),
     #[error("{0}")]
     Reasoner(String),
+    #[error("{0}")]
+    Sources(String),
 }
 
 /// The strategies to run, in the order asked for.
@@ -66,7 +68,7 @@ pub fn strategies(catalog: &Catalog, names: &[String]) -> Result<Vec<Strategy>, 
         .collect()
 }
 
-/// Everything `engine::start` needs to investigate `scenario` with the built-in reasoner.
+/// Everything `engine::start` needs to investigate `scenario` in the simulator.
 pub fn for_scenario(scenario: Scenario, opts: &Options) -> Result<Setup, SetupError> {
     let mut sim = Simulator::new(scenario)?;
     if let Some((lo, hi)) = opts.pace {
@@ -79,9 +81,9 @@ pub fn for_scenario(scenario: Scenario, opts: &Options) -> Result<Setup, SetupEr
 
 /// An investigation of `alert` against `backend` (real sources, the simulator, or both through a router).
 pub fn for_backend(
-    alert: crate::model::Alert,
+    alert: Alert,
     backend: Arc<dyn Backend>,
-    now: crate::model::Timestamp,
+    now: Timestamp,
     opts: &Options,
 ) -> Result<Setup, SetupError> {
     let catalog = Arc::new(Catalog::builtin().map_err(|e| SetupError::Catalog(e.to_string()))?);
@@ -101,6 +103,7 @@ pub fn for_backend(
     }
     budget.branch_tool_calls = opts.branch_calls;
     budget.branch_tokens = opts.branch_tokens;
+    let (clock, ids) = Setup::default_clock();
     Ok(Setup {
         alert,
         guard: Arc::new(Guard::new(catalog, backend)),
@@ -111,5 +114,18 @@ pub fn for_backend(
         author: opts.author.clone(),
         learned: Vec::new(),
         bundle_id: bundle,
+        clock,
+        ids,
     })
 }
+
+/// An alert investigated against the sources config.toml names. It looks back
+/// from just after the alert fired, or from now if that is sooner.
+pub fn for_alert(alert: Alert, settings: &Settings, opts: &Options) -> Result<Setup, SetupError> {
+    let now = Timestamp::now().min(alert.starts_at + LOOK_PAST_START_NS);
+    let router = crate::sources::configured(settings, now).map_err(SetupError::Sources)?;
+    for_backend(alert, Arc::new(router), now, opts)
+}
+
+/// How far past an alert's start an investigation looks, at most.
+const LOOK_PAST_START_NS: i64 = 120_000_000_000;

@@ -1,0 +1,148 @@
+//! The cockpit's launchers: the demo, the firing alerts, a live investigation, a stored one.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::Failure;
+use super::args::RunOpts;
+use super::args::UiOpts;
+use super::author;
+use super::init_logs;
+use super::open_store;
+use super::run::scenario_setup;
+use super::runtime;
+use crate::engine::Setup;
+use crate::model::Command;
+use crate::wire;
+use crate::wire::Launch;
+use crate::wire::Options;
+use crate::wire::launch;
+use crate::wire::sinks::Channel;
+
+pub(super) fn ui_parts(ui: &UiOpts) -> (crate::tui::keymap::Keymap, crate::tui::views::View, Vec<String>) {
+    let dir = crate::config::config_dir();
+    // The command line first, then config.toml, then the built-in defaults.
+    let (settings, mut notices) = crate::config::settings(dir.as_deref());
+    let keymap_name = ui
+        .keymap
+        .clone()
+        .or(settings.ui.keymap)
+        .unwrap_or_else(|| "default".into());
+    let theme_name = ui
+        .theme
+        .clone()
+        .or(settings.ui.theme)
+        .unwrap_or_else(|| "default".into());
+    let (keymap, more) = crate::tui::keymap::Keymap::load(&keymap_name, dir.as_deref());
+    notices.extend(more);
+    let (theme, more) = crate::tui::theme::Theme::load(&theme_name, dir.as_deref(), crate::config::no_color());
+    notices.extend(more);
+    for n in &notices {
+        tracing::warn!("{n}");
+    }
+    (keymap, crate::tui::views::View::new(theme), notices)
+}
+
+pub(super) fn cockpit_demo(scenario: &str, opts: &RunOpts, ui: &UiOpts) -> Result<ExitCode, Failure> {
+    let _logs = init_logs();
+    let (setup, _) = scenario_setup(scenario, opts, true)?;
+    cockpit_live(setup, ui, !opts.no_learned)
+}
+
+/// `inquest` with Alertmanager configured: the firing alerts, then the chosen one's investigation.
+pub(super) fn cockpit_alerts(
+    am: &crate::config::AlertmanagerSource,
+    settings: &crate::config::Settings,
+    ui: &UiOpts,
+) -> Result<ExitCode, Failure> {
+    let _logs = init_logs();
+    let client =
+        crate::sources::alertmanager::Alertmanager::new(&am.url, Duration::from_secs(10)).map_err(Failure::Other)?;
+    let rt = runtime(1)?;
+    let mut fetch = || rt.block_on(client.alerts()).map_err(|e| e.to_string());
+    let (alerts, error) = match fetch() {
+        Ok(a) => (a, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
+    let list = crate::tui::alerts::AlertList {
+        alerts,
+        sel: 0,
+        source: format!("alertmanager {}", am.url),
+        error,
+    };
+    let (keymap, view, _) = ui_parts(ui);
+    let Some(alert) = crate::tui::term::pick_alert(list, &keymap, &view.theme, &mut fetch)
+        .map_err(|e| Failure::Other(format!("terminal: {e}")))?
+    else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    drop(rt);
+    let options = Options {
+        author: author(),
+        ..Options::default()
+    };
+    let setup = wire::for_alert(alert, settings, &options)?;
+    cockpit_live(setup, ui, true)
+}
+
+/// The cockpit on an investigation that starts now.
+pub(super) fn cockpit_live(setup: Setup, ui: &UiOpts, learned: bool) -> Result<ExitCode, Failure> {
+    let (keymap, view, notices) = ui_parts(ui);
+    let store = open_store().ok();
+    let feedback_store = open_store().ok();
+    let rt = runtime(2)?;
+    let trace = rt.block_on(async move {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let running = launch(Launch::new(setup).store(store).learned(learned).sink(Channel(tx)));
+        let trace = running.trace_id;
+        let commands = running.commands();
+        let mut app = crate::tui::app::App::new(keymap, author(), true);
+        app.toast = notices.first().map(|n| (n.clone(), true));
+        let session = crate::tui::term::Session {
+            app,
+            view,
+            events: rx,
+            commands: Some(commands.clone()),
+            store: feedback_store,
+        };
+        let result = crate::tui::term::run(session).await;
+        // Leaving the cockpit stops what is still running; the store gets every event.
+        let _ = commands.send(Command::Stop);
+        let _ = running.wait().await;
+        result.map(|_| trace)
+    });
+    let trace = trace.map_err(|e| Failure::Other(format!("terminal: {e}")))?;
+    println!("trace {trace} · review it with: inquest open {}", trace.short());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cockpit_open(prefix: &str, ui: &UiOpts) -> Result<ExitCode, Failure> {
+    let _logs = init_logs();
+    let store = open_store()?;
+    let trace = store.resolve(prefix).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let events = store.events(trace)?;
+    let feedback = store.feedback(trace)?;
+    let (keymap, view, notices) = ui_parts(ui);
+    let mut app = crate::tui::app::App::new(keymap, author(), false);
+    for e in &events {
+        app.on_event(e);
+    }
+    app.live = false;
+    app.feedback = feedback;
+    app.toast = notices.first().map(|n| (n.clone(), true));
+    let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let session = crate::tui::term::Session {
+        app,
+        view,
+        events: rx,
+        commands: None,
+        store: Some(store),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Other(format!("cannot start the runtime: {e}")))?;
+    rt.block_on(crate::tui::term::run(session))
+        .map_err(|e| Failure::Other(format!("terminal: {e}")))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,214 @@
+//! The command line: parse, dispatch to one file per subcommand, map
+//! failures to exit codes. Investigations start through `wire`.
+
+mod alerts;
+mod args;
+mod auth;
+mod cockpit;
+mod eval;
+mod export;
+mod feedback;
+mod list;
+mod print;
+mod report;
+mod run;
+mod serve;
+mod sim;
+
+use alerts::alerts;
+pub use args::{AuthCmd, Cli, Cmd, RunOpts, SimCmd, UiOpts};
+use auth::auth_set;
+use cockpit::{cockpit_alerts, cockpit_demo, cockpit_open};
+use eval::{eval, scenarios};
+use export::{export_langfuse, export_langsmith, export_otlp};
+use feedback::{feedback, learned_cmd};
+use list::list;
+use report::report;
+use run::{investigate, investigate_alert, investigate_firing};
+use serve::serve;
+use sim::sim_export;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::sources::sim::DEFAULT_SCENARIO;
+use crate::store::Store;
+use crate::tools::sanitize::clean;
+use crate::wire::SetupError;
+
+/// Bad input: exit code 2. Anything else: 1.
+pub enum Failure {
+    BadInput(String),
+    Other(String),
+}
+
+impl From<SetupError> for Failure {
+    fn from(e: SetupError) -> Self {
+        match e {
+            SetupError::Catalog(_) => Failure::Other(e.to_string()),
+            _ => Failure::BadInput(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for Failure {
+    fn from(e: crate::store::StoreError) -> Self {
+        Failure::Other(e.to_string())
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let command = match cli.command {
+        Some(c) => c,
+        None => {
+            // The firing alerts when Alertmanager is configured, else the demo.
+            use std::io::IsTerminal;
+            let tty = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+            if let (true, Ok(s)) = (tty, settings())
+                && let Some(am) = s.sources.alertmanager.clone()
+            {
+                return finish(cockpit_alerts(&am, &s, &UiOpts::default()));
+            }
+            Cmd::Demo {
+                scenario: None,
+                headless: false,
+                opts: RunOpts::default(),
+                ui: UiOpts::default(),
+            }
+        }
+    };
+    let result = match command {
+        Cmd::Demo {
+            scenario,
+            headless,
+            opts,
+            ui,
+        } => {
+            use std::io::IsTerminal;
+            let scenario = scenario.as_deref().unwrap_or(DEFAULT_SCENARIO);
+            if headless || !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+                investigate(scenario, false, &opts, true)
+            } else {
+                cockpit_demo(scenario, &opts, &ui)
+            }
+        }
+        Cmd::Open { trace_id, ui } => cockpit_open(&trace_id, &ui),
+        Cmd::Feedback { trace_id, json } => feedback(&trace_id, json),
+        Cmd::Run {
+            scenario,
+            alert,
+            alertmanager,
+            pick,
+            json,
+            opts,
+        } => match (scenario, alert, alertmanager) {
+            (Some(s), _, _) => investigate(&s, json, &opts, false),
+            (None, Some(a), _) => investigate_alert(&a, json, &opts),
+            (None, None, Some(url)) => investigate_firing(&url, pick.as_deref(), json, &opts),
+            (None, None, None) => Err(Failure::BadInput("give --scenario, --alert or --alertmanager".into())),
+        },
+        Cmd::Alerts { json } => alerts(json),
+        Cmd::Auth {
+            what: AuthCmd::Set { provider },
+        } => auth_set(&provider),
+        Cmd::Serve { listen } => serve(&listen),
+        Cmd::Sim {
+            what: SimCmd::Export { scenario, openmetrics },
+        } => sim_export(&scenario, &openmetrics),
+        Cmd::List { json } => list(json),
+        Cmd::Report { trace_id } => report(&trace_id),
+        Cmd::Export {
+            trace_id,
+            otlp,
+            langfuse,
+            langsmith,
+        } => match (otlp, langfuse, langsmith) {
+            (Some(url), _, _) => export_otlp(&trace_id, &url),
+            (None, Some(host), _) => export_langfuse(&trace_id, Some(host.as_str()).filter(|h| !h.is_empty())),
+            (None, None, Some(ep)) => export_langsmith(&trace_id, Some(ep.as_str()).filter(|h| !h.is_empty())),
+            (None, None, None) => Err(Failure::BadInput("give --otlp URL, --langfuse or --langsmith".into())),
+        },
+        Cmd::Scenarios { json } => scenarios(json),
+        Cmd::Learned { alert, json, forget } => learned_cmd(alert.as_deref(), json, forget),
+        Cmd::Eval {
+            dir,
+            reasoner,
+            json,
+            markdown,
+            jobs,
+        } => eval(dir, &reasoner, json, markdown, jobs),
+    };
+    finish(result)
+}
+
+pub(crate) fn finish(result: Result<ExitCode, Failure>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        // Messages may quote what a server or a file said: shown, never obeyed.
+        Err(Failure::BadInput(m)) => {
+            eprintln!("inquest: {}", clean(&m));
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(m)) => {
+            eprintln!("inquest: {}", clean(&m));
+            ExitCode::from(1)
+        }
+    }
+}
+
+pub(crate) fn author() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+pub(crate) fn open_store() -> Result<Store, Failure> {
+    let path: PathBuf = Store::default_path()?;
+    Ok(Store::open(path)?)
+}
+
+/// A runtime with `workers` threads for investigations.
+pub(crate) fn runtime(workers: usize) -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Other(format!("cannot start the runtime: {e}")))
+}
+
+/// Logs go to a daily file under the data directory, never to the terminal the cockpit owns.
+pub(crate) fn init_logs() -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let dir = crate::config::data_dir()?.join("logs");
+    std::fs::create_dir_all(&dir).ok()?;
+    let appender = tracing_appender::rolling::daily(dir, "inquest.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let sub = tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_target(false)
+        .finish();
+    tracing::subscriber::set_global_default(sub).ok()?;
+    Some(guard)
+}
+
+pub(crate) fn settings() -> Result<crate::config::Settings, Failure> {
+    let dir = crate::config::config_dir();
+    let (settings, msgs) = crate::config::settings(dir.as_deref());
+    match msgs.into_iter().next() {
+        Some(m) => Err(Failure::BadInput(m)),
+        None => Ok(settings),
+    }
+}

@@ -1,0 +1,62 @@
+//! Starting an investigation the same way from everywhere (a headless run, the
+//! cockpit, the server, eval): the guidance past grades left, the store as a
+//! sink, then the engine.
+
+use crate::engine::{EventSink, Running, Setup, start};
+use crate::store::{Store, StoreWriter};
+
+/// What to start and where its events go besides the store.
+pub struct Launch {
+    pub setup: Setup,
+    /// Where the events are kept; `None` runs without saving (eval, or no store to be had).
+    pub store: Option<Store>,
+    /// Whether guidance that past grades of this alert left applies (off for `--no-learned` and eval).
+    pub learned: bool,
+    /// Other sinks: stdout, a cockpit's channel, a progress printer.
+    pub sinks: Vec<Box<dyn EventSink>>,
+}
+
+impl Launch {
+    pub fn new(setup: Setup) -> Launch {
+        Launch {
+            setup,
+            store: None,
+            learned: false,
+            sinks: Vec::new(),
+        }
+    }
+    pub fn store(mut self, store: Option<Store>) -> Launch {
+        self.store = store;
+        self
+    }
+    pub fn learned(mut self, on: bool) -> Launch {
+        self.learned = on;
+        self
+    }
+    pub fn sink(mut self, sink: impl EventSink + 'static) -> Launch {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+}
+
+/// Starts the investigation on the current tokio runtime.
+pub fn launch(l: Launch) -> Running {
+    let Launch {
+        mut setup,
+        store,
+        learned,
+        sinks: extra,
+    } = l;
+    let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
+    if let Some(store) = store {
+        if learned {
+            match store.learned(&setup.alert.name, setup.alert.service()) {
+                Ok(lines) => setup.learned = lines,
+                Err(e) => tracing::warn!("learned guidance: {e}"),
+            }
+        }
+        sinks.push(Box::new(StoreWriter::spawn(store)));
+    }
+    sinks.extend(extra);
+    start(setup, sinks)
+}

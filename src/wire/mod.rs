@@ -1,0 +1,10 @@
+//! The composition root: the one place that turns configuration into sources,
+//! reasoners, sinks and an engine. The command line, the cockpit's launchers
+//! and the server all start investigations through [`launch`].
+
+mod launch;
+mod setup;
+pub mod sinks;
+
+pub use launch::{Launch, launch};
+pub use setup::{Options, SetupError, for_alert, for_backend, for_scenario, strategies};
