@@ -2,9 +2,9 @@
 //! all six strategies: simulation, every tool call, ranking. Target: 2 s.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use inquest::wire::{Options, for_scenario};
 use inquest::engine::{EventSink, start};
 use inquest::sources::sim::Simulator;
+use inquest::wire::{Options, for_scenario};
 
 fn largest() -> inquest::sources::sim::Scenario {
     Simulator::builtin()

@@ -5,8 +5,6 @@
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use inquest::wire::{Options, for_scenario};
-use inquest::wire::sinks::Collect;
 use inquest::engine::{EventSink, start};
 use inquest::model::{BranchStatus, Event, EventKind};
 use inquest::sources::sim::Simulator;
@@ -15,6 +13,8 @@ use inquest::tui::keymap::Keymap;
 use inquest::tui::term::Pacer;
 use inquest::tui::theme::Theme;
 use inquest::tui::views::View;
+use inquest::wire::sinks::Collect;
+use inquest::wire::{Options, for_scenario};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 

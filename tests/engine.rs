@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use inquest::wire::{Options, for_scenario};
-use inquest::wire::sinks::{Channel, Collect};
 use inquest::engine::{EventSink, Running, start};
 use inquest::model::{BranchStatus, CallStatus, Command, Event, EventKind, InvestigationState, Scope, SpanId};
 use inquest::sources::sim::Simulator;
 use inquest::store::{Store, StoreWriter};
+use inquest::wire::sinks::{Channel, Collect};
+use inquest::wire::{Options, for_scenario};
 use tokio::sync::mpsc;
 
 fn setup(id: &str, pace_ms: Option<u64>, strategies: &[&str]) -> inquest::engine::Setup {

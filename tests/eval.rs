@@ -4,11 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::process::Command;
 
-use inquest::wire::{Options, for_scenario};
 use inquest::engine::{EventSink, start};
 use inquest::eval::{EvalOptions, report, run_builtin};
 use inquest::model::FaultKind;
 use inquest::sources::sim::{Scenario, Simulator};
+use inquest::wire::{Options, for_scenario};
 use serde_json::Value;
 
 fn builtin() -> Vec<Scenario> {

@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use inquest::wire::{Options, for_scenario};
-use inquest::wire::sinks::Collect;
 use inquest::engine::{EventSink, start};
 use inquest::model::{BranchStatus, CallStatus, EventKind, InvestigationStatus, Timestamp};
 use inquest::sources::sim::Simulator;
 use inquest::sources::{Backend, BoxFuture, SourceError, ToolData};
 use inquest::tools::catalog::{Access, ToolSpec};
 use inquest::tools::{CallError, Catalog, Guard, Refusal};
+use inquest::wire::sinks::Collect;
+use inquest::wire::{Options, for_scenario};
 use serde_json::{Value, json};
 
 /// Counts calls and answers every one with an empty list.
