@@ -13,3 +13,6 @@ mod sink;
 pub use clock::{Clock, CountingIds, FixedClock, Ids, RandomIds, SystemClock};
 pub use run::{CONCLUSION_SIZE, LEARNED_AUTHOR, Running, Setup, start};
 pub use sink::EventSink;
+
+#[cfg(test)]
+mod tests;
