@@ -237,6 +237,66 @@ impl InvestigationState {
 
     /// Applies one event. Events must come in `seq` order.
     pub fn apply(&mut self, e: &Event) -> Result<(), FoldError> {
+        self.check_follows(e)?;
+        self.last_seq = e.seq;
+        self.events += 1;
+        match &e.kind {
+            EventKind::InvestigationStarted { .. } => {}
+            EventKind::BranchStarted {
+                strategy,
+                title,
+                parent_branch,
+                ..
+            } => self.branch_started(e, strategy, title, *parent_branch),
+            EventKind::ThoughtDelta { text } => self.thought_delta(e, text),
+            EventKind::ToolCallStarted { tool, args } => self.tool_call_started(e, tool, args),
+            EventKind::ToolCallFinished {
+                status,
+                duration_ms,
+                summary,
+                evidence_span_id,
+                error,
+                ..
+            } => self.tool_call_finished(e, *status, *duration_ms, summary, *evidence_span_id, error),
+            EventKind::EvidenceAdded { evidence } => self.evidence_added(e, evidence),
+            EventKind::HypothesisProposed { hypothesis } => self.hypothesis_proposed(e, hypothesis),
+            EventKind::GuidanceApplied {
+                scope,
+                branch,
+                text,
+                author,
+            } => self.guidance_applied(e, *scope, *branch, text, author),
+            EventKind::BranchStatusChanged { status, reason } => self.branch_status_changed(e, *status, reason),
+            EventKind::BudgetUsed {
+                tool_calls,
+                tokens,
+                elapsed_ms,
+                branch_tokens,
+                cost_microusd,
+                ..
+            } => {
+                self.set_totals(*tool_calls, *tokens, *elapsed_ms);
+                self.budget_used(e.span_id, *branch_tokens, *cost_microusd);
+            }
+            EventKind::BudgetChanged { budget } => self.budget = *budget,
+            EventKind::CommandRejected { command, reason } => self.rejected.push((command.clone(), reason.clone())),
+            EventKind::ConclusionUpdated { root_causes } => self.root_causes = root_causes.clone(),
+            EventKind::InvestigationFinished {
+                status,
+                root_causes,
+                tool_calls,
+                tokens,
+                elapsed_ms,
+            } => {
+                self.set_totals(*tool_calls, *tokens, *elapsed_ms);
+                self.investigation_finished(e.at, *status, root_causes);
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses an event from another investigation or out of order, before anything changes.
+    fn check_follows(&self, e: &Event) -> Result<(), FoldError> {
         if e.trace_id != self.trace_id {
             return Err(FoldError::OtherTrace {
                 seq: e.seq,
@@ -250,193 +310,176 @@ impl InvestigationState {
                 last: self.last_seq,
             });
         }
-        self.last_seq = e.seq;
-        self.events += 1;
-        match &e.kind {
-            EventKind::InvestigationStarted { .. } => {}
-            EventKind::BranchStarted {
-                strategy,
-                title,
-                parent_branch,
-                ..
-            } => {
-                self.branches.push(BranchState {
-                    span: e.span_id,
-                    strategy: strategy.clone(),
-                    title: title.clone(),
-                    parent: *parent_branch,
-                    status: BranchStatus::Queued,
-                    started_at: e.at,
-                    ended_at: None,
-                    steps: Vec::new(),
-                    hypotheses: Vec::new(),
-                    tool_calls: 0,
-                    tokens: 0,
-                });
-            }
-            EventKind::ThoughtDelta { text } => {
-                if let Some(bid) = self.owning_branch(e.span_id, e.parent_span_id)
-                    && let Some(b) = self.branch_mut(bid)
-                {
-                    match b.steps.last_mut() {
-                        Some(Step::Thought { span, text: t, .. }) if *span == e.span_id => t.push_str(text),
-                        _ => b.steps.push(Step::Thought {
-                            span: e.span_id,
-                            at: e.at,
-                            text: text.clone(),
-                        }),
-                    }
-                }
-            }
-            EventKind::ToolCallStarted { tool, args } => {
-                if let Some(bid) = self.owning_branch(e.span_id, e.parent_span_id)
-                    && let Some(b) = self.branch_mut(bid)
-                {
-                    b.steps.push(Step::ToolCall {
-                        span: e.span_id,
-                        at: e.at,
-                        tool: tool.clone(),
-                        args: args.clone(),
-                        status: None,
-                        duration_ms: None,
-                        summary: None,
-                        evidence: None,
-                        error: None,
-                    });
-                }
-            }
-            EventKind::ToolCallFinished {
-                status: st,
-                duration_ms: d,
-                summary: s,
-                evidence_span_id,
-                error: err,
-                ..
-            } => {
-                if let Some(bid) = self.owning_branch(e.span_id, e.parent_span_id)
-                    && let Some(b) = self.branch_mut(bid)
-                {
-                    b.tool_calls += 1;
-                    for step in b.steps.iter_mut().rev() {
-                        if let Step::ToolCall {
-                            span,
-                            status,
-                            duration_ms,
-                            summary,
-                            evidence,
-                            error,
-                            ..
-                        } = step
-                            && *span == e.span_id
-                        {
-                            *status = Some(*st);
-                            *duration_ms = Some(*d);
-                            *summary = Some(s.clone());
-                            *evidence = *evidence_span_id;
-                            *error = err.clone();
-                            break;
-                        }
-                    }
-                }
-            }
-            EventKind::EvidenceAdded { evidence } => {
-                let branch = self.owning_branch(e.span_id, e.parent_span_id);
-                self.evidence.insert(
-                    e.span_id,
-                    EvidenceState {
-                        span: e.span_id,
-                        tool_call: e.parent_span_id,
-                        branch,
-                        evidence: evidence.clone(),
-                    },
-                );
-            }
-            EventKind::HypothesisProposed { hypothesis } => {
-                if let Some(bid) = self.owning_branch(e.span_id, e.parent_span_id)
-                    && let Some(b) = self.branch_mut(bid)
-                {
-                    b.hypotheses.push((e.span_id, hypothesis.clone()));
-                    b.steps.push(Step::Hypothesis {
-                        span: e.span_id,
-                        at: e.at,
-                        hypothesis: hypothesis.clone(),
-                    });
-                }
-            }
-            EventKind::GuidanceApplied {
-                scope,
-                branch,
-                text,
-                author,
-            } => match (scope, branch) {
-                (GuidanceScope::Branch, Some(bid)) => {
-                    if let Some(b) = self.branch_mut(*bid) {
-                        b.steps.push(Step::Guidance {
-                            span: e.span_id,
-                            at: e.at,
-                            text: text.clone(),
-                            author: author.clone(),
-                        });
-                    }
-                }
-                _ => {
-                    self.guidance.push((e.span_id, text.clone()));
-                    self.guidance_steps.push(Step::Guidance {
-                        span: e.span_id,
-                        at: e.at,
-                        text: text.clone(),
-                        author: author.clone(),
-                    });
-                }
-            },
-            EventKind::BranchStatusChanged { status, reason } => {
-                if let Some(b) = self.branch_mut(e.span_id) {
-                    b.status = *status;
-                    if !status.is_live() {
-                        b.ended_at = Some(e.at);
-                    }
-                    b.steps.push(Step::Status {
-                        span: e.span_id,
-                        at: e.at,
-                        status: *status,
-                        reason: reason.clone(),
-                    });
-                }
-            }
-            EventKind::BudgetUsed {
-                tool_calls,
-                tokens,
-                elapsed_ms,
-                branch_tokens,
-                cost_microusd,
-                ..
-            } => {
-                self.tool_calls = *tool_calls;
-                self.tokens = *tokens;
-                self.cost_microusd = self.cost_microusd.max(*cost_microusd);
-                self.elapsed_ms = *elapsed_ms;
-                if let Some(b) = self.branch_mut(e.span_id) {
-                    b.tokens = *branch_tokens;
-                }
-            }
-            EventKind::BudgetChanged { budget } => self.budget = *budget,
-            EventKind::CommandRejected { command, reason } => self.rejected.push((command.clone(), reason.clone())),
-            EventKind::ConclusionUpdated { root_causes } => self.root_causes = root_causes.clone(),
-            EventKind::InvestigationFinished {
+        Ok(())
+    }
+
+    fn branch_started(&mut self, e: &Event, strategy: &str, title: &str, parent: Option<SpanId>) {
+        self.branches.push(BranchState {
+            span: e.span_id,
+            strategy: strategy.to_string(),
+            title: title.to_string(),
+            parent,
+            status: BranchStatus::Queued,
+            started_at: e.at,
+            ended_at: None,
+            steps: Vec::new(),
+            hypotheses: Vec::new(),
+            tool_calls: 0,
+            tokens: 0,
+        });
+    }
+
+    /// The branch an event's span belongs to, to change.
+    fn owning_branch_mut(&mut self, e: &Event) -> Option<&mut BranchState> {
+        let bid = self.owning_branch(e.span_id, e.parent_span_id)?;
+        self.branch_mut(bid)
+    }
+
+    /// Deltas of one thought arrive as one span; they read as one step.
+    fn thought_delta(&mut self, e: &Event, text: &str) {
+        let Some(b) = self.owning_branch_mut(e) else {
+            return;
+        };
+        match b.steps.last_mut() {
+            Some(Step::Thought { span, text: t, .. }) if *span == e.span_id => t.push_str(text),
+            _ => b.steps.push(Step::Thought {
+                span: e.span_id,
+                at: e.at,
+                text: text.to_string(),
+            }),
+        }
+    }
+
+    fn tool_call_started(&mut self, e: &Event, tool: &str, args: &serde_json::Value) {
+        if let Some(b) = self.owning_branch_mut(e) {
+            b.steps.push(Step::ToolCall {
+                span: e.span_id,
+                at: e.at,
+                tool: tool.to_string(),
+                args: args.clone(),
+                status: None,
+                duration_ms: None,
+                summary: None,
+                evidence: None,
+                error: None,
+            });
+        }
+    }
+
+    /// Completes the step its start opened, latest first.
+    fn tool_call_finished(
+        &mut self,
+        e: &Event,
+        st: CallStatus,
+        d: u64,
+        s: &str,
+        evidence_span_id: Option<SpanId>,
+        err: &Option<String>,
+    ) {
+        let Some(b) = self.owning_branch_mut(e) else {
+            return;
+        };
+        b.tool_calls += 1;
+        for step in b.steps.iter_mut().rev() {
+            if let Step::ToolCall {
+                span,
                 status,
-                root_causes,
-                tool_calls,
-                tokens,
-                elapsed_ms,
-            } => {
-                self.status = *status;
-                self.root_causes = root_causes.clone();
-                self.tool_calls = *tool_calls;
-                self.tokens = *tokens;
-                self.elapsed_ms = *elapsed_ms;
-                self.finished_at = Some(e.at);
+                duration_ms,
+                summary,
+                evidence,
+                error,
+                ..
+            } = step
+                && *span == e.span_id
+            {
+                *status = Some(st);
+                *duration_ms = Some(d);
+                *summary = Some(s.to_string());
+                *evidence = evidence_span_id;
+                *error = err.clone();
+                break;
             }
         }
-        Ok(())
+    }
+
+    fn evidence_added(&mut self, e: &Event, evidence: &Evidence) {
+        let branch = self.owning_branch(e.span_id, e.parent_span_id);
+        self.evidence.insert(
+            e.span_id,
+            EvidenceState {
+                span: e.span_id,
+                tool_call: e.parent_span_id,
+                branch,
+                evidence: evidence.clone(),
+            },
+        );
+    }
+
+    fn hypothesis_proposed(&mut self, e: &Event, hypothesis: &Hypothesis) {
+        if let Some(b) = self.owning_branch_mut(e) {
+            b.hypotheses.push((e.span_id, hypothesis.clone()));
+            b.steps.push(Step::Hypothesis {
+                span: e.span_id,
+                at: e.at,
+                hypothesis: hypothesis.clone(),
+            });
+        }
+    }
+
+    /// Branch guidance goes to that branch's stream; anything else is investigation-wide.
+    fn guidance_applied(&mut self, e: &Event, scope: GuidanceScope, branch: Option<SpanId>, text: &str, author: &str) {
+        let step = Step::Guidance {
+            span: e.span_id,
+            at: e.at,
+            text: text.to_string(),
+            author: author.to_string(),
+        };
+        match (scope, branch) {
+            (GuidanceScope::Branch, Some(bid)) => {
+                if let Some(b) = self.branch_mut(bid) {
+                    b.steps.push(step);
+                }
+            }
+            _ => {
+                self.guidance.push((e.span_id, text.to_string()));
+                self.guidance_steps.push(step);
+            }
+        }
+    }
+
+    fn branch_status_changed(&mut self, e: &Event, status: BranchStatus, reason: &Option<String>) {
+        if let Some(b) = self.branch_mut(e.span_id) {
+            b.status = status;
+            if !status.is_live() {
+                b.ended_at = Some(e.at);
+            }
+            b.steps.push(Step::Status {
+                span: e.span_id,
+                at: e.at,
+                status,
+                reason: reason.clone(),
+            });
+        }
+    }
+
+    /// The engine reports running totals, not increments.
+    fn set_totals(&mut self, tool_calls: u32, tokens: u64, elapsed_ms: u64) {
+        self.tool_calls = tool_calls;
+        self.tokens = tokens;
+        self.elapsed_ms = elapsed_ms;
+    }
+
+    /// Cost only grows, so a late, lower report does not lower it.
+    fn budget_used(&mut self, branch: SpanId, branch_tokens: u64, cost_microusd: u64) {
+        self.cost_microusd = self.cost_microusd.max(cost_microusd);
+        if let Some(b) = self.branch_mut(branch) {
+            b.tokens = branch_tokens;
+        }
+    }
+
+    fn investigation_finished(&mut self, at: Timestamp, status: InvestigationStatus, root_causes: &[RootCause]) {
+        self.status = status;
+        self.root_causes = root_causes.to_vec();
+        self.finished_at = Some(at);
     }
 }
