@@ -12,7 +12,7 @@
 use serde_json::{Value, json};
 
 use crate::model::{
-    BranchStatus, CallStatus, Feedback, InvestigationState, InvestigationStatus, SpanId, Step, enum_name,
+    BranchState, BranchStatus, CallStatus, Feedback, InvestigationState, InvestigationStatus, SpanId, Step, enum_name,
 };
 use crate::tools::redact::Redactor;
 
@@ -92,54 +92,39 @@ impl Builder<'_> {
     }
 }
 
-/// The OTLP/HTTP JSON request body for one investigation and its feedback.
-pub fn payload(st: &InvestigationState, feedback: &[Feedback]) -> Value {
-    let red = Redactor::new();
-    let mut b = Builder {
-        trace: st.trace_id.to_string(),
-        spans: Vec::new(),
-        red: &red,
-    };
-    let end = st.finished_at.map(|t| t.0).unwrap_or_else(|| {
-        // A trace still open (or interrupted) ends at its last step.
-        st.branches
-            .iter()
-            .flat_map(|b| b.steps.iter().map(|s| s.at().0).chain(b.ended_at.map(|t| t.0)))
-            .max()
-            .unwrap_or(st.started_at.0)
-    });
-
-    let mut root_attrs = vec![
-        s("gen_ai.operation.name", "invoke_workflow"),
-        s("inquest.alert.name", b.text(&st.alert.name)),
-        s("inquest.alert.severity", b.text(&st.alert.severity)),
-        s("inquest.alert.fingerprint", b.text(&st.alert.fingerprint)),
-        s("inquest.bundle_id", &st.bundle_id),
-        s("inquest.reasoner", &st.reasoner),
-        s("inquest.source", b.text(&st.source)),
-        s("inquest.status", st.status.as_str()),
-        i("inquest.tool_calls", st.tool_calls as i64),
-        i("gen_ai.usage.total_tokens", st.tokens as i64),
-    ];
-    if let Some(svc) = st.alert.service() {
-        root_attrs.push(s("inquest.alert.service", b.text(svc)));
-    }
-    for (n, rc) in st.root_causes.iter().enumerate().take(3) {
-        let p = format!("inquest.root_cause.{}", n + 1);
-        root_attrs.push(s(&format!("{p}.service"), b.text(&rc.service)));
-        root_attrs.push(s(&format!("{p}.kind"), rc.kind.as_str()));
-        root_attrs.push(d(&format!("{p}.confidence"), rc.confidence));
-        root_attrs.push(s(&format!("{p}.statement"), b.text(&rc.statement)));
-    }
-    let failed = (st.status == InvestigationStatus::Failed).then_some("the investigation failed");
-    let name = format!("invoke_workflow investigate {}", b.text(&st.alert.name));
-    b.span(st.root_span, None, &name, st.started_at.0, end, root_attrs, failed);
-
-    for g in &st.guidance_steps {
-        b.guidance(g, st.root_span);
+impl Builder<'_> {
+    /// The investigation: the root span, with the alert and the top root causes.
+    fn root(&mut self, st: &InvestigationState, end: i64) {
+        let mut root_attrs = vec![
+            s("gen_ai.operation.name", "invoke_workflow"),
+            s("inquest.alert.name", self.text(&st.alert.name)),
+            s("inquest.alert.severity", self.text(&st.alert.severity)),
+            s("inquest.alert.fingerprint", self.text(&st.alert.fingerprint)),
+            s("inquest.bundle_id", &st.bundle_id),
+            s("inquest.reasoner", &st.reasoner),
+            s("inquest.source", self.text(&st.source)),
+            s("inquest.status", st.status.as_str()),
+            i("inquest.tool_calls", st.tool_calls as i64),
+            i("gen_ai.usage.total_tokens", st.tokens as i64),
+        ];
+        if let Some(svc) = st.alert.service() {
+            root_attrs.push(s("inquest.alert.service", self.text(svc)));
+        }
+        for (n, rc) in st.root_causes.iter().enumerate().take(3) {
+            let p = format!("inquest.root_cause.{}", n + 1);
+            root_attrs.push(s(&format!("{p}.service"), self.text(&rc.service)));
+            root_attrs.push(s(&format!("{p}.kind"), rc.kind.as_str()));
+            root_attrs.push(d(&format!("{p}.confidence"), rc.confidence));
+            root_attrs.push(s(&format!("{p}.statement"), self.text(&rc.statement)));
+        }
+        let failed = (st.status == InvestigationStatus::Failed).then_some("the investigation failed");
+        let name = format!("invoke_workflow investigate {}", self.text(&st.alert.name));
+        self.span(st.root_span, None, &name, st.started_at.0, end, root_attrs, failed);
     }
 
-    for br in &st.branches {
+    /// A branch under its parent branch or the root, then its steps under it; a branch
+    /// still running ends with the trace.
+    fn branch(&mut self, br: &BranchState, root: SpanId, end: i64) {
         let bend = br.ended_at.map(|t| t.0).unwrap_or(end);
         let mut attrs = vec![
             s("gen_ai.operation.name", "invoke_agent"),
@@ -152,8 +137,8 @@ pub fn payload(st: &InvestigationState, feedback: &[Feedback]) -> Value {
             attrs.push(d("inquest.best_confidence", c));
         }
         let err = matches!(br.status, BranchStatus::Failed).then_some("the branch failed");
-        let parent = br.parent.unwrap_or(st.root_span);
-        b.span(
+        let parent = br.parent.unwrap_or(root);
+        self.span(
             br.span,
             Some(parent),
             &format!("invoke_agent {}", br.strategy),
@@ -165,95 +150,111 @@ pub fn payload(st: &InvestigationState, feedback: &[Feedback]) -> Value {
         for step in &br.steps {
             match step {
                 Step::Thought { span, at, text } => {
-                    let attrs = vec![s("inquest.thought", b.text(text))];
-                    b.span(*span, Some(br.span), "thought", at.0, at.0, attrs, None);
+                    let attrs = vec![s("inquest.thought", self.text(text))];
+                    self.span(*span, Some(br.span), "thought", at.0, at.0, attrs, None);
                 }
-                Step::ToolCall {
-                    span,
-                    at,
-                    tool,
-                    args,
-                    status,
-                    duration_ms,
-                    summary,
-                    error,
-                    ..
-                } => {
-                    let mut attrs = vec![
-                        s("gen_ai.operation.name", "execute_tool"),
-                        s("gen_ai.tool.name", tool),
-                        s("gen_ai.tool.call.id", span.to_string()),
-                        s("gen_ai.tool.type", "datastore"),
-                        s("gen_ai.tool.call.arguments", b.text(&args.to_string())),
-                    ];
-                    if let Some(sm) = summary {
-                        attrs.push(s("inquest.tool.summary", b.text(sm)));
-                    }
-                    if let Some(st) = status {
-                        attrs.push(s("inquest.tool.status", enum_name(st)));
-                    }
-                    let err = match status {
-                        Some(CallStatus::Ok) | None => None,
-                        Some(other) => {
-                            attrs.push(s("error.type", enum_name(other)));
-                            Some(error.clone().unwrap_or_else(|| enum_name(other)))
-                        }
-                    };
-                    let dur = duration_ms.unwrap_or(0) as i64 * 1_000_000;
-                    let name = format!("execute_tool {tool}");
-                    b.span(*span, Some(br.span), &name, at.0, at.0 + dur, attrs, err.as_deref());
-                }
-                Step::Guidance { .. } => b.guidance(step, br.span),
-                Step::Hypothesis {
-                    span,
-                    at,
-                    hypothesis: h,
-                } => {
-                    let attrs = vec![
-                        s("inquest.hypothesis.service", b.text(&h.service)),
-                        s("inquest.hypothesis.kind", h.kind.as_str()),
-                        d("inquest.hypothesis.confidence", h.confidence),
-                        s("inquest.hypothesis.statement", b.text(&h.statement)),
-                        s(
-                            "inquest.hypothesis.evidence",
-                            h.evidence.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(","),
-                        ),
-                    ];
-                    b.span(*span, Some(br.span), "propose_root_cause", at.0, at.0, attrs, None);
-                }
+                Step::ToolCall { .. } => self.tool_call(step, br.span),
+                Step::Guidance { .. } => self.guidance(step, br.span),
+                Step::Hypothesis { .. } => self.hypothesis(step, br.span),
+                // The branch span's own status says how it ended.
                 Step::Status { .. } => {}
             }
         }
     }
 
-    // Evidence under the call that found it (the body stays in the store; its summary travels).
-    let mut evidence: Vec<_> = st.evidence.values().collect();
-    evidence.sort_by_key(|e| e.span);
-    for e in evidence {
-        let parent = e.tool_call.or(e.branch).unwrap_or(st.root_span);
-        let at = b
-            .spans
-            .iter()
-            .find(|s| s["spanId"] == parent.to_string())
-            .and_then(|s| s["endTimeUnixNano"].as_str().and_then(|t| t.parse::<i64>().ok()))
-            .unwrap_or(st.started_at.0);
-        let attrs = vec![
-            s("inquest.evidence.kind", enum_name(&e.evidence.kind)),
-            s("inquest.evidence.summary", b.text(&e.evidence.summary)),
-            i("inquest.evidence.lines", e.evidence.body.lines().count() as i64),
+    /// A tool call lasts as long as it took; a call that did not answer is an error span.
+    fn tool_call(&mut self, step: &Step, branch: SpanId) {
+        let Step::ToolCall {
+            span,
+            at,
+            tool,
+            args,
+            status,
+            duration_ms,
+            summary,
+            error,
+            ..
+        } = step
+        else {
+            return;
+        };
+        let mut attrs = vec![
+            s("gen_ai.operation.name", "execute_tool"),
+            s("gen_ai.tool.name", tool),
+            s("gen_ai.tool.call.id", span.to_string()),
+            s("gen_ai.tool.type", "datastore"),
+            s("gen_ai.tool.call.arguments", self.text(&args.to_string())),
         ];
-        b.span(e.span, Some(parent), "evidence", at, at, attrs, None);
+        if let Some(sm) = summary {
+            attrs.push(s("inquest.tool.summary", self.text(sm)));
+        }
+        if let Some(st) = status {
+            attrs.push(s("inquest.tool.status", enum_name(st)));
+        }
+        let err = match status {
+            Some(CallStatus::Ok) | None => None,
+            Some(other) => {
+                attrs.push(s("error.type", enum_name(other)));
+                Some(error.clone().unwrap_or_else(|| enum_name(other)))
+            }
+        };
+        let dur = duration_ms.unwrap_or(0) as i64 * 1_000_000;
+        let name = format!("execute_tool {tool}");
+        self.span(*span, Some(branch), &name, at.0, at.0 + dur, attrs, err.as_deref());
     }
 
-    // Feedback: an event on the span it judges (the root span when that span is not sent).
-    for f in feedback {
+    fn hypothesis(&mut self, step: &Step, branch: SpanId) {
+        if let Step::Hypothesis {
+            span,
+            at,
+            hypothesis: h,
+        } = step
+        {
+            let attrs = vec![
+                s("inquest.hypothesis.service", self.text(&h.service)),
+                s("inquest.hypothesis.kind", h.kind.as_str()),
+                d("inquest.hypothesis.confidence", h.confidence),
+                s("inquest.hypothesis.statement", self.text(&h.statement)),
+                s(
+                    "inquest.hypothesis.evidence",
+                    h.evidence.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(","),
+                ),
+            ];
+            self.span(*span, Some(branch), "propose_root_cause", at.0, at.0, attrs, None);
+        }
+    }
+
+    /// Evidence under the call that found it, at that span's end (the body stays in the
+    /// store; its summary travels).
+    fn evidence(&mut self, st: &InvestigationState) {
+        let mut evidence: Vec<_> = st.evidence.values().collect();
+        evidence.sort_by_key(|e| e.span);
+        for e in evidence {
+            let parent = e.tool_call.or(e.branch).unwrap_or(st.root_span);
+            let at = self
+                .spans
+                .iter()
+                .find(|s| s["spanId"] == parent.to_string())
+                .and_then(|s| s["endTimeUnixNano"].as_str().and_then(|t| t.parse::<i64>().ok()))
+                .unwrap_or(st.started_at.0);
+            let attrs = vec![
+                s("inquest.evidence.kind", enum_name(&e.evidence.kind)),
+                s("inquest.evidence.summary", self.text(&e.evidence.summary)),
+                i("inquest.evidence.lines", e.evidence.body.lines().count() as i64),
+            ];
+            self.span(e.span, Some(parent), "evidence", at, at, attrs, None);
+        }
+    }
+
+    /// Feedback: an event on the span it judges (the root span when that span is not sent).
+    fn feedback(&mut self, f: &Feedback) {
         let target = f.span_id.to_string();
-        let idx = b.spans.iter().position(|s| s["spanId"] == target).unwrap_or(0);
+        let idx = self.spans.iter().position(|s| s["spanId"] == target).unwrap_or(0);
         let mut attrs = vec![
             s("inquest.feedback.target", &f.target),
-            s("inquest.author", b.text(&f.author)),
+            s("inquest.author", self.text(&f.author)),
         ];
-        if b.spans[idx]["spanId"] != target.as_str() {
+        if self.spans[idx]["spanId"] != target.as_str() {
             attrs.push(s("inquest.feedback.span_id", target.clone()));
         }
         if let Some(r) = f.rating {
@@ -263,21 +264,53 @@ pub fn payload(st: &InvestigationState, feedback: &[Feedback]) -> Value {
             attrs.push(s("inquest.feedback.grade", enum_name(&g)));
         }
         if let Some(c) = &f.comment {
-            attrs.push(s("inquest.feedback.comment", b.text(c)));
+            attrs.push(s("inquest.feedback.comment", self.text(c)));
         }
         if let Some(h) = &f.highlight {
             attrs.push(i("inquest.feedback.start_line", h.start_line as i64));
             attrs.push(i("inquest.feedback.end_line", h.end_line as i64));
-            attrs.push(s("inquest.feedback.quote", b.text(&h.quote)));
+            attrs.push(s("inquest.feedback.quote", self.text(&h.quote)));
         }
         let event = json!({"timeUnixNano": f.at.0.max(0).to_string(), "name": "inquest.feedback", "attributes": attrs});
-        let span = &mut b.spans[idx];
+        let span = &mut self.spans[idx];
         match span["events"].as_array_mut() {
             Some(list) => list.push(event),
             None => span["events"] = json!([event]),
         }
     }
+}
 
+/// Where the trace ends: when it finished or, still open (or interrupted), at its last step.
+fn end_of(st: &InvestigationState) -> i64 {
+    st.finished_at.map(|t| t.0).unwrap_or_else(|| {
+        st.branches
+            .iter()
+            .flat_map(|b| b.steps.iter().map(|s| s.at().0).chain(b.ended_at.map(|t| t.0)))
+            .max()
+            .unwrap_or(st.started_at.0)
+    })
+}
+
+/// The OTLP/HTTP JSON request body for one investigation and its feedback.
+pub fn payload(st: &InvestigationState, feedback: &[Feedback]) -> Value {
+    let red = Redactor::new();
+    let mut b = Builder {
+        trace: st.trace_id.to_string(),
+        spans: Vec::new(),
+        red: &red,
+    };
+    let end = end_of(st);
+    b.root(st, end);
+    for g in &st.guidance_steps {
+        b.guidance(g, st.root_span);
+    }
+    for br in &st.branches {
+        b.branch(br, st.root_span, end);
+    }
+    b.evidence(st);
+    for f in feedback {
+        b.feedback(f);
+    }
     json!({
         "resourceSpans": [{
             "resource": {"attributes": [

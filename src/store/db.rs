@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use super::error::StoreError;
 use super::liveness;
 use super::schema::{self, Migrated};
-use crate::model::{Event, EventKind, RootCause, SpanId, TraceId};
+use crate::model::{Alert, Event, EventKind, Evidence, RootCause, SpanId, TraceId};
 
 /// The database file name inside the data directory.
 pub const DB_FILE: &str = "inquest.db";
@@ -168,11 +168,6 @@ impl Store {
     }
 
     fn append_one(&self, tx: &Transaction<'_>, e: &Event, known: &mut HashSet<TraceId>) -> Result<(), StoreError> {
-        let trace = e.trace_id;
-        let tid = trace.to_string();
-        let seq = e.seq as i64;
-        let err = |source| self.trace_err(trace, source);
-
         if let EventKind::InvestigationStarted {
             alert,
             bundle_id,
@@ -181,59 +176,89 @@ impl Store {
             ..
         } = &e.kind
         {
-            let inserted = tx
-                .prepare_cached(
-                    "INSERT INTO investigations (trace_id, started_at, alert_name, service, \
-                     source, reasoner, bundle_id, status, pid, pid_start) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9) \
-                     ON CONFLICT (trace_id) DO NOTHING",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![
-                        tid,
-                        e.at.0,
-                        alert.name,
-                        alert.service(),
-                        source,
-                        reasoner,
-                        bundle_id,
-                        std::process::id() as i64,
-                        liveness::own_start_token() as i64,
-                    ])
-                })
-                .map_err(err)?;
-            if inserted == 0 {
-                return Err(if self.event_exists(tx, &tid, seq).map_err(err)? {
-                    StoreError::DuplicateEvent {
-                        path: self.path.clone(),
-                        trace,
-                        seq: e.seq,
-                    }
-                } else {
-                    StoreError::AlreadyStarted {
-                        path: self.path.clone(),
-                        trace,
-                        seq: e.seq,
-                    }
-                });
-            }
-            known.insert(trace);
-        } else if !known.contains(&trace) {
-            let exists = tx
-                .prepare_cached("SELECT 1 FROM investigations WHERE trace_id = ?1")
-                .and_then(|mut st| st.exists([&tid]))
-                .map_err(err)?;
-            if !exists {
-                return Err(StoreError::NotStarted {
+            self.insert_investigation(tx, e, alert, bundle_id, reasoner, source)?;
+            known.insert(e.trace_id);
+        } else if !known.contains(&e.trace_id) {
+            self.require_started(tx, e)?;
+            known.insert(e.trace_id);
+        }
+        self.insert_event(tx, e)?;
+        self.append_extras(tx, e)
+    }
+
+    /// The `investigations` row for a start; a second start of a trace is refused,
+    /// as a duplicate if this very event is stored already.
+    fn insert_investigation(
+        &self,
+        tx: &Transaction<'_>,
+        e: &Event,
+        alert: &Alert,
+        bundle_id: &str,
+        reasoner: &str,
+        source: &str,
+    ) -> Result<(), StoreError> {
+        let trace = e.trace_id;
+        let tid = trace.to_string();
+        let err = |source| self.trace_err(trace, source);
+        let inserted = tx
+            .prepare_cached(
+                "INSERT INTO investigations (trace_id, started_at, alert_name, service, \
+                 source, reasoner, bundle_id, status, pid, pid_start) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9) \
+                 ON CONFLICT (trace_id) DO NOTHING",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    tid,
+                    e.at.0,
+                    alert.name,
+                    alert.service(),
+                    source,
+                    reasoner,
+                    bundle_id,
+                    std::process::id() as i64,
+                    liveness::own_start_token() as i64,
+                ])
+            })
+            .map_err(err)?;
+        if inserted == 0 {
+            return Err(if self.event_exists(tx, &tid, e.seq as i64).map_err(err)? {
+                StoreError::DuplicateEvent {
                     path: self.path.clone(),
                     trace,
                     seq: e.seq,
-                });
-            }
-            known.insert(trace);
+                }
+            } else {
+                StoreError::AlreadyStarted {
+                    path: self.path.clone(),
+                    trace,
+                    seq: e.seq,
+                }
+            });
         }
+        Ok(())
+    }
 
-        // The event itself; an evidence body goes to `evidence` instead.
+    /// Any later event needs its investigation stored, in this append or before.
+    fn require_started(&self, tx: &Transaction<'_>, e: &Event) -> Result<(), StoreError> {
+        let trace = e.trace_id;
+        let exists = tx
+            .prepare_cached("SELECT 1 FROM investigations WHERE trace_id = ?1")
+            .and_then(|mut st| st.exists([trace.to_string()]))
+            .map_err(|source| self.trace_err(trace, source))?;
+        if !exists {
+            return Err(StoreError::NotStarted {
+                path: self.path.clone(),
+                trace,
+                seq: e.seq,
+            });
+        }
+        Ok(())
+    }
+
+    /// The event itself; an evidence body goes to `evidence` instead.
+    fn insert_event(&self, tx: &Transaction<'_>, e: &Event) -> Result<(), StoreError> {
+        let trace = e.trace_id;
         let json = match &e.kind {
             EventKind::EvidenceAdded { evidence } if !evidence.body.is_empty() => {
                 let mut stripped = e.clone();
@@ -251,8 +276,8 @@ impl Store {
             )
             .and_then(|mut st| {
                 st.execute(params![
-                    tid,
-                    seq,
+                    trace.to_string(),
+                    e.seq as i64,
                     e.span_id.to_string(),
                     e.parent_span_id.map(|s| s.to_string()),
                     e.kind.name(),
@@ -260,7 +285,7 @@ impl Store {
                     json,
                 ])
             })
-            .map_err(err)?;
+            .map_err(|source| self.trace_err(trace, source))?;
         if inserted == 0 {
             return Err(StoreError::DuplicateEvent {
                 path: self.path.clone(),
@@ -268,35 +293,16 @@ impl Store {
                 seq: e.seq,
             });
         }
+        Ok(())
+    }
 
+    /// What an event keeps beside itself: an evidence body, or the investigation row's
+    /// summary (top cause, tool calls, finish) for listing without a fold.
+    fn append_extras(&self, tx: &Transaction<'_>, e: &Event) -> Result<(), StoreError> {
+        let tid = e.trace_id.to_string();
+        let err = |source| self.trace_err(e.trace_id, source);
         match &e.kind {
-            EventKind::EvidenceAdded { evidence } => {
-                let inserted = tx
-                    .prepare_cached(
-                        "INSERT INTO evidence (trace_id, span_id, kind, syntax, summary, body) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                         ON CONFLICT (trace_id, span_id) DO NOTHING",
-                    )
-                    .and_then(|mut st| {
-                        st.execute(params![
-                            tid,
-                            e.span_id.to_string(),
-                            crate::model::enum_name(&evidence.kind),
-                            evidence.syntax,
-                            evidence.summary,
-                            evidence.body,
-                        ])
-                    })
-                    .map_err(err)?;
-                if inserted == 0 {
-                    return Err(StoreError::DuplicateEvidence {
-                        path: self.path.clone(),
-                        trace,
-                        span: e.span_id,
-                        seq: e.seq,
-                    });
-                }
-            }
+            EventKind::EvidenceAdded { evidence } => self.insert_evidence(tx, e, evidence)?,
             EventKind::ConclusionUpdated { root_causes } => {
                 let (svc, kind, conf) = top_cause(root_causes);
                 tx.prepare_cached(
@@ -336,6 +342,35 @@ impl Store {
                 .map_err(err)?;
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    fn insert_evidence(&self, tx: &Transaction<'_>, e: &Event, evidence: &Evidence) -> Result<(), StoreError> {
+        let inserted = tx
+            .prepare_cached(
+                "INSERT INTO evidence (trace_id, span_id, kind, syntax, summary, body) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (trace_id, span_id) DO NOTHING",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    e.trace_id.to_string(),
+                    e.span_id.to_string(),
+                    crate::model::enum_name(&evidence.kind),
+                    evidence.syntax,
+                    evidence.summary,
+                    evidence.body,
+                ])
+            })
+            .map_err(|source| self.trace_err(e.trace_id, source))?;
+        if inserted == 0 {
+            return Err(StoreError::DuplicateEvidence {
+                path: self.path.clone(),
+                trace: e.trace_id,
+                span: e.span_id,
+                seq: e.seq,
+            });
         }
         Ok(())
     }

@@ -174,123 +174,212 @@ fn delta(samples: &[(i64, f64)], onset: i64, floor: f64) -> Delta {
     }
 }
 
-/// Request rate, errors and latency for every service and every call edge, with
-/// each service's change attributed to itself or to the dependencies it calls.
-pub async fn red(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
-    let (start, onset, now) = window(b, ctx);
-    let q = |s: &str| s.to_string();
-    let err5 = "http_response_status_code=~\"5..|401|403\"";
-    let qs = [
-        q(&format!(
-            "sum by (service) (rate(http_server_request_duration_seconds_count{{{err5}}}[1m]))"
-        )),
-        q("sum by (service) (rate(http_server_request_duration_seconds_count[1m]))"),
-        q("histogram_quantile(0.99, sum by (service, le) (rate(http_server_request_duration_seconds_bucket[1m])))"),
-        q(
-            "sum by (service, peer_service, error_type) (rate(http_client_request_duration_seconds_count{error_type!=\"\"}[1m]))",
-        ),
-        q(&format!(
-            "sum by (service, peer_service) (rate(http_client_request_duration_seconds_count{{{err5}}}[1m]))"
-        )),
-        q("sum by (service, peer_service) (rate(http_client_request_duration_seconds_count[1m]))"),
-        q(
-            "histogram_quantile(0.99, sum by (service, peer_service, le) (rate(http_client_request_duration_seconds_bucket{error_type=\"\"}[1m])))",
-        ),
-        q("sum by (service) (rate(http_server_request_duration_seconds_count{http_response_status_code=\"401\"}[1m]))"),
-    ];
-    let mut res = Vec::new();
-    for query in &qs {
-        res.push(range(ctx, query, start, now, STEP).await?);
-    }
-    let ev = |i: usize| -> Vec<SpanId> { res[i].as_ref().map(|r| vec![r.1]).unwrap_or_default() };
-    let get = |i: usize, keys: &[&str]| res[i].as_ref().map(|r| by(&r.0, keys)).unwrap_or_default();
-    let s_err = get(0, &["service"]);
-    let s_tot = get(1, &["service"]);
-    let s_p99 = get(2, &["service"]);
-    let c_tr = get(3, &["service", "peer_service", "error_type"]);
-    let c_err = get(4, &["service", "peer_service"]);
-    let c_tot = get(5, &["service", "peer_service"]);
-    let c_p99 = get(6, &["service", "peer_service"]);
-    let s_401 = get(7, &["service"]);
+type Grouped = BTreeMap<String, Vec<(i64, f64)>>;
+type Edge = (String, String);
 
-    // Per edge: how calls to the dependency changed.
-    let mut edge_err: BTreeMap<(String, String), f64> = BTreeMap::new();
-    let mut edge_lat: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
-    // Edges whose calls started timing out: a slow path that also drops is losing packets.
-    let mut edge_timeouts: BTreeMap<(String, String), f64> = BTreeMap::new();
-    let mut notes = Vec::new();
-    for (key, tot) in &c_tot {
-        let mut it = key.splitn(2, '/');
-        let (s, t) = (it.next().unwrap_or("").to_string(), it.next().unwrap_or("").to_string());
-        b.edges.insert((s.clone(), t.clone()));
-        let status = delta(&ratio(c_err.get(key), tot), onset, 0.003);
-        let mut total_err = status.after - status.before;
-        for et in ["dns_error", "tls_error", "timeout", "connection_refused"] {
-            let k = format!("{key}/{et}");
-            let d = delta(&ratio(c_tr.get(&k), tot), onset, 0.003);
-            let inc = d.after - d.before;
-            if inc < 0.01 || d.z < 4.0 {
-                continue;
+/// The RED series from the baseline to now, grouped by their labels.
+struct Red {
+    /// Server requests answered 5xx, 401 or 403, per service.
+    s_err: Grouped,
+    s_tot: Grouped,
+    s_p99: Grouped,
+    /// Client calls that failed below HTTP, per edge and error type.
+    c_tr: Grouped,
+    c_err: Grouped,
+    c_tot: Grouped,
+    /// Client p99 of calls that did not fail below HTTP, per edge.
+    c_p99: Grouped,
+    s_401: Grouped,
+    /// The evidence span of each query, in the order they are asked.
+    spans: Vec<Option<SpanId>>,
+}
+
+/// How calls along each caller → callee edge changed at the onset.
+#[derive(Default)]
+struct EdgeChanges {
+    err: BTreeMap<Edge, f64>,
+    /// The p99 increase and its z-score.
+    lat: BTreeMap<Edge, (f64, f64)>,
+    /// Edges whose calls started timing out: a slow path that also drops is losing packets.
+    timeouts: BTreeMap<Edge, f64>,
+}
+
+/// How one service's errors and latency changed, and what of it is its own.
+struct ServiceChange {
+    e: Delta,
+    l: Delta,
+    a401: Delta,
+    derr: f64,
+    dlat: f64,
+    err_anom: f64,
+    lat_anom: f64,
+    own_err: f64,
+    own_lat: f64,
+}
+
+const ERRORS: usize = 0;
+const LATENCY: usize = 2;
+const CALL_FAILURES: usize = 3;
+const CALL_LATENCY: usize = 6;
+const UNAUTHORIZED: usize = 7;
+
+impl Red {
+    async fn query(ctx: &BranchCtx, start: i64, now: i64) -> Result<Red, BranchEnd> {
+        let q = |s: &str| s.to_string();
+        let err5 = "http_response_status_code=~\"5..|401|403\"";
+        let qs = [
+            q(&format!(
+                "sum by (service) (rate(http_server_request_duration_seconds_count{{{err5}}}[1m]))"
+            )),
+            q("sum by (service) (rate(http_server_request_duration_seconds_count[1m]))"),
+            q("histogram_quantile(0.99, sum by (service, le) (rate(http_server_request_duration_seconds_bucket[1m])))"),
+            q(
+                "sum by (service, peer_service, error_type) (rate(http_client_request_duration_seconds_count{error_type!=\"\"}[1m]))",
+            ),
+            q(&format!(
+                "sum by (service, peer_service) (rate(http_client_request_duration_seconds_count{{{err5}}}[1m]))"
+            )),
+            q("sum by (service, peer_service) (rate(http_client_request_duration_seconds_count[1m]))"),
+            q(
+                "histogram_quantile(0.99, sum by (service, peer_service, le) (rate(http_client_request_duration_seconds_bucket{error_type=\"\"}[1m])))",
+            ),
+            q(
+                "sum by (service) (rate(http_server_request_duration_seconds_count{http_response_status_code=\"401\"}[1m]))",
+            ),
+        ];
+        let mut res = Vec::new();
+        for query in &qs {
+            res.push(range(ctx, query, start, now, STEP).await?);
+        }
+        let get = |i: usize, keys: &[&str]| res[i].as_ref().map(|r| by(&r.0, keys)).unwrap_or_default();
+        Ok(Red {
+            s_err: get(ERRORS, &["service"]),
+            s_tot: get(1, &["service"]),
+            s_p99: get(LATENCY, &["service"]),
+            c_tr: get(CALL_FAILURES, &["service", "peer_service", "error_type"]),
+            c_err: get(4, &["service", "peer_service"]),
+            c_tot: get(5, &["service", "peer_service"]),
+            c_p99: get(CALL_LATENCY, &["service", "peer_service"]),
+            s_401: get(UNAUTHORIZED, &["service"]),
+            spans: res.iter().map(|r| r.as_ref().map(|r| r.1)).collect(),
+        })
+    }
+
+    fn ev(&self, i: usize) -> Vec<SpanId> {
+        self.spans[i].map(|s| vec![s]).unwrap_or_default()
+    }
+
+    /// Per edge: how calls to the dependency changed, blaming the callee for failures below HTTP.
+    fn edges(&self, b: &mut Board, onset: i64, notes: &mut Vec<String>) -> EdgeChanges {
+        let mut out = EdgeChanges::default();
+        for (key, tot) in &self.c_tot {
+            let mut it = key.splitn(2, '/');
+            let (s, t) = (it.next().unwrap_or("").to_string(), it.next().unwrap_or("").to_string());
+            b.edges.insert((s.clone(), t.clone()));
+            let status = delta(&ratio(self.c_err.get(key), tot), onset, 0.003);
+            let mut total_err = status.after - status.before;
+            for et in ["dns_error", "tls_error", "timeout", "connection_refused"] {
+                let k = format!("{key}/{et}");
+                let d = delta(&ratio(self.c_tr.get(&k), tot), onset, 0.003);
+                let inc = d.after - d.before;
+                if inc < 0.01 || d.z < 4.0 {
+                    continue;
+                }
+                total_err += inc;
+                if et == "timeout" {
+                    out.timeouts.insert((s.clone(), t.clone()), inc);
+                }
+                let w = 1.5 + 3.0 * inc.min(1.0);
+                let note = format!(
+                    "{s} → {t}: {et} on {:.0}% of calls (was {:.1}%)",
+                    d.after * 100.0,
+                    d.before * 100.0
+                );
+                self.blame_callee(b, onset, &t, et, w, note.clone());
+                notes.push(note);
             }
-            total_err += inc;
-            if et == "timeout" {
-                edge_timeouts.insert((s.clone(), t.clone()), inc);
+            out.err.insert((s.clone(), t.clone()), total_err.max(0.0));
+            if let Some(p) = self.c_p99.get(key) {
+                let d = delta(p, onset, 0.003);
+                out.lat.insert((s.clone(), t.clone()), (d.after - d.before, d.z));
             }
-            let w = 1.5 + 3.0 * inc.min(1.0);
-            let note = format!(
-                "{s} → {t}: {et} on {:.0}% of calls (was {:.1}%)",
-                d.after * 100.0,
-                d.before * 100.0
-            );
-            match et {
-                "dns_error" => b.add(&t, FaultKind::DnsFailure, true, w, &ev(3), note.clone()),
-                "tls_error" => b.add(&t, FaultKind::CertificateExpired, true, w, &ev(3), note.clone()),
-                "connection_refused" => b.add(&t, FaultKind::ReplicaLoss, false, w, &ev(3), note.clone()),
-                _ => {
-                    // Timeouts to a dependency whose own latency held: the path, not the service.
-                    let own_lat = s_p99
-                        .get(&t)
-                        .map(|x| delta(x, onset, 0.005))
-                        .map(|d| d.after / d.before.max(1e-3))
-                        .unwrap_or(1.0);
-                    if b.serving.contains(&t) && own_lat < 1.6 {
-                        b.add(&t, FaultKind::PacketLoss, true, w, &ev(3), note.clone());
-                    } else {
-                        b.add(&t, FaultKind::NetworkDelay, false, w * 0.6, &ev(3), note.clone());
-                    }
+        }
+        out
+    }
+
+    /// What a kind of call failure says about the service called.
+    fn blame_callee(&self, b: &mut Board, onset: i64, t: &str, et: &str, w: f64, note: String) {
+        let ev = self.ev(CALL_FAILURES);
+        match et {
+            "dns_error" => b.add(t, FaultKind::DnsFailure, true, w, &ev, note),
+            "tls_error" => b.add(t, FaultKind::CertificateExpired, true, w, &ev, note),
+            "connection_refused" => b.add(t, FaultKind::ReplicaLoss, false, w, &ev, note),
+            _ => {
+                // Timeouts to a dependency whose own latency held: the path, not the service.
+                let own_lat = self
+                    .s_p99
+                    .get(t)
+                    .map(|x| delta(x, onset, 0.005))
+                    .map(|d| d.after / d.before.max(1e-3))
+                    .unwrap_or(1.0);
+                if b.serving.contains(t) && own_lat < 1.6 {
+                    b.add(t, FaultKind::PacketLoss, true, w, &ev, note);
+                } else {
+                    b.add(t, FaultKind::NetworkDelay, false, w * 0.6, &ev, note);
                 }
             }
-            notes.push(note);
-        }
-        edge_err.insert((s.clone(), t.clone()), total_err.max(0.0));
-        if let Some(p) = c_p99.get(key) {
-            let d = delta(p, onset, 0.003);
-            edge_lat.insert((s.clone(), t.clone()), (d.after - d.before, d.z));
         }
     }
 
-    // Per service: what changed, and how much of it its dependencies explain.
-    for (svc, tot) in &s_tot {
-        let e = delta(&ratio(s_err.get(svc), tot), onset, 0.003);
-        let l = s_p99.get(svc).map(|x| delta(x, onset, 0.005)).unwrap_or(Delta {
+    /// Per service: what changed, and how much of it its dependencies explain.
+    fn service(
+        &self,
+        b: &mut Board,
+        edges: &EdgeChanges,
+        onset: i64,
+        svc: &str,
+        tot: &[(i64, f64)],
+        notes: &mut Vec<String>,
+    ) {
+        let c = self.service_change(b, edges, onset, svc, tot);
+        let score = (c.err_anom * 10.0).min(3.0) + c.lat_anom.min(3.0);
+        b.anomaly.insert(svc.to_string(), score);
+        self.blame_service(b, svc, &c, notes);
+        let rps = delta(tot, onset, 0.5);
+        if rps.before > 0.0 && rps.after < 0.6 * rps.before {
+            b.anomaly.entry(svc.to_string()).and_modify(|x| *x += 1.0);
+        }
+    }
+
+    fn service_change(
+        &self,
+        b: &Board,
+        edges: &EdgeChanges,
+        onset: i64,
+        svc: &str,
+        tot: &[(i64, f64)],
+    ) -> ServiceChange {
+        let e = delta(&ratio(self.s_err.get(svc), tot), onset, 0.003);
+        let l = self.s_p99.get(svc).map(|x| delta(x, onset, 0.005)).unwrap_or(Delta {
             before: 0.0,
             after: 0.0,
             z: 0.0,
         });
-        let a401 = delta(&ratio(s_401.get(svc), tot), onset, 0.003);
+        let a401 = delta(&ratio(self.s_401.get(svc), tot), onset, 0.003);
         let derr = (e.after - e.before).max(0.0);
         let dlat = (l.after - l.before).max(0.0);
         let callees = b.callees(svc);
         let dep_err: f64 = callees
             .iter()
-            .map(|c| edge_err.get(&(svc.clone(), c.clone())).copied().unwrap_or(0.0))
+            .map(|c| edges.err.get(&(svc.to_string(), c.clone())).copied().unwrap_or(0.0))
             .sum();
         // Calls to dependencies are mostly sequential: their slowdowns add up.
         let dep_lat: f64 = callees
             .iter()
             .map(|c| {
-                edge_lat
-                    .get(&(svc.clone(), c.clone()))
+                edges
+                    .lat
+                    .get(&(svc.to_string(), c.clone()))
                     .map(|x| x.0.max(0.0))
                     .unwrap_or(0.0)
             })
@@ -301,112 +390,106 @@ pub async fn red(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         } else {
             0.0
         };
-        let score = (err_anom * 10.0).min(3.0) + lat_anom.min(3.0);
-        b.anomaly.insert(svc.clone(), score);
-        let own_err = (derr - 0.9 * dep_err).max(0.0);
-        let own_lat = (dlat - 0.9 * dep_lat).max(0.0);
+        ServiceChange {
+            own_err: (derr - 0.9 * dep_err).max(0.0),
+            own_lat: (dlat - 0.9 * dep_lat).max(0.0),
+            e,
+            l,
+            a401,
+            derr,
+            dlat,
+            err_anom,
+            lat_anom,
+        }
+    }
+
+    /// A service's own change: refused logins, errors or slowness its dependencies do not explain.
+    fn blame_service(&self, b: &mut Board, svc: &str, c: &ServiceChange, notes: &mut Vec<String>) {
+        let (a401, e, l) = (&c.a401, &c.e, &c.l);
         if a401.after - a401.before > 0.01 && a401.z > 4.0 {
             let n = format!(
                 "{svc} answers 401 to {:.0}% of requests (was {:.1}%)",
                 a401.after * 100.0,
                 a401.before * 100.0
             );
-            b.add(
-                svc,
-                FaultKind::AuthFailure,
-                true,
-                2.0 + 3.0 * (a401.after - a401.before),
-                &ev(7),
-                n.clone(),
-            );
+            let w = 2.0 + 3.0 * (a401.after - a401.before);
+            b.add(svc, FaultKind::AuthFailure, true, w, &self.ev(UNAUTHORIZED), n.clone());
             notes.push(n);
-        } else if err_anom > 0.0 && own_err > 0.01 && own_err > 0.3 * derr {
+        } else if c.err_anom > 0.0 && c.own_err > 0.01 && c.own_err > 0.3 * c.derr {
             let n = format!(
                 "{svc} errors {:.1}% → {:.1}%, not explained by its dependencies",
                 e.before * 100.0,
                 e.after * 100.0
             );
-            b.add(
-                svc,
-                FaultKind::BadDeploy,
-                false,
-                1.0 + 4.0 * own_err.min(0.5),
-                &ev(0),
-                n.clone(),
-            );
+            let w = 1.0 + 4.0 * c.own_err.min(0.5);
+            b.add(svc, FaultKind::BadDeploy, false, w, &self.ev(ERRORS), n.clone());
             notes.push(n);
         }
-        if lat_anom > 0.0 && own_lat > 0.5 * dlat && own_lat > 0.02 {
+        if c.lat_anom > 0.0 && c.own_lat > 0.5 * c.dlat && c.own_lat > 0.02 {
             let n = format!(
                 "{svc} p99 {:.0} ms → {:.0} ms, its own time",
                 l.before * 1000.0,
                 l.after * 1000.0
             );
-            b.add(
-                svc,
-                FaultKind::CpuSaturation,
-                false,
-                0.8 + lat_anom.min(2.0),
-                &ev(2),
-                n.clone(),
-            );
+            let w = 0.8 + c.lat_anom.min(2.0);
+            b.add(svc, FaultKind::CpuSaturation, false, w, &self.ev(LATENCY), n.clone());
             notes.push(n);
-        }
-        let rps = delta(tot, onset, 0.5);
-        if rps.before > 0.0 && rps.after < 0.6 * rps.before {
-            b.anomaly.entry(svc.clone()).and_modify(|x| *x += 1.0);
         }
     }
 
-    // Dependencies without server metrics (databases, caches) are judged from their callers' side.
-    for ((s, t), (dl, z)) in &edge_lat {
-        let server = s_p99.get(t).map(|x| delta(x, onset, 0.005));
-        let base = server.as_ref().map(|d| d.before).unwrap_or(0.01);
-        match server {
-            Some(d) if *z > 5.0 && *dl > 0.05 && (d.after - d.before) < 0.3 * dl => {
-                let drops = edge_timeouts.get(&(s.clone(), t.clone())).copied().unwrap_or(0.0);
-                let n = format!(
-                    "{s} → {t}: p99 up {:.0} ms while {t} itself answers as fast as before{}",
-                    dl * 1000.0,
-                    if drops > 0.0 { ", and calls time out" } else { "" }
-                );
-                b.add(
-                    t,
-                    if drops > 0.0 {
+    /// Dependencies without server metrics (databases, caches) are judged from their callers' side.
+    fn silent_dependencies(&self, b: &mut Board, edges: &EdgeChanges, onset: i64, notes: &mut Vec<String>) {
+        for ((s, t), (dl, z)) in &edges.lat {
+            let server = self.s_p99.get(t).map(|x| delta(x, onset, 0.005));
+            let base = server.as_ref().map(|d| d.before).unwrap_or(0.01);
+            match server {
+                Some(d) if *z > 5.0 && *dl > 0.05 && (d.after - d.before) < 0.3 * dl => {
+                    let drops = edges.timeouts.get(&(s.clone(), t.clone())).copied().unwrap_or(0.0);
+                    let n = format!(
+                        "{s} → {t}: p99 up {:.0} ms while {t} itself answers as fast as before{}",
+                        dl * 1000.0,
+                        if drops > 0.0 { ", and calls time out" } else { "" }
+                    );
+                    let kind = if drops > 0.0 {
                         FaultKind::PacketLoss
                     } else {
                         FaultKind::NetworkDelay
-                    },
-                    true,
-                    1.5 + (dl / base.max(0.01)).min(3.0) * 0.5,
-                    &ev(6),
-                    n.clone(),
-                );
-                notes.push(n);
-                *b.anomaly.entry(t.clone()).or_default() += 1.5;
+                    };
+                    let w = 1.5 + (dl / base.max(0.01)).min(3.0) * 0.5;
+                    b.add(t, kind, true, w, &self.ev(CALL_LATENCY), n.clone());
+                    notes.push(n);
+                    *b.anomaly.entry(t.clone()).or_default() += 1.5;
+                }
+                None if *z > 5.0 && *dl > 0.02 => {
+                    let n = format!("calls from {s} to {t} slowed by {:.0} ms", dl * 1000.0);
+                    let w = 0.6 + (dl * 5.0).min(2.0);
+                    b.add(t, FaultKind::CpuSaturation, false, w, &self.ev(CALL_LATENCY), n.clone());
+                    *b.anomaly.entry(t.clone()).or_default() += 1.0 + (dl * 5.0).min(2.0);
+                    notes.push(n);
+                }
+                _ => {}
             }
-            None if *z > 5.0 && *dl > 0.02 => {
-                let n = format!("calls from {s} to {t} slowed by {:.0} ms", dl * 1000.0);
-                b.add(
-                    t,
-                    FaultKind::CpuSaturation,
-                    false,
-                    0.6 + (dl * 5.0).min(2.0),
-                    &ev(6),
-                    n.clone(),
-                );
-                *b.anomaly.entry(t.clone()).or_default() += 1.0 + (dl * 5.0).min(2.0);
-                notes.push(n);
+        }
+        // Calls failing to a dependency that reports nothing itself make it anomalous.
+        for ((_, t), e) in &edges.err {
+            if *e > 0.02 && !b.serving.contains(t) {
+                *b.anomaly.entry(t.clone()).or_default() += (e * 10.0).min(3.0);
             }
-            _ => {}
         }
     }
-    // Calls failing to a dependency that reports nothing itself make it anomalous.
-    for ((_, t), e) in &edge_err {
-        if *e > 0.02 && !b.serving.contains(t) {
-            *b.anomaly.entry(t.clone()).or_default() += (e * 10.0).min(3.0);
-        }
+}
+
+/// Request rate, errors and latency for every service and every call edge, with
+/// each service's change attributed to itself or to the dependencies it calls.
+pub async fn red(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
+    let (start, onset, now) = window(b, ctx);
+    let red = Red::query(ctx, start, now).await?;
+    let mut notes = Vec::new();
+    let edges = red.edges(b, onset, &mut notes);
+    for (svc, tot) in &red.s_tot {
+        red.service(b, &edges, onset, svc, tot, &mut notes);
     }
+    red.silent_dependencies(b, &edges, onset, &mut notes);
     notes.truncate(6);
     ctx.think(if notes.is_empty() {
         "RED metrics: no service changed clearly at the onset.".to_string()

@@ -55,12 +55,7 @@ fn profile(traces: &[Vec<Span>]) -> Profile {
     let mut self_ms: BTreeMap<String, f64> = BTreeMap::new();
     let mut net: BTreeMap<(String, String), (f64, usize)> = BTreeMap::new();
     for spans in traces {
-        let mut kids: HashMap<&str, Vec<&Span>> = HashMap::new();
-        for s in spans {
-            if let Some(p) = &s.parent_id {
-                kids.entry(p.as_str()).or_default().push(s);
-            }
-        }
+        let kids = children_of(spans);
         for s in spans {
             let children = kids.get(s.span_id.as_str()).cloned().unwrap_or_default();
             let child_ms: f64 = children.iter().map(|c| c.duration_ms).sum();
@@ -91,11 +86,20 @@ fn profile(traces: &[Vec<Span>]) -> Profile {
     Profile { self_ms, net_ms: net }
 }
 
-pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
-    let now = ctx.now.millis();
-    let onset = b
-        .onset
-        .unwrap_or(ctx.alert.starts_at.millis() - super::metrics::NO_ONSET_MS);
+/// Spans by their parent's id.
+fn children_of(spans: &[Span]) -> HashMap<&str, Vec<&Span>> {
+    let mut kids: HashMap<&str, Vec<&Span>> = HashMap::new();
+    for s in spans {
+        if let Some(p) = &s.parent_id {
+            kids.entry(p.as_str()).or_default().push(s);
+        }
+    }
+    kids
+}
+
+/// Traces that failed after the onset, all traces after it, and all in the baseline before it;
+/// on the alert's service when it serves requests.
+async fn searches(ctx: &BranchCtx, b: &Board, onset: i64, now: i64) -> Result<[Vec<TraceSummary>; 3], BranchEnd> {
     let svc = ctx.alert.service().unwrap_or("").to_string();
     let scoped = |mut a: serde_json::Value| {
         if !svc.is_empty() && b.serving.contains(&svc) {
@@ -114,69 +118,77 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         scoped(json!({"start": ts(onset - BASELINE_MS), "end": ts(onset), "limit": 40})),
     )
     .await?;
-    if errs.is_empty() && after.is_empty() {
-        ctx.think("Traces: nothing sampled after the onset.");
-        return Ok(());
-    }
-    let pick = |l: &[TraceSummary], slowest: bool| -> Vec<String> {
-        let mut v: Vec<&TraceSummary> = l.iter().collect();
-        if slowest {
-            v.sort_by(|a, b| {
-                b.duration_ms
-                    .total_cmp(&a.duration_ms)
-                    .then(a.trace_id.cmp(&b.trace_id))
-            });
-        }
-        // Spread the picks over the list rather than the first few.
-        let step = (v.len() / PER_SEARCH).max(1);
-        v.iter()
-            .step_by(step)
-            .take(PER_SEARCH)
-            .map(|t| t.trace_id.clone())
-            .collect()
-    };
+    Ok([errs, after, before])
+}
 
-    // Errors: who is at the bottom of each failing trace.
-    let mut origin: BTreeMap<(String, &'static str), (f64, Vec<SpanId>)> = BTreeMap::new();
+/// The ids of the traces to read: spread over the list, or the slowest.
+fn pick(l: &[TraceSummary], slowest: bool) -> Vec<String> {
+    let mut v: Vec<&TraceSummary> = l.iter().collect();
+    if slowest {
+        v.sort_by(|a, b| {
+            b.duration_ms
+                .total_cmp(&a.duration_ms)
+                .then(a.trace_id.cmp(&b.trace_id))
+        });
+    }
+    // Spread the picks over the list rather than the first few.
+    let step = (v.len() / PER_SEARCH).max(1);
+    v.iter()
+        .step_by(step)
+        .take(PER_SEARCH)
+        .map(|t| t.trace_id.clone())
+        .collect()
+}
+
+/// (service, how it failed: `own`, `unreached` or `timeout`) → (share of failing traces, evidence)
+type Origins = BTreeMap<(String, &'static str), (f64, Vec<SpanId>)>;
+
+/// Errors: who is at the bottom of each failing trace. Also returns how many traces were read.
+async fn error_origins(ctx: &BranchCtx, errs: &[TraceSummary]) -> Result<(Origins, usize), BranchEnd> {
+    let mut origin = Origins::new();
     let mut err_traces = 0usize;
-    for id in pick(&errs, false) {
+    for id in pick(errs, false) {
         let Some((spans, ev)) = get(ctx, &id).await? else {
             continue;
         };
         err_traces += 1;
-        let mut kids: HashMap<&str, Vec<&Span>> = HashMap::new();
-        for s in &spans {
-            if let Some(p) = &s.parent_id {
-                kids.entry(p.as_str()).or_default().push(s);
-            }
-        }
-        let leaves: Vec<&Span> = spans
-            .iter()
-            .filter(|s| s.error)
-            .filter(|s| !kids.get(s.span_id.as_str()).is_some_and(|k| k.iter().any(|c| c.error)))
-            .collect();
-        let share = 1.0 / leaves.len().max(1) as f64;
-        for s in leaves {
-            let children = kids.get(s.span_id.as_str()).cloned().unwrap_or_default();
-            let key = if s.name.starts_with("call ") && children.is_empty() {
-                let Some(t) = callee(s, &children) else { continue };
-                (
-                    t.to_string(),
-                    if s.duration_ms < 100.0 { "unreached" } else { "timeout" },
-                )
-            } else {
-                (s.service.clone(), "own")
-            };
-            let e = origin.entry(key).or_default();
-            e.0 += share;
-            if !e.1.contains(&ev) && e.1.len() < 3 {
-                e.1.push(ev);
-            }
+        add_origins(&mut origin, &spans, ev);
+    }
+    Ok((origin, err_traces))
+}
+
+/// Shares one failing trace among its deepest spans in error.
+fn add_origins(origin: &mut Origins, spans: &[Span], ev: SpanId) {
+    let kids = children_of(spans);
+    let leaves: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.error)
+        .filter(|s| !kids.get(s.span_id.as_str()).is_some_and(|k| k.iter().any(|c| c.error)))
+        .collect();
+    let share = 1.0 / leaves.len().max(1) as f64;
+    for s in leaves {
+        let children = kids.get(s.span_id.as_str()).cloned().unwrap_or_default();
+        let key = if s.name.starts_with("call ") && children.is_empty() {
+            let Some(t) = callee(s, &children) else { continue };
+            (
+                t.to_string(),
+                if s.duration_ms < 100.0 { "unreached" } else { "timeout" },
+            )
+        } else {
+            (s.service.clone(), "own")
+        };
+        let e = origin.entry(key).or_default();
+        e.0 += share;
+        if !e.1.contains(&ev) && e.1.len() < 3 {
+            e.1.push(ev);
         }
     }
-    let mut notes = Vec::new();
+}
+
+/// Blames the common origins of failing traces; returns the services calls to which timed out.
+fn blame_origins(b: &mut Board, origin: &Origins, err_traces: usize, notes: &mut Vec<String>) -> Vec<String> {
     let mut timed_out: Vec<String> = Vec::new();
-    for ((service, how), (n, ev)) in &origin {
+    for ((service, how), (n, ev)) in origin {
         let frac = n / err_traces.max(1) as f64;
         if frac < 0.2 {
             continue;
@@ -208,72 +220,94 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         *b.anomaly.entry(service.clone()).or_default() += frac;
         notes.push(note);
     }
+    timed_out
+}
+
+/// Reads the traces that can be read, with their evidence spans.
+async fn read_all(ctx: &BranchCtx, ids: Vec<String>) -> Result<(Vec<Vec<Span>>, Vec<SpanId>), BranchEnd> {
+    let mut traces = Vec::new();
+    let mut evidence = Vec::new();
+    for id in ids {
+        if let Some((s, ev)) = get(ctx, &id).await? {
+            traces.push(s);
+            evidence.push(ev);
+        }
+    }
+    Ok((traces, evidence))
+}
+
+/// Services whose own time per trace grew most, relative to the largest growth.
+fn self_time_grew(b: &mut Board, pa: &Profile, pb: &Profile, ev: &[SpanId], notes: &mut Vec<String>) {
+    let mut grew: Vec<(String, f64, f64)> = pa
+        .self_ms
+        .iter()
+        .map(|(s, a)| (s.clone(), *a, pb.self_ms.get(s).copied().unwrap_or(0.0)))
+        .filter(|(_, a, bf)| a - bf > 30.0 && *a > 1.8 * bf.max(1.0))
+        .collect();
+    grew.sort_by(|x, y| (y.1 - y.2).total_cmp(&(x.1 - x.2)));
+    let top = grew.first().map(|g| g.1 - g.2).unwrap_or(0.0);
+    for (s, a, bf) in grew.iter().take(3) {
+        let rel = (a - bf) / top.max(1e-9);
+        let n = format!("{s} self time {:.0} ms → {:.0} ms per trace", bf, a);
+        b.add(s, FaultKind::CpuSaturation, false, 0.8 + 2.0 * rel, ev, n.clone());
+        notes.push(n);
+    }
+}
+
+/// Calls whose time on the wire grew, blamed on the callee's path.
+fn network_time_grew(
+    b: &mut Board,
+    pa: &Profile,
+    pb: &Profile,
+    ev: &[SpanId],
+    timed_out: &[String],
+    notes: &mut Vec<String>,
+) {
+    for ((c, t), (a, _)) in &pa.net_ms {
+        let bf = pb.net_ms.get(&(c.clone(), t.clone())).map(|x| x.0).unwrap_or(0.5);
+        if a - bf > 40.0 && *a > 3.0 * bf.max(1.0) {
+            // Slow on the wire and timing out on the wire: packets are being lost.
+            let drops = timed_out.contains(t);
+            let n = format!(
+                "network time on {c} → {t} {:.0} ms → {:.0} ms per call{}",
+                bf,
+                a,
+                if drops { ", and calls to it time out" } else { "" }
+            );
+            let kind = if drops {
+                FaultKind::PacketLoss
+            } else {
+                FaultKind::NetworkDelay
+            };
+            b.add(t, kind, true, 2.0 + ((a - bf) / 200.0).min(2.0), ev, n.clone());
+            notes.push(n);
+        }
+    }
+}
+
+pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
+    let now = ctx.now.millis();
+    let onset = b
+        .onset
+        .unwrap_or(ctx.alert.starts_at.millis() - super::metrics::NO_ONSET_MS);
+    let [errs, after, before] = searches(ctx, b, onset, now).await?;
+    if errs.is_empty() && after.is_empty() {
+        ctx.think("Traces: nothing sampled after the onset.");
+        return Ok(());
+    }
+    let (origin, err_traces) = error_origins(ctx, &errs).await?;
+    let mut notes = Vec::new();
+    let timed_out = blame_origins(b, &origin, err_traces, &mut notes);
 
     // Time: self time per service and network per call, slow traces after versus before.
-    let mut after_t = Vec::new();
-    let mut ev_after = Vec::new();
-    for id in pick(&after, true) {
-        if let Some((s, ev)) = get(ctx, &id).await? {
-            after_t.push(s);
-            ev_after.push(ev);
-        }
-    }
-    let mut before_t = Vec::new();
-    for id in pick(&before, false) {
-        if let Some((s, _)) = get(ctx, &id).await? {
-            before_t.push(s);
-        }
-    }
+    let (after_t, ev_after) = read_all(ctx, pick(&after, true)).await?;
+    let (before_t, _) = read_all(ctx, pick(&before, false)).await?;
     if !after_t.is_empty() && !before_t.is_empty() {
         let pa = profile(&after_t);
         let pb = profile(&before_t);
-        let mut grew: Vec<(String, f64, f64)> = pa
-            .self_ms
-            .iter()
-            .map(|(s, a)| (s.clone(), *a, pb.self_ms.get(s).copied().unwrap_or(0.0)))
-            .filter(|(_, a, bf)| a - bf > 30.0 && *a > 1.8 * bf.max(1.0))
-            .collect();
-        grew.sort_by(|x, y| (y.1 - y.2).total_cmp(&(x.1 - x.2)));
-        let top = grew.first().map(|g| g.1 - g.2).unwrap_or(0.0);
-        for (s, a, bf) in grew.iter().take(3) {
-            let rel = (a - bf) / top.max(1e-9);
-            let n = format!("{s} self time {:.0} ms → {:.0} ms per trace", bf, a);
-            b.add(
-                s,
-                FaultKind::CpuSaturation,
-                false,
-                0.8 + 2.0 * rel,
-                &ev_after[..ev_after.len().min(2)],
-                n.clone(),
-            );
-            notes.push(n);
-        }
-        for ((c, t), (a, _)) in &pa.net_ms {
-            let bf = pb.net_ms.get(&(c.clone(), t.clone())).map(|x| x.0).unwrap_or(0.5);
-            if a - bf > 40.0 && *a > 3.0 * bf.max(1.0) {
-                // Slow on the wire and timing out on the wire: packets are being lost.
-                let drops = timed_out.contains(t);
-                let n = format!(
-                    "network time on {c} → {t} {:.0} ms → {:.0} ms per call{}",
-                    bf,
-                    a,
-                    if drops { ", and calls to it time out" } else { "" }
-                );
-                b.add(
-                    t,
-                    if drops {
-                        FaultKind::PacketLoss
-                    } else {
-                        FaultKind::NetworkDelay
-                    },
-                    true,
-                    2.0 + ((a - bf) / 200.0).min(2.0),
-                    &ev_after[..ev_after.len().min(2)],
-                    n.clone(),
-                );
-                notes.push(n);
-            }
-        }
+        let ev = &ev_after[..ev_after.len().min(2)];
+        self_time_grew(b, &pa, &pb, ev, &mut notes);
+        network_time_grew(b, &pa, &pb, ev, &timed_out, &mut notes);
     }
     notes.truncate(6);
     ctx.think(if notes.is_empty() {
