@@ -1100,12 +1100,12 @@ fn cockpit_live(setup: crate::engine::Setup, ui: &UiOpts) -> Result<ExitCode, Fa
         let commands = running.commands();
         let mut app = crate::tui::app::App::new(keymap, author(), true);
         app.toast = notices.first().map(|n| (n.clone(), true));
+        let (requests, replies) = crate::wire::link::local(rx, Some(commands.clone()), feedback_store);
         let session = crate::tui::term::Session {
             app,
             view,
-            events: rx,
-            commands: Some(commands.clone()),
-            store: feedback_store,
+            replies,
+            requests,
         };
         let result = crate::tui::term::run(session).await;
         // Leaving the cockpit stops what is still running; the store gets every event.
@@ -1133,19 +1133,21 @@ fn cockpit_open(prefix: &str, ui: &UiOpts) -> Result<ExitCode, Failure> {
     app.feedback = feedback;
     app.toast = notices.first().map(|n| (n.clone(), true));
     let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let session = crate::tui::term::Session {
-        app,
-        view,
-        events: rx,
-        commands: None,
-        store: Some(store),
-    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::Other(format!("cannot start the runtime: {e}")))?;
-    rt.block_on(crate::tui::term::run(session))
-        .map_err(|e| Failure::Other(format!("terminal: {e}")))?;
+    rt.block_on(async move {
+        let (requests, replies) = crate::wire::link::local(rx, None, Some(store));
+        let session = crate::tui::term::Session {
+            app,
+            view,
+            replies,
+            requests,
+        };
+        crate::tui::term::run(session).await
+    })
+    .map_err(|e| Failure::Other(format!("terminal: {e}")))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -8,9 +8,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use inquest::engine::setup::{Options, for_scenario};
 use inquest::engine::sink::Collect;
 use inquest::engine::{EventSink, start};
-use inquest::model::{BranchStatus, Event, EventKind};
+use inquest::model::{BranchStatus, Event, EventKind, Request};
 use inquest::sources::sim::Simulator;
-use inquest::tui::app::{App, Effect, Focus};
+use inquest::tui::app::{App, Focus};
 use inquest::tui::keymap::Keymap;
 use inquest::tui::term::Pacer;
 use inquest::tui::theme::Theme;
@@ -64,7 +64,7 @@ fn screen(app: &mut App, w: u16, h: u16) -> String {
     t.backend().to_string()
 }
 
-fn key(app: &mut App, k: KeyCode) -> Vec<Effect> {
+fn key(app: &mut App, k: KeyCode) -> Vec<Request> {
     app.on_key(&KeyEvent::new(k, KeyModifiers::NONE))
 }
 
@@ -201,7 +201,7 @@ fn a_comment_becomes_feedback_with_its_range_and_quote() {
     key(&mut a, KeyCode::Char('c'));
     typed(&mut a, "pool dry");
     let fx = key(&mut a, KeyCode::Enter);
-    let [Effect::Feedback(f)] = fx.as_slice() else {
+    let [Request::Feedback(f)] = fx.as_slice() else {
         panic!("{fx:?}")
     };
     let h = f.highlight.as_ref().unwrap();
@@ -219,7 +219,7 @@ fn review_mode_sends_no_commands_but_takes_grades() {
     assert!(key(&mut a, KeyCode::Char('x')).is_empty(), "no prune in review");
     a.focus = Focus::Causes;
     let fx = key(&mut a, KeyCode::Char('y'));
-    let [Effect::Feedback(f)] = fx.as_slice() else {
+    let [Request::Feedback(f)] = fx.as_slice() else {
         panic!("{fx:?}")
     };
     assert_eq!(f.grade, Some(inquest::model::Grade::Correct));
@@ -281,7 +281,7 @@ fn a_user_key_map_rebinds_prune_and_unbinds_fork() {
     );
     let fx = key(&mut a, KeyCode::Char('y'));
     let branch = a.selected_branch().unwrap().span;
-    assert_eq!(fx, vec![Effect::Command(inquest::model::Command::Prune { branch })]);
+    assert_eq!(fx, vec![Request::Command(inquest::model::Command::Prune { branch })]);
     // The help overlay shows the new binding.
     key(&mut a, KeyCode::Char('?'));
     let s = screen(&mut a, 100, 40);

@@ -8,7 +8,7 @@ use ratatui_textarea::TextArea;
 use super::keymap::{Key, Keymap, Layer, Lookup};
 use crate::model::{
     BranchStatus, Command, Event, EventKind, Feedback, Grade, Highlight, InvestigationState, InvestigationStatus,
-    Rating, RootCause, Scope, SpanId, Step, Timestamp,
+    Rating, Request, RootCause, Scope, SpanId, Step, Timestamp,
 };
 use crate::tools::sanitize::clean;
 
@@ -91,13 +91,6 @@ pub enum Mode {
     Search {
         input: String,
     },
-}
-
-/// What the app asks of the world.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Effect {
-    Command(Command),
-    Feedback(Feedback),
 }
 
 /// A line of the stream pane and the node it belongs to.
@@ -482,7 +475,7 @@ impl App {
     }
 
     /// Handles one key press.
-    pub fn on_key(&mut self, ev: &crossterm::event::KeyEvent) -> Vec<Effect> {
+    pub fn on_key(&mut self, ev: &crossterm::event::KeyEvent) -> Vec<Request> {
         let key = Key::from_event(ev);
         if let Mode::Composer { area, .. } = &mut self.mode {
             // The composer's own keys first; everything else is typing.
@@ -598,7 +591,7 @@ impl App {
             .is_some_and(|b| b.status.is_live())
     }
 
-    fn not_live(&mut self) -> Vec<Effect> {
+    fn not_live(&mut self) -> Vec<Request> {
         self.toast = Some(("this investigation has ended: review only".into(), true));
         vec![]
     }
@@ -665,7 +658,7 @@ impl App {
     }
 
     /// Runs one action by name.
-    pub fn run(&mut self, action: &str) -> Vec<Effect> {
+    pub fn run(&mut self, action: &str) -> Vec<Request> {
         let (n_tree, n_stream, n_ev, n_causes) = self.lens();
         let page = 10isize;
         match (&self.mode, action) {
@@ -686,7 +679,7 @@ impl App {
                 if !self.live {
                     return self.not_live();
                 }
-                return vec![Effect::Command(Command::Prune { branch })];
+                return vec![Request::Command(Command::Prune { branch })];
             }
             (Mode::Help { .. }, "close") => {
                 self.mode = Mode::Normal;
@@ -816,7 +809,7 @@ impl App {
                         } else {
                             Command::Pause { branch: span }
                         };
-                        return vec![Effect::Command(c)];
+                        return vec![Request::Command(c)];
                     }
                 }
             }
@@ -834,7 +827,7 @@ impl App {
                     "grade_partly" => f.grade = Some(Grade::Partly),
                     _ => f.grade = Some(Grade::Wrong),
                 }
-                return vec![Effect::Feedback(f)];
+                return vec![Request::Feedback(f)];
             }
             "comment" => {
                 let Some(target) = self.target_here() else {
@@ -881,7 +874,7 @@ impl App {
         }
     }
 
-    fn submit(&mut self) -> Vec<Effect> {
+    fn submit(&mut self) -> Vec<Request> {
         let mode = std::mem::replace(&mut self.mode, Mode::Normal);
         let Mode::Composer { purpose, area } = mode else {
             return vec![];
@@ -894,16 +887,16 @@ impl App {
         match purpose {
             Purpose::Guide { branch, .. } => {
                 let scope = branch.map(Scope::Branch).unwrap_or(Scope::Investigation);
-                vec![Effect::Command(Command::InjectGuidance { scope, text })]
+                vec![Request::Command(Command::InjectGuidance { scope, text })]
             }
-            Purpose::Fork { branch, .. } => vec![Effect::Command(Command::Fork { branch, guidance: text })],
+            Purpose::Fork { branch, .. } => vec![Request::Command(Command::Fork { branch, guidance: text })],
             Purpose::Comment { target, highlight } => {
                 self.stream.anchor = None;
                 self.evidence.anchor = None;
                 let mut f = self.feedback_for(&target);
                 f.comment = Some(text);
                 f.highlight = highlight;
-                vec![Effect::Feedback(f)]
+                vec![Request::Feedback(f)]
             }
         }
     }

@@ -13,10 +13,9 @@ use ratatui::backend::CrosstermBackend;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::app::{App, Effect};
+use super::app::App;
 use super::views::View;
-use crate::model::{BranchStatus, Command, Event};
-use crate::store::Store;
+use crate::model::{BranchStatus, Reply, Request};
 
 /// The shortest time between two frames.
 pub const FRAME: Duration = Duration::from_millis(17);
@@ -93,39 +92,35 @@ impl Drop for Guard {
     }
 }
 
-/// Everything one cockpit session needs.
+/// Everything one cockpit session needs: the app and its view, and the link to
+/// whatever hosts the investigation (local or remote, the cockpit cannot tell).
 pub struct Session {
     pub app: App,
     pub view: View,
-    /// Engine events (live), or nothing more after a replay.
-    pub events: mpsc::UnboundedReceiver<Event>,
-    /// Where commands go; `None` in review.
-    pub commands: Option<mpsc::UnboundedSender<Command>>,
-    /// Where feedback is saved.
-    pub store: Option<Store>,
+    /// The investigation's events, and answers to requests.
+    pub replies: mpsc::UnboundedReceiver<Reply>,
+    /// Commands and feedback.
+    pub requests: mpsc::UnboundedSender<Request>,
 }
 
 impl Session {
-    /// Carries out what the app asked for.
-    pub fn apply(&mut self, effects: Vec<Effect>) {
-        for e in effects {
-            match e {
-                Effect::Command(c) => match &self.commands {
-                    Some(tx) if tx.send(c.clone()).is_ok() => {
-                        tracing::info!(command = ?c, "command sent");
-                    }
-                    _ => self.app.toast = Some(("the investigation is no longer running".into(), true)),
-                },
-                Effect::Feedback(f) => match &self.store {
-                    Some(store) => match store.save_feedback(&f) {
-                        Ok(_) => self.app.feedback_saved(f),
-                        Err(err) => {
-                            tracing::error!(%err, "feedback not saved");
-                            self.app.toast = Some((format!("NOT saved: {err}"), true));
-                        }
-                    },
-                    None => self.app.toast = Some(("no store: feedback cannot be saved".into(), true)),
-                },
+    /// Passes on what the app asked for; the answers come back as replies.
+    pub fn apply(&mut self, requests: Vec<Request>) {
+        for r in requests {
+            if self.requests.send(r).is_err() {
+                self.app.toast = Some(("the investigation is no longer running".into(), true));
+            }
+        }
+    }
+
+    /// Takes in one reply.
+    pub fn receive(&mut self, reply: Reply) {
+        match reply {
+            Reply::Event(e) => self.app.on_event(&e),
+            Reply::FeedbackSaved(f) => self.app.feedback_saved(f),
+            Reply::Refused { request, reason } => {
+                tracing::warn!(%request, %reason, "request refused");
+                self.app.toast = Some((reason, true));
             }
         }
     }
@@ -155,19 +150,19 @@ pub async fn run(mut s: Session) -> std::io::Result<App> {
     let mut hup_sig = signal(tokio::signal::unix::SignalKind::hangup());
     let mut pacer = Pacer::new();
     let mut tick = tokio::time::interval(TICK);
-    let mut events_open = true;
+    let mut replies_open = true;
     loop {
         if pacer.take(Instant::now()) {
             draw(&mut terminal, &mut s)?;
         }
         let next = pacer.due();
         tokio::select! {
-            ev = s.events.recv(), if events_open => match ev {
-                Some(e) => {
-                    s.app.on_event(&e);
+            r = s.replies.recv(), if replies_open => match r {
+                Some(r) => {
+                    s.receive(r);
                     pacer.request();
                 }
-                None => events_open = false,
+                None => replies_open = false,
             },
             Some(ev) = keys.recv() => {
                 match ev {
