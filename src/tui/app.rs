@@ -10,6 +10,7 @@ use crate::model::{
     BranchStatus, Command, Event, EventKind, Feedback, Grade, Highlight, InvestigationState, InvestigationStatus,
     Rating, Request, RootCause, Scope, SpanId, Step, Timestamp,
 };
+use crate::tools::render::call_line;
 use crate::tools::sanitize::clean;
 
 /// Which pane has the keyboard.
@@ -290,7 +291,6 @@ impl App {
                     error,
                     ..
                 } => {
-                    let arg = args_text(args);
                     let (lk, tail) = match status {
                         None => (LineKind::ToolPending, "waiting for the answer".to_string()),
                         Some(crate::model::CallStatus::Ok) => (
@@ -318,7 +318,7 @@ impl App {
                         "tool_call",
                         tool.as_str(),
                         *at,
-                        clean(&format!("{tool} {arg}\n{tail}")),
+                        format!("{}\n{}", call_line(tool, args), clean(&tail)),
                         lk,
                     )
                 }
@@ -904,7 +904,7 @@ impl App {
     /// Called once feedback is safely stored.
     pub fn feedback_saved(&mut self, f: Feedback) {
         let what = match (&f.rating, &f.grade, &f.comment) {
-            (_, Some(g), _) => format!("graded {}", grade_name(*g)),
+            (_, Some(g), _) => format!("graded {}", g.name()),
             (Some(Rating::Up), _, _) => "rated up".to_string(),
             (Some(Rating::Down), _, _) => "rated down".to_string(),
             (_, _, Some(_)) => match &f.highlight {
@@ -932,37 +932,7 @@ impl App {
     }
 }
 
+/// [`Grade::name`], for callers outside the cockpit that still ask here.
 pub fn grade_name(g: Grade) -> &'static str {
-    match g {
-        Grade::Correct => "correct",
-        Grade::Partly => "partly",
-        Grade::Wrong => "wrong",
-    }
-}
-
-/// A tool call's arguments on one line, what was asked first (the query, the
-/// service, the trace) and the window and limits last.
-pub fn args_text(args: &serde_json::Value) -> String {
-    let Some(o) = args.as_object() else {
-        return String::new();
-    };
-    const LAST: [&str; 8] = [
-        "start",
-        "end",
-        "time",
-        "step",
-        "since",
-        "limit",
-        "direction",
-        "previous",
-    ];
-    let mut keys: Vec<&String> = o.keys().collect();
-    keys.sort_by_key(|k| (LAST.iter().position(|l| l == k), k.as_str() != "query"));
-    keys.iter()
-        .map(|k| match o[k.as_str()].as_str() {
-            Some(s) => format!("{k}={s}"),
-            None => format!("{k}={}", o[k.as_str()]),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    g.name()
 }

@@ -7,7 +7,7 @@ use ratatui::widgets::Paragraph;
 
 use super::View;
 use crate::tools::sanitize::clean;
-use crate::tui::app::{App, Focus, Mode, grade_name};
+use crate::tui::app::{App, Focus, Mode};
 
 impl View {
     pub(super) fn causes(&self, f: &mut Frame, area: Rect, app: &mut App) {
@@ -36,7 +36,7 @@ impl View {
                 .hypotheses
                 .iter()
                 .find_map(|h| grades.get(h))
-                .map(|g| format!(" [{}]", grade_name(*g)));
+                .map(|g| format!(" [{}]", g.name()));
             let mut line = Line::from(vec![
                 Span::styled(format!("{}. ", i + 1), t.style("causes.rank")),
                 Span::styled(clean(&rc.service), t.style("causes.service")),
