@@ -6,6 +6,7 @@ use ratatui::layout::{Constraint, Direction, Layout};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 
+use super::action::Action;
 use super::keymap::{Key, Keymap, Layer, Lookup};
 use super::theme::Theme;
 use crate::model::Alert;
@@ -35,17 +36,17 @@ impl AlertList {
             return Pick::Refresh;
         }
         let run = match keymap.lookup(Layer::Tree, &[key]) {
-            Lookup::Run(b) => b.run.clone(),
+            Lookup::Run(b) => b.run,
             _ => return Pick::None,
         };
         let n = self.alerts.len();
-        match run.as_str() {
-            "down" => self.sel = (self.sel + 1).min(n.saturating_sub(1)),
-            "up" => self.sel = self.sel.saturating_sub(1),
-            "first" => self.sel = 0,
-            "last" => self.sel = n.saturating_sub(1),
-            "open" if n > 0 => return Pick::Investigate(self.sel),
-            "quit" => return Pick::Quit,
+        match run {
+            Action::Down => self.sel = (self.sel + 1).min(n.saturating_sub(1)),
+            Action::Up => self.sel = self.sel.saturating_sub(1),
+            Action::First => self.sel = 0,
+            Action::Last => self.sel = n.saturating_sub(1),
+            Action::Open if n > 0 => return Pick::Investigate(self.sel),
+            Action::Quit => return Pick::Quit,
             _ => {}
         }
         Pick::None
@@ -99,7 +100,7 @@ impl AlertList {
             lines.push(line);
         }
         f.render_widget(Paragraph::new(lines), inner);
-        let hint = |run: &str, label: &str| {
+        let hint = |run: Action, label: &str| {
             keymap
                 .hint(Layer::Tree, run)
                 .map(|k| {
@@ -111,12 +112,12 @@ impl AlertList {
                 .unwrap_or_default()
         };
         let mut spans = vec![Span::raw(" ")];
-        spans.extend(hint("open", "investigate"));
-        spans.extend(hint("down", "down"));
-        spans.extend(hint("up", "up"));
+        spans.extend(hint(Action::Open, "investigate"));
+        spans.extend(hint(Action::Down, "down"));
+        spans.extend(hint(Action::Up, "up"));
         spans.push(Span::styled("r", t.style("status.key")));
         spans.push(Span::styled(" refresh  ", t.style("status.bar")));
-        spans.extend(hint("quit", "quit"));
+        spans.extend(hint(Action::Quit, "quit"));
         f.render_widget(Paragraph::new(Line::from(spans)).style(t.style("status.bar")), rows[2]);
     }
 }

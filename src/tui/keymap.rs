@@ -15,6 +15,7 @@
 //! same key sequence replaces it), `append_keymap` bindings come after them, a whole `keymap` replaces the
 //! layer, and `run = "noop"` unbinds a key sequence.
 
+use super::action::Action;
 use crate::config::located::Located;
 use std::fmt;
 use std::path::Path;
@@ -25,9 +26,6 @@ use toml::de::{DeTable, DeValue};
 
 const DEFAULT_TOML: &str = include_str!("../../keymaps/default.toml");
 const EMACS_TOML: &str = include_str!("../../keymaps/emacs.toml");
-
-/// The action that unbinds a key sequence.
-const NOOP: &str = "noop";
 
 /// Where keys are interpreted: the focused pane, or an overlay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -79,67 +77,6 @@ impl Layer {
     /// Whether bindings of the `global` layer apply here.
     fn inherits_global(self) -> bool {
         !matches!(self, Layer::Global | Layer::Composer | Layer::Confirm)
-    }
-
-    /// The actions the app understands in this layer.
-    fn actions(self) -> &'static [&'static str] {
-        const MOVE: &[&str] = &[
-            "down",
-            "up",
-            "page_down",
-            "page_up",
-            "first",
-            "last",
-            "select",
-            "comment",
-            "rate_up",
-            "rate_down",
-            "cancel",
-            "search",
-            "search_next",
-            "search_prev",
-        ];
-        match self {
-            Layer::Global => &[
-                "quit",
-                "help",
-                "focus_next",
-                "focus_prev",
-                "focus_tree",
-                "focus_stream",
-                "focus_evidence",
-                "focus_causes",
-                "guide",
-            ],
-            Layer::Tree => &[
-                "down",
-                "up",
-                "first",
-                "last",
-                "guide_branch",
-                "prune",
-                "pause",
-                "fork",
-                "rate_up",
-                "rate_down",
-                "comment",
-                "open",
-            ],
-            Layer::Stream | Layer::Evidence => MOVE,
-            Layer::Causes => &[
-                "down",
-                "up",
-                "grade_correct",
-                "grade_partly",
-                "grade_wrong",
-                "rate_up",
-                "rate_down",
-                "comment",
-            ],
-            Layer::Composer => &["submit", "newline", "cancel"],
-            Layer::Confirm => &["yes", "no"],
-            Layer::Help => &["close", "down", "up"],
-        }
     }
 }
 
@@ -296,13 +233,13 @@ impl fmt::Display for Key {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Binding {
     pub on: Vec<Key>,
-    pub run: String,
+    pub run: Action,
     pub desc: String,
 }
 
 impl Binding {
     fn is_noop(&self) -> bool {
-        self.run == NOOP
+        self.run == Action::Noop
     }
 }
 
@@ -442,7 +379,7 @@ impl Keymap {
     }
 
     /// The first key sequence bound to `run` in `layer` (or global), as text, for hints: e.g. "x".
-    pub fn hint(&self, layer: Layer, run: &str) -> Option<String> {
+    pub fn hint(&self, layer: Layer, run: Action) -> Option<String> {
         let own = self.layers[layer.index()].iter();
         let global = if layer.inherits_global() {
             self.layers[Layer::Global.index()].iter()
@@ -586,19 +523,22 @@ fn parse_binding(ctx: &Located<'_>, layer: Layer, item: &Spanned<DeValue<'_>>) -
                 on = Some(seq);
             }
             "run" => {
-                let action = string(value)?;
-                let known = |l: Layer| l.actions().contains(&action.as_str());
-                if action != NOOP && !known(layer) && !known(Layer::Global) {
-                    return Err(ctx.at(
-                        value.span(),
-                        format!(
-                            "unknown action \"{action}\" in [{}]: expected one of {}, or noop to unbind",
-                            layer.name(),
-                            layer.actions().join(", ")
-                        ),
-                    ));
+                let name = string(value)?;
+                let known = |a: Action, l: Layer| Action::in_layer(l).contains(&a);
+                match Action::from_name(&name) {
+                    Some(a) if a == Action::Noop || known(a, layer) || known(a, Layer::Global) => run = Some(a),
+                    _ => {
+                        let names: Vec<&str> = Action::in_layer(layer).iter().map(|a| a.name()).collect();
+                        return Err(ctx.at(
+                            value.span(),
+                            format!(
+                                "unknown action \"{name}\" in [{}]: expected one of {}, or noop to unbind",
+                                layer.name(),
+                                names.join(", ")
+                            ),
+                        ));
+                    }
                 }
-                run = Some(action);
             }
             "desc" => desc = Some(string(value)?),
             other => {
@@ -611,7 +551,7 @@ fn parse_binding(ctx: &Located<'_>, layer: Layer, item: &Spanned<DeValue<'_>>) -
     }
     let on = on.ok_or_else(|| ctx.at(item.span(), format!("binding without \"on\": {EXPECTED_BINDING}")))?;
     let run = run.ok_or_else(|| ctx.at(item.span(), format!("binding without \"run\": {EXPECTED_BINDING}")))?;
-    let desc = desc.unwrap_or_else(|| run.replace('_', " "));
+    let desc = desc.unwrap_or_else(|| run.name().replace('_', " "));
     Ok(Binding { on, run, desc })
 }
 
@@ -630,7 +570,7 @@ mod tests {
 
     fn run_of<'a>(l: Lookup<'a>) -> Option<&'a str> {
         match l {
-            Lookup::Run(b) => Some(b.run.as_str()),
+            Lookup::Run(b) => Some(b.run.name()),
             _ => None,
         }
     }
@@ -786,12 +726,12 @@ mod tests {
             run_of(map.lookup(Layer::Composer, &keys(&["<A-Enter>"]))),
             Some("newline")
         );
-        assert_eq!(map.hint(Layer::Tree, "quit").as_deref(), Some("q"));
-        assert_eq!(map.hint(Layer::Tree, "prune").as_deref(), Some("x"));
-        assert_eq!(map.hint(Layer::Tree, "first").as_deref(), Some("gg"));
-        assert_eq!(map.hint(Layer::Composer, "quit"), None);
+        assert_eq!(map.hint(Layer::Tree, Action::Quit).as_deref(), Some("q"));
+        assert_eq!(map.hint(Layer::Tree, Action::Prune).as_deref(), Some("x"));
+        assert_eq!(map.hint(Layer::Tree, Action::First).as_deref(), Some("gg"));
+        assert_eq!(map.hint(Layer::Composer, Action::Quit), None);
         // "q" is shadowed in help: no hint for quit there.
-        assert_eq!(map.hint(Layer::Help, "quit"), None);
+        assert_eq!(map.hint(Layer::Help, Action::Quit), None);
     }
 
     #[test]
@@ -823,10 +763,10 @@ keymap = [{ on = ["<Esc>"], run = "close", desc = "Close" }]
         assert_eq!(map.lookup(Layer::Tree, &keys(&["f"])), Lookup::None);
         assert_eq!(run_of(map.lookup(Layer::Tree, &keys(&["<C-f>"]))), Some("fork"));
         assert_eq!(run_of(map.lookup(Layer::Tree, &keys(&["j"]))), Some("down"));
-        assert_eq!(map.hint(Layer::Tree, "prune").as_deref(), Some("d"));
-        assert_eq!(map.hint(Layer::Tree, "fork").as_deref(), Some("<C-f>"));
+        assert_eq!(map.hint(Layer::Tree, Action::Prune).as_deref(), Some("d"));
+        assert_eq!(map.hint(Layer::Tree, Action::Fork).as_deref(), Some("<C-f>"));
         let tree = map.bindings(Layer::Tree);
-        assert!(tree.iter().all(|b| b.run != "noop"));
+        assert!(tree.iter().all(|b| b.run != Action::Noop));
         assert_eq!(tree.iter().filter(|b| b.on == keys(&["j"])).count(), 1);
         assert_eq!(tree[0].on, keys(&["d"]));
         // A whole-layer keymap replaces the layer.
@@ -915,7 +855,7 @@ keymap = [{ on = ["<Esc>"], run = "close", desc = "Close" }]
             Keymap::parse(text, name).unwrap_or_else(|e| panic!("{e}"));
             let map = Keymap::builtin(name).unwrap();
             for layer in Layer::ALL {
-                for action in layer.actions() {
+                for &action in Action::in_layer(layer) {
                     assert!(
                         map.hint(layer, action).is_some(),
                         "{name}: {} has no key for {action}",
@@ -925,8 +865,11 @@ keymap = [{ on = ["<Esc>"], run = "close", desc = "Close" }]
                 let own = &map.layers[layer.index()];
                 for (i, b) in own.iter().enumerate() {
                     // Every built-in binding has its own description (not the default one made from `run`).
-                    assert!(!b.desc.is_empty() && b.desc != b.run.replace('_', " "), "{name}: {b:?}");
-                    assert!(b.run != "noop");
+                    assert!(
+                        !b.desc.is_empty() && b.desc != b.run.name().replace('_', " "),
+                        "{name}: {b:?}"
+                    );
+                    assert!(b.run != Action::Noop);
                     // No duplicates and no binding hidden behind a shorter one, in the layer or global.
                     for (j, q) in own.iter().enumerate() {
                         if i != j {
@@ -948,7 +891,7 @@ keymap = [{ on = ["<Esc>"], run = "close", desc = "Close" }]
                 assert_eq!(map.bindings(layer).len(), own.len());
             }
             // Pruning is never on a Ctrl chord.
-            for b in map.bindings(Layer::Tree).into_iter().filter(|b| b.run == "prune") {
+            for b in map.bindings(Layer::Tree).into_iter().filter(|b| b.run == Action::Prune) {
                 assert!(b.on.iter().all(|k| !k.mods.contains(KeyModifiers::CONTROL)), "{name}");
             }
         }

@@ -1,6 +1,7 @@
 //! The cockpit: a live tree of branches, their streams and evidence, the
 //! ranked root causes, steering and feedback, all from the keyboard.
 
+pub mod action;
 pub mod alerts;
 pub mod app;
 pub mod highlight;

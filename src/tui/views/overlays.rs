@@ -8,6 +8,7 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
 use super::{View, centered, fit};
 use crate::tools::sanitize::clean;
+use crate::tui::action::Action;
 use crate::tui::app::{App, Mode, Purpose};
 use crate::tui::keymap::Layer;
 
@@ -99,12 +100,12 @@ impl View {
                 t.style("pane.title").add_modifier(Modifier::BOLD),
             ));
             // One line per action, with every key bound to it.
-            let mut rows: Vec<(String, Vec<String>, String)> = Vec::new();
+            let mut rows: Vec<(Action, Vec<String>, String)> = Vec::new();
             for b in app.keymap.bindings(layer) {
                 let keys: Vec<String> = b.on.iter().map(|k| k.to_string()).collect();
                 match rows.iter_mut().find(|r| r.0 == b.run) {
                     Some(r) => r.1.push(keys.join(" ")),
-                    None => rows.push((b.run.clone(), vec![keys.join(" ")], b.desc.clone())),
+                    None => rows.push((b.run, vec![keys.join(" ")], b.desc.clone())),
                 }
             }
             for (_, keys, desc) in rows {

@@ -8,8 +8,8 @@ use ratatui::widgets::Paragraph;
 use super::{View, elapsed_ms, tokens};
 use crate::model::InvestigationStatus;
 use crate::tools::sanitize::clean;
+use crate::tui::action::Action;
 use crate::tui::app::App;
-use crate::tui::keymap::Layer;
 
 impl View {
     pub(super) fn status(&self, f: &mut Frame, area: Rect, app: &App) {
@@ -107,45 +107,10 @@ impl View {
             return;
         }
         let layer = app.layer();
-        let wanted: &[(&str, &str)] = match layer {
-            Layer::Composer => &[("submit", "send"), ("newline", "new line"), ("cancel", "cancel")],
-            Layer::Confirm => &[("yes", "prune"), ("no", "keep")],
-            Layer::Help => &[("close", "close")],
-            Layer::Tree => &[
-                ("help", "help"),
-                ("guide_branch", "guide"),
-                ("guide", "guide all"),
-                ("prune", "prune"),
-                ("pause", "pause"),
-                ("fork", "fork"),
-                ("rate_up", "good"),
-                ("rate_down", "bad"),
-                ("focus_next", "focus"),
-                ("quit", "quit"),
-            ],
-            Layer::Causes => &[
-                ("help", "help"),
-                ("grade_correct", "correct"),
-                ("grade_partly", "partly"),
-                ("grade_wrong", "wrong"),
-                ("comment", "comment"),
-                ("focus_next", "focus"),
-                ("quit", "quit"),
-            ],
-            _ => &[
-                ("help", "help"),
-                ("select", "select"),
-                ("comment", "comment"),
-                ("rate_up", "good"),
-                ("rate_down", "bad"),
-                ("focus_next", "focus"),
-                ("quit", "quit"),
-            ],
-        };
         // Whole hints only, as many as fit; the last (quit, close) always shows.
-        let hints: Vec<(String, String)> = wanted
+        let hints: Vec<(String, String)> = Action::hints(layer)
             .iter()
-            .filter_map(|(run, label)| app.keymap.hint(layer, run).map(|k| (k, format!(" {label}  "))))
+            .filter_map(|&a| app.keymap.hint(layer, a).map(|k| (k, format!(" {}  ", a.label()))))
             .collect();
         let width = |h: &(String, String)| h.0.chars().count() + h.1.chars().count();
         let mut room = (area.width as usize).saturating_sub(1 + hints.last().map(width).unwrap_or(0));
