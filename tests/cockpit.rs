@@ -13,7 +13,7 @@ use inquest::sources::sim::Simulator;
 use inquest::tui::app::{App, Focus};
 use inquest::tui::keymap::Keymap;
 use inquest::tui::term::Pacer;
-use inquest::tui::theme::Theme;
+use inquest::tui::theme::{Role, Theme};
 use inquest::tui::views::View;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -300,8 +300,8 @@ fn a_malformed_theme_falls_back_to_the_defaults_with_a_message() {
     assert!(notices[0].contains("theme.toml:2"), "{}", notices[0]);
     assert!(notices[0].contains("chartreuse-ish"), "{}", notices[0]);
     assert_eq!(
-        theme.style("tree.running"),
-        Theme::builtin("default").unwrap().style("tree.running")
+        theme.style(Role::TreeRunning),
+        Theme::builtin("default").unwrap().style(Role::TreeRunning)
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

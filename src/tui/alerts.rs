@@ -11,6 +11,7 @@ use super::keymap::{Key, Keymap, Layer, Lookup};
 use super::theme::Theme;
 use crate::model::Alert;
 use crate::tools::sanitize::clean;
+use crate::tui::theme::Role;
 
 pub struct AlertList {
     pub alerts: Vec<Alert>,
@@ -59,43 +60,43 @@ impl AlertList {
             .split(f.area());
         f.render_widget(
             Paragraph::new(Line::from(vec![
-                Span::styled(" inquest", t.style("status.key")),
+                Span::styled(" inquest", t.style(Role::StatusKey)),
                 Span::styled(
                     format!(" ─ {} firing ─ {}", self.alerts.len(), clean(&self.source)),
-                    t.style("status.bar"),
+                    t.style(Role::StatusBar),
                 ),
             ]))
-            .style(t.style("status.bar")),
+            .style(t.style(Role::StatusBar)),
             rows[0],
         );
         let block = Block::default()
             .borders(Borders::ALL)
             .border_type(BorderType::Thick)
-            .border_style(t.style("pane.border_focus"))
-            .title(Span::styled(" Alerts ", t.style("pane.title")));
+            .border_style(t.style(Role::PaneBorderFocus))
+            .title(Span::styled(" Alerts ", t.style(Role::PaneTitle)));
         let inner = block.inner(rows[1]);
         f.render_widget(block, rows[1]);
         let mut lines = Vec::new();
         if let Some(e) = &self.error {
-            lines.push(Line::styled(clean(e), t.style("status.warning")));
+            lines.push(Line::styled(clean(e), t.style(Role::StatusWarning)));
         } else if self.alerts.is_empty() {
-            lines.push(Line::styled("No alerts firing.", t.style("causes.kind")));
+            lines.push(Line::styled("No alerts firing.", t.style(Role::CausesKind)));
         }
         let h = inner.height as usize;
         let start = self.sel.saturating_sub(h.saturating_sub(1));
         for (i, a) in self.alerts.iter().enumerate().skip(start).take(h) {
             let mut line = Line::from(vec![
-                Span::styled(format!("{} ", a.starts_at.clock()), t.style("stream.time")),
-                Span::styled(format!("{:<8} ", clean(&a.severity)), t.style("causes.rank")),
-                Span::styled(format!("{:<30} ", clean(&a.name)), t.style("causes.service")),
+                Span::styled(format!("{} ", a.starts_at.clock()), t.style(Role::StreamTime)),
+                Span::styled(format!("{:<8} ", clean(&a.severity)), t.style(Role::CausesRank)),
+                Span::styled(format!("{:<30} ", clean(&a.name)), t.style(Role::CausesService)),
                 Span::styled(
                     format!("{:<18} ", clean(a.service().unwrap_or(""))),
-                    t.style("causes.kind"),
+                    t.style(Role::CausesKind),
                 ),
-                Span::styled(clean(a.summary().unwrap_or("")), t.style("stream.thought")),
+                Span::styled(clean(a.summary().unwrap_or("")), t.style(Role::StreamThought)),
             ]);
             if i == self.sel {
-                line = line.patch_style(t.style("tree.selected"));
+                line = line.patch_style(t.style(Role::TreeSelected));
             }
             lines.push(line);
         }
@@ -105,8 +106,8 @@ impl AlertList {
                 .hint(Layer::Tree, run)
                 .map(|k| {
                     vec![
-                        Span::styled(k, t.style("status.key")),
-                        Span::styled(format!(" {label}  "), t.style("status.bar")),
+                        Span::styled(k, t.style(Role::StatusKey)),
+                        Span::styled(format!(" {label}  "), t.style(Role::StatusBar)),
                     ]
                 })
                 .unwrap_or_default()
@@ -115,9 +116,12 @@ impl AlertList {
         spans.extend(hint(Action::Open, "investigate"));
         spans.extend(hint(Action::Down, "down"));
         spans.extend(hint(Action::Up, "up"));
-        spans.push(Span::styled("r", t.style("status.key")));
-        spans.push(Span::styled(" refresh  ", t.style("status.bar")));
+        spans.push(Span::styled("r", t.style(Role::StatusKey)));
+        spans.push(Span::styled(" refresh  ", t.style(Role::StatusBar)));
         spans.extend(hint(Action::Quit, "quit"));
-        f.render_widget(Paragraph::new(Line::from(spans)).style(t.style("status.bar")), rows[2]);
+        f.render_widget(
+            Paragraph::new(Line::from(spans)).style(t.style(Role::StatusBar)),
+            rows[2],
+        );
     }
 }

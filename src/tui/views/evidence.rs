@@ -11,6 +11,7 @@ use crate::model::{CallStatus, EvidenceKind, Step};
 use crate::tools::render::{SeriesView, call_line, metric_series};
 use crate::tools::sanitize::clean;
 use crate::tui::app::{App, Focus, LineKind, Mode, StreamLine};
+use crate::tui::theme::Role;
 use crate::tui::theme::Theme;
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -57,9 +58,9 @@ impl View {
                     .map(|x| x.text.as_str())
                     .collect();
                 let role = match l.kind {
-                    LineKind::Hypothesis => "stream.hypothesis",
-                    LineKind::Guidance => "stream.guidance",
-                    _ => "stream.thought",
+                    LineKind::Hypothesis => Role::StreamHypothesis,
+                    LineKind::Guidance => Role::StreamGuidance,
+                    _ => Role::StreamThought,
                 };
                 (text.join(" "), role)
             });
@@ -75,15 +76,15 @@ impl View {
         let room = (inner.height as usize / 2).max(1);
         let mut head: Vec<Line<'static>> = Vec::new();
         if let Some((text, role)) = &reading {
-            head.extend(wrapped(text, w, room.min(4), t.style(role)));
+            head.extend(wrapped(text, w, room.min(4), t.style(*role)));
         }
         if let Some((call, error)) = &failed {
-            head.extend(wrapped(call, w, 2, t.style("stream.args")));
+            head.extend(wrapped(call, w, 2, t.style(Role::StreamArgs)));
             head.extend(wrapped(
                 &format!("✗ {error}"),
                 w,
                 room.saturating_sub(2).max(1),
-                t.style("stream.error"),
+                t.style(Role::StreamError),
             ));
             f.render_widget(Paragraph::new(head), inner);
             return;
@@ -104,7 +105,7 @@ impl View {
         });
         if let Some(call) = call.filter(|_| inner.height >= 8) {
             let max = if reading.is_some() { 2 } else { 3 };
-            head.extend(wrapped(&call, w, max, t.style("stream.args")));
+            head.extend(wrapped(&call, w, max, t.style(Role::StreamArgs)));
         }
         if e.kind == EvidenceKind::MetricSeries {
             let key = (span, inner.width);
@@ -127,10 +128,10 @@ impl View {
                 line = super::mark_matches(line, p);
             }
             if sel.is_some_and(|(a, b)| n >= a && n <= b) {
-                line = line.patch_style(t.style("evidence.highlight"));
+                line = line.patch_style(t.style(Role::EvidenceHighlight));
             }
             if focused && n == app.evidence.line {
-                line = line.patch_style(t.style("stream.cursor"));
+                line = line.patch_style(t.style(Role::StreamCursor));
             }
             out.push(line);
         }
@@ -171,7 +172,10 @@ fn sparklines(body: &str, width: usize, t: &Theme, max: usize) -> Vec<Line<'stat
 
 fn sparkline(s: &SeriesView, label_w: usize, levels: bool, t: &Theme) -> Line<'static> {
     let (lo, hi) = (s.lo, s.hi);
-    let mut spans = vec![Span::styled(fit(&s.labels, label_w) + "  ", t.style("evidence.text"))];
+    let mut spans = vec![Span::styled(
+        fit(&s.labels, label_w) + "  ",
+        t.style(Role::EvidenceText),
+    )];
     for (i, x) in s.values.iter().enumerate() {
         let level = if hi > lo {
             ((x - lo) / (hi - lo) * 7.0).round() as usize
@@ -180,9 +184,9 @@ fn sparkline(s: &SeriesView, label_w: usize, levels: bool, t: &Theme) -> Line<'s
         };
         let c = BARS[level.min(7)].to_string();
         let style = if Some(i) == s.onset {
-            t.style("evidence.onset")
+            t.style(Role::EvidenceOnset)
         } else {
-            t.style("evidence.sparkline")
+            t.style(Role::EvidenceSparkline)
         };
         spans.push(Span::styled(c, style));
     }
@@ -192,7 +196,7 @@ fn sparkline(s: &SeriesView, label_w: usize, levels: bool, t: &Theme) -> Line<'s
             None if compact(lo) == compact(hi) => compact(lo),
             None => format!("{} – {}", compact(lo), compact(hi)),
         };
-        spans.push(Span::styled(format!(" {value}"), t.style("evidence.text")));
+        spans.push(Span::styled(format!(" {value}"), t.style(Role::EvidenceText)));
     }
     Line::from(spans)
 }

@@ -11,6 +11,7 @@ use crate::tools::sanitize::clean;
 use crate::tui::action::Action;
 use crate::tui::app::{App, Mode, Purpose};
 use crate::tui::keymap::Layer;
+use crate::tui::theme::Role;
 
 impl View {
     pub(super) fn composer(&self, f: &mut Frame, area: Rect, app: &mut App) {
@@ -45,15 +46,15 @@ impl View {
         let block = Block::default()
             .borders(Borders::ALL)
             .border_type(BorderType::Rounded)
-            .border_style(t.style("composer.border"))
-            .title(Span::styled(fit(&title, w as usize - 2), t.style("pane.title")));
+            .border_style(t.style(Role::ComposerBorder))
+            .title(Span::styled(fit(&title, w as usize - 2), t.style(Role::PaneTitle)));
         let inner = block.inner(r);
         f.render_widget(block, r);
         let mut text_area = inner;
         if let Some(c) = context {
             let ctx = Rect { height: 2, ..inner };
             f.render_widget(
-                Paragraph::new(Line::styled(clean(&c), t.style("evidence.highlight"))).wrap(Wrap { trim: true }),
+                Paragraph::new(Line::styled(clean(&c), t.style(Role::EvidenceHighlight))).wrap(Wrap { trim: true }),
                 ctx,
             );
             text_area = Rect {
@@ -62,7 +63,7 @@ impl View {
                 ..inner
             };
         }
-        text.set_style(t.style("composer.text"));
+        text.set_style(t.style(Role::ComposerText));
         f.render_widget(&**text, text_area);
     }
 
@@ -73,12 +74,12 @@ impl View {
         let block = Block::default()
             .borders(Borders::ALL)
             .border_type(BorderType::Rounded)
-            .border_style(t.style("dialog.border"))
+            .border_style(t.style(Role::DialogBorder))
             .title(" Prune ");
         let p = Paragraph::new(vec![
-            Line::styled(format!("Prune {label}?"), t.style("dialog.text")),
-            Line::styled("Its hypotheses leave the conclusion.", t.style("dialog.text")),
-            Line::styled("y prune · n keep", t.style("help.key")),
+            Line::styled(format!("Prune {label}?"), t.style(Role::DialogText)),
+            Line::styled("Its hypotheses leave the conclusion.", t.style(Role::DialogText)),
+            Line::styled("y prune · n keep", t.style(Role::HelpKey)),
         ])
         .block(block);
         f.render_widget(p, r);
@@ -97,7 +98,7 @@ impl View {
         for layer in [focus_layer, Layer::Global, Layer::Composer] {
             lines.push(Line::styled(
                 format!("{} keys", layer.name()),
-                t.style("pane.title").add_modifier(Modifier::BOLD),
+                t.style(Role::PaneTitle).add_modifier(Modifier::BOLD),
             ));
             // One line per action, with every key bound to it.
             let mut rows: Vec<(Action, Vec<String>, String)> = Vec::new();
@@ -110,8 +111,8 @@ impl View {
             }
             for (_, keys, desc) in rows {
                 lines.push(Line::from(vec![
-                    Span::styled(format!("  {:<18}", keys.join(", ")), t.style("help.key")),
-                    Span::styled(desc, t.style("help.desc")),
+                    Span::styled(format!("  {:<18}", keys.join(", ")), t.style(Role::HelpKey)),
+                    Span::styled(desc, t.style(Role::HelpDesc)),
                 ]));
             }
             lines.push(Line::raw(""));
@@ -119,7 +120,7 @@ impl View {
         let block = Block::default()
             .borders(Borders::ALL)
             .border_type(BorderType::Rounded)
-            .border_style(t.style("dialog.border"))
+            .border_style(t.style(Role::DialogBorder))
             .title(" Help ");
         f.render_widget(Paragraph::new(lines).block(block).scroll((scroll, 0)), r);
     }
