@@ -571,3 +571,23 @@ fn search_moves_the_cursor_between_matches() {
         ev.get(a.evidence.line)
     );
 }
+
+#[test]
+fn stream_lines_are_kept_until_their_branch_or_the_selection_changes() {
+    let all = events();
+    let texts = |a: &App| a.stream_lines().iter().map(|l| l.text.clone()).collect::<Vec<_>>();
+    let mut a = app(&all[..all.len() / 2], true);
+    let first = a.stream_lines();
+    assert!(
+        std::rc::Rc::ptr_eq(&first, &a.stream_lines()),
+        "built again with nothing changed"
+    );
+    for e in &all[all.len() / 2..] {
+        a.on_event(e);
+    }
+    assert_eq!(texts(&a), texts(&app(&all, true)));
+    key(&mut a, KeyCode::Char('j'));
+    let mut fresh = app(&all, true);
+    fresh.tree_sel = a.tree_sel;
+    assert_eq!(texts(&a), texts(&fresh));
+}
