@@ -30,11 +30,16 @@ pub enum Reply {
 }
 
 impl Request {
+    /// [`name`](Self::name) of a command.
+    pub const COMMAND: &'static str = "command";
+    /// [`name`](Self::name) of feedback.
+    pub const FEEDBACK: &'static str = "feedback";
+
     /// A short name for logs and refusals: `command` or `feedback`.
     pub fn name(&self) -> &'static str {
         match self {
-            Request::Command(_) => "command",
-            Request::Feedback(_) => "feedback",
+            Request::Command(_) => Request::COMMAND,
+            Request::Feedback(_) => Request::FEEDBACK,
         }
     }
 }

@@ -19,6 +19,8 @@ use crate::model::{BranchStatus, Reply, Request};
 
 /// The shortest time between two frames.
 pub const FRAME: Duration = Duration::from_millis(17);
+/// How long quitting waits for the store to answer for feedback just given.
+pub const SAVE_WAIT: Duration = Duration::from_secs(5);
 /// How often the spinner moves while something runs.
 pub const TICK: Duration = Duration::from_millis(120);
 
@@ -105,22 +107,35 @@ pub struct Session {
 
 impl Session {
     /// Passes on what the app asked for; the answers come back as replies.
-    pub fn apply(&mut self, requests: Vec<Request>) {
+    /// Returns how many pieces of feedback went out, to await their answers.
+    pub fn apply(&mut self, requests: Vec<Request>) -> usize {
+        let mut feedback = 0;
         for r in requests {
+            let is_feedback = matches!(r, Request::Feedback(_));
             if self.requests.send(r).is_err() {
                 self.app.toast = Some(("the investigation is no longer running".into(), true));
+            } else if is_feedback {
+                feedback += 1;
             }
         }
+        feedback
     }
 
-    /// Takes in one reply.
-    pub fn receive(&mut self, reply: Reply) {
+    /// Takes in one reply. Returns true if it answers feedback (saved or not).
+    pub fn receive(&mut self, reply: Reply) -> bool {
         match reply {
-            Reply::Event(e) => self.app.on_event(&e),
-            Reply::FeedbackSaved(f) => self.app.feedback_saved(f),
+            Reply::Event(e) => {
+                self.app.on_event(&e);
+                false
+            }
+            Reply::FeedbackSaved(f) => {
+                self.app.feedback_saved(f);
+                true
+            }
             Reply::Refused { request, reason } => {
                 tracing::warn!(%request, %reason, "request refused");
                 self.app.toast = Some((reason, true));
+                request == Request::FEEDBACK
             }
         }
     }
@@ -151,6 +166,8 @@ pub async fn run(mut s: Session) -> std::io::Result<App> {
     let mut pacer = Pacer::new();
     let mut tick = tokio::time::interval(TICK);
     let mut replies_open = true;
+    // Feedback sent and not yet answered: quitting waits for it, so none is lost on the way to the store.
+    let mut unanswered = 0usize;
     loop {
         if pacer.take(Instant::now()) {
             draw(&mut terminal, &mut s)?;
@@ -159,7 +176,9 @@ pub async fn run(mut s: Session) -> std::io::Result<App> {
         tokio::select! {
             r = s.replies.recv(), if replies_open => match r {
                 Some(r) => {
-                    s.receive(r);
+                    if s.receive(r) {
+                        unanswered = unanswered.saturating_sub(1);
+                    }
                     pacer.request();
                 }
                 None => replies_open = false,
@@ -170,8 +189,8 @@ pub async fn run(mut s: Session) -> std::io::Result<App> {
                         if s.app.toast.is_some() && !matches!(s.app.mode, super::app::Mode::Composer { .. }) {
                             s.app.toast = None;
                         }
-                        let effects = s.app.on_key(&k);
-                        s.apply(effects);
+                        let requests = s.app.on_key(&k);
+                        unanswered += s.apply(requests);
                     }
                     TermEvent::Resize(..) => {
                         let _ = terminal.autoresize();
@@ -193,6 +212,21 @@ pub async fn run(mut s: Session) -> std::io::Result<App> {
         }
         if s.app.quit {
             break;
+        }
+    }
+    let deadline = Instant::now() + SAVE_WAIT;
+    while unanswered > 0 && replies_open {
+        match tokio::time::timeout_at(deadline, s.replies.recv()).await {
+            Ok(Some(r)) => {
+                if s.receive(r) {
+                    unanswered -= 1;
+                }
+            }
+            Ok(None) => replies_open = false,
+            Err(_) => {
+                tracing::error!(unanswered, "quit before the store answered for all feedback");
+                break;
+            }
         }
     }
     drop(terminal);
