@@ -591,3 +591,39 @@ fn stream_lines_are_kept_until_their_branch_or_the_selection_changes() {
     fresh.tree_sel = a.tree_sel;
     assert_eq!(texts(&a), texts(&fresh));
 }
+
+#[test]
+fn feedback_is_marked_saved_only_when_its_host_answers() {
+    use inquest::model::Reply;
+    use inquest::tui::term::Session;
+    let mut a = app(&events(), false);
+    a.focus = Focus::Causes;
+    let (requests, mut host) = tokio::sync::mpsc::unbounded_channel();
+    let (_answers, replies) = tokio::sync::mpsc::unbounded_channel();
+    let view = View::new(Theme::builtin("default").unwrap());
+    let mut s = Session {
+        app: a,
+        view,
+        replies,
+        requests,
+    };
+    let fx = key(&mut s.app, KeyCode::Char('y'));
+    assert_eq!(s.apply(fx), 1);
+    let Ok(Request::Feedback(f)) = host.try_recv() else {
+        panic!("no feedback sent")
+    };
+    assert!(
+        s.app.feedback.is_empty() && s.app.toast.is_none(),
+        "marked before the answer"
+    );
+    assert!(s.receive(Reply::FeedbackSaved(f.clone())));
+    assert_eq!(s.app.feedback, vec![f]);
+    let (toast, error) = s.app.toast.clone().unwrap();
+    assert!(toast.starts_with("saved: graded correct") && !error, "{toast}");
+    assert!(s.receive(Reply::Refused {
+        request: Request::FEEDBACK.into(),
+        reason: "NOT saved: disk full".into(),
+    }));
+    assert_eq!(s.app.toast, Some(("NOT saved: disk full".into(), true)));
+    assert_eq!(s.app.feedback.len(), 1);
+}
