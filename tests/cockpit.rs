@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use inquest::engine::{EventSink, start};
-use inquest::model::{BranchStatus, Event, EventKind};
+use inquest::model::{BranchStatus, Event, EventKind, Request};
 use inquest::sources::sim::Simulator;
-use inquest::tui::app::{App, Effect, Focus};
+use inquest::tui::app::{App, Focus};
 use inquest::tui::keymap::Keymap;
 use inquest::tui::term::Pacer;
-use inquest::tui::theme::Theme;
+use inquest::tui::theme::{Role, Theme};
 use inquest::tui::views::View;
 use inquest::wire::sinks::Collect;
 use inquest::wire::{Options, for_scenario};
@@ -64,7 +64,7 @@ fn screen(app: &mut App, w: u16, h: u16) -> String {
     t.backend().to_string()
 }
 
-fn key(app: &mut App, k: KeyCode) -> Vec<Effect> {
+fn key(app: &mut App, k: KeyCode) -> Vec<Request> {
     app.on_key(&KeyEvent::new(k, KeyModifiers::NONE))
 }
 
@@ -201,7 +201,7 @@ fn a_comment_becomes_feedback_with_its_range_and_quote() {
     key(&mut a, KeyCode::Char('c'));
     typed(&mut a, "pool dry");
     let fx = key(&mut a, KeyCode::Enter);
-    let [Effect::Feedback(f)] = fx.as_slice() else {
+    let [Request::Feedback(f)] = fx.as_slice() else {
         panic!("{fx:?}")
     };
     let h = f.highlight.as_ref().unwrap();
@@ -219,7 +219,7 @@ fn review_mode_sends_no_commands_but_takes_grades() {
     assert!(key(&mut a, KeyCode::Char('x')).is_empty(), "no prune in review");
     a.focus = Focus::Causes;
     let fx = key(&mut a, KeyCode::Char('y'));
-    let [Effect::Feedback(f)] = fx.as_slice() else {
+    let [Request::Feedback(f)] = fx.as_slice() else {
         panic!("{fx:?}")
     };
     assert_eq!(f.grade, Some(inquest::model::Grade::Correct));
@@ -281,7 +281,7 @@ fn a_user_key_map_rebinds_prune_and_unbinds_fork() {
     );
     let fx = key(&mut a, KeyCode::Char('y'));
     let branch = a.selected_branch().unwrap().span;
-    assert_eq!(fx, vec![Effect::Command(inquest::model::Command::Prune { branch })]);
+    assert_eq!(fx, vec![Request::Command(inquest::model::Command::Prune { branch })]);
     // The help overlay shows the new binding.
     key(&mut a, KeyCode::Char('?'));
     let s = screen(&mut a, 100, 40);
@@ -300,8 +300,8 @@ fn a_malformed_theme_falls_back_to_the_defaults_with_a_message() {
     assert!(notices[0].contains("theme.toml:2"), "{}", notices[0]);
     assert!(notices[0].contains("chartreuse-ish"), "{}", notices[0]);
     assert_eq!(
-        theme.style("tree.running"),
-        Theme::builtin("default").unwrap().style("tree.running")
+        theme.style(Role::TreeRunning),
+        Theme::builtin("default").unwrap().style(Role::TreeRunning)
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -570,4 +570,60 @@ fn search_moves_the_cursor_between_matches() {
         "{:?}",
         ev.get(a.evidence.line)
     );
+}
+
+#[test]
+fn stream_lines_are_kept_until_their_branch_or_the_selection_changes() {
+    let all = events();
+    let texts = |a: &App| a.stream_lines().iter().map(|l| l.text.clone()).collect::<Vec<_>>();
+    let mut a = app(&all[..all.len() / 2], true);
+    let first = a.stream_lines();
+    assert!(
+        std::rc::Rc::ptr_eq(&first, &a.stream_lines()),
+        "built again with nothing changed"
+    );
+    for e in &all[all.len() / 2..] {
+        a.on_event(e);
+    }
+    assert_eq!(texts(&a), texts(&app(&all, true)));
+    key(&mut a, KeyCode::Char('j'));
+    let mut fresh = app(&all, true);
+    fresh.tree_sel = a.tree_sel;
+    assert_eq!(texts(&a), texts(&fresh));
+}
+
+#[test]
+fn feedback_is_marked_saved_only_when_its_host_answers() {
+    use inquest::model::Reply;
+    use inquest::tui::term::Session;
+    let mut a = app(&events(), false);
+    a.focus = Focus::Causes;
+    let (requests, mut host) = tokio::sync::mpsc::unbounded_channel();
+    let (_answers, replies) = tokio::sync::mpsc::unbounded_channel();
+    let view = View::new(Theme::builtin("default").unwrap());
+    let mut s = Session {
+        app: a,
+        view,
+        replies,
+        requests,
+    };
+    let fx = key(&mut s.app, KeyCode::Char('y'));
+    assert_eq!(s.apply(fx), 1);
+    let Ok(Request::Feedback(f)) = host.try_recv() else {
+        panic!("no feedback sent")
+    };
+    assert!(
+        s.app.feedback.is_empty() && s.app.toast.is_none(),
+        "marked before the answer"
+    );
+    assert!(s.receive(Reply::FeedbackSaved(f.clone())));
+    assert_eq!(s.app.feedback, vec![f]);
+    let (toast, error) = s.app.toast.clone().unwrap();
+    assert!(toast.starts_with("saved: graded correct") && !error, "{toast}");
+    assert!(s.receive(Reply::Refused {
+        request: Request::FEEDBACK.into(),
+        reason: "NOT saved: disk full".into(),
+    }));
+    assert_eq!(s.app.toast, Some(("NOT saved: disk full".into(), true)));
+    assert_eq!(s.app.feedback.len(), 1);
 }

@@ -98,12 +98,12 @@ pub(super) fn cockpit_live(setup: Setup, ui: &UiOpts, learned: bool) -> Result<E
         let commands = running.commands();
         let mut app = crate::tui::app::App::new(keymap, author(), true);
         app.toast = notices.first().map(|n| (n.clone(), true));
+        let (requests, replies) = wire::link::local(rx, Some(commands.clone()), feedback_store);
         let session = crate::tui::term::Session {
             app,
             view,
-            events: rx,
-            commands: Some(commands.clone()),
-            store: feedback_store,
+            replies,
+            requests,
         };
         let result = crate::tui::term::run(session).await;
         // Leaving the cockpit stops what is still running; the store gets every event.
@@ -131,18 +131,20 @@ pub(super) fn cockpit_open(prefix: &str, ui: &UiOpts) -> Result<ExitCode, Failur
     app.feedback = feedback;
     app.toast = notices.first().map(|n| (n.clone(), true));
     let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let session = crate::tui::term::Session {
-        app,
-        view,
-        events: rx,
-        commands: None,
-        store: Some(store),
-    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::Other(format!("cannot start the runtime: {e}")))?;
-    rt.block_on(crate::tui::term::run(session))
-        .map_err(|e| Failure::Other(format!("terminal: {e}")))?;
+    rt.block_on(async move {
+        let (requests, replies) = wire::link::local(rx, None, Some(store));
+        let session = crate::tui::term::Session {
+            app,
+            view,
+            replies,
+            requests,
+        };
+        crate::tui::term::run(session).await
+    })
+    .map_err(|e| Failure::Other(format!("terminal: {e}")))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -83,7 +83,7 @@ pub(super) fn feedback(prefix: &str, json: bool) -> Result<ExitCode, Failure> {
     }
     for f in items {
         let what = match (&f.rating, &f.grade) {
-            (_, Some(g)) => crate::tui::app::grade_name(*g).to_string(),
+            (_, Some(g)) => g.name().to_string(),
             (Some(crate::model::Rating::Up), _) => "+1".into(),
             (Some(crate::model::Rating::Down), _) => "-1".into(),
             _ => "comment".into(),

@@ -35,11 +35,10 @@ pub(super) fn progress_printer() -> impl FnMut(&Event) + Send {
                 Some(format!("  {:<17} {}", who(&names, e.parent_span_id), clean(text)))
             }
             EventKind::ToolCallStarted { tool, args } => {
-                let key = ["query", "service", "pod", "trace_id"]
-                    .iter()
-                    .find_map(|k| args.get(*k).and_then(|v| v.as_str()))
-                    .unwrap_or("");
-                calls.insert(e.span_id, format!("{tool} {}", clean(key)).trim_end().to_string());
+                calls.insert(
+                    e.span_id,
+                    crate::tools::render::call_line(tool, args).trim_end().to_string(),
+                );
                 None
             }
             EventKind::ToolCallFinished {

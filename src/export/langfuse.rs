@@ -9,7 +9,7 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::model::{Feedback, Rating, enum_name};
+use crate::model::{Feedback, Rating};
 use crate::tools::redact::Redactor;
 
 pub const DEFAULT_HOST: &str = "https://cloud.langfuse.com";
@@ -71,7 +71,7 @@ pub fn scores(feedback: &[Feedback]) -> Vec<Value> {
     for f in feedback {
         let comment = super::feedback_note(f, &red);
         let (name, value, kind) = match (f.grade, f.rating) {
-            (Some(g), _) => ("root_cause_grade", json!(enum_name(&g)), "CATEGORICAL"),
+            (Some(g), _) => ("root_cause_grade", json!(g.name()), "CATEGORICAL"),
             (None, Some(r)) => ("engineer_rating", json!(if r == Rating::Up { 1 } else { 0 }), "BOOLEAN"),
             (None, None) => ("engineer_comment", json!("comment"), "CATEGORICAL"),
         };

@@ -198,12 +198,12 @@ pub fn feedback(trace: TraceId, items: &[Feedback]) -> Vec<Value> {
         .map(|f| {
             let (key, score, value) = match (f.grade, f.rating) {
                 (Some(g), _) => {
-                    let (score, v) = match g {
-                        Grade::Correct => (1.0, "correct"),
-                        Grade::Partly => (0.5, "partly"),
-                        Grade::Wrong => (0.0, "wrong"),
+                    let score = match g {
+                        Grade::Correct => 1.0,
+                        Grade::Partly => 0.5,
+                        Grade::Wrong => 0.0,
                     };
-                    ("root_cause_grade", json!(score), json!(v))
+                    ("root_cause_grade", json!(score), json!(g.name()))
                 }
                 (None, Some(r)) => (
                     "engineer_rating",

@@ -261,7 +261,7 @@ impl Builder<'_> {
             attrs.push(s("inquest.feedback.rating", enum_name(&r)));
         }
         if let Some(g) = f.grade {
-            attrs.push(s("inquest.feedback.grade", enum_name(&g)));
+            attrs.push(s("inquest.feedback.grade", g.name()));
         }
         if let Some(c) = &f.comment {
             attrs.push(s("inquest.feedback.comment", self.text(c)));

@@ -9,6 +9,7 @@
 
 use std::fmt::Write;
 
+use crate::tools::render::call_args;
 use crate::tools::sanitize::clean;
 
 use crate::model::{
@@ -116,7 +117,7 @@ fn root_causes(out: &mut String, st: &InvestigationState, feedback: &[Feedback])
             let _ = writeln!(
                 out,
                 "   - Graded **{}** by {}",
-                f.grade.map(grade_str).unwrap_or_default(),
+                f.grade.map(Grade::name).unwrap_or_default(),
                 inline(&f.author)
             );
         }
@@ -286,7 +287,7 @@ fn branch(out: &mut String, st: &InvestigationState, n: usize, b: &BranchState) 
                     "| {} | {} | {} | {} | {} | {sum} |",
                     at.clock(),
                     inline(tool),
-                    inline(&truncate(&render_args(args), ARGS_MAX)),
+                    inline(&truncate(&call_args(args), ARGS_MAX)),
                     status.map_or("running", call_status_str),
                     duration_ms.map_or(String::new(), |d| {
                         format_duration_ms(i64::try_from(d).unwrap_or(i64::MAX))
@@ -344,7 +345,7 @@ fn feedback_section(out: &mut String, st: &InvestigationState, feedback: &[Feedb
     for f in feedback {
         let mut head = Vec::new();
         if let Some(g) = f.grade {
-            head.push(format!("graded **{}**", grade_str(g)));
+            head.push(format!("graded **{}**", g.name()));
         }
         if let Some(r) = f.rating {
             head.push(match r {
@@ -471,34 +472,6 @@ fn call_status_str(s: CallStatus) -> &'static str {
         CallStatus::Ok => "ok",
         CallStatus::Error => "error",
         CallStatus::Refused => "refused",
-    }
-}
-
-fn grade_str(g: Grade) -> &'static str {
-    match g {
-        Grade::Correct => "correct",
-        Grade::Partly => "partly correct",
-        Grade::Wrong => "wrong",
-    }
-}
-
-/// Tool arguments as `key=value, ...`, strings unquoted.
-fn render_args(v: &serde_json::Value) -> String {
-    use serde_json::Value;
-    fn scalar(v: &Value) -> String {
-        match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }
-    }
-    match v {
-        Value::Null => String::new(),
-        Value::Object(m) => m
-            .iter()
-            .map(|(k, v)| format!("{k}={}", scalar(v)))
-            .collect::<Vec<_>>()
-            .join(", "),
-        other => scalar(other),
     }
 }
 
@@ -917,7 +890,7 @@ mod tests {
         // What each branch did.
         pos("### 1. metrics-first: running");
         pos("### 2. logs-first: pruned");
-        pos("| prometheus_query_range | query=histogram_quantile(0.99, rate(x\\[5m\\])), step=15s | ok | 120ms |");
+        pos("| prometheus_query_range | query=histogram_quantile(0.99, rate(x\\[5m\\])) step=15s | ok | 120ms |");
         pos("| loki_query_range | query={service=\"checkout\"} | error | 3s | error: timeout |");
         pos("- orders-db · connection_pool_exhaustion · 82%: orders-db is at fault (evidence: orders-db");
         pos("- 10:15:");

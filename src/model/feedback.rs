@@ -19,6 +19,17 @@ pub enum Grade {
     Wrong,
 }
 
+impl Grade {
+    /// The name a reader sees, wherever a grade is shown (the same as its serde name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Grade::Correct => "correct",
+            Grade::Partly => "partly",
+            Grade::Wrong => "wrong",
+        }
+    }
+}
+
 /// A range of lines in a span's text, and the text quoted from it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Highlight {

@@ -82,6 +82,10 @@ pub struct BranchState {
     pub hypotheses: Vec<(SpanId, Hypothesis)>,
     pub tool_calls: u32,
     pub tokens: u64,
+    /// Grows whenever the fold touches the branch, so a view can keep what it
+    /// drew from an unchanged branch.
+    #[serde(skip)]
+    pub revision: u64,
 }
 
 impl BranchState {
@@ -215,8 +219,11 @@ impl InvestigationState {
         self.branches.iter().find(|b| b.span == span)
     }
 
+    /// The branch, its revision bumped: every change to a branch goes through here.
     fn branch_mut(&mut self, span: SpanId) -> Option<&mut BranchState> {
-        self.branches.iter_mut().find(|b| b.span == span)
+        let b = self.branches.iter_mut().find(|b| b.span == span)?;
+        b.revision += 1;
+        Some(b)
     }
 
     /// The branch a span belongs to: itself, or the branch of its parent chain.
@@ -326,6 +333,7 @@ impl InvestigationState {
             hypotheses: Vec::new(),
             tool_calls: 0,
             tokens: 0,
+            revision: 0,
         });
     }
 

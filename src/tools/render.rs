@@ -1,11 +1,14 @@
 //! Turns tool data into evidence: a one-line summary and a body in the wire
-//! format an engineer would recognise (Prometheus JSON, log lines, Kubernetes JSON).
+//! format an engineer would recognise (Prometheus JSON, log lines, Kubernetes JSON);
+//! and evidence and calls back into what a reader is shown of them.
 
 use serde_json::{Value, json};
 
 use crate::model::{Evidence, EvidenceKind};
 use crate::sources::ToolData;
 use crate::sources::telemetry::{InstantResult, MetricSeries};
+use crate::tools::sanitize::clean;
+use crate::tools::stats::change_point;
 
 /// Bodies longer than this are cut, with a note of how much was left out.
 pub const MAX_BODY: usize = 256 * 1024;
@@ -188,4 +191,137 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     } else {
         format!("{n} {many}")
     }
+}
+
+/// A tool call as one line, escaped: the tool, then its arguments, the query first.
+pub fn call_line(tool: &str, args: &Value) -> String {
+    clean(&format!("{tool} {}", call_args(args)))
+}
+
+/// A tool call's arguments on one line, not escaped: what was asked first (the
+/// query, the service, the trace) and the window and limits last.
+pub fn call_args(args: &Value) -> String {
+    let o = match args {
+        Value::Object(o) => o,
+        Value::Null => return String::new(),
+        Value::String(s) => return s.clone(),
+        other => return other.to_string(),
+    };
+    const LAST: [&str; 8] = [
+        "start",
+        "end",
+        "time",
+        "step",
+        "since",
+        "limit",
+        "direction",
+        "previous",
+    ];
+    let mut keys: Vec<&String> = o.keys().collect();
+    keys.sort_by_key(|k| (LAST.iter().position(|l| l == k), k.as_str() != "query"));
+    keys.iter()
+        .map(|k| match o[k.as_str()].as_str() {
+            Some(s) => format!("{k}={s}"),
+            None => format!("{k}={}", o[k.as_str()]),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One metric series of a range query, ready to draw in `points` columns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesView {
+    /// `k=v,k=v` without the metric's name, escaped.
+    pub labels: String,
+    /// The samples down-sampled to at most `points`, each the maximum of its bucket.
+    pub values: Vec<f64>,
+    pub lo: f64,
+    pub hi: f64,
+    /// Where the series changed, an index into `values`.
+    pub onset: Option<usize>,
+    /// The level before the onset and the peak (or trough) after it.
+    pub change: Option<(f64, f64)>,
+}
+
+/// The series of a metric evidence body (a Prometheus matrix), those that
+/// moved most first (the query's order otherwise), each down-sampled to
+/// `points` and its onset found; none if the body is not a matrix.
+pub fn metric_series(body: &str, points: usize) -> Vec<SeriesView> {
+    let Ok(v) = serde_json::from_str::<Value>(body) else {
+        return vec![];
+    };
+    let Some(result) = v.get("result").and_then(|r| r.as_array()) else {
+        return vec![];
+    };
+    let mut series: Vec<(f64, SeriesView)> = result.iter().filter_map(|s| one_series(s, points)).collect();
+    // Stable: equal scores keep the query's order.
+    series.sort_by(|a, b| b.0.total_cmp(&a.0));
+    series.into_iter().map(|s| s.1).collect()
+}
+
+/// One series and how much it moved (0 when it did not).
+fn one_series(s: &Value, points: usize) -> Option<(f64, SeriesView)> {
+    let labels = s["metric"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| *k != "__name__")
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let xs: Vec<f64> = s["values"]
+        .as_array()
+        .map(|vals| {
+            vals.iter()
+                .filter_map(|p| p.get(1).and_then(|x| x.as_str()).and_then(|x| x.parse::<f64>().ok()))
+                .filter(|x| x.is_finite())
+                .collect()
+        })
+        .unwrap_or_default();
+    if xs.is_empty() {
+        return None;
+    }
+    // Down-sample, keeping each bucket's maximum.
+    let n = points.max(1).min(xs.len());
+    let buckets: Vec<f64> = (0..n)
+        .map(|i| {
+            let a = i * xs.len() / n;
+            let b = ((i + 1) * xs.len() / n).max(a + 1);
+            xs[a..b].iter().copied().fold(f64::MIN, f64::max)
+        })
+        .collect();
+    let lo = buckets.iter().copied().fold(f64::MAX, f64::min);
+    let hi = buckets.iter().copied().fold(f64::MIN, f64::max);
+    let onset = change_point(
+        &buckets,
+        (buckets.len() / 4).max(3),
+        2,
+        5.0,
+        (hi - lo).abs() * 0.02 + 1e-9,
+    );
+    let (score, change) = match onset {
+        Some(i) => {
+            let before = buckets[..i].iter().sum::<f64>() / i as f64;
+            let after = &buckets[i..];
+            let peak = if after.iter().sum::<f64>() / after.len() as f64 >= before {
+                after.iter().copied().fold(f64::MIN, f64::max)
+            } else {
+                after.iter().copied().fold(f64::MAX, f64::min)
+            };
+            let score = (peak - before).abs() / (before.abs().max((hi - lo).abs() * 1e-3) + 1e-12);
+            (1.0 + score, Some((before, peak)))
+        }
+        None => (0.0, None),
+    };
+    let view = SeriesView {
+        labels: clean(&labels),
+        values: buckets,
+        lo,
+        hi,
+        onset,
+        change,
+    };
+    Some((score, view))
 }

@@ -6,10 +6,12 @@ use ratatui::layout::{Constraint, Direction, Layout};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 
+use super::action::Action;
 use super::keymap::{Key, Keymap, Layer, Lookup};
 use super::theme::Theme;
 use crate::model::Alert;
 use crate::tools::sanitize::clean;
+use crate::tui::theme::Role;
 
 pub struct AlertList {
     pub alerts: Vec<Alert>,
@@ -35,17 +37,17 @@ impl AlertList {
             return Pick::Refresh;
         }
         let run = match keymap.lookup(Layer::Tree, &[key]) {
-            Lookup::Run(b) => b.run.clone(),
+            Lookup::Run(b) => b.run,
             _ => return Pick::None,
         };
         let n = self.alerts.len();
-        match run.as_str() {
-            "down" => self.sel = (self.sel + 1).min(n.saturating_sub(1)),
-            "up" => self.sel = self.sel.saturating_sub(1),
-            "first" => self.sel = 0,
-            "last" => self.sel = n.saturating_sub(1),
-            "open" if n > 0 => return Pick::Investigate(self.sel),
-            "quit" => return Pick::Quit,
+        match run {
+            Action::Down => self.sel = (self.sel + 1).min(n.saturating_sub(1)),
+            Action::Up => self.sel = self.sel.saturating_sub(1),
+            Action::First => self.sel = 0,
+            Action::Last => self.sel = n.saturating_sub(1),
+            Action::Open if n > 0 => return Pick::Investigate(self.sel),
+            Action::Quit => return Pick::Quit,
             _ => {}
         }
         Pick::None
@@ -58,65 +60,68 @@ impl AlertList {
             .split(f.area());
         f.render_widget(
             Paragraph::new(Line::from(vec![
-                Span::styled(" inquest", t.style("status.key")),
+                Span::styled(" inquest", t.style(Role::StatusKey)),
                 Span::styled(
                     format!(" ─ {} firing ─ {}", self.alerts.len(), clean(&self.source)),
-                    t.style("status.bar"),
+                    t.style(Role::StatusBar),
                 ),
             ]))
-            .style(t.style("status.bar")),
+            .style(t.style(Role::StatusBar)),
             rows[0],
         );
         let block = Block::default()
             .borders(Borders::ALL)
             .border_type(BorderType::Thick)
-            .border_style(t.style("pane.border_focus"))
-            .title(Span::styled(" Alerts ", t.style("pane.title")));
+            .border_style(t.style(Role::PaneBorderFocus))
+            .title(Span::styled(" Alerts ", t.style(Role::PaneTitle)));
         let inner = block.inner(rows[1]);
         f.render_widget(block, rows[1]);
         let mut lines = Vec::new();
         if let Some(e) = &self.error {
-            lines.push(Line::styled(clean(e), t.style("status.warning")));
+            lines.push(Line::styled(clean(e), t.style(Role::StatusWarning)));
         } else if self.alerts.is_empty() {
-            lines.push(Line::styled("No alerts firing.", t.style("causes.kind")));
+            lines.push(Line::styled("No alerts firing.", t.style(Role::CausesKind)));
         }
         let h = inner.height as usize;
         let start = self.sel.saturating_sub(h.saturating_sub(1));
         for (i, a) in self.alerts.iter().enumerate().skip(start).take(h) {
             let mut line = Line::from(vec![
-                Span::styled(format!("{} ", a.starts_at.clock()), t.style("stream.time")),
-                Span::styled(format!("{:<8} ", clean(&a.severity)), t.style("causes.rank")),
-                Span::styled(format!("{:<30} ", clean(&a.name)), t.style("causes.service")),
+                Span::styled(format!("{} ", a.starts_at.clock()), t.style(Role::StreamTime)),
+                Span::styled(format!("{:<8} ", clean(&a.severity)), t.style(Role::CausesRank)),
+                Span::styled(format!("{:<30} ", clean(&a.name)), t.style(Role::CausesService)),
                 Span::styled(
                     format!("{:<18} ", clean(a.service().unwrap_or(""))),
-                    t.style("causes.kind"),
+                    t.style(Role::CausesKind),
                 ),
-                Span::styled(clean(a.summary().unwrap_or("")), t.style("stream.thought")),
+                Span::styled(clean(a.summary().unwrap_or("")), t.style(Role::StreamThought)),
             ]);
             if i == self.sel {
-                line = line.patch_style(t.style("tree.selected"));
+                line = line.patch_style(t.style(Role::TreeSelected));
             }
             lines.push(line);
         }
         f.render_widget(Paragraph::new(lines), inner);
-        let hint = |run: &str, label: &str| {
+        let hint = |run: Action, label: &str| {
             keymap
                 .hint(Layer::Tree, run)
                 .map(|k| {
                     vec![
-                        Span::styled(k, t.style("status.key")),
-                        Span::styled(format!(" {label}  "), t.style("status.bar")),
+                        Span::styled(k, t.style(Role::StatusKey)),
+                        Span::styled(format!(" {label}  "), t.style(Role::StatusBar)),
                     ]
                 })
                 .unwrap_or_default()
         };
         let mut spans = vec![Span::raw(" ")];
-        spans.extend(hint("open", "investigate"));
-        spans.extend(hint("down", "down"));
-        spans.extend(hint("up", "up"));
-        spans.push(Span::styled("r", t.style("status.key")));
-        spans.push(Span::styled(" refresh  ", t.style("status.bar")));
-        spans.extend(hint("quit", "quit"));
-        f.render_widget(Paragraph::new(Line::from(spans)).style(t.style("status.bar")), rows[2]);
+        spans.extend(hint(Action::Open, "investigate"));
+        spans.extend(hint(Action::Down, "down"));
+        spans.extend(hint(Action::Up, "up"));
+        spans.push(Span::styled("r", t.style(Role::StatusKey)));
+        spans.push(Span::styled(" refresh  ", t.style(Role::StatusBar)));
+        spans.extend(hint(Action::Quit, "quit"));
+        f.render_widget(
+            Paragraph::new(Line::from(spans)).style(t.style(Role::StatusBar)),
+            rows[2],
+        );
     }
 }

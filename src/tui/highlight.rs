@@ -8,6 +8,7 @@ use syntect::parsing::{ParseState, ScopeStack, SyntaxSet};
 
 use super::theme::Theme;
 use crate::model::SpanId;
+use crate::tui::theme::Role;
 
 /// Bodies longer than this many lines are shown plain after it.
 const MAX_HIGHLIGHTED: usize = 4000;
@@ -23,21 +24,21 @@ impl Default for Highlighter {
     }
 }
 
-fn role_for(stack: &ScopeStack) -> &'static str {
-    let mut role = "evidence.text";
+fn role_for(stack: &ScopeStack) -> Role {
+    let mut role = Role::EvidenceText;
     for s in stack.as_slice() {
         let name = s.build_string();
         if name.starts_with("meta.mapping.key") || name.starts_with("entity.name.tag") {
-            return "evidence.key";
+            return Role::EvidenceKey;
         }
         if name.starts_with("string") {
-            role = "evidence.string";
+            role = Role::EvidenceString;
         } else if name.starts_with("constant.numeric") {
-            role = "evidence.number";
+            role = Role::EvidenceNumber;
         } else if name.starts_with("constant.language") || name.starts_with("keyword") {
-            role = "evidence.keyword";
+            role = Role::EvidenceKeyword;
         } else if name.starts_with("comment") {
-            role = "evidence.comment";
+            role = Role::EvidenceComment;
         }
     }
     role
@@ -77,7 +78,7 @@ impl Highlighter {
         let Some(def) = self.syntaxes.find_syntax_by_extension(syntax) else {
             return body
                 .lines()
-                .map(|l| Line::styled(l.to_string(), theme.style("evidence.text")))
+                .map(|l| Line::styled(l.to_string(), theme.style(Role::EvidenceText)))
                 .collect();
         };
         let mut state = ParseState::new(def);
@@ -86,11 +87,11 @@ impl Highlighter {
         for (n, line) in body.split_inclusive('\n').enumerate() {
             let text = line.trim_end_matches(['\n', '\r']);
             if n >= MAX_HIGHLIGHTED {
-                out.push(Line::styled(text.to_string(), theme.style("evidence.text")));
+                out.push(Line::styled(text.to_string(), theme.style(Role::EvidenceText)));
                 continue;
             }
             let Ok(ops) = state.parse_line(line, &self.syntaxes) else {
-                out.push(Line::styled(text.to_string(), theme.style("evidence.text")));
+                out.push(Line::styled(text.to_string(), theme.style(Role::EvidenceText)));
                 continue;
             };
             let mut spans = Vec::new();
@@ -119,11 +120,11 @@ fn log_line(l: &str, theme: &Theme) -> Line<'static> {
         .iter()
         .any(|w| upper.contains(w))
     {
-        "evidence.error"
+        Role::EvidenceError
     } else if upper.contains("WARN") {
-        "evidence.warn"
+        Role::EvidenceWarn
     } else {
-        "evidence.text"
+        Role::EvidenceText
     };
     Line::styled(l.to_string(), theme.style(role))
 }

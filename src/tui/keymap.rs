@@ -15,19 +15,17 @@
 //! same key sequence replaces it), `append_keymap` bindings come after them, a whole `keymap` replaces the
 //! layer, and `run = "noop"` unbinds a key sequence.
 
+pub use super::key::Key;
+
+use super::action::Action;
 use crate::config::located::Located;
-use std::fmt;
 use std::path::Path;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 const DEFAULT_TOML: &str = include_str!("../../keymaps/default.toml");
 const EMACS_TOML: &str = include_str!("../../keymaps/emacs.toml");
-
-/// The action that unbinds a key sequence.
-const NOOP: &str = "noop";
 
 /// Where keys are interpreted: the focused pane, or an overlay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -80,229 +78,19 @@ impl Layer {
     fn inherits_global(self) -> bool {
         !matches!(self, Layer::Global | Layer::Composer | Layer::Confirm)
     }
-
-    /// The actions the app understands in this layer.
-    fn actions(self) -> &'static [&'static str] {
-        const MOVE: &[&str] = &[
-            "down",
-            "up",
-            "page_down",
-            "page_up",
-            "first",
-            "last",
-            "select",
-            "comment",
-            "rate_up",
-            "rate_down",
-            "cancel",
-            "search",
-            "search_next",
-            "search_prev",
-        ];
-        match self {
-            Layer::Global => &[
-                "quit",
-                "help",
-                "focus_next",
-                "focus_prev",
-                "focus_tree",
-                "focus_stream",
-                "focus_evidence",
-                "focus_causes",
-                "guide",
-            ],
-            Layer::Tree => &[
-                "down",
-                "up",
-                "first",
-                "last",
-                "guide_branch",
-                "prune",
-                "pause",
-                "fork",
-                "rate_up",
-                "rate_down",
-                "comment",
-                "open",
-            ],
-            Layer::Stream | Layer::Evidence => MOVE,
-            Layer::Causes => &[
-                "down",
-                "up",
-                "grade_correct",
-                "grade_partly",
-                "grade_wrong",
-                "rate_up",
-                "rate_down",
-                "comment",
-            ],
-            Layer::Composer => &["submit", "newline", "cancel"],
-            Layer::Confirm => &["yes", "no"],
-            Layer::Help => &["close", "down", "up"],
-        }
-    }
-}
-
-/// One key press, normalised so that what the terminal reports compares equal to what a key map file says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Key {
-    pub code: KeyCode,
-    pub mods: KeyModifiers,
-}
-
-/// Named keys of the notation, as written between angle brackets.
-const NAMED: &[(&str, KeyCode)] = &[
-    ("Enter", KeyCode::Enter),
-    ("Esc", KeyCode::Esc),
-    ("Tab", KeyCode::Tab),
-    ("BackTab", KeyCode::BackTab),
-    ("Up", KeyCode::Up),
-    ("Down", KeyCode::Down),
-    ("Left", KeyCode::Left),
-    ("Right", KeyCode::Right),
-    ("PageUp", KeyCode::PageUp),
-    ("PageDown", KeyCode::PageDown),
-    ("Home", KeyCode::Home),
-    ("End", KeyCode::End),
-    ("Backspace", KeyCode::Backspace),
-    ("Delete", KeyCode::Delete),
-    ("Insert", KeyCode::Insert),
-    ("Space", KeyCode::Char(' ')),
-];
-
-const EXPECTED_KEY: &str = "expected a single character (\"j\", \"G\", \"+\") or a key in angle brackets: \
-    <Enter> <Esc> <Tab> <S-Tab> <Up> <Down> <Left> <Right> <PageUp> <PageDown> <Home> <End> <Backspace> \
-    <Space> <F1>..<F12>, optionally with modifiers as in <C-x> <A-x> <C-A-x>";
-
-impl Key {
-    fn new(code: KeyCode, mods: KeyModifiers) -> Key {
-        let mut mods = mods & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
-        let code = match code {
-            KeyCode::Char(c) => {
-                mods.remove(KeyModifiers::SHIFT);
-                KeyCode::Char(c)
-            }
-            KeyCode::BackTab => {
-                mods.remove(KeyModifiers::SHIFT);
-                KeyCode::BackTab
-            }
-            KeyCode::Tab if mods.contains(KeyModifiers::SHIFT) => {
-                mods.remove(KeyModifiers::SHIFT);
-                KeyCode::BackTab
-            }
-            other => other,
-        };
-        Key { code, mods }
-    }
-
-    /// The key of a terminal event: SHIFT is dropped for characters (an uppercase letter is its own key) and
-    /// BackTab is the same key as `<S-Tab>`.
-    pub fn from_event(event: &KeyEvent) -> Key {
-        Key::new(event.code, event.modifiers)
-    }
-
-    /// Parses one key of the notation: `"j"`, `"G"`, `"<Space>"`, `"<Enter>"`, `"<C-n>"`, `"<A-Enter>"`,
-    /// `"<S-Tab>"`, `"<F5>"`, `"<C-A-x>"`.
-    pub fn parse(text: &str) -> Result<Key, String> {
-        let bad = || format!("bad key \"{text}\": {EXPECTED_KEY}");
-        let mut chars = text.chars();
-        match (chars.next(), chars.next()) {
-            (None, _) => return Err(format!("empty key: {EXPECTED_KEY}")),
-            (Some(c), None) => return Ok(Key::new(KeyCode::Char(c), KeyModifiers::NONE)),
-            _ => {}
-        }
-        let Some(mut inner) = text.strip_prefix('<').and_then(|t| t.strip_suffix('>')) else {
-            return Err(bad());
-        };
-        let mut mods = KeyModifiers::NONE;
-        loop {
-            let mut it = inner.chars();
-            let (Some(m), Some('-'), Some(_)) = (it.next(), it.next(), it.next()) else {
-                break;
-            };
-            let flag = match m {
-                'C' | 'c' => KeyModifiers::CONTROL,
-                'A' | 'a' | 'M' | 'm' => KeyModifiers::ALT,
-                'S' | 's' => KeyModifiers::SHIFT,
-                _ => break,
-            };
-            mods |= flag;
-            inner = &inner[2..];
-        }
-        let mut it = inner.chars();
-        let code = match (it.next(), it.next()) {
-            (None, _) => return Err(bad()),
-            (Some(c), None) => {
-                if mods.contains(KeyModifiers::SHIFT) && c.is_lowercase() {
-                    KeyCode::Char(c.to_uppercase().next().unwrap_or(c))
-                } else {
-                    KeyCode::Char(c)
-                }
-            }
-            _ => {
-                if let Some(code) = NAMED
-                    .iter()
-                    .find(|(n, _)| n.eq_ignore_ascii_case(inner))
-                    .map(|(_, c)| *c)
-                {
-                    code
-                } else if let Some(n) = inner
-                    .strip_prefix(['F', 'f'])
-                    .and_then(|n| n.parse::<u8>().ok())
-                    .filter(|n| (1..=12).contains(n))
-                {
-                    KeyCode::F(n)
-                } else {
-                    return Err(bad());
-                }
-            }
-        };
-        Ok(Key::new(code, mods))
-    }
-}
-
-impl fmt::Display for Key {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut mods = self.mods;
-        let name = match self.code {
-            KeyCode::Char(' ') => "Space".to_string(),
-            KeyCode::Char(c) if mods.is_empty() && c != ' ' => return write!(f, "{c}"),
-            KeyCode::Char(c) => c.to_string(),
-            KeyCode::BackTab => {
-                mods |= KeyModifiers::SHIFT;
-                "Tab".to_string()
-            }
-            KeyCode::F(n) => format!("F{n}"),
-            code => match NAMED.iter().find(|(_, c)| *c == code) {
-                Some((n, _)) => n.to_string(),
-                None => format!("{code:?}"),
-            },
-        };
-        f.write_str("<")?;
-        for (flag, prefix) in [
-            (KeyModifiers::CONTROL, "C-"),
-            (KeyModifiers::ALT, "A-"),
-            (KeyModifiers::SHIFT, "S-"),
-        ] {
-            if mods.contains(flag) {
-                f.write_str(prefix)?;
-            }
-        }
-        write!(f, "{name}>")
-    }
 }
 
 /// A key sequence bound to an action.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Binding {
     pub on: Vec<Key>,
-    pub run: String,
+    pub run: Action,
     pub desc: String,
 }
 
 impl Binding {
     fn is_noop(&self) -> bool {
-        self.run == NOOP
+        self.run == Action::Noop
     }
 }
 
@@ -442,7 +230,7 @@ impl Keymap {
     }
 
     /// The first key sequence bound to `run` in `layer` (or global), as text, for hints: e.g. "x".
-    pub fn hint(&self, layer: Layer, run: &str) -> Option<String> {
+    pub fn hint(&self, layer: Layer, run: Action) -> Option<String> {
         let own = self.layers[layer.index()].iter();
         let global = if layer.inherits_global() {
             self.layers[Layer::Global.index()].iter()
@@ -586,19 +374,22 @@ fn parse_binding(ctx: &Located<'_>, layer: Layer, item: &Spanned<DeValue<'_>>) -
                 on = Some(seq);
             }
             "run" => {
-                let action = string(value)?;
-                let known = |l: Layer| l.actions().contains(&action.as_str());
-                if action != NOOP && !known(layer) && !known(Layer::Global) {
-                    return Err(ctx.at(
-                        value.span(),
-                        format!(
-                            "unknown action \"{action}\" in [{}]: expected one of {}, or noop to unbind",
-                            layer.name(),
-                            layer.actions().join(", ")
-                        ),
-                    ));
+                let name = string(value)?;
+                let known = |a: Action, l: Layer| Action::in_layer(l).contains(&a);
+                match Action::from_name(&name) {
+                    Some(a) if a == Action::Noop || known(a, layer) || known(a, Layer::Global) => run = Some(a),
+                    _ => {
+                        let names: Vec<&str> = Action::in_layer(layer).iter().map(|a| a.name()).collect();
+                        return Err(ctx.at(
+                            value.span(),
+                            format!(
+                                "unknown action \"{name}\" in [{}]: expected one of {}, or noop to unbind",
+                                layer.name(),
+                                names.join(", ")
+                            ),
+                        ));
+                    }
                 }
-                run = Some(action);
             }
             "desc" => desc = Some(string(value)?),
             other => {
@@ -611,14 +402,14 @@ fn parse_binding(ctx: &Located<'_>, layer: Layer, item: &Spanned<DeValue<'_>>) -
     }
     let on = on.ok_or_else(|| ctx.at(item.span(), format!("binding without \"on\": {EXPECTED_BINDING}")))?;
     let run = run.ok_or_else(|| ctx.at(item.span(), format!("binding without \"run\": {EXPECTED_BINDING}")))?;
-    let desc = desc.unwrap_or_else(|| run.replace('_', " "));
+    let desc = desc.unwrap_or_else(|| run.name().replace('_', " "));
     Ok(Binding { on, run, desc })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crossterm::event::KeyEventKind;
+    use crossterm::event::KeyModifiers;
 
     fn key(s: &str) -> Key {
         Key::parse(s).unwrap()
@@ -630,7 +421,7 @@ mod tests {
 
     fn run_of<'a>(l: Lookup<'a>) -> Option<&'a str> {
         match l {
-            Lookup::Run(b) => Some(b.run.as_str()),
+            Lookup::Run(b) => Some(b.run.name()),
             _ => None,
         }
     }
@@ -640,100 +431,6 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
-    }
-
-    #[test]
-    fn parses_every_notation_form() {
-        let cases: &[(&str, KeyCode, KeyModifiers)] = &[
-            ("j", KeyCode::Char('j'), KeyModifiers::NONE),
-            ("G", KeyCode::Char('G'), KeyModifiers::NONE),
-            ("?", KeyCode::Char('?'), KeyModifiers::NONE),
-            ("+", KeyCode::Char('+'), KeyModifiers::NONE),
-            ("-", KeyCode::Char('-'), KeyModifiers::NONE),
-            ("<", KeyCode::Char('<'), KeyModifiers::NONE),
-            ("<Space>", KeyCode::Char(' '), KeyModifiers::NONE),
-            (" ", KeyCode::Char(' '), KeyModifiers::NONE),
-            ("<Enter>", KeyCode::Enter, KeyModifiers::NONE),
-            ("<Esc>", KeyCode::Esc, KeyModifiers::NONE),
-            ("<Tab>", KeyCode::Tab, KeyModifiers::NONE),
-            ("<S-Tab>", KeyCode::BackTab, KeyModifiers::NONE),
-            ("<BackTab>", KeyCode::BackTab, KeyModifiers::NONE),
-            ("<Up>", KeyCode::Up, KeyModifiers::NONE),
-            ("<Down>", KeyCode::Down, KeyModifiers::NONE),
-            ("<Left>", KeyCode::Left, KeyModifiers::NONE),
-            ("<Right>", KeyCode::Right, KeyModifiers::NONE),
-            ("<PageUp>", KeyCode::PageUp, KeyModifiers::NONE),
-            ("<PageDown>", KeyCode::PageDown, KeyModifiers::NONE),
-            ("<Home>", KeyCode::Home, KeyModifiers::NONE),
-            ("<End>", KeyCode::End, KeyModifiers::NONE),
-            ("<Backspace>", KeyCode::Backspace, KeyModifiers::NONE),
-            ("<F1>", KeyCode::F(1), KeyModifiers::NONE),
-            ("<F12>", KeyCode::F(12), KeyModifiers::NONE),
-            ("<C-n>", KeyCode::Char('n'), KeyModifiers::CONTROL),
-            ("<A-x>", KeyCode::Char('x'), KeyModifiers::ALT),
-            ("<A-Enter>", KeyCode::Enter, KeyModifiers::ALT),
-            (
-                "<C-A-x>",
-                KeyCode::Char('x'),
-                KeyModifiers::CONTROL.union(KeyModifiers::ALT),
-            ),
-            ("<C-Space>", KeyCode::Char(' '), KeyModifiers::CONTROL),
-            ("<A-<>", KeyCode::Char('<'), KeyModifiers::ALT),
-            ("<A->>", KeyCode::Char('>'), KeyModifiers::ALT),
-            ("<C-->", KeyCode::Char('-'), KeyModifiers::CONTROL),
-            ("<S-Up>", KeyCode::Up, KeyModifiers::SHIFT),
-            ("<S-x>", KeyCode::Char('X'), KeyModifiers::NONE),
-        ];
-        for (text, code, mods) in cases {
-            let k = Key::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
-            assert_eq!(
-                k,
-                Key {
-                    code: *code,
-                    mods: *mods
-                },
-                "{text}"
-            );
-            // Display writes notation that parses back to the same key.
-            let shown = k.to_string();
-            assert_eq!(Key::parse(&shown).unwrap(), k, "{text} shown as {shown}");
-        }
-        for (text, shown) in [
-            ("j", "j"),
-            ("G", "G"),
-            ("<C-n>", "<C-n>"),
-            ("<Enter>", "<Enter>"),
-            ("<BackTab>", "<S-Tab>"),
-            (" ", "<Space>"),
-            ("<c-a-x>", "<C-A-x>"),
-            ("<f5>", "<F5>"),
-            ("<A-Enter>", "<A-Enter>"),
-        ] {
-            assert_eq!(key(text).to_string(), shown);
-        }
-        for bad in ["", "jj", "<Ctrl-x>", "<F13>", "<>", "<C->", "<Foo>", "<Enter"] {
-            let e = Key::parse(bad).unwrap_err();
-            assert!(e.contains("expected"), "{bad}: {e}");
-        }
-    }
-
-    #[test]
-    fn events_are_normalised() {
-        let ev = |code, mods| KeyEvent::new_with_kind(code, mods, KeyEventKind::Press);
-        assert_eq!(Key::from_event(&ev(KeyCode::Char('G'), KeyModifiers::SHIFT)), key("G"));
-        assert_eq!(
-            Key::from_event(&ev(KeyCode::BackTab, KeyModifiers::SHIFT)),
-            key("<S-Tab>")
-        );
-        assert_eq!(
-            Key::from_event(&ev(KeyCode::BackTab, KeyModifiers::NONE)),
-            key("<S-Tab>")
-        );
-        assert_eq!(
-            Key::from_event(&ev(KeyCode::Char('d'), KeyModifiers::CONTROL)),
-            key("<C-d>")
-        );
-        assert_eq!(Key::from_event(&ev(KeyCode::Char('+'), KeyModifiers::SHIFT)), key("+"));
     }
 
     #[test]
@@ -786,12 +483,12 @@ mod tests {
             run_of(map.lookup(Layer::Composer, &keys(&["<A-Enter>"]))),
             Some("newline")
         );
-        assert_eq!(map.hint(Layer::Tree, "quit").as_deref(), Some("q"));
-        assert_eq!(map.hint(Layer::Tree, "prune").as_deref(), Some("x"));
-        assert_eq!(map.hint(Layer::Tree, "first").as_deref(), Some("gg"));
-        assert_eq!(map.hint(Layer::Composer, "quit"), None);
+        assert_eq!(map.hint(Layer::Tree, Action::Quit).as_deref(), Some("q"));
+        assert_eq!(map.hint(Layer::Tree, Action::Prune).as_deref(), Some("x"));
+        assert_eq!(map.hint(Layer::Tree, Action::First).as_deref(), Some("gg"));
+        assert_eq!(map.hint(Layer::Composer, Action::Quit), None);
         // "q" is shadowed in help: no hint for quit there.
-        assert_eq!(map.hint(Layer::Help, "quit"), None);
+        assert_eq!(map.hint(Layer::Help, Action::Quit), None);
     }
 
     #[test]
@@ -823,10 +520,10 @@ keymap = [{ on = ["<Esc>"], run = "close", desc = "Close" }]
         assert_eq!(map.lookup(Layer::Tree, &keys(&["f"])), Lookup::None);
         assert_eq!(run_of(map.lookup(Layer::Tree, &keys(&["<C-f>"]))), Some("fork"));
         assert_eq!(run_of(map.lookup(Layer::Tree, &keys(&["j"]))), Some("down"));
-        assert_eq!(map.hint(Layer::Tree, "prune").as_deref(), Some("d"));
-        assert_eq!(map.hint(Layer::Tree, "fork").as_deref(), Some("<C-f>"));
+        assert_eq!(map.hint(Layer::Tree, Action::Prune).as_deref(), Some("d"));
+        assert_eq!(map.hint(Layer::Tree, Action::Fork).as_deref(), Some("<C-f>"));
         let tree = map.bindings(Layer::Tree);
-        assert!(tree.iter().all(|b| b.run != "noop"));
+        assert!(tree.iter().all(|b| b.run != Action::Noop));
         assert_eq!(tree.iter().filter(|b| b.on == keys(&["j"])).count(), 1);
         assert_eq!(tree[0].on, keys(&["d"]));
         // A whole-layer keymap replaces the layer.
@@ -915,7 +612,7 @@ keymap = [{ on = ["<Esc>"], run = "close", desc = "Close" }]
             Keymap::parse(text, name).unwrap_or_else(|e| panic!("{e}"));
             let map = Keymap::builtin(name).unwrap();
             for layer in Layer::ALL {
-                for action in layer.actions() {
+                for &action in Action::in_layer(layer) {
                     assert!(
                         map.hint(layer, action).is_some(),
                         "{name}: {} has no key for {action}",
@@ -925,8 +622,11 @@ keymap = [{ on = ["<Esc>"], run = "close", desc = "Close" }]
                 let own = &map.layers[layer.index()];
                 for (i, b) in own.iter().enumerate() {
                     // Every built-in binding has its own description (not the default one made from `run`).
-                    assert!(!b.desc.is_empty() && b.desc != b.run.replace('_', " "), "{name}: {b:?}");
-                    assert!(b.run != "noop");
+                    assert!(
+                        !b.desc.is_empty() && b.desc != b.run.name().replace('_', " "),
+                        "{name}: {b:?}"
+                    );
+                    assert!(b.run != Action::Noop);
                     // No duplicates and no binding hidden behind a shorter one, in the layer or global.
                     for (j, q) in own.iter().enumerate() {
                         if i != j {
@@ -948,7 +648,7 @@ keymap = [{ on = ["<Esc>"], run = "close", desc = "Close" }]
                 assert_eq!(map.bindings(layer).len(), own.len());
             }
             // Pruning is never on a Ctrl chord.
-            for b in map.bindings(Layer::Tree).into_iter().filter(|b| b.run == "prune") {
+            for b in map.bindings(Layer::Tree).into_iter().filter(|b| b.run == Action::Prune) {
                 assert!(b.on.iter().all(|k| !k.mods.contains(KeyModifiers::CONTROL)), "{name}");
             }
         }

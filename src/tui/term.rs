@@ -13,13 +13,14 @@ use ratatui::backend::CrosstermBackend;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::app::{App, Effect};
+use super::app::App;
 use super::views::View;
-use crate::model::{BranchStatus, Command, Event};
-use crate::store::Store;
+use crate::model::{BranchStatus, Reply, Request};
 
 /// The shortest time between two frames.
 pub const FRAME: Duration = Duration::from_millis(17);
+/// How long quitting waits for the store to answer for feedback just given.
+pub const SAVE_WAIT: Duration = Duration::from_secs(5);
 /// How often the spinner moves while something runs.
 pub const TICK: Duration = Duration::from_millis(120);
 
@@ -93,39 +94,48 @@ impl Drop for Guard {
     }
 }
 
-/// Everything one cockpit session needs.
+/// Everything one cockpit session needs: the app and its view, and the link to
+/// whatever hosts the investigation (local or remote, the cockpit cannot tell).
 pub struct Session {
     pub app: App,
     pub view: View,
-    /// Engine events (live), or nothing more after a replay.
-    pub events: mpsc::UnboundedReceiver<Event>,
-    /// Where commands go; `None` in review.
-    pub commands: Option<mpsc::UnboundedSender<Command>>,
-    /// Where feedback is saved.
-    pub store: Option<Store>,
+    /// The investigation's events, and answers to requests.
+    pub replies: mpsc::UnboundedReceiver<Reply>,
+    /// Commands and feedback.
+    pub requests: mpsc::UnboundedSender<Request>,
 }
 
 impl Session {
-    /// Carries out what the app asked for.
-    pub fn apply(&mut self, effects: Vec<Effect>) {
-        for e in effects {
-            match e {
-                Effect::Command(c) => match &self.commands {
-                    Some(tx) if tx.send(c.clone()).is_ok() => {
-                        tracing::info!(command = ?c, "command sent");
-                    }
-                    _ => self.app.toast = Some(("the investigation is no longer running".into(), true)),
-                },
-                Effect::Feedback(f) => match &self.store {
-                    Some(store) => match store.save_feedback(&f) {
-                        Ok(_) => self.app.feedback_saved(f),
-                        Err(err) => {
-                            tracing::error!(%err, "feedback not saved");
-                            self.app.toast = Some((format!("NOT saved: {err}"), true));
-                        }
-                    },
-                    None => self.app.toast = Some(("no store: feedback cannot be saved".into(), true)),
-                },
+    /// Passes on what the app asked for; the answers come back as replies.
+    /// Returns how many pieces of feedback went out, to await their answers.
+    pub fn apply(&mut self, requests: Vec<Request>) -> usize {
+        let mut feedback = 0;
+        for r in requests {
+            let is_feedback = matches!(r, Request::Feedback(_));
+            if self.requests.send(r).is_err() {
+                self.app.toast = Some(("the investigation is no longer running".into(), true));
+            } else if is_feedback {
+                feedback += 1;
+            }
+        }
+        feedback
+    }
+
+    /// Takes in one reply. Returns true if it answers feedback (saved or not).
+    pub fn receive(&mut self, reply: Reply) -> bool {
+        match reply {
+            Reply::Event(e) => {
+                self.app.on_event(&e);
+                false
+            }
+            Reply::FeedbackSaved(f) => {
+                self.app.feedback_saved(f);
+                true
+            }
+            Reply::Refused { request, reason } => {
+                tracing::warn!(%request, %reason, "request refused");
+                self.app.toast = Some((reason, true));
+                request == Request::FEEDBACK
             }
         }
     }
@@ -155,19 +165,23 @@ pub async fn run(mut s: Session) -> std::io::Result<App> {
     let mut hup_sig = signal(tokio::signal::unix::SignalKind::hangup());
     let mut pacer = Pacer::new();
     let mut tick = tokio::time::interval(TICK);
-    let mut events_open = true;
+    let mut replies_open = true;
+    // Feedback sent and not yet answered: quitting waits for it, so none is lost on the way to the store.
+    let mut unanswered = 0usize;
     loop {
         if pacer.take(Instant::now()) {
             draw(&mut terminal, &mut s)?;
         }
         let next = pacer.due();
         tokio::select! {
-            ev = s.events.recv(), if events_open => match ev {
-                Some(e) => {
-                    s.app.on_event(&e);
+            r = s.replies.recv(), if replies_open => match r {
+                Some(r) => {
+                    if s.receive(r) {
+                        unanswered = unanswered.saturating_sub(1);
+                    }
                     pacer.request();
                 }
-                None => events_open = false,
+                None => replies_open = false,
             },
             Some(ev) = keys.recv() => {
                 match ev {
@@ -175,8 +189,8 @@ pub async fn run(mut s: Session) -> std::io::Result<App> {
                         if s.app.toast.is_some() && !matches!(s.app.mode, super::app::Mode::Composer { .. }) {
                             s.app.toast = None;
                         }
-                        let effects = s.app.on_key(&k);
-                        s.apply(effects);
+                        let requests = s.app.on_key(&k);
+                        unanswered += s.apply(requests);
                     }
                     TermEvent::Resize(..) => {
                         let _ = terminal.autoresize();
@@ -198,6 +212,21 @@ pub async fn run(mut s: Session) -> std::io::Result<App> {
         }
         if s.app.quit {
             break;
+        }
+    }
+    let deadline = Instant::now() + SAVE_WAIT;
+    while unanswered > 0 && replies_open {
+        match tokio::time::timeout_at(deadline, s.replies.recv()).await {
+            Ok(Some(r)) => {
+                if s.receive(r) {
+                    unanswered -= 1;
+                }
+            }
+            Ok(None) => replies_open = false,
+            Err(_) => {
+                tracing::error!(unanswered, "quit before the store answered for all feedback");
+                break;
+            }
         }
     }
     drop(terminal);

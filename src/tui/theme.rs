@@ -20,60 +20,93 @@ use ratatui::style::{Color, Modifier, Style};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-/// Every role a theme styles, as `section.slot`.
-pub const ROLES: &[&str] = &[
-    "pane.border",
-    "pane.border_focus",
-    "pane.title",
-    "tree.running",
-    "tree.queued",
-    "tree.paused",
-    "tree.pruned",
-    "tree.done",
-    "tree.failed",
-    "tree.out_of_budget",
-    "tree.selected",
-    "tree.confidence",
-    "tree.feedback",
-    "stream.time",
-    "stream.thought",
-    "stream.tool",
-    "stream.args",
-    "stream.ok",
-    "stream.error",
-    "stream.refused",
-    "stream.guidance",
-    "stream.hypothesis",
-    "stream.cursor",
-    "stream.selection",
-    "evidence.text",
-    "evidence.key",
-    "evidence.string",
-    "evidence.number",
-    "evidence.keyword",
-    "evidence.comment",
-    "evidence.error",
-    "evidence.warn",
-    "evidence.sparkline",
-    "evidence.onset",
-    "evidence.highlight",
-    "causes.rank",
-    "causes.service",
-    "causes.kind",
-    "causes.confidence",
-    "causes.selected",
-    "causes.graded",
-    "status.bar",
-    "status.key",
-    "status.value",
-    "status.warning",
-    "composer.border",
-    "composer.text",
-    "help.key",
-    "help.desc",
-    "dialog.border",
-    "dialog.text",
-];
+/// One table, so a role's variant and its `section.slot` name cannot drift apart.
+macro_rules! roles {
+    ($($variant:ident = $name:literal;)*) => {
+        /// A slot a theme styles, named in theme files as `section.slot`.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Role {
+            $($variant,)*
+        }
+
+        impl Role {
+            pub const ALL: &'static [Role] = &[$(Role::$variant,)*];
+
+            /// The role's `section.slot` in a theme file.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Role::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+roles! {
+    PaneBorder = "pane.border";
+    PaneBorderFocus = "pane.border_focus";
+    PaneTitle = "pane.title";
+    TreeRunning = "tree.running";
+    TreeQueued = "tree.queued";
+    TreePaused = "tree.paused";
+    TreePruned = "tree.pruned";
+    TreeDone = "tree.done";
+    TreeFailed = "tree.failed";
+    TreeOutOfBudget = "tree.out_of_budget";
+    TreeSelected = "tree.selected";
+    TreeConfidence = "tree.confidence";
+    TreeFeedback = "tree.feedback";
+    StreamTime = "stream.time";
+    StreamThought = "stream.thought";
+    StreamTool = "stream.tool";
+    StreamArgs = "stream.args";
+    StreamOk = "stream.ok";
+    StreamError = "stream.error";
+    StreamRefused = "stream.refused";
+    StreamGuidance = "stream.guidance";
+    StreamHypothesis = "stream.hypothesis";
+    StreamCursor = "stream.cursor";
+    StreamSelection = "stream.selection";
+    EvidenceText = "evidence.text";
+    EvidenceKey = "evidence.key";
+    EvidenceString = "evidence.string";
+    EvidenceNumber = "evidence.number";
+    EvidenceKeyword = "evidence.keyword";
+    EvidenceComment = "evidence.comment";
+    EvidenceError = "evidence.error";
+    EvidenceWarn = "evidence.warn";
+    EvidenceSparkline = "evidence.sparkline";
+    EvidenceOnset = "evidence.onset";
+    EvidenceHighlight = "evidence.highlight";
+    CausesRank = "causes.rank";
+    CausesService = "causes.service";
+    CausesKind = "causes.kind";
+    CausesConfidence = "causes.confidence";
+    CausesSelected = "causes.selected";
+    CausesGraded = "causes.graded";
+    StatusBar = "status.bar";
+    StatusKey = "status.key";
+    StatusValue = "status.value";
+    StatusWarning = "status.warning";
+    ComposerBorder = "composer.border";
+    ComposerText = "composer.text";
+    HelpKey = "help.key";
+    HelpDesc = "help.desc";
+    DialogBorder = "dialog.border";
+    DialogText = "dialog.text";
+}
+
+impl Role {
+    pub fn from_name(name: &str) -> Option<Role> {
+        Role::ALL.iter().copied().find(|r| r.name() == name)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// The built-in themes: name, file text.
 const BUILTIN: &[(&str, &str)] = &[
@@ -119,7 +152,7 @@ const EXPECTED_COLOUR: &str = "expected one of the 16 ANSI colour names (black r
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Theme {
     name: String,
-    styles: BTreeMap<String, Style>,
+    styles: BTreeMap<Role, Style>,
 }
 
 impl Theme {
@@ -192,9 +225,9 @@ impl Theme {
         Ok(theme)
     }
 
-    /// The style of a role; an unknown role is the terminal default style.
-    pub fn style(&self, role: &str) -> Style {
-        self.styles.get(role).copied().unwrap_or_default()
+    /// The style of a role; one the theme leaves out is the terminal default style.
+    pub fn style(&self, role: Role) -> Style {
+        self.styles.get(&role).copied().unwrap_or_default()
     }
 
     pub fn name(&self) -> &str {
@@ -222,7 +255,7 @@ impl Theme {
 }
 
 /// Reads the slots of a theme file, skipping (with a message) whatever is wrong.
-fn parse_slots(text: &str, path: &str) -> (Vec<(String, Style)>, Vec<String>) {
+fn parse_slots(text: &str, path: &str) -> (Vec<(Role, Style)>, Vec<String>) {
     let ctx = Located { text, path };
     let mut errors = Vec::new();
     let doc = match DeTable::parse(text) {
@@ -233,7 +266,11 @@ fn parse_slots(text: &str, path: &str) -> (Vec<(String, Style)>, Vec<String>) {
             return (Vec::new(), errors);
         }
     };
-    let mut sections: Vec<&str> = ROLES.iter().filter_map(|r| r.split_once('.')).map(|(s, _)| s).collect();
+    let mut sections: Vec<&str> = Role::ALL
+        .iter()
+        .filter_map(|r| r.name().split_once('.'))
+        .map(|(s, _)| s)
+        .collect();
     sections.dedup();
     let mut slots = Vec::new();
     for (section, value) in doc.get_ref() {
@@ -253,11 +290,10 @@ fn parse_slots(text: &str, path: &str) -> (Vec<(String, Style)>, Vec<String>) {
             continue;
         };
         for (slot, spec) in table {
-            let role = format!("{section_name}.{}", slot.get_ref());
-            if !ROLES.contains(&role.as_str()) {
-                let known: Vec<&str> = ROLES
+            let Some(role) = Role::from_name(&format!("{section_name}.{}", slot.get_ref())) else {
+                let known: Vec<&str> = Role::ALL
                     .iter()
-                    .filter_map(|r| r.strip_prefix(section_name).and_then(|r| r.strip_prefix('.')))
+                    .filter_map(|r| r.name().strip_prefix(section_name).and_then(|r| r.strip_prefix('.')))
                     .collect();
                 errors.push(ctx.at(
                     slot.span(),
@@ -268,7 +304,7 @@ fn parse_slots(text: &str, path: &str) -> (Vec<(String, Style)>, Vec<String>) {
                     ),
                 ));
                 continue;
-            }
+            };
             match parse_style(&ctx, spec) {
                 Ok(style) => slots.push((role, style)),
                 Err(e) => errors.push(e),
@@ -370,27 +406,27 @@ mod tests {
         for (name, text) in BUILTIN {
             let theme = Theme::parse(text, &format!("themes/{name}.toml")).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(theme.name(), *name);
-            for role in ROLES {
-                assert!(theme.styles.contains_key(*role), "{name} does not define {role}");
+            for &role in Role::ALL {
+                assert!(theme.styles.contains_key(&role), "{name} does not define {role}");
             }
-            assert_eq!(theme.styles.len(), ROLES.len(), "{name}");
+            assert_eq!(theme.styles.len(), Role::ALL.len(), "{name}");
             assert_eq!(Theme::builtin(name).as_ref(), Some(&theme));
         }
         assert!(Theme::builtin("nope").is_none());
         let default = Theme::builtin("default").unwrap();
         assert_eq!(
-            default.style("tree.running"),
+            default.style(Role::TreeRunning),
             Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)
         );
-        assert_eq!(default.style("no.such.role"), Style::default());
+        assert_eq!(Role::from_name("no.such.role"), None);
         // The default theme keeps to the 16 ANSI colours; dusk is 24-bit.
         let ansi = |c: Option<Color>| c.is_none_or(|c| c == Color::Reset || ANSI.iter().any(|(_, a)| *a == c));
-        for role in ROLES {
+        for &role in Role::ALL {
             let s = default.style(role);
             assert!(ansi(s.fg) && ansi(s.bg), "default {role}: {s:?}");
         }
         assert!(matches!(
-            Theme::builtin("dusk").unwrap().style("tree.running").fg,
+            Theme::builtin("dusk").unwrap().style(Role::TreeRunning).fg,
             Some(Color::Rgb(..))
         ));
     }
@@ -398,7 +434,7 @@ mod tests {
     #[test]
     fn mono_has_no_colours() {
         let mono = Theme::builtin("mono").unwrap();
-        for role in ROLES {
+        for &role in Role::ALL {
             let s = mono.style(role);
             assert_eq!((s.fg, s.bg), (None, None), "mono {role}");
         }
@@ -419,12 +455,12 @@ mod tests {
         assert!(messages.is_empty(), "{messages:?}");
         let default = Theme::builtin("default").unwrap();
         assert_eq!(
-            theme.style("tree.running"),
+            theme.style(Role::TreeRunning),
             Style::new()
                 .fg(Color::Rgb(0xff, 0x88, 0))
                 .add_modifier(Modifier::UNDERLINED)
         );
-        for role in ROLES.iter().filter(|r| **r != "tree.running") {
+        for &role in Role::ALL.iter().filter(|r| **r != Role::TreeRunning) {
             assert_eq!(theme.style(role), default.style(role), "{role}");
         }
         assert_eq!(theme.name(), "default");
@@ -439,14 +475,14 @@ mod tests {
         assert!(messages.is_empty(), "{messages:?}");
         assert_eq!(theme.name(), "mine");
         assert_eq!(
-            theme.style("pane.border"),
+            theme.style(Role::PaneBorder),
             Style::new().fg(Color::Indexed(33)).bg(Color::Reset)
         );
         assert_eq!(
-            theme.style("tree.running").add_modifier(Modifier::UNDERLINED),
-            theme.style("tree.running")
+            theme.style(Role::TreeRunning).add_modifier(Modifier::UNDERLINED),
+            theme.style(Role::TreeRunning)
         );
-        assert_eq!(theme.style("stream.ok"), default.style("stream.ok"));
+        assert_eq!(theme.style(Role::StreamOk), default.style(Role::StreamOk));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -504,14 +540,18 @@ mod tests {
             );
             assert!(messages[0].contains(what), "{tag}: {messages:?}");
             assert!(messages[0].contains("expected"), "{tag}: {messages:?}");
-            assert_eq!(theme.style("tree.running"), default.style("tree.running"), "{tag}");
+            assert_eq!(
+                theme.style(Role::TreeRunning),
+                default.style(Role::TreeRunning),
+                "{tag}"
+            );
             // What was right still applies (unless the file is not TOML at all).
             let queued = if *tag == "syntax" {
-                default.style("tree.queued")
+                default.style(Role::TreeQueued)
             } else {
                 Style::new().fg(Color::Red)
             };
-            assert_eq!(theme.style("tree.queued"), queued, "{tag}");
+            assert_eq!(theme.style(Role::TreeQueued), queued, "{tag}");
             assert!(Theme::parse(text, "t.toml").is_err());
             std::fs::remove_dir_all(&dir).unwrap();
         }

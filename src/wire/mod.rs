@@ -1,8 +1,11 @@
 //! The composition root: the one place that turns configuration into sources,
-//! reasoners, sinks and an engine. The command line, the cockpit's launchers
-//! and the server all start investigations through [`launch`].
+//! reasoners, sinks and an engine, and joins the rooms that must not know each
+//! other (a cockpit, and the engine and store that host its investigation).
+//! The command line, the cockpit's launchers and the server all start
+//! investigations through [`launch`].
 
 mod launch;
+pub mod link;
 mod setup;
 pub mod sinks;
 

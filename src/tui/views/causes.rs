@@ -7,7 +7,8 @@ use ratatui::widgets::Paragraph;
 
 use super::View;
 use crate::tools::sanitize::clean;
-use crate::tui::app::{App, Focus, Mode, grade_name};
+use crate::tui::app::{App, Focus, Mode};
+use crate::tui::theme::Role;
 
 impl View {
     pub(super) fn causes(&self, f: &mut Frame, area: Rect, app: &mut App) {
@@ -23,7 +24,7 @@ impl View {
             } else {
                 "Nothing proposed yet."
             };
-            f.render_widget(Paragraph::new(Line::styled(msg, t.style("causes.kind"))), inner);
+            f.render_widget(Paragraph::new(Line::styled(msg, t.style(Role::CausesKind))), inner);
             return;
         }
         let grades = app.grades();
@@ -36,17 +37,17 @@ impl View {
                 .hypotheses
                 .iter()
                 .find_map(|h| grades.get(h))
-                .map(|g| format!(" [{}]", grade_name(*g)));
+                .map(|g| format!(" [{}]", g.name()));
             let mut line = Line::from(vec![
-                Span::styled(format!("{}. ", i + 1), t.style("causes.rank")),
-                Span::styled(clean(&rc.service), t.style("causes.service")),
-                Span::styled(format!(" · {} · ", rc.kind.as_str()), t.style("causes.kind")),
-                Span::styled(format!("{:.2}", rc.confidence), t.style("causes.confidence")),
-                Span::styled(grade.unwrap_or_default(), t.style("causes.graded")),
-                Span::styled(format!("  {}", clean(&rc.statement)), t.style("causes.kind")),
+                Span::styled(format!("{}. ", i + 1), t.style(Role::CausesRank)),
+                Span::styled(clean(&rc.service), t.style(Role::CausesService)),
+                Span::styled(format!(" · {} · ", rc.kind.as_str()), t.style(Role::CausesKind)),
+                Span::styled(format!("{:.2}", rc.confidence), t.style(Role::CausesConfidence)),
+                Span::styled(grade.unwrap_or_default(), t.style(Role::CausesGraded)),
+                Span::styled(format!("  {}", clean(&rc.statement)), t.style(Role::CausesKind)),
             ]);
             if focused && i == sel {
-                line = line.patch_style(t.style("causes.selected"));
+                line = line.patch_style(t.style(Role::CausesSelected));
             }
             out.push(line);
         }

@@ -8,9 +8,10 @@ use ratatui::widgets::Paragraph;
 
 use super::{View, clip, fit};
 use crate::model::{CallStatus, EvidenceKind, Step};
+use crate::tools::render::{SeriesView, call_line, metric_series};
 use crate::tools::sanitize::clean;
-use crate::tools::stats::change_point;
-use crate::tui::app::{App, Focus, LineKind, Mode, StreamLine, args_text};
+use crate::tui::app::{App, Focus, LineKind, Mode, StreamLine};
+use crate::tui::theme::Role;
 use crate::tui::theme::Theme;
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -57,9 +58,9 @@ impl View {
                     .map(|x| x.text.as_str())
                     .collect();
                 let role = match l.kind {
-                    LineKind::Hypothesis => "stream.hypothesis",
-                    LineKind::Guidance => "stream.guidance",
-                    _ => "stream.thought",
+                    LineKind::Hypothesis => Role::StreamHypothesis,
+                    LineKind::Guidance => Role::StreamGuidance,
+                    _ => Role::StreamThought,
                 };
                 (text.join(" "), role)
             });
@@ -75,15 +76,15 @@ impl View {
         let room = (inner.height as usize / 2).max(1);
         let mut head: Vec<Line<'static>> = Vec::new();
         if let Some((text, role)) = &reading {
-            head.extend(wrapped(text, w, room.min(4), t.style(role)));
+            head.extend(wrapped(text, w, room.min(4), t.style(*role)));
         }
         if let Some((call, error)) = &failed {
-            head.extend(wrapped(call, w, 2, t.style("stream.args")));
+            head.extend(wrapped(call, w, 2, t.style(Role::StreamArgs)));
             head.extend(wrapped(
                 &format!("✗ {error}"),
                 w,
                 room.saturating_sub(2).max(1),
-                t.style("stream.error"),
+                t.style(Role::StreamError),
             ));
             f.render_widget(Paragraph::new(head), inner);
             return;
@@ -104,7 +105,7 @@ impl View {
         });
         if let Some(call) = call.filter(|_| inner.height >= 8) {
             let max = if reading.is_some() { 2 } else { 3 };
-            head.extend(wrapped(&call, w, max, t.style("stream.args")));
+            head.extend(wrapped(&call, w, max, t.style(Role::StreamArgs)));
         }
         if e.kind == EvidenceKind::MetricSeries {
             let key = (span, inner.width);
@@ -127,20 +128,15 @@ impl View {
                 line = super::mark_matches(line, p);
             }
             if sel.is_some_and(|(a, b)| n >= a && n <= b) {
-                line = line.patch_style(t.style("evidence.highlight"));
+                line = line.patch_style(t.style(Role::EvidenceHighlight));
             }
             if focused && n == app.evidence.line {
-                line = line.patch_style(t.style("stream.cursor"));
+                line = line.patch_style(t.style(Role::StreamCursor));
             }
             out.push(line);
         }
         f.render_widget(Paragraph::new(out), inner);
     }
-}
-
-/// A tool call as one line, escaped: the tool, then its arguments, the query first.
-fn call_line(tool: &str, args: &serde_json::Value) -> String {
-    format!("{tool} {}", clean(&args_text(args)))
 }
 
 /// `text` cut into rows of `w` characters, at most `max` rows, the last ending in … when cut.
@@ -159,103 +155,50 @@ fn wrapped(text: &str, w: usize, max: usize, style: Style) -> Vec<Line<'static>>
 /// labels, a sparkline with the onset marked, and the level before the onset
 /// and the peak after it (or the range, where nothing changed).
 fn sparklines(body: &str, width: usize, t: &Theme, max: usize) -> Vec<Line<'static>> {
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
-        return vec![];
-    };
-    let Some(result) = v.get("result").and_then(|r| r.as_array()) else {
-        return vec![];
-    };
     let label_w = (width / 3).clamp(8, 40);
     // The levels beside the sparkline, where there is room for them.
     let value_w = if width >= 48 { 18 } else { 0 };
     let spark_w = width.saturating_sub(label_w + 2 + value_w).max(4);
-    let mut series: Vec<(f64, Line<'static>)> = Vec::new();
-    for s in result {
-        let labels = s["metric"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .filter(|(k, _)| *k != "__name__")
-                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default();
-        let xs: Vec<f64> = s["values"]
-            .as_array()
-            .map(|vals| {
-                vals.iter()
-                    .filter_map(|p| p.get(1).and_then(|x| x.as_str()).and_then(|x| x.parse::<f64>().ok()))
-                    .filter(|x| x.is_finite())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if xs.is_empty() {
-            continue;
-        }
-        // Down-sample to the width, keeping each bucket's maximum.
-        let n = spark_w.min(xs.len());
-        let buckets: Vec<f64> = (0..n)
-            .map(|i| {
-                let a = i * xs.len() / n;
-                let b = ((i + 1) * xs.len() / n).max(a + 1);
-                xs[a..b].iter().copied().fold(f64::MIN, f64::max)
-            })
-            .collect();
-        let lo = buckets.iter().copied().fold(f64::MAX, f64::min);
-        let hi = buckets.iter().copied().fold(f64::MIN, f64::max);
-        let onset = change_point(
-            &buckets,
-            (buckets.len() / 4).max(3),
-            2,
-            5.0,
-            (hi - lo).abs() * 0.02 + 1e-9,
-        );
-        let (score, value) = match onset {
-            Some(i) => {
-                let before = buckets[..i].iter().sum::<f64>() / i as f64;
-                let after = &buckets[i..];
-                let peak = if after.iter().sum::<f64>() / after.len() as f64 >= before {
-                    after.iter().copied().fold(f64::MIN, f64::max)
-                } else {
-                    after.iter().copied().fold(f64::MAX, f64::min)
-                };
-                let score = (peak - before).abs() / (before.abs().max((hi - lo).abs() * 1e-3) + 1e-12);
-                (1.0 + score, format!("{} → {}", compact(before), compact(peak)))
-            }
-            None if compact(lo) == compact(hi) => (0.0, compact(lo)),
-            None => (0.0, format!("{} – {}", compact(lo), compact(hi))),
-        };
-        let mut spans = vec![Span::styled(
-            fit(&clean(&labels), label_w) + "  ",
-            t.style("evidence.text"),
-        )];
-        for (i, x) in buckets.iter().enumerate() {
-            let level = if hi > lo {
-                ((x - lo) / (hi - lo) * 7.0).round() as usize
-            } else {
-                0
-            };
-            let c = BARS[level.min(7)].to_string();
-            let style = if Some(i) == onset {
-                t.style("evidence.onset")
-            } else {
-                t.style("evidence.sparkline")
-            };
-            spans.push(Span::styled(c, style));
-        }
-        if value_w > 0 {
-            spans.push(Span::styled(format!(" {value}"), t.style("evidence.text")));
-        }
-        series.push((score, Line::from(spans)));
-    }
-    // Stable: equal scores keep the query's order.
-    series.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let mut out: Vec<Line<'static>> = series.into_iter().take(max).map(|s| s.1).collect();
+    let mut out: Vec<Line<'static>> = metric_series(body, spark_w)
+        .into_iter()
+        .take(max)
+        .map(|s| sparkline(&s, label_w, value_w > 0, t))
+        .collect();
     if !out.is_empty() {
         out.push(Line::styled("", Style::default()));
     }
     out
+}
+
+fn sparkline(s: &SeriesView, label_w: usize, levels: bool, t: &Theme) -> Line<'static> {
+    let (lo, hi) = (s.lo, s.hi);
+    let mut spans = vec![Span::styled(
+        fit(&s.labels, label_w) + "  ",
+        t.style(Role::EvidenceText),
+    )];
+    for (i, x) in s.values.iter().enumerate() {
+        let level = if hi > lo {
+            ((x - lo) / (hi - lo) * 7.0).round() as usize
+        } else {
+            0
+        };
+        let c = BARS[level.min(7)].to_string();
+        let style = if Some(i) == s.onset {
+            t.style(Role::EvidenceOnset)
+        } else {
+            t.style(Role::EvidenceSparkline)
+        };
+        spans.push(Span::styled(c, style));
+    }
+    if levels {
+        let value = match s.change {
+            Some((before, peak)) => format!("{} → {}", compact(before), compact(peak)),
+            None if compact(lo) == compact(hi) => compact(lo),
+            None => format!("{} – {}", compact(lo), compact(hi)),
+        };
+        spans.push(Span::styled(format!(" {value}"), t.style(Role::EvidenceText)));
+    }
+    Line::from(spans)
 }
 
 /// A value in at most 7 characters: 0.0067, 2.31, 1.4k, 3.2M.

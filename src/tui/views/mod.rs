@@ -18,6 +18,7 @@ use super::app::{App, Mode};
 use super::highlight::Highlighter;
 use super::theme::Theme;
 use crate::model::InvestigationState;
+use crate::tui::theme::Role;
 
 pub struct View {
     pub theme: Theme,
@@ -78,15 +79,15 @@ impl View {
 
     pub(super) fn block<'a>(&self, title: String, focused: bool) -> Block<'a> {
         let border = if focused {
-            self.theme.style("pane.border_focus")
+            self.theme.style(Role::PaneBorderFocus)
         } else {
-            self.theme.style("pane.border")
+            self.theme.style(Role::PaneBorder)
         };
         Block::default()
             .borders(Borders::ALL)
             .border_type(if focused { BorderType::Thick } else { BorderType::Plain })
             .border_style(border)
-            .title(Span::styled(title, self.theme.style("pane.title")))
+            .title(Span::styled(title, self.theme.style(Role::PaneTitle)))
     }
 }
 

@@ -8,8 +8,10 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
 use super::{View, centered, fit};
 use crate::tools::sanitize::clean;
+use crate::tui::action::Action;
 use crate::tui::app::{App, Mode, Purpose};
 use crate::tui::keymap::Layer;
+use crate::tui::theme::Role;
 
 impl View {
     pub(super) fn composer(&self, f: &mut Frame, area: Rect, app: &mut App) {
@@ -44,15 +46,15 @@ impl View {
         let block = Block::default()
             .borders(Borders::ALL)
             .border_type(BorderType::Rounded)
-            .border_style(t.style("composer.border"))
-            .title(Span::styled(fit(&title, w as usize - 2), t.style("pane.title")));
+            .border_style(t.style(Role::ComposerBorder))
+            .title(Span::styled(fit(&title, w as usize - 2), t.style(Role::PaneTitle)));
         let inner = block.inner(r);
         f.render_widget(block, r);
         let mut text_area = inner;
         if let Some(c) = context {
             let ctx = Rect { height: 2, ..inner };
             f.render_widget(
-                Paragraph::new(Line::styled(clean(&c), t.style("evidence.highlight"))).wrap(Wrap { trim: true }),
+                Paragraph::new(Line::styled(clean(&c), t.style(Role::EvidenceHighlight))).wrap(Wrap { trim: true }),
                 ctx,
             );
             text_area = Rect {
@@ -61,7 +63,7 @@ impl View {
                 ..inner
             };
         }
-        text.set_style(t.style("composer.text"));
+        text.set_style(t.style(Role::ComposerText));
         f.render_widget(&**text, text_area);
     }
 
@@ -72,12 +74,12 @@ impl View {
         let block = Block::default()
             .borders(Borders::ALL)
             .border_type(BorderType::Rounded)
-            .border_style(t.style("dialog.border"))
+            .border_style(t.style(Role::DialogBorder))
             .title(" Prune ");
         let p = Paragraph::new(vec![
-            Line::styled(format!("Prune {label}?"), t.style("dialog.text")),
-            Line::styled("Its hypotheses leave the conclusion.", t.style("dialog.text")),
-            Line::styled("y prune · n keep", t.style("help.key")),
+            Line::styled(format!("Prune {label}?"), t.style(Role::DialogText)),
+            Line::styled("Its hypotheses leave the conclusion.", t.style(Role::DialogText)),
+            Line::styled("y prune · n keep", t.style(Role::HelpKey)),
         ])
         .block(block);
         f.render_widget(p, r);
@@ -96,21 +98,21 @@ impl View {
         for layer in [focus_layer, Layer::Global, Layer::Composer] {
             lines.push(Line::styled(
                 format!("{} keys", layer.name()),
-                t.style("pane.title").add_modifier(Modifier::BOLD),
+                t.style(Role::PaneTitle).add_modifier(Modifier::BOLD),
             ));
             // One line per action, with every key bound to it.
-            let mut rows: Vec<(String, Vec<String>, String)> = Vec::new();
+            let mut rows: Vec<(Action, Vec<String>, String)> = Vec::new();
             for b in app.keymap.bindings(layer) {
                 let keys: Vec<String> = b.on.iter().map(|k| k.to_string()).collect();
                 match rows.iter_mut().find(|r| r.0 == b.run) {
                     Some(r) => r.1.push(keys.join(" ")),
-                    None => rows.push((b.run.clone(), vec![keys.join(" ")], b.desc.clone())),
+                    None => rows.push((b.run, vec![keys.join(" ")], b.desc.clone())),
                 }
             }
             for (_, keys, desc) in rows {
                 lines.push(Line::from(vec![
-                    Span::styled(format!("  {:<18}", keys.join(", ")), t.style("help.key")),
-                    Span::styled(desc, t.style("help.desc")),
+                    Span::styled(format!("  {:<18}", keys.join(", ")), t.style(Role::HelpKey)),
+                    Span::styled(desc, t.style(Role::HelpDesc)),
                 ]));
             }
             lines.push(Line::raw(""));
@@ -118,7 +120,7 @@ impl View {
         let block = Block::default()
             .borders(Borders::ALL)
             .border_type(BorderType::Rounded)
-            .border_style(t.style("dialog.border"))
+            .border_style(t.style(Role::DialogBorder))
             .title(" Help ");
         f.render_widget(Paragraph::new(lines).block(block).scroll((scroll, 0)), r);
     }

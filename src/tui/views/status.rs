@@ -8,8 +8,9 @@ use ratatui::widgets::Paragraph;
 use super::{View, elapsed_ms, tokens};
 use crate::model::InvestigationStatus;
 use crate::tools::sanitize::clean;
+use crate::tui::action::Action;
 use crate::tui::app::App;
-use crate::tui::keymap::Layer;
+use crate::tui::theme::Role;
 
 impl View {
     pub(super) fn status(&self, f: &mut Frame, area: Rect, app: &App) {
@@ -17,19 +18,19 @@ impl View {
         let line = match &app.state {
             None => Line::styled(
                 " inquest ─ waiting for the investigation to start…",
-                t.style("status.bar"),
+                t.style(Role::StatusBar),
             ),
             Some(s) => {
                 let elapsed = elapsed_ms(s) / 1000;
-                let sep = || Span::styled(" ─ ", t.style("status.bar"));
-                let v = |x: String| Span::styled(x, t.style("status.value"));
+                let sep = || Span::styled(" ─ ", t.style(Role::StatusBar));
+                let v = |x: String| Span::styled(x, t.style(Role::StatusValue));
                 let (st, role) = match s.status {
-                    InvestigationStatus::Running if !app.live => ("review", "status.value"),
-                    InvestigationStatus::Running => ("running", "status.value"),
-                    InvestigationStatus::Done => ("done", "status.value"),
-                    InvestigationStatus::Stopped => ("stopped", "status.warning"),
-                    InvestigationStatus::Failed => ("failed", "status.warning"),
-                    InvestigationStatus::Interrupted => ("interrupted", "status.warning"),
+                    InvestigationStatus::Running if !app.live => ("review", Role::StatusValue),
+                    InvestigationStatus::Running => ("running", Role::StatusValue),
+                    InvestigationStatus::Done => ("done", Role::StatusValue),
+                    InvestigationStatus::Stopped => ("stopped", Role::StatusWarning),
+                    InvestigationStatus::Failed => ("failed", Role::StatusWarning),
+                    InvestigationStatus::Interrupted => ("interrupted", Role::StatusWarning),
                 };
                 // Segments by importance; the less important go first when the line is short.
                 let segments: Vec<(u8, Vec<Span<'static>>)> = vec![
@@ -38,7 +39,7 @@ impl View {
                     (5, vec![v(clean(&s.alert.severity))]),
                     (
                         2,
-                        vec![Span::styled("trace ", t.style("status.bar")), v(s.trace_id.short())],
+                        vec![Span::styled("trace ", t.style(Role::StatusBar)), v(s.trace_id.short())],
                     ),
                     (0, vec![v(format!("{:02}:{:02}", elapsed / 60, elapsed % 60))]),
                     (1, vec![v(format!("{}/{} calls", s.tool_calls, s.budget.tool_calls))]),
@@ -62,7 +63,10 @@ impl View {
                     (4, vec![v(s.reasoner.clone())]),
                     (
                         5,
-                        vec![Span::styled("bundle ", t.style("status.bar")), v(s.bundle_id.clone())],
+                        vec![
+                            Span::styled("bundle ", t.style(Role::StatusBar)),
+                            v(s.bundle_id.clone()),
+                        ],
                     ),
                     (0, vec![Span::styled(st, t.style(role))]),
                 ];
@@ -79,7 +83,7 @@ impl View {
                     }
                     keep.retain(|s| s.0 < level);
                 }
-                let mut spans = vec![Span::styled(" inquest", t.style("status.key"))];
+                let mut spans = vec![Span::styled(" inquest", t.style(Role::StatusKey))];
                 for seg in keep {
                     spans.push(sep());
                     spans.extend(seg.1.iter().cloned());
@@ -87,65 +91,30 @@ impl View {
                 Line::from(spans)
             }
         };
-        f.render_widget(Paragraph::new(line).style(t.style("status.bar")), area);
+        f.render_widget(Paragraph::new(line).style(t.style(Role::StatusBar)), area);
     }
 
     pub(super) fn hints(&self, f: &mut Frame, area: Rect, app: &App) {
         let t = &self.theme;
         if let crate::tui::app::Mode::Search { input } = &app.mode {
             let line = Line::from(vec![
-                Span::styled(" /", t.style("status.key")),
-                Span::styled(format!("{}▏", clean(input)), t.style("status.value")),
-                Span::styled("  <Enter> find  <Esc> cancel", t.style("status.bar")),
+                Span::styled(" /", t.style(Role::StatusKey)),
+                Span::styled(format!("{}▏", clean(input)), t.style(Role::StatusValue)),
+                Span::styled("  <Enter> find  <Esc> cancel", t.style(Role::StatusBar)),
             ]);
-            f.render_widget(Paragraph::new(line).style(t.style("status.bar")), area);
+            f.render_widget(Paragraph::new(line).style(t.style(Role::StatusBar)), area);
             return;
         }
         if let Some((msg, err)) = &app.toast {
-            let role = if *err { "status.warning" } else { "status.value" };
+            let role = if *err { Role::StatusWarning } else { Role::StatusValue };
             f.render_widget(Paragraph::new(Line::styled(format!(" {msg}"), t.style(role))), area);
             return;
         }
         let layer = app.layer();
-        let wanted: &[(&str, &str)] = match layer {
-            Layer::Composer => &[("submit", "send"), ("newline", "new line"), ("cancel", "cancel")],
-            Layer::Confirm => &[("yes", "prune"), ("no", "keep")],
-            Layer::Help => &[("close", "close")],
-            Layer::Tree => &[
-                ("help", "help"),
-                ("guide_branch", "guide"),
-                ("guide", "guide all"),
-                ("prune", "prune"),
-                ("pause", "pause"),
-                ("fork", "fork"),
-                ("rate_up", "good"),
-                ("rate_down", "bad"),
-                ("focus_next", "focus"),
-                ("quit", "quit"),
-            ],
-            Layer::Causes => &[
-                ("help", "help"),
-                ("grade_correct", "correct"),
-                ("grade_partly", "partly"),
-                ("grade_wrong", "wrong"),
-                ("comment", "comment"),
-                ("focus_next", "focus"),
-                ("quit", "quit"),
-            ],
-            _ => &[
-                ("help", "help"),
-                ("select", "select"),
-                ("comment", "comment"),
-                ("rate_up", "good"),
-                ("rate_down", "bad"),
-                ("focus_next", "focus"),
-                ("quit", "quit"),
-            ],
-        };
         // Whole hints only, as many as fit; the last (quit, close) always shows.
-        let hints: Vec<(String, String)> = wanted
+        let hints: Vec<(String, String)> = Action::hints(layer)
             .iter()
-            .filter_map(|(run, label)| app.keymap.hint(layer, run).map(|k| (k, format!(" {label}  "))))
+            .filter_map(|&a| app.keymap.hint(layer, a).map(|k| (k, format!(" {}  ", a.label()))))
             .collect();
         let width = |h: &(String, String)| h.0.chars().count() + h.1.chars().count();
         let mut room = (area.width as usize).saturating_sub(1 + hints.last().map(width).unwrap_or(0));
@@ -158,9 +127,9 @@ impl View {
                 }
                 room -= width(h);
             }
-            spans.push(Span::styled(h.0.clone(), t.style("status.key")));
-            spans.push(Span::styled(h.1.clone(), t.style("status.bar")));
+            spans.push(Span::styled(h.0.clone(), t.style(Role::StatusKey)));
+            spans.push(Span::styled(h.1.clone(), t.style(Role::StatusBar)));
         }
-        f.render_widget(Paragraph::new(Line::from(spans)).style(t.style("status.bar")), area);
+        f.render_widget(Paragraph::new(Line::from(spans)).style(t.style(Role::StatusBar)), area);
     }
 }

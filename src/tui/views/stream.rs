@@ -7,6 +7,7 @@ use ratatui::widgets::Paragraph;
 
 use super::View;
 use crate::tui::app::{App, Focus, LineKind, Mode, StreamLine};
+use crate::tui::theme::Role;
 
 impl View {
     pub(super) fn stream(&self, f: &mut Frame, area: Rect, app: &mut App, lines: &[StreamLine]) {
@@ -31,15 +32,15 @@ impl View {
         for (n, l) in lines.iter().enumerate().skip(app.stream.scroll).take(h) {
             let time = l.at.map(|a| a.clock()).unwrap_or_else(|| "        ".into());
             let (icon, role) = match l.kind {
-                LineKind::Thought => ("·", "stream.thought"),
-                LineKind::ToolStart => ("▶", "stream.tool"),
-                LineKind::ToolOk => ("✓", "stream.ok"),
-                LineKind::ToolError => ("✗", "stream.error"),
-                LineKind::ToolRefused => ("⊘", "stream.refused"),
-                LineKind::ToolPending => ("…", "stream.args"),
-                LineKind::Guidance => ("»", "stream.guidance"),
-                LineKind::Hypothesis => ("◆", "stream.hypothesis"),
-                LineKind::Status => ("■", "stream.args"),
+                LineKind::Thought => ("·", Role::StreamThought),
+                LineKind::ToolStart => ("▶", Role::StreamTool),
+                LineKind::ToolOk => ("✓", Role::StreamOk),
+                LineKind::ToolError => ("✗", Role::StreamError),
+                LineKind::ToolRefused => ("⊘", Role::StreamRefused),
+                LineKind::ToolPending => ("…", Role::StreamArgs),
+                LineKind::Guidance => ("»", Role::StreamGuidance),
+                LineKind::Hypothesis => ("◆", Role::StreamHypothesis),
+                LineKind::Status => ("■", Role::StreamArgs),
             };
             let icon = if l.node_line > 0 && l.kind == LineKind::Thought {
                 " "
@@ -52,13 +53,13 @@ impl View {
                 " "
             };
             let mut spans = vec![
-                Span::styled(format!("{time} "), t.style("stream.time")),
+                Span::styled(format!("{time} "), t.style(Role::StreamTime)),
                 Span::styled(format!("{icon}{mark}"), t.style(role)),
             ];
             if l.kind == LineKind::ToolStart {
                 let (tool, args) = l.text.split_once(' ').unwrap_or((l.text.as_str(), ""));
-                spans.push(Span::styled(tool.to_string(), t.style("stream.tool")));
-                spans.push(Span::styled(format!(" {args}"), t.style("stream.args")));
+                spans.push(Span::styled(tool.to_string(), t.style(Role::StreamTool)));
+                spans.push(Span::styled(format!(" {args}"), t.style(Role::StreamArgs)));
             } else {
                 spans.push(Span::styled(l.text.clone(), t.style(role)));
             }
@@ -67,10 +68,10 @@ impl View {
                 line = super::mark_matches(line, p);
             }
             if sel.is_some_and(|(a, b)| n >= a && n <= b) {
-                line = line.patch_style(t.style("stream.selection"));
+                line = line.patch_style(t.style(Role::StreamSelection));
             }
             if focused && n == app.stream.line {
-                line = line.patch_style(t.style("stream.cursor"));
+                line = line.patch_style(t.style(Role::StreamCursor));
             }
             out.push(line);
         }

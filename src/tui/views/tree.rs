@@ -9,6 +9,7 @@ use super::{View, clip, fit};
 use crate::model::BranchStatus;
 use crate::tools::sanitize::clean;
 use crate::tui::app::{App, Focus, Mode};
+use crate::tui::theme::Role;
 
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
@@ -35,13 +36,13 @@ impl View {
         for (row, (i, depth)) in rows.iter().enumerate().skip(start).take(visible) {
             let b = &s.branches[*i];
             let (icon, role) = match b.status {
-                BranchStatus::Running => (SPINNER[(app.tick as usize) % SPINNER.len()], "tree.running"),
-                BranchStatus::Queued => ("○", "tree.queued"),
-                BranchStatus::Paused => ("‖", "tree.paused"),
-                BranchStatus::Pruned => ("✗", "tree.pruned"),
-                BranchStatus::Done => ("✓", "tree.done"),
-                BranchStatus::Failed => ("!", "tree.failed"),
-                BranchStatus::OutOfBudget => ("$", "tree.out_of_budget"),
+                BranchStatus::Running => (SPINNER[(app.tick as usize) % SPINNER.len()], Role::TreeRunning),
+                BranchStatus::Queued => ("○", Role::TreeQueued),
+                BranchStatus::Paused => ("‖", Role::TreePaused),
+                BranchStatus::Pruned => ("✗", Role::TreePruned),
+                BranchStatus::Done => ("✓", Role::TreeDone),
+                BranchStatus::Failed => ("!", Role::TreeFailed),
+                BranchStatus::OutOfBudget => ("$", Role::TreeOutOfBudget),
             };
             let indent = if *depth > 0 {
                 format!("{}└ ", "  ".repeat(depth - 1))
@@ -59,11 +60,11 @@ impl View {
                 Span::raw(indent),
                 Span::styled(format!("{icon} "), t.style(role)),
                 Span::styled(fit(&b.strategy, name_w), t.style(role)),
-                Span::styled(format!("{conf:>6}"), t.style("tree.confidence")),
-                Span::styled(mark, t.style("tree.feedback")),
+                Span::styled(format!("{conf:>6}"), t.style(Role::TreeConfidence)),
+                Span::styled(mark, t.style(Role::TreeFeedback)),
             ];
             if row == app.tree_sel {
-                let sel = t.style("tree.selected");
+                let sel = t.style(Role::TreeSelected);
                 for sp in &mut spans {
                     sp.style = sp.style.patch(sel);
                 }
@@ -81,7 +82,7 @@ impl View {
                 };
                 lines.push(Line::styled(
                     clip(&detail, inner.width as usize),
-                    t.style("stream.time"),
+                    t.style(Role::StreamTime),
                 ));
             }
         }

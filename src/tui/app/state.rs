@@ -1,0 +1,364 @@
+//! The cockpit's state: what it knows of the investigation (the fold of its
+//! events), which pane has the keyboard, the mode, cursors and selections.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ratatui_textarea::TextArea;
+
+use super::lines::{LineCache, StreamLine};
+use crate::model::{
+    BranchState, Event, EventKind, Feedback, Grade, Highlight, InvestigationState, InvestigationStatus, Rating,
+    RootCause, SpanId, Step,
+};
+use crate::tools::sanitize::clean;
+use crate::tui::keymap::{Key, Keymap, Layer};
+
+/// Which pane has the keyboard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Focus {
+    Tree,
+    Stream,
+    Evidence,
+    Causes,
+}
+
+impl Focus {
+    pub fn layer(self) -> Layer {
+        match self {
+            Focus::Tree => Layer::Tree,
+            Focus::Stream => Layer::Stream,
+            Focus::Evidence => Layer::Evidence,
+            Focus::Causes => Layer::Causes,
+        }
+    }
+    pub(super) fn next(self) -> Focus {
+        match self {
+            Focus::Tree => Focus::Stream,
+            Focus::Stream => Focus::Evidence,
+            Focus::Evidence => Focus::Causes,
+            Focus::Causes => Focus::Tree,
+        }
+    }
+    pub(super) fn prev(self) -> Focus {
+        match self {
+            Focus::Tree => Focus::Causes,
+            Focus::Stream => Focus::Tree,
+            Focus::Evidence => Focus::Stream,
+            Focus::Causes => Focus::Evidence,
+        }
+    }
+}
+
+/// What a node is, for feedback.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target {
+    pub span: SpanId,
+    /// `branch`, `thought`, `tool_call`, `guidance`, `hypothesis`, `evidence`, `root_cause`.
+    pub kind: String,
+    pub label: String,
+}
+
+/// What the composer's text will become.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Purpose {
+    Guide {
+        branch: Option<SpanId>,
+        label: String,
+    },
+    Fork {
+        branch: SpanId,
+        label: String,
+    },
+    Comment {
+        target: Target,
+        highlight: Option<Highlight>,
+    },
+}
+
+pub enum Mode {
+    Normal,
+    Composer {
+        purpose: Purpose,
+        area: Box<TextArea<'static>>,
+    },
+    ConfirmPrune {
+        branch: SpanId,
+        label: String,
+    },
+    Help {
+        scroll: u16,
+    },
+    /// Typing a search in the stream or the evidence.
+    Search {
+        input: String,
+    },
+}
+
+/// A pane with a cursor and an optional line selection.
+#[derive(Clone, Debug, Default)]
+pub struct Cursor {
+    pub line: usize,
+    pub scroll: usize,
+    pub anchor: Option<usize>,
+}
+
+impl Cursor {
+    pub(super) fn clamp(&mut self, len: usize) {
+        if len == 0 {
+            self.line = 0;
+        } else if self.line >= len {
+            self.line = len - 1;
+        }
+    }
+    pub(super) fn mv(&mut self, delta: isize, len: usize) {
+        let l = self.line as isize + delta;
+        self.line = l.clamp(0, len.saturating_sub(1) as isize) as usize;
+    }
+    pub fn selection(&self) -> Option<(usize, usize)> {
+        self.anchor.map(|a| (a.min(self.line), a.max(self.line)))
+    }
+    /// Keeps the cursor inside a window of `height` lines.
+    pub fn follow(&mut self, height: usize) {
+        if height == 0 {
+            return;
+        }
+        if self.line < self.scroll {
+            self.scroll = self.line;
+        } else if self.line >= self.scroll + height {
+            self.scroll = self.line + 1 - height;
+        }
+    }
+}
+
+pub struct App {
+    pub state: Option<InvestigationState>,
+    /// Commands can be sent (a running investigation), or this is a review.
+    pub live: bool,
+    pub focus: Focus,
+    pub mode: Mode,
+    pub keymap: Keymap,
+    pub author: String,
+    pub tree_sel: usize,
+    pub stream: Cursor,
+    /// Follow the end of the stream as it grows.
+    pub stream_follow: bool,
+    pub evidence: Cursor,
+    pub cause_sel: usize,
+    pub feedback: Vec<Feedback>,
+    /// A short message in the status line: (text, is_error).
+    pub toast: Option<(String, bool)>,
+    pub(super) pending: Vec<Key>,
+    pub(super) lines: LineCache,
+    pub quit: bool,
+    /// Frame counter, drives the spinner.
+    pub tick: u64,
+    /// Messages from loading key maps and themes.
+    pub notices: Vec<String>,
+    /// The last search, for `n` and `N`.
+    pub search: Option<String>,
+}
+
+impl App {
+    pub fn new(keymap: Keymap, author: String, live: bool) -> App {
+        App {
+            state: None,
+            live,
+            focus: Focus::Tree,
+            mode: Mode::Normal,
+            keymap,
+            author,
+            tree_sel: 0,
+            stream: Cursor::default(),
+            stream_follow: true,
+            evidence: Cursor::default(),
+            cause_sel: 0,
+            feedback: Vec::new(),
+            toast: None,
+            search: None,
+            pending: Vec::new(),
+            lines: LineCache::default(),
+            quit: false,
+            tick: 0,
+            notices: Vec::new(),
+        }
+    }
+
+    /// Applies one engine event.
+    pub fn on_event(&mut self, e: &Event) {
+        match &mut self.state {
+            None => match InvestigationState::start(e) {
+                Ok(s) => self.state = Some(s),
+                Err(err) => self.toast = Some((format!("unreadable event: {err}"), true)),
+            },
+            Some(s) => {
+                if let Err(err) = s.apply(e) {
+                    self.toast = Some((format!("unreadable event: {err}"), true));
+                }
+            }
+        }
+        if let EventKind::CommandRejected { command, reason } = &e.kind {
+            self.toast = Some((format!("{command} refused: {}", clean(reason)), true));
+        }
+        if matches!(e.kind, EventKind::InvestigationFinished { .. }) {
+            self.live = false;
+        }
+        if self.stream_follow {
+            self.stream.line = usize::MAX;
+        }
+    }
+
+    /// Branches in tree order: each fork right under its parent. (branch index, depth)
+    pub fn tree_rows(&self) -> Vec<(usize, usize)> {
+        let Some(s) = &self.state else { return vec![] };
+        let mut out = Vec::new();
+        fn walk(s: &InvestigationState, parent: Option<SpanId>, depth: usize, out: &mut Vec<(usize, usize)>) {
+            for (i, b) in s.branches.iter().enumerate() {
+                if b.parent == parent {
+                    out.push((i, depth));
+                    walk(s, Some(b.span), depth + 1, out);
+                }
+            }
+        }
+        walk(s, None, 0, &mut out);
+        // Branches whose parent is unknown still show.
+        let seen: BTreeSet<usize> = out.iter().map(|r| r.0).collect();
+        for i in 0..s.branches.len() {
+            if !seen.contains(&i) {
+                out.push((i, 0));
+            }
+        }
+        out
+    }
+
+    pub fn selected_branch(&self) -> Option<&BranchState> {
+        let rows = self.tree_rows();
+        let (i, _) = rows.get(self.tree_sel.min(rows.len().saturating_sub(1)))?;
+        self.state.as_ref()?.branches.get(*i)
+    }
+
+    /// The evidence the evidence pane shows: the tool call under the stream
+    /// cursor if it brought some, else the branch's latest.
+    pub fn evidence_span(&self) -> Option<SpanId> {
+        self.evidence_span_in(&self.stream_lines())
+    }
+
+    /// [`evidence_span`](Self::evidence_span) with the stream lines already at hand.
+    pub fn evidence_span_in(&self, lines: &[StreamLine]) -> Option<SpanId> {
+        let b = self.selected_branch()?;
+        let evidence = &self.state.as_ref()?.evidence;
+        let at_cursor = lines
+            .get(self.stream.line.min(lines.len().saturating_sub(1)))
+            .map(|l| l.target.span);
+        // At the cursor: a finished call's evidence (none when it failed), or
+        // the first evidence a hypothesis rests on.
+        let here = at_cursor.and_then(|span| b.steps.iter().find(|s| s.span() == span));
+        match here {
+            Some(Step::ToolCall {
+                evidence: Some(e),
+                status: Some(_),
+                ..
+            }) => return Some(*e),
+            Some(Step::ToolCall { status: Some(st), .. }) if *st != crate::model::CallStatus::Ok => return None,
+            Some(Step::Hypothesis { hypothesis, .. }) => {
+                if let Some(e) = hypothesis.evidence.iter().find(|e| evidence.contains_key(e)) {
+                    return Some(*e);
+                }
+            }
+            _ => {}
+        }
+        // Otherwise the latest evidence with something in it.
+        let has_body = |span: &SpanId| {
+            evidence
+                .get(span)
+                .is_some_and(|e| e.evidence.body.lines().nth(3).is_some())
+        };
+        let latest = |want_body: bool| {
+            b.steps.iter().rev().find_map(|s| match s {
+                Step::ToolCall { evidence: Some(e), .. } if !want_body || has_body(e) => Some(*e),
+                _ => None,
+            })
+        };
+        latest(true).or_else(|| latest(false))
+    }
+
+    pub fn evidence_lines(&self) -> Vec<String> {
+        let Some(span) = self.evidence_span() else {
+            return vec![];
+        };
+        let Some(ev) = self.state.as_ref().and_then(|s| s.evidence.get(&span)) else {
+            return vec![];
+        };
+        clean(&ev.evidence.body).lines().map(str::to_string).collect()
+    }
+
+    pub fn root_causes(&self) -> &[RootCause] {
+        self.state.as_ref().map(|s| s.root_causes.as_slice()).unwrap_or(&[])
+    }
+
+    /// The layer keys go to first.
+    pub fn layer(&self) -> Layer {
+        match &self.mode {
+            Mode::Normal => self.focus.layer(),
+            Mode::Composer { .. } => Layer::Composer,
+            Mode::ConfirmPrune { .. } => Layer::Confirm,
+            Mode::Help { .. } => Layer::Help,
+            Mode::Search { .. } => Layer::Composer,
+        }
+    }
+
+    /// Spans with feedback, for markers.
+    pub fn feedback_spans(&self) -> BTreeSet<SpanId> {
+        self.feedback.iter().map(|f| f.span_id).collect()
+    }
+
+    /// Branches with feedback on themselves or anything in them.
+    pub fn branches_with_feedback(&self) -> BTreeSet<SpanId> {
+        let spans = self.feedback_spans();
+        let mut out = BTreeSet::new();
+        let Some(s) = &self.state else { return out };
+        if spans.is_empty() {
+            return out;
+        }
+        for b in &s.branches {
+            if spans.contains(&b.span) || b.steps.iter().any(|st| spans.contains(&st.span())) {
+                out.insert(b.span);
+            }
+        }
+        for span in &spans {
+            if let Some(b) = s.evidence.get(span).and_then(|e| e.branch) {
+                out.insert(b);
+            }
+        }
+        out
+    }
+
+    /// Called once feedback is safely stored.
+    pub fn feedback_saved(&mut self, f: Feedback) {
+        let what = match (&f.rating, &f.grade, &f.comment) {
+            (_, Some(g), _) => format!("graded {}", g.name()),
+            (Some(Rating::Up), _, _) => "rated up".to_string(),
+            (Some(Rating::Down), _, _) => "rated down".to_string(),
+            (_, _, Some(_)) => match &f.highlight {
+                Some(h) => format!("comment on lines {}-{}", h.start_line, h.end_line),
+                None => "comment".to_string(),
+            },
+            _ => "feedback".to_string(),
+        };
+        self.toast = Some((format!("saved: {what} on {} {}", f.target, f.span_id.short()), false));
+        self.feedback.push(f);
+    }
+
+    /// Grades given to root causes, by hypothesis span.
+    pub fn grades(&self) -> BTreeMap<SpanId, Grade> {
+        self.feedback
+            .iter()
+            .filter_map(|f| f.grade.map(|g| (f.span_id, g)))
+            .collect()
+    }
+
+    pub fn finished(&self) -> bool {
+        self.state
+            .as_ref()
+            .is_some_and(|s| s.status != InvestigationStatus::Running)
+    }
+}

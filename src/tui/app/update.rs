@@ -1,0 +1,466 @@
+//! The cockpit's update: keys become actions, actions change the state and
+//! may ask for commands and feedback, as requests.
+
+use ratatui_textarea::TextArea;
+
+use super::lines::StreamLine;
+use super::state::{App, Cursor, Focus, Mode, Purpose, Target};
+use crate::model::{BranchStatus, Command, Feedback, Grade, Highlight, Rating, Request, Scope, SpanId, Timestamp};
+use crate::tools::sanitize::clean;
+use crate::tui::action::Action;
+use crate::tui::keymap::{Key, Layer, Lookup};
+
+impl App {
+    /// Handles one key press.
+    pub fn on_key(&mut self, ev: &crossterm::event::KeyEvent) -> Vec<Request> {
+        let key = Key::from_event(ev);
+        if let Mode::Composer { area, .. } = &mut self.mode {
+            // The composer's own keys first; everything else is typing.
+            match self.keymap.lookup(Layer::Composer, &[key]) {
+                Lookup::Run(b) => {
+                    let run = b.run;
+                    return self.run(run);
+                }
+                _ => {
+                    area.input(*ev);
+                    return vec![];
+                }
+            }
+        }
+        if let Mode::Search { input } = &mut self.mode {
+            use crossterm::event::KeyCode;
+            match ev.code {
+                KeyCode::Enter => {
+                    let pattern = std::mem::take(input);
+                    self.mode = Mode::Normal;
+                    if !pattern.is_empty() {
+                        self.search = Some(pattern);
+                        self.find(true);
+                    }
+                }
+                KeyCode::Esc => self.mode = Mode::Normal,
+                KeyCode::Backspace => {
+                    input.pop();
+                }
+                KeyCode::Char(c) if !ev.modifiers.contains(crossterm::event::KeyModifiers::CONTROL) => input.push(c),
+                _ => {}
+            }
+            return vec![];
+        }
+        self.pending.push(key);
+        let layer = self.layer();
+        match self.keymap.lookup(layer, &self.pending) {
+            Lookup::Run(b) => {
+                let run = b.run;
+                self.pending.clear();
+                self.run(run)
+            }
+            Lookup::Prefix => vec![],
+            Lookup::None => {
+                self.pending.clear();
+                vec![]
+            }
+        }
+    }
+
+    fn target_here(&self) -> Option<Target> {
+        match self.focus {
+            Focus::Tree => self.selected_branch().map(|b| Target {
+                span: b.span,
+                kind: "branch".into(),
+                label: b.strategy.clone(),
+            }),
+            Focus::Stream => {
+                let lines = self.stream_lines();
+                lines
+                    .get(self.stream.line.min(lines.len().saturating_sub(1)))
+                    .map(|l| l.target.clone())
+            }
+            Focus::Evidence => self.evidence_span().map(|span| Target {
+                span,
+                kind: "evidence".into(),
+                label: self
+                    .state
+                    .as_ref()
+                    .and_then(|s| s.evidence.get(&span))
+                    .map(|e| clean(&e.evidence.summary))
+                    .unwrap_or_default(),
+            }),
+            Focus::Causes => self.root_causes().get(self.cause_sel).and_then(|rc| {
+                rc.hypotheses.first().map(|h| Target {
+                    span: *h,
+                    kind: "root_cause".into(),
+                    label: format!("{} {}", rc.service, rc.kind.as_str()),
+                })
+            }),
+        }
+    }
+
+    fn feedback_for(&self, target: &Target) -> Feedback {
+        let s = self.state.as_ref();
+        Feedback {
+            trace_id: s.map(|s| s.trace_id).unwrap_or_else(crate::model::TraceId::random),
+            span_id: target.span,
+            target: target.kind.clone(),
+            rating: None,
+            grade: None,
+            highlight: None,
+            comment: None,
+            author: self.author.clone(),
+            at: Timestamp::now(),
+            bundle_id: s.map(|s| s.bundle_id.clone()).unwrap_or_default(),
+        }
+    }
+
+    fn branch_live(&self, span: SpanId) -> bool {
+        self.state
+            .as_ref()
+            .and_then(|s| s.branch(span))
+            .is_some_and(|b| b.status.is_live())
+    }
+
+    fn not_live(&mut self) -> Vec<Request> {
+        self.toast = Some(("this investigation has ended: review only".into(), true));
+        vec![]
+    }
+
+    fn open_composer(&mut self, purpose: Purpose) {
+        let mut area = TextArea::default();
+        area.set_cursor_line_style(ratatui::style::Style::default());
+        self.mode = Mode::Composer {
+            purpose,
+            area: Box::new(area),
+        };
+    }
+
+    /// Moves the cursor of the focused pane (stream or evidence) to the next
+    /// (or previous) line holding the last search, wrapping around. Smart
+    /// case: a pattern with a capital letter matches case.
+    fn find(&mut self, forward: bool) {
+        let Some(pattern) = self.search.clone() else { return };
+        let lines: Vec<String> = match self.focus {
+            Focus::Stream => self.stream_lines().iter().map(|l| l.text.clone()).collect(),
+            Focus::Evidence => self.evidence_lines(),
+            _ => return,
+        };
+        let exact = pattern.chars().any(char::is_uppercase);
+        let needle = if exact { pattern.clone() } else { pattern.to_lowercase() };
+        let hit = |l: &String| {
+            if exact {
+                l.contains(&needle)
+            } else {
+                l.to_lowercase().contains(&needle)
+            }
+        };
+        let hits: Vec<usize> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| hit(l))
+            .map(|(i, _)| i)
+            .collect();
+        if hits.is_empty() {
+            self.toast = Some((format!("no line holds {:?}", clean(&pattern)), true));
+            return;
+        }
+        let cursor = match self.focus {
+            Focus::Stream => &mut self.stream,
+            _ => &mut self.evidence,
+        };
+        let at = cursor.line.min(lines.len().saturating_sub(1));
+        let next = if forward {
+            hits.iter().copied().find(|&i| i > at).unwrap_or(hits[0])
+        } else {
+            hits.iter()
+                .rev()
+                .copied()
+                .find(|&i| i < at)
+                .unwrap_or(hits[hits.len() - 1])
+        };
+        cursor.line = next;
+        let n = hits.iter().position(|&i| i == next).unwrap_or(0) + 1;
+        if self.focus == Focus::Stream {
+            self.stream_follow = false;
+            self.evidence = Cursor::default();
+        }
+        self.toast = Some((format!("{:?}: match {n} of {}", clean(&pattern), hits.len()), false));
+    }
+
+    /// Runs one action: first as the open overlay or composer takes it, else in the focused pane.
+    pub fn run(&mut self, action: Action) -> Vec<Request> {
+        match self.run_in_mode(action) {
+            Some(requests) => requests,
+            None => self.run_normal(action),
+        }
+    }
+
+    /// An action in a mode other than [`Mode::Normal`]; `None` to run it normally.
+    fn run_in_mode(&mut self, action: Action) -> Option<Vec<Request>> {
+        let done = Some(vec![]);
+        match (&mut self.mode, action) {
+            (Mode::Composer { .. }, Action::Cancel) | (Mode::ConfirmPrune { .. }, Action::No) => {
+                self.mode = Mode::Normal;
+                done
+            }
+            (Mode::Composer { area, .. }, Action::Newline) => {
+                area.insert_newline();
+                done
+            }
+            (Mode::Composer { .. }, Action::Submit) => Some(self.submit()),
+            (Mode::ConfirmPrune { branch, .. }, Action::Yes) => {
+                let branch = *branch;
+                self.mode = Mode::Normal;
+                if !self.live {
+                    return Some(self.not_live());
+                }
+                Some(vec![Request::Command(Command::Prune { branch })])
+            }
+            (Mode::Help { .. }, Action::Close) => {
+                self.mode = Mode::Normal;
+                done
+            }
+            (Mode::Help { scroll }, Action::Down) => {
+                *scroll = scroll.saturating_add(1);
+                done
+            }
+            (Mode::Help { scroll }, Action::Up) => {
+                *scroll = scroll.saturating_sub(1);
+                done
+            }
+            (Mode::Normal, _) => None,
+            _ => done,
+        }
+    }
+
+    fn run_normal(&mut self, action: Action) -> Vec<Request> {
+        let focus = self.focus;
+        match action {
+            Action::Quit => self.quit = true,
+            Action::Help => self.mode = Mode::Help { scroll: 0 },
+            Action::FocusNext => self.focus = focus.next(),
+            Action::FocusPrev => self.focus = focus.prev(),
+            Action::FocusTree => self.focus = Focus::Tree,
+            Action::FocusStream | Action::Open => self.focus = Focus::Stream,
+            Action::FocusEvidence => self.focus = Focus::Evidence,
+            Action::FocusCauses => self.focus = Focus::Causes,
+            Action::Guide => {
+                if !self.live {
+                    return self.not_live();
+                }
+                self.open_composer(Purpose::Guide {
+                    branch: None,
+                    label: "the whole investigation".into(),
+                })
+            }
+            Action::Down | Action::Up | Action::PageDown | Action::PageUp | Action::First | Action::Last => {
+                self.move_by(action)
+            }
+            Action::Select => self.select(),
+            Action::Cancel => {
+                self.stream.anchor = None;
+                self.evidence.anchor = None;
+            }
+            Action::Search if matches!(focus, Focus::Stream | Focus::Evidence) => {
+                self.mode = Mode::Search { input: String::new() };
+            }
+            Action::SearchNext | Action::SearchPrev => {
+                if self.search.is_some() {
+                    self.find(action == Action::SearchNext);
+                } else {
+                    self.toast = Some(("no search yet: / to search".into(), true));
+                }
+            }
+            Action::GuideBranch | Action::Prune | Action::Pause | Action::Fork => return self.steer(action),
+            Action::RateUp | Action::RateDown | Action::GradeCorrect | Action::GradePartly | Action::GradeWrong => {
+                return self.rate(action);
+            }
+            Action::Comment => {
+                let Some(target) = self.target_here() else {
+                    return vec![];
+                };
+                let highlight = self.highlight(&target);
+                self.open_composer(Purpose::Comment { target, highlight });
+            }
+            Action::Search | Action::Submit | Action::Newline | Action::Yes | Action::No | Action::Close => {}
+            Action::Noop => {}
+        }
+        vec![]
+    }
+
+    /// Moves the focused pane's cursor (or selection) by a line, a page, or to an end.
+    fn move_by(&mut self, action: Action) {
+        const PAGE: isize = 10;
+        let d: isize = match action {
+            Action::Down => 1,
+            Action::Up => -1,
+            Action::PageDown => PAGE,
+            Action::PageUp => -PAGE,
+            Action::First => isize::MIN / 2,
+            _ => isize::MAX / 2,
+        };
+        match self.focus {
+            Focus::Tree => {
+                let n = self.tree_rows().len();
+                let l = (self.tree_sel as isize).saturating_add(d);
+                self.tree_sel = l.clamp(0, n.saturating_sub(1) as isize) as usize;
+                self.stream = Cursor::default();
+                self.stream_follow = true;
+                self.stream.line = usize::MAX;
+                self.evidence = Cursor::default();
+            }
+            Focus::Stream => {
+                let n = self.stream_lines().len();
+                self.stream.clamp(n);
+                self.stream.mv(d, n);
+                self.stream_follow = self.stream.line + 1 >= n;
+                self.evidence = Cursor::default();
+            }
+            Focus::Evidence => {
+                let n = self.evidence_lines().len();
+                self.evidence.clamp(n);
+                self.evidence.mv(d, n);
+            }
+            Focus::Causes => {
+                let n = self.root_causes().len();
+                let l = (self.cause_sel as isize).saturating_add(d);
+                self.cause_sel = l.clamp(0, n.saturating_sub(1) as isize) as usize;
+            }
+        }
+    }
+
+    /// Starts or drops a selection in the stream or the evidence.
+    fn select(&mut self) {
+        let n = match self.focus {
+            Focus::Stream => self.stream_lines().len(),
+            Focus::Evidence => self.evidence_lines().len(),
+            _ => return,
+        };
+        let c = if self.focus == Focus::Stream {
+            &mut self.stream
+        } else {
+            &mut self.evidence
+        };
+        if c.anchor.is_some() {
+            c.anchor = None;
+        } else {
+            c.clamp(n);
+            c.anchor = Some(c.line);
+            if self.focus == Focus::Stream {
+                self.stream_follow = false;
+            }
+        }
+    }
+
+    /// Guides, prunes, pauses (or resumes) or forks the selected branch.
+    fn steer(&mut self, action: Action) -> Vec<Request> {
+        let Some((span, label, status)) = self.selected_branch().map(|b| (b.span, b.strategy.clone(), b.status)) else {
+            return vec![];
+        };
+        if !self.live {
+            return self.not_live();
+        }
+        if !self.branch_live(span) && action != Action::Fork {
+            self.toast = Some((format!("{label} is {}", status.as_str()), true));
+            return vec![];
+        }
+        match action {
+            Action::GuideBranch => self.open_composer(Purpose::Guide {
+                branch: Some(span),
+                label,
+            }),
+            Action::Fork => self.open_composer(Purpose::Fork { branch: span, label }),
+            Action::Prune => self.mode = Mode::ConfirmPrune { branch: span, label },
+            _ => {
+                let c = if status == BranchStatus::Paused {
+                    Command::Resume { branch: span }
+                } else {
+                    Command::Pause { branch: span }
+                };
+                return vec![Request::Command(c)];
+            }
+        }
+        vec![]
+    }
+
+    /// A rating of what is under the cursor, or a grade of a root cause.
+    fn rate(&mut self, action: Action) -> Vec<Request> {
+        let Some(t) = self.target_here() else { return vec![] };
+        let grade = match action {
+            Action::GradeCorrect => Some(Grade::Correct),
+            Action::GradePartly => Some(Grade::Partly),
+            Action::GradeWrong => Some(Grade::Wrong),
+            _ => None,
+        };
+        if grade.is_some() && t.kind != "root_cause" {
+            self.toast = Some(("grades are for root causes; use + or - here".into(), true));
+            return vec![];
+        }
+        let mut f = self.feedback_for(&t);
+        f.grade = grade;
+        match action {
+            Action::RateUp => f.rating = Some(Rating::Up),
+            Action::RateDown => f.rating = Some(Rating::Down),
+            _ => {}
+        }
+        vec![Request::Feedback(f)]
+    }
+
+    /// The selected lines of the focused pane as a highlight on `target`.
+    fn highlight(&self, target: &Target) -> Option<Highlight> {
+        match self.focus {
+            Focus::Evidence => {
+                let (a, b) = self.evidence.selection()?;
+                let lines = self.evidence_lines();
+                let quote = lines.get(a..=b.min(lines.len().saturating_sub(1)))?.join("\n");
+                Some(Highlight {
+                    start_line: a as u32 + 1,
+                    end_line: b as u32 + 1,
+                    quote,
+                })
+            }
+            Focus::Stream => {
+                let (a, b) = self.stream.selection()?;
+                let lines = self.stream_lines();
+                let picked: Vec<&StreamLine> = lines
+                    .get(a..=b.min(lines.len().saturating_sub(1)))?
+                    .iter()
+                    .filter(|l| l.target.span == target.span)
+                    .collect();
+                let first = picked.first()?;
+                let last = picked.last()?;
+                Some(Highlight {
+                    start_line: first.node_line as u32 + 1,
+                    end_line: last.node_line as u32 + 1,
+                    quote: picked.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n"),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn submit(&mut self) -> Vec<Request> {
+        let mode = std::mem::replace(&mut self.mode, Mode::Normal);
+        let Mode::Composer { purpose, area } = mode else {
+            return vec![];
+        };
+        let text = area.lines().join("\n").trim().to_string();
+        if text.is_empty() {
+            self.mode = Mode::Composer { purpose, area };
+            return vec![];
+        }
+        match purpose {
+            Purpose::Guide { branch, .. } => {
+                let scope = branch.map(Scope::Branch).unwrap_or(Scope::Investigation);
+                vec![Request::Command(Command::InjectGuidance { scope, text })]
+            }
+            Purpose::Fork { branch, .. } => vec![Request::Command(Command::Fork { branch, guidance: text })],
+            Purpose::Comment { target, highlight } => {
+                self.stream.anchor = None;
+                self.evidence.anchor = None;
+                let mut f = self.feedback_for(&target);
+                f.comment = Some(text);
+                f.highlight = highlight;
+                vec![Request::Feedback(f)]
+            }
+        }
+    }
+}
