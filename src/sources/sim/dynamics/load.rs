@@ -31,12 +31,13 @@ fn latency_share(lat_ms: f64) -> f64 {
     (lat_ms / 1000.0).clamp(0.005, 5.0)
 }
 
-/// What stays fixed over the steps.
+/// What every step reads: the faults' effects, the baseline rates and
+/// capacities, and the one random stream.
 struct Load<'f> {
     fx: &'f Effects,
     base_rps: Vec<f64>,
     cap_per_pod: Vec<f64>,
-    /// One stream for the whole run: every step's draws follow the previous step's.
+    /// Every step's draws follow the previous step's, so the order of the steps and of the services in each is fixed.
     rng: Rng,
 }
 
