@@ -2,9 +2,9 @@
 //! messages on its target, what callers log about failing dependencies, and
 //! unrelated noise. Three line styles (plain, logfmt, JSON) as real fleets mix.
 
-use super::dynamics::{CODES, Dynamics};
+use super::dynamics::{CODES, Dynamics, Edge, Pod, PodEnd, Svc};
 use super::rng::Rng;
-use super::scenario::{ChangeKind, NoiseKind, Scenario, ServiceKind};
+use super::scenario::{ChangeKind, FaultSpec, NoiseKind, Scenario, ServiceKind};
 use crate::model::FaultKind;
 use crate::sources::telemetry::LogLine;
 
@@ -223,275 +223,271 @@ fn own_fault_line(
 /// All log lines of the scenario, in time order.
 pub fn render(sc: &Scenario, d: &Dynamics) -> Vec<LogLine> {
     let mut w = Writer { out: Vec::new(), d };
-    let step_s = d.step_s();
     for (si, s) in d.svcs.iter().enumerate() {
-        let mut r = Rng::keyed(sc.seed, &format!("logs/{}", s.name));
-        let style = style_of(sc.seed, &s.name, s.kind);
+        let mut v = Voice {
+            sc,
+            d,
+            si,
+            s,
+            style: style_of(sc.seed, &s.name, s.kind),
+            r: Rng::keyed(sc.seed, &format!("logs/{}", s.name)),
+        };
         let faults: Vec<_> = sc.faults.iter().filter(|f| f.target == s.name).collect();
         let base_lat = s.latency_ms.first().copied().unwrap_or(10.0);
         for i in 0..d.n {
             if s.ready[i] <= 0.0 && s.kind != ServiceKind::Worker {
                 continue;
             }
-            // Background traffic and the odd unrelated warning or error.
-            for _ in 0..r.poisson(1.3) {
-                let (m, lvl) = background(s.kind, &s.name, s.latency_ms[i], &mut r);
-                w.line(si, i, &mut r, lvl, style, m, None);
-            }
-            if r.chance(0.03) {
-                let m = match r.below(3) {
-                    0 => format!(
-                        "request canceled by client: context canceled (request_id={})",
-                        r.hex(12)
-                    ),
-                    1 => format!(
-                        "retrying metrics export to otel-collector: {}",
-                        r.pick(&["connection reset by peer", "EOF"])
-                    ),
-                    _ => "slow consumer detected on internal event bus, dropping 1 event".to_string(),
-                };
-                let lvl = if r.chance(0.5) { "warn" } else { "error" };
-                w.line(si, i, &mut r, lvl, style, m, None);
-            }
-
-            // What the service's own fault makes it say.
-            let t_ms = (i as i64) * d.step_ms;
-            for f in &faults {
-                let active = t_ms >= f.at_ms && f.duration_ms.is_none_or(|du| t_ms < f.at_ms + du);
-                if !active {
-                    continue;
-                }
-                let own = s.own_errs[i].total();
-                let rate = match f.kind {
-                    FaultKind::DiskFull | FaultKind::BadDeploy | FaultKind::ConfigError | FaultKind::AuthFailure => {
-                        (40.0 * own).min(9.0)
-                    }
-                    FaultKind::ConnectionPoolExhaustion => 1.5 + 5.0 * f.severity,
-                    FaultKind::CpuSaturation => 0.8 + 2.0 * s.throttle[i],
-                    FaultKind::QueueBacklog => 0.8,
-                    FaultKind::CacheFailure => 0.8 + 2.0 * f.severity,
-                    FaultKind::MemoryLeak => {
-                        let since = (t_ms - f.at_ms) as f64 / 60_000.0;
-                        (0.2 + since * 0.15).min(2.0)
-                    }
-                    FaultKind::NodePressure => 1.0 + 2.0 * f.severity,
-                    _ => 0.0,
-                };
-                for _ in 0..r.poisson(rate) {
-                    if let Some((m, lvl)) = own_fault_line(f.kind, &s.name, s.kind, &mut r, d, si, i) {
-                        w.line(si, i, &mut r, lvl, style, m, None);
-                    }
-                }
-            }
-
-            // Container starts and deaths.
+            v.background(&mut w, i);
+            v.own_faults(&mut w, i, &faults);
             for p in &s.pods {
-                for (k, reason, _) in &p.restarts {
-                    if *k != i {
-                        continue;
-                    }
-                    let ver = s
-                        .version
-                        .iter()
-                        .rev()
-                        .find(|(vi, _)| *vi <= i)
-                        .map(|v| v.1.as_str())
-                        .unwrap_or("");
-                    if *reason == "OOMKilled" {
-                        w.line(
-                            si,
-                            i.saturating_sub(1),
-                            &mut r,
-                            "error",
-                            style,
-                            format!(
-                                "fatal error: runtime: out of memory (heap {} MiB)",
-                                (s.mem_limit / 1048576.0) as u64
-                            ),
-                            Some(p.name.clone()),
-                        );
-                    }
-                    // A crash-looping container says why before it dies.
-                    let fatal = (*reason == "Error" && p.crashloop_from.is_some()).then(|| {
-                        match Rng::keyed(sc.seed, &s.name).below(3) {
-                            0 => format!(
-                                "FATAL: failed to start: open /etc/{}/config.yaml: no such file or directory",
-                                s.name
-                            ),
-                            1 => "FATAL: migration 0042_add_order_index failed: relation \"orders_idx\" already exists"
-                                .to_string(),
-                            _ => {
-                                "panic: failed to connect to secrets provider: missing environment variable VAULT_ADDR"
-                                    .to_string()
-                            }
-                        }
-                    });
-                    w.line(
-                        si,
-                        i,
-                        &mut r,
-                        "info",
-                        style,
-                        format!("starting {} {ver}", s.name),
-                        Some(p.name.clone()),
-                    );
-                    if let Some(m) = fatal {
-                        w.line(si, i, &mut r, "error", style, m, Some(p.name.clone()));
-                    }
-                }
-                if p.from_i == i && i > 0 && !p.pull_failing {
-                    let ver = s
-                        .version
-                        .iter()
-                        .rev()
-                        .find(|(vi, _)| *vi <= i)
-                        .map(|v| v.1.as_str())
-                        .unwrap_or("");
-                    w.line(
-                        si,
-                        i,
-                        &mut r,
-                        "info",
-                        style,
-                        format!("starting {} {ver}", s.name),
-                        Some(p.name.clone()),
-                    );
-                }
-                if p.to_i == Some(i) && p.end == Some(super::dynamics::PodEnd::Evicted) {
-                    w.line(
-                        si,
-                        i.saturating_sub(1),
-                        &mut r,
-                        "warn",
-                        style,
-                        "received SIGTERM, draining connections".to_string(),
-                        Some(p.name.clone()),
-                    );
-                }
+                v.container(&mut w, i, p);
             }
-
-            // What it says about its dependencies.
             for e in d.edges.iter().filter(|e| e.from == si) {
-                let peer = &d.svcs[e.to];
-                let calls = e.rps[i] * step_s;
-                let tr = e.transport[i];
-                let callee_faults: Vec<FaultKind> = sc
-                    .faults
-                    .iter()
-                    .filter(|f| {
-                        f.target == peer.name && t_ms >= f.at_ms && f.duration_ms.is_none_or(|du| t_ms < f.at_ms + du)
-                    })
-                    .map(|f| f.kind)
-                    .collect();
-                let lines = |frac: f64, r: &mut Rng| r.poisson((45.0 * frac).min(8.0).min(calls * frac));
-                let host = format!("{}.{}.svc.cluster.local", peer.name, peer.namespace);
-                for _ in 0..lines(tr.dns, &mut r) {
-                    w.line(
-                        si,
-                        i,
-                        &mut r,
-                        "error",
-                        style,
-                        format!(
-                            "request to {} failed: dial tcp: lookup {host} on 10.96.0.10:53: no such host",
-                            peer.name
-                        ),
-                        None,
-                    );
-                }
-                for _ in 0..lines(tr.tls, &mut r) {
-                    let now = d.time(i).to_rfc3339();
-                    w.line(si, i, &mut r, "error", style, format!("request to {} failed: tls: failed to verify certificate: x509: certificate has expired or is not yet valid: current time {now} is after {}", peer.name, sc.start.to_rfc3339()), None);
-                }
-                for _ in 0..lines(tr.refused, &mut r) {
-                    let addr = ip(&mut r);
-                    w.line(
-                        si,
-                        i,
-                        &mut r,
-                        "error",
-                        style,
-                        format!(
-                            "request to {} failed: dial tcp {addr}:8080: connect: connection refused",
-                            peer.name
-                        ),
-                        None,
-                    );
-                }
-                let loss = callee_faults.contains(&FaultKind::PacketLoss);
-                for _ in 0..lines(tr.timeout, &mut r) {
-                    let msg = if loss && r.chance(0.6) {
-                        let (a, b) = (ip(&mut r), ip(&mut r));
-                        format!(
-                            "retrying request to {} (attempt 2/3): read tcp {a}:{}->{b}:8080: read: connection reset by peer",
-                            peer.name,
-                            30_000 + r.below(30_000)
-                        )
-                    } else if peer.kind == ServiceKind::Db
-                        && callee_faults.contains(&FaultKind::ConnectionPoolExhaustion)
-                    {
-                        format!(
-                            "could not acquire a connection to {} from the pool: timeout after 5000ms",
-                            peer.name
-                        )
-                    } else {
-                        format!(
-                            "request to {} failed: context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
-                            peer.name
-                        )
-                    };
-                    w.line(si, i, &mut r, "error", style, msg, None);
-                }
-                for (k, code) in CODES.iter().enumerate() {
-                    let frac = e.errs[i].0[k];
-                    let text = match code {
-                        500 => "500 Internal Server Error",
-                        502 => "502 Bad Gateway",
-                        503 => "503 Service Unavailable",
-                        504 => "504 Gateway Timeout",
-                        _ => "401 Unauthorized",
-                    };
-                    for _ in 0..lines(frac * 0.6, &mut r) {
-                        w.line(
-                            si,
-                            i,
-                            &mut r,
-                            "error",
-                            style,
-                            format!("upstream {} returned {text}", peer.name),
-                            None,
-                        );
-                    }
-                }
-                // Slowness the caller notices.
-                let base = e.latency_ms.first().copied().unwrap_or(1.0);
-                if e.latency_ms[i] > (base * 4.0).max(base + 150.0) && r.chance(0.6) {
-                    let m = format!(
-                        "slow upstream {}: request took {}ms",
-                        peer.name,
-                        (e.latency_ms[i] * r.range(0.8, 1.6)) as u64
-                    );
-                    w.line(si, i, &mut r, "warn", style, m, None);
-                }
-                if peer.kind == ServiceKind::Cache && peer.hit_ratio[i] < 0.6 {
-                    for _ in 0..r.poisson(1.5) {
-                        let m = format!("cache miss for key session:{}, loading from the database", r.hex(8));
-                        w.line(si, i, &mut r, "warn", style, m, None);
-                    }
-                }
+                v.dependency(&mut w, i, e);
             }
-            if s.kind == ServiceKind::Db && s.latency_ms[i] > base_lat * 5.0 && r.chance(0.7) {
+            if s.kind == ServiceKind::Db && s.latency_ms[i] > base_lat * 5.0 && v.r.chance(0.7) {
                 let m = format!(
                     "LOG:  duration: {:.3} ms  statement: SELECT * FROM orders WHERE customer_id = {}",
-                    s.latency_ms[i] * r.range(3.0, 10.0),
-                    r.below(90_000)
+                    s.latency_ms[i] * v.r.range(3.0, 10.0),
+                    v.r.below(90_000)
                 );
-                w.line(si, i, &mut r, "warn", style, m, None);
+                v.say(&mut w, i, "warn", m, None);
+            }
+        }
+    }
+    changes(&mut w, sc);
+    noise(&mut w, sc);
+    let mut out = w.out;
+    out.sort_by(|a, b| {
+        a.ts.cmp(&b.ts)
+            .then_with(|| a.service.cmp(&b.service))
+            .then_with(|| a.message.cmp(&b.message))
+    });
+    out
+}
+
+/// One service's lines over the window. A single keyed stream feeds them
+/// all, so the steps must draw from it in this order: background, own
+/// faults, containers, dependencies, slow queries.
+struct Voice<'a> {
+    sc: &'a Scenario,
+    d: &'a Dynamics,
+    si: usize,
+    s: &'a Svc,
+    style: Style,
+    r: Rng,
+}
+
+impl Voice<'_> {
+    fn say(&mut self, w: &mut Writer, i: usize, level: &str, msg: String, pod: Option<String>) {
+        w.line(self.si, i, &mut self.r, level, self.style, msg, pod);
+    }
+
+    /// Background traffic and the odd unrelated warning or error.
+    fn background(&mut self, w: &mut Writer, i: usize) {
+        let s = self.s;
+        for _ in 0..self.r.poisson(1.3) {
+            let (m, lvl) = background(s.kind, &s.name, s.latency_ms[i], &mut self.r);
+            self.say(w, i, lvl, m, None);
+        }
+        if self.r.chance(0.03) {
+            let r = &mut self.r;
+            let m = match r.below(3) {
+                0 => format!(
+                    "request canceled by client: context canceled (request_id={})",
+                    r.hex(12)
+                ),
+                1 => format!(
+                    "retrying metrics export to otel-collector: {}",
+                    r.pick(&["connection reset by peer", "EOF"])
+                ),
+                _ => "slow consumer detected on internal event bus, dropping 1 event".to_string(),
+            };
+            let lvl = if r.chance(0.5) { "warn" } else { "error" };
+            self.say(w, i, lvl, m, None);
+        }
+    }
+
+    /// What the service's own fault makes it say.
+    fn own_faults(&mut self, w: &mut Writer, i: usize, faults: &[&FaultSpec]) {
+        let s = self.s;
+        let t_ms = (i as i64) * self.d.step_ms;
+        for f in faults {
+            let active = t_ms >= f.at_ms && f.duration_ms.is_none_or(|du| t_ms < f.at_ms + du);
+            if !active {
+                continue;
+            }
+            let own = s.own_errs[i].total();
+            let rate = match f.kind {
+                FaultKind::DiskFull | FaultKind::BadDeploy | FaultKind::ConfigError | FaultKind::AuthFailure => {
+                    (40.0 * own).min(9.0)
+                }
+                FaultKind::ConnectionPoolExhaustion => 1.5 + 5.0 * f.severity,
+                FaultKind::CpuSaturation => 0.8 + 2.0 * s.throttle[i],
+                FaultKind::QueueBacklog => 0.8,
+                FaultKind::CacheFailure => 0.8 + 2.0 * f.severity,
+                FaultKind::MemoryLeak => {
+                    let since = (t_ms - f.at_ms) as f64 / 60_000.0;
+                    (0.2 + since * 0.15).min(2.0)
+                }
+                FaultKind::NodePressure => 1.0 + 2.0 * f.severity,
+                _ => 0.0,
+            };
+            for _ in 0..self.r.poisson(rate) {
+                if let Some((m, lvl)) = own_fault_line(f.kind, &s.name, s.kind, &mut self.r, self.d, self.si, i) {
+                    self.say(w, i, lvl, m, None);
+                }
             }
         }
     }
 
-    // Changes announce themselves.
+    /// Container starts and deaths.
+    fn container(&mut self, w: &mut Writer, i: usize, p: &Pod) {
+        let s = self.s;
+        let version_at = |i: usize| {
+            s.version
+                .iter()
+                .rev()
+                .find(|(vi, _)| *vi <= i)
+                .map(|v| v.1.as_str())
+                .unwrap_or("")
+        };
+        for (k, reason, _) in &p.restarts {
+            if *k != i {
+                continue;
+            }
+            let ver = version_at(i);
+            if *reason == "OOMKilled" {
+                let m = format!(
+                    "fatal error: runtime: out of memory (heap {} MiB)",
+                    (s.mem_limit / 1048576.0) as u64
+                );
+                self.say(w, i.saturating_sub(1), "error", m, Some(p.name.clone()));
+            }
+            // A crash-looping container says why before it dies.
+            let fatal = (*reason == "Error" && p.crashloop_from.is_some()).then(|| {
+                match Rng::keyed(self.sc.seed, &s.name).below(3) {
+                    0 => format!(
+                        "FATAL: failed to start: open /etc/{}/config.yaml: no such file or directory",
+                        s.name
+                    ),
+                    1 => "FATAL: migration 0042_add_order_index failed: relation \"orders_idx\" already exists"
+                        .to_string(),
+                    _ => "panic: failed to connect to secrets provider: missing environment variable VAULT_ADDR"
+                        .to_string(),
+                }
+            });
+            self.say(w, i, "info", format!("starting {} {ver}", s.name), Some(p.name.clone()));
+            if let Some(m) = fatal {
+                self.say(w, i, "error", m, Some(p.name.clone()));
+            }
+        }
+        if p.from_i == i && i > 0 && !p.pull_failing {
+            let ver = version_at(i);
+            self.say(w, i, "info", format!("starting {} {ver}", s.name), Some(p.name.clone()));
+        }
+        if p.to_i == Some(i) && p.end == Some(PodEnd::Evicted) {
+            let m = "received SIGTERM, draining connections".to_string();
+            self.say(w, i.saturating_sub(1), "warn", m, Some(p.name.clone()));
+        }
+    }
+
+    /// What it says about one of its dependencies.
+    fn dependency(&mut self, w: &mut Writer, i: usize, e: &Edge) {
+        let (sc, d) = (self.sc, self.d);
+        let peer = &d.svcs[e.to];
+        let calls = e.rps[i] * d.step_s();
+        let tr = e.transport[i];
+        let t_ms = (i as i64) * d.step_ms;
+        let callee_faults: Vec<FaultKind> = sc
+            .faults
+            .iter()
+            .filter(|f| f.target == peer.name && t_ms >= f.at_ms && f.duration_ms.is_none_or(|du| t_ms < f.at_ms + du))
+            .map(|f| f.kind)
+            .collect();
+        let lines = |frac: f64, r: &mut Rng| r.poisson((45.0 * frac).min(8.0).min(calls * frac));
+        let host = format!("{}.{}.svc.cluster.local", peer.name, peer.namespace);
+        for _ in 0..lines(tr.dns, &mut self.r) {
+            let m = format!(
+                "request to {} failed: dial tcp: lookup {host} on 10.96.0.10:53: no such host",
+                peer.name
+            );
+            self.say(w, i, "error", m, None);
+        }
+        for _ in 0..lines(tr.tls, &mut self.r) {
+            let now = d.time(i).to_rfc3339();
+            self.say(w, i, "error", format!("request to {} failed: tls: failed to verify certificate: x509: certificate has expired or is not yet valid: current time {now} is after {}", peer.name, sc.start.to_rfc3339()), None);
+        }
+        for _ in 0..lines(tr.refused, &mut self.r) {
+            let addr = ip(&mut self.r);
+            let m = format!(
+                "request to {} failed: dial tcp {addr}:8080: connect: connection refused",
+                peer.name
+            );
+            self.say(w, i, "error", m, None);
+        }
+        let loss = callee_faults.contains(&FaultKind::PacketLoss);
+        for _ in 0..lines(tr.timeout, &mut self.r) {
+            let r = &mut self.r;
+            let msg = if loss && r.chance(0.6) {
+                let (a, b) = (ip(r), ip(r));
+                format!(
+                    "retrying request to {} (attempt 2/3): read tcp {a}:{}->{b}:8080: read: connection reset by peer",
+                    peer.name,
+                    30_000 + r.below(30_000)
+                )
+            } else if peer.kind == ServiceKind::Db && callee_faults.contains(&FaultKind::ConnectionPoolExhaustion) {
+                format!(
+                    "could not acquire a connection to {} from the pool: timeout after 5000ms",
+                    peer.name
+                )
+            } else {
+                format!(
+                    "request to {} failed: context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
+                    peer.name
+                )
+            };
+            self.say(w, i, "error", msg, None);
+        }
+        for (k, code) in CODES.iter().enumerate() {
+            let frac = e.errs[i].0[k];
+            let text = match code {
+                500 => "500 Internal Server Error",
+                502 => "502 Bad Gateway",
+                503 => "503 Service Unavailable",
+                504 => "504 Gateway Timeout",
+                _ => "401 Unauthorized",
+            };
+            for _ in 0..lines(frac * 0.6, &mut self.r) {
+                self.say(w, i, "error", format!("upstream {} returned {text}", peer.name), None);
+            }
+        }
+        // Slowness the caller notices.
+        let base = e.latency_ms.first().copied().unwrap_or(1.0);
+        if e.latency_ms[i] > (base * 4.0).max(base + 150.0) && self.r.chance(0.6) {
+            let m = format!(
+                "slow upstream {}: request took {}ms",
+                peer.name,
+                (e.latency_ms[i] * self.r.range(0.8, 1.6)) as u64
+            );
+            self.say(w, i, "warn", m, None);
+        }
+        if peer.kind == ServiceKind::Cache && peer.hit_ratio[i] < 0.6 {
+            for _ in 0..self.r.poisson(1.5) {
+                let m = format!(
+                    "cache miss for key session:{}, loading from the database",
+                    self.r.hex(8)
+                );
+                self.say(w, i, "warn", m, None);
+            }
+        }
+    }
+}
+
+/// Changes announce themselves.
+fn changes(w: &mut Writer, sc: &Scenario) {
+    let d = w.d;
     for c in &d.changes {
         if let Some(&si) = d.index.get(&c.target) {
             let mut r = Rng::keyed(sc.seed, &format!("change/{}/{}", c.target, c.i));
@@ -505,8 +501,11 @@ pub fn render(sc: &Scenario, d: &Dynamics) -> Vec<LogLine> {
             w.line(si, c.i, &mut r, "info", style, msg, None);
         }
     }
+}
 
-    // Unrelated trouble: the red herrings.
+/// Unrelated trouble: the red herrings.
+fn noise(w: &mut Writer, sc: &Scenario) {
+    let d = w.d;
     for nz in &sc.noise {
         let Some(&si) = d.index.get(&nz.target) else { continue };
         let mut r = Rng::keyed(sc.seed, &format!("noise/{}/{}", nz.target, nz.at_ms));
@@ -541,11 +540,4 @@ pub fn render(sc: &Scenario, d: &Dynamics) -> Vec<LogLine> {
             NoiseKind::Restart => {}
         }
     }
-    let mut out = w.out;
-    out.sort_by(|a, b| {
-        a.ts.cmp(&b.ts)
-            .then_with(|| a.service.cmp(&b.service))
-            .then_with(|| a.message.cmp(&b.message))
-    });
-    out
 }

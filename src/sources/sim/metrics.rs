@@ -5,7 +5,7 @@
 // Series are parallel arrays indexed by step; loops over the step index read clearer than zipped iterators.
 #![allow(clippy::needless_range_loop)]
 
-use super::dynamics::{CODES, Dynamics, Errs};
+use super::dynamics::{CODES, Dynamics, Edge, Errs, Pod, Svc};
 use super::rng::{Rng, norm_cdf};
 use super::scenario::ServiceKind;
 use crate::sources::telemetry::{Labels, MetricSeries};
@@ -159,239 +159,279 @@ fn by_status(ok: Vec<f64>, by_code: Vec<Vec<f64>>) -> Vec<Outcome<'static>> {
 /// Every series of the simulated system.
 pub fn render(d: &Dynamics, seed: u64) -> Vec<MetricSeries> {
     let mut out = Vec::new();
-    let step_s = d.step_s();
     for (si, s) in d.svcs.iter().enumerate() {
+        // One stream per service, drawn from by its server histogram and then its cache counters.
         let mut rng = Rng::keyed(seed, &format!("metrics/{}", s.name));
-        let svc = s.name.as_str();
-        let ns = s.namespace.as_str();
-        let route = format!("/api/{}", svc.split('-').next().unwrap_or(svc));
-
         if s.kind.serves_requests() {
-            let (ok, by_code) = split_codes(&mut rng, &s.rps, &s.errs, step_s);
-            let outcomes = by_status(ok, by_code);
-            let base = [
-                ("service", svc),
-                ("namespace", ns),
-                ("http_route", route.as_str()),
-                ("http_request_method", "GET"),
-            ];
-            histogram(
-                &mut out,
-                d,
-                "http_server_request_duration_seconds",
-                &base,
-                outcomes,
-                &s.latency_ms,
-                s.sigma,
-                &mut rng,
-            );
+            server_requests(&mut out, d, s, &mut rng);
         }
-
         for e in d.edges.iter().filter(|e| e.from == si) {
-            let peer = &d.svcs[e.to];
-            let mut r = Rng::keyed(seed, &format!("client/{}/{}", svc, peer.name));
-            let n = d.n;
-            let mut transport: Vec<Vec<f64>> = vec![vec![0.0; n]; 4];
-            let mut answered_rps = vec![0.0; n];
-            for i in 0..n {
-                let tr = e.transport[i];
-                for (k, (_, frac)) in tr.items().iter().enumerate() {
-                    transport[k][i] = r.poisson(e.rps[i] * step_s * frac) as f64;
-                }
-                answered_rps[i] = e.rps[i] * (1.0 - tr.total());
-            }
-            let mut seen = e.errs.clone();
-            let reach: Vec<f64> = e.transport.iter().map(|t| 1.0 - t.total()).collect();
-            for (i, s) in seen.iter_mut().enumerate() {
-                for v in s.0.iter_mut() {
-                    *v = if reach[i] > 0.0 { *v / reach[i] } else { 0.0 };
-                }
-            }
-            let (ok, by_code) = split_codes(&mut r, &answered_rps, &seen, step_s);
-            let mut outcomes = by_status(ok, by_code);
-            let names = e.transport[0].items();
-            for (k, c) in transport.into_iter().enumerate() {
-                outcomes.push(Outcome {
-                    extra: vec![("error_type", names[k].0.to_string())],
-                    counts: c,
-                });
-            }
-            let base = [
-                ("service", svc),
-                ("namespace", ns),
-                ("peer_service", peer.name.as_str()),
-            ];
-            histogram(
-                &mut out,
-                d,
-                "http_client_request_duration_seconds",
-                &base,
-                outcomes,
-                &e.latency_ms,
-                peer.sigma,
-                &mut r,
-            );
+            client_requests(&mut out, d, s, e, seed);
         }
-
-        // Containers, per pod.
-        for p in &s.pods {
-            if p.pull_failing {
-                continue;
-            }
-            let mut r = Rng::keyed(seed, &format!("pod/{}", p.name));
-            let base = [
-                ("service", svc),
-                ("namespace", ns),
-                ("pod", p.name.as_str()),
-                ("container", svc),
-                ("node", p.node.as_str()),
-            ];
-            let mut cpu = Vec::new();
-            let mut thr = Vec::new();
-            let mut per = Vec::new();
-            let mut mem = Vec::new();
-            let mut lim = Vec::new();
-            let mut rst = Vec::new();
-            let mut cpu_c = r.range(500.0, 5000.0);
-            let mut thr_c = r.range(10.0, 300.0);
-            let mut per_c = r.range(20_000.0, 200_000.0);
-            let share = r.range(0.9, 1.1);
-            for i in p.from_i..p.to_i.unwrap_or(d.n).min(d.n) {
-                let t = d.time(i).millis();
-                let restarted = p.restarts.iter().any(|(k, _, _)| *k == i);
-                if restarted {
-                    cpu_c = 0.0;
-                    thr_c = 0.0;
-                    per_c = 0.0;
-                }
-                let cores = (s.cpu[i] * share * (1.0 + 0.04 * r.normal())).clamp(0.001, s.cpu_limit);
-                cpu_c += cores * step_s;
-                let periods = step_s * 10.0;
-                per_c += periods;
-                thr_c += (periods * s.throttle[i] * (1.0 + 0.1 * r.normal()))
-                    .clamp(0.0, periods)
-                    .round();
-                cpu.push((t, (cpu_c * 1000.0).round() / 1000.0));
-                per.push((t, per_c));
-                thr.push((t, thr_c));
-                let m = match s.leak {
-                    Some((at, fill)) if i >= at + p.leak_offset.min(fill / 2) => {
-                        let since = i - at;
-                        let phase = ((since + fill - p.leak_offset) % fill.max(1)) as f64 / fill.max(1) as f64;
-                        s.mem_base + (s.mem_limit * 0.985 - s.mem_base) * phase
-                    }
-                    _ => s.mem_base * (1.0 + 0.02 * r.normal()) * (1.0 + 0.05 * (s.cpu[i] / s.cpu_limit)),
-                };
-                let m = if p.crashloop_from.is_some_and(|c| i >= c) {
-                    s.mem_base * 0.2
-                } else {
-                    m
-                };
-                mem.push((t, m.round()));
-                lim.push((t, s.mem_limit));
-                rst.push((t, p.restarts_before(i) as f64));
-            }
-            gauge(&mut out, "container_cpu_usage_seconds_total", &base, cpu);
-            gauge(&mut out, "container_cpu_cfs_throttled_periods_total", &base, thr);
-            gauge(&mut out, "container_cpu_cfs_periods_total", &base, per);
-            gauge(&mut out, "container_memory_working_set_bytes", &base, mem);
-            gauge(&mut out, "container_spec_memory_limit_bytes", &base, lim);
-            let kbase = [
-                ("service", svc),
-                ("namespace", ns),
-                ("pod", p.name.as_str()),
-                ("container", svc),
-            ];
-            gauge(&mut out, "kube_pod_container_status_restarts_total", &kbase, rst);
+        for p in s.pods.iter().filter(|p| !p.pull_failing) {
+            container(&mut out, d, s, p, seed);
         }
-
-        let dbase = [("service", svc), ("namespace", ns), ("deployment", svc)];
-        let times =
-            |f: &dyn Fn(usize) -> f64| -> Vec<(i64, f64)> { (0..d.n).map(|i| (d.time(i).millis(), f(i))).collect() };
-        gauge(
-            &mut out,
-            "kube_deployment_status_replicas_available",
-            &dbase,
-            times(&|i| s.ready[i].round()),
-        );
-        gauge(
-            &mut out,
-            "kube_deployment_spec_replicas",
-            &dbase,
-            times(&|i| s.desired[i] as f64),
-        );
-
+        deployment(&mut out, d, s);
         if let Some(disk) = &s.disk {
-            let pvc = format!("data-{svc}-0");
-            let vbase = [
-                ("service", svc),
-                ("namespace", ns),
-                ("persistentvolumeclaim", pvc.as_str()),
-            ];
-            let mut r = Rng::keyed(seed, &format!("disk/{svc}"));
-            gauge(
-                &mut out,
-                "kubelet_volume_stats_used_bytes",
-                &vbase,
-                times(&|i| (disk[i].min(1.0) * s.disk_capacity).round()),
-            );
-            gauge(
-                &mut out,
-                "kubelet_volume_stats_capacity_bytes",
-                &vbase,
-                times(&|_| s.disk_capacity),
-            );
-            let _ = r.f64();
+            volume(&mut out, d, s, disk);
         }
-
         if !s.pool_max.is_empty() {
-            let pbase = [
-                ("service", svc),
-                ("namespace", ns),
-                ("datname", "app"),
-                ("state", "active"),
-            ];
-            gauge(&mut out, "pg_stat_activity_count", &pbase, times(&|i| s.pool_active[i]));
-            let mbase = [("service", svc), ("namespace", ns)];
-            gauge(
-                &mut out,
-                "pg_settings_max_connections",
-                &mbase,
-                times(&|i| s.pool_max[i]),
-            );
+            connection_pool(&mut out, d, s);
         }
-
         if s.kind == ServiceKind::Cache {
-            let incoming: Vec<f64> = (0..d.n)
-                .map(|i| d.edges.iter().filter(|e| e.to == si).map(|e| e.rps[i]).sum())
-                .collect();
-            let mut hits = rng.range(1e6, 5e7);
-            let mut misses = hits * 0.1;
-            let mut hs = Vec::with_capacity(d.n);
-            let mut ms = Vec::with_capacity(d.n);
-            for i in 0..d.n {
-                let total = rng.poisson(incoming[i] * step_s) as f64;
-                let h = (total * s.hit_ratio[i]).round();
-                hits += h;
-                misses += total - h;
-                let t = d.time(i).millis();
-                hs.push((t, hits));
-                ms.push((t, misses));
-            }
-            let cbase = [("service", svc), ("namespace", ns)];
-            gauge(&mut out, "redis_keyspace_hits_total", &cbase, hs);
-            gauge(&mut out, "redis_keyspace_misses_total", &cbase, ms);
+            cache(&mut out, d, si, s, &mut rng);
         }
-
         for (topic, lag) in &s.lag {
             let lbase = [
-                ("service", svc),
-                ("namespace", ns),
-                ("consumergroup", svc),
+                ("service", s.name.as_str()),
+                ("namespace", s.namespace.as_str()),
+                ("consumergroup", s.name.as_str()),
                 ("topic", topic.as_str()),
             ];
-            gauge(&mut out, "kafka_consumergroup_lag", &lbase, times(&|i| lag[i].round()));
+            gauge(
+                &mut out,
+                "kafka_consumergroup_lag",
+                &lbase,
+                times(d, |i| lag[i].round()),
+            );
         }
     }
     out
+}
+
+/// One sample per step of the window.
+fn times(d: &Dynamics, f: impl Fn(usize) -> f64) -> Vec<(i64, f64)> {
+    (0..d.n).map(|i| (d.time(i).millis(), f(i))).collect()
+}
+
+/// The server side of a service's requests, by status code.
+fn server_requests(out: &mut Vec<MetricSeries>, d: &Dynamics, s: &Svc, rng: &mut Rng) {
+    let svc = s.name.as_str();
+    let route = format!("/api/{}", svc.split('-').next().unwrap_or(svc));
+    let (ok, by_code) = split_codes(rng, &s.rps, &s.errs, d.step_s());
+    let outcomes = by_status(ok, by_code);
+    let base = [
+        ("service", svc),
+        ("namespace", s.namespace.as_str()),
+        ("http_route", route.as_str()),
+        ("http_request_method", "GET"),
+    ];
+    histogram(
+        out,
+        d,
+        "http_server_request_duration_seconds",
+        &base,
+        outcomes,
+        &s.latency_ms,
+        s.sigma,
+        rng,
+    );
+}
+
+/// The client side of one call edge: answered calls by status code, and
+/// calls that never got an answer by error type.
+fn client_requests(out: &mut Vec<MetricSeries>, d: &Dynamics, s: &Svc, e: &Edge, seed: u64) {
+    let step_s = d.step_s();
+    let svc = s.name.as_str();
+    let peer = &d.svcs[e.to];
+    let mut r = Rng::keyed(seed, &format!("client/{}/{}", svc, peer.name));
+    let n = d.n;
+    let mut transport: Vec<Vec<f64>> = vec![vec![0.0; n]; 4];
+    let mut answered_rps = vec![0.0; n];
+    for i in 0..n {
+        let tr = e.transport[i];
+        for (k, (_, frac)) in tr.items().iter().enumerate() {
+            transport[k][i] = r.poisson(e.rps[i] * step_s * frac) as f64;
+        }
+        answered_rps[i] = e.rps[i] * (1.0 - tr.total());
+    }
+    let mut seen = e.errs.clone();
+    let reach: Vec<f64> = e.transport.iter().map(|t| 1.0 - t.total()).collect();
+    for (i, s) in seen.iter_mut().enumerate() {
+        for v in s.0.iter_mut() {
+            *v = if reach[i] > 0.0 { *v / reach[i] } else { 0.0 };
+        }
+    }
+    let (ok, by_code) = split_codes(&mut r, &answered_rps, &seen, step_s);
+    let mut outcomes = by_status(ok, by_code);
+    let names = e.transport[0].items();
+    for (k, c) in transport.into_iter().enumerate() {
+        outcomes.push(Outcome {
+            extra: vec![("error_type", names[k].0.to_string())],
+            counts: c,
+        });
+    }
+    let base = [
+        ("service", svc),
+        ("namespace", s.namespace.as_str()),
+        ("peer_service", peer.name.as_str()),
+    ];
+    histogram(
+        out,
+        d,
+        "http_client_request_duration_seconds",
+        &base,
+        outcomes,
+        &e.latency_ms,
+        peer.sigma,
+        &mut r,
+    );
+}
+
+/// cAdvisor's series for one pod's container, and its restart count.
+fn container(out: &mut Vec<MetricSeries>, d: &Dynamics, s: &Svc, p: &Pod, seed: u64) {
+    let step_s = d.step_s();
+    let (svc, ns) = (s.name.as_str(), s.namespace.as_str());
+    let mut r = Rng::keyed(seed, &format!("pod/{}", p.name));
+    let base = [
+        ("service", svc),
+        ("namespace", ns),
+        ("pod", p.name.as_str()),
+        ("container", svc),
+        ("node", p.node.as_str()),
+    ];
+    let mut cpu = Vec::new();
+    let mut thr = Vec::new();
+    let mut per = Vec::new();
+    let mut mem = Vec::new();
+    let mut lim = Vec::new();
+    let mut rst = Vec::new();
+    let mut cpu_c = r.range(500.0, 5000.0);
+    let mut thr_c = r.range(10.0, 300.0);
+    let mut per_c = r.range(20_000.0, 200_000.0);
+    let share = r.range(0.9, 1.1);
+    for i in p.from_i..p.to_i.unwrap_or(d.n).min(d.n) {
+        let t = d.time(i).millis();
+        let restarted = p.restarts.iter().any(|(k, _, _)| *k == i);
+        if restarted {
+            cpu_c = 0.0;
+            thr_c = 0.0;
+            per_c = 0.0;
+        }
+        let cores = (s.cpu[i] * share * (1.0 + 0.04 * r.normal())).clamp(0.001, s.cpu_limit);
+        cpu_c += cores * step_s;
+        let periods = step_s * 10.0;
+        per_c += periods;
+        thr_c += (periods * s.throttle[i] * (1.0 + 0.1 * r.normal()))
+            .clamp(0.0, periods)
+            .round();
+        cpu.push((t, (cpu_c * 1000.0).round() / 1000.0));
+        per.push((t, per_c));
+        thr.push((t, thr_c));
+        mem.push((t, memory(s, p, i, &mut r).round()));
+        lim.push((t, s.mem_limit));
+        rst.push((t, p.restarts_before(i) as f64));
+    }
+    gauge(out, "container_cpu_usage_seconds_total", &base, cpu);
+    gauge(out, "container_cpu_cfs_throttled_periods_total", &base, thr);
+    gauge(out, "container_cpu_cfs_periods_total", &base, per);
+    gauge(out, "container_memory_working_set_bytes", &base, mem);
+    gauge(out, "container_spec_memory_limit_bytes", &base, lim);
+    let kbase = [
+        ("service", svc),
+        ("namespace", ns),
+        ("pod", p.name.as_str()),
+        ("container", svc),
+    ];
+    gauge(out, "kube_pod_container_status_restarts_total", &kbase, rst);
+}
+
+/// A pod's working set at step i: a sawtooth while leaking, little while crash-looping.
+fn memory(s: &Svc, p: &Pod, i: usize, r: &mut Rng) -> f64 {
+    let m = match s.leak {
+        Some((at, fill)) if i >= at + p.leak_offset.min(fill / 2) => {
+            let since = i - at;
+            let phase = ((since + fill - p.leak_offset) % fill.max(1)) as f64 / fill.max(1) as f64;
+            s.mem_base + (s.mem_limit * 0.985 - s.mem_base) * phase
+        }
+        _ => s.mem_base * (1.0 + 0.02 * r.normal()) * (1.0 + 0.05 * (s.cpu[i] / s.cpu_limit)),
+    };
+    if p.crashloop_from.is_some_and(|c| i >= c) {
+        s.mem_base * 0.2
+    } else {
+        m
+    }
+}
+
+/// kube-state-metrics' replica counts.
+fn deployment(out: &mut Vec<MetricSeries>, d: &Dynamics, s: &Svc) {
+    let svc = s.name.as_str();
+    let dbase = [
+        ("service", svc),
+        ("namespace", s.namespace.as_str()),
+        ("deployment", svc),
+    ];
+    gauge(
+        out,
+        "kube_deployment_status_replicas_available",
+        &dbase,
+        times(d, |i| s.ready[i].round()),
+    );
+    gauge(
+        out,
+        "kube_deployment_spec_replicas",
+        &dbase,
+        times(d, |i| s.desired[i] as f64),
+    );
+}
+
+/// The kubelet's volume stats for the service's data volume.
+fn volume(out: &mut Vec<MetricSeries>, d: &Dynamics, s: &Svc, disk: &[f64]) {
+    let svc = s.name.as_str();
+    let pvc = format!("data-{svc}-0");
+    let vbase = [
+        ("service", svc),
+        ("namespace", s.namespace.as_str()),
+        ("persistentvolumeclaim", pvc.as_str()),
+    ];
+    gauge(
+        out,
+        "kubelet_volume_stats_used_bytes",
+        &vbase,
+        times(d, |i| (disk[i].min(1.0) * s.disk_capacity).round()),
+    );
+    gauge(
+        out,
+        "kubelet_volume_stats_capacity_bytes",
+        &vbase,
+        times(d, |_| s.disk_capacity),
+    );
+}
+
+/// The postgres exporter's connection counts.
+fn connection_pool(out: &mut Vec<MetricSeries>, d: &Dynamics, s: &Svc) {
+    let (svc, ns) = (s.name.as_str(), s.namespace.as_str());
+    let pbase = [
+        ("service", svc),
+        ("namespace", ns),
+        ("datname", "app"),
+        ("state", "active"),
+    ];
+    gauge(out, "pg_stat_activity_count", &pbase, times(d, |i| s.pool_active[i]));
+    let mbase = [("service", svc), ("namespace", ns)];
+    gauge(out, "pg_settings_max_connections", &mbase, times(d, |i| s.pool_max[i]));
+}
+
+/// The redis exporter's keyspace hits and misses, from the calls into the cache.
+fn cache(out: &mut Vec<MetricSeries>, d: &Dynamics, si: usize, s: &Svc, rng: &mut Rng) {
+    let step_s = d.step_s();
+    let incoming: Vec<f64> = (0..d.n)
+        .map(|i| d.edges.iter().filter(|e| e.to == si).map(|e| e.rps[i]).sum())
+        .collect();
+    let mut hits = rng.range(1e6, 5e7);
+    let mut misses = hits * 0.1;
+    let mut hs = Vec::with_capacity(d.n);
+    let mut ms = Vec::with_capacity(d.n);
+    for i in 0..d.n {
+        let total = rng.poisson(incoming[i] * step_s) as f64;
+        let h = (total * s.hit_ratio[i]).round();
+        hits += h;
+        misses += total - h;
+        let t = d.time(i).millis();
+        hs.push((t, hits));
+        ms.push((t, misses));
+    }
+    let cbase = [("service", s.name.as_str()), ("namespace", s.namespace.as_str())];
+    gauge(out, "redis_keyspace_hits_total", &cbase, hs);
+    gauge(out, "redis_keyspace_misses_total", &cbase, ms);
 }

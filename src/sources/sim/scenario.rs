@@ -334,221 +334,31 @@ pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
 }
 
 /// Parses and validates scenario text. `name` is used in errors; `dir` resolves `[recorded]` paths.
+///
+/// The checks run in the file's reading order (header, services, timeline,
+/// alert, truth), so the first error reported is the first one a reader meets.
 pub fn parse(text: &str, name: &str, dir: Option<&Path>) -> Result<Scenario, ScenarioError> {
-    let err_at = |span: Range<usize>, message: String| {
-        let (line, column) = line_col(text, span.start);
-        ScenarioError {
-            path: name.to_string(),
-            line,
-            column,
-            message,
-        }
-    };
+    let mut ck = Check { text, name, window: 0 };
     let raw: RawScenario = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         let msg = e.message().trim().replace('\n', " ");
-        err_at(span, explain(&msg))
+        ck.at(span, explain(&msg))
     })?;
-
-    let id = raw.id.get_ref().clone();
-    if id.is_empty()
-        || !id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
-        return Err(err_at(
-            raw.id.span(),
-            format!("expected an id of lowercase letters, digits and '-', found {id:?}"),
-        ));
-    }
-    if raw.window.ms <= 0 {
-        return Err(err_at(
-            raw.window.span.clone(),
-            "expected a window longer than zero".into(),
-        ));
-    }
-    if raw.step.ms <= 0 || raw.step.ms > raw.window.ms {
-        return Err(err_at(
-            raw.step.span.clone(),
-            "expected a step longer than zero and no longer than the window".into(),
-        ));
-    }
-    if raw.window.ms / raw.step.ms > 20_000 {
-        return Err(err_at(
-            raw.step.span.clone(),
-            format!(
-                "expected at most 20000 steps in the window, this step gives {}",
-                raw.window.ms / raw.step.ms
-            ),
-        ));
-    }
-    let window = raw.window.ms;
-    let in_window = |d: &Dur, what: &str| -> Result<i64, ScenarioError> {
-        if d.ms > window {
-            Err(err_at(
-                d.span.clone(),
-                format!(
-                    "expected {what} within the window (0 to {})",
-                    crate::model::format_duration_ms(window)
-                ),
-            ))
-        } else {
-            Ok(d.ms)
-        }
-    };
+    let id = ck.header(&raw)?;
+    ck.window = raw.window.ms;
     let start = match &raw.start {
-        Some(s) => Timestamp::parse_rfc3339(s.get_ref()).map_err(|m| err_at(s.span(), m))?,
-        None => Timestamp::parse_rfc3339(DEFAULT_START).map_err(|m| err_at(0..0, m))?,
+        Some(s) => Timestamp::parse_rfc3339(s.get_ref()).map_err(|m| ck.at(s.span(), m))?,
+        None => Timestamp::parse_rfc3339(DEFAULT_START).map_err(|m| ck.at(0..0, m))?,
     };
-
-    // Services: unique names, resolvable calls, no cycles.
-    let mut services = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for s in &raw.services {
-        let name = s.get_ref().name.get_ref().clone();
-        if name.is_empty() {
-            return Err(err_at(s.get_ref().name.span(), "expected a service name".into()));
-        }
-        if index.insert(name.clone(), services.len()).is_some() {
-            return Err(err_at(
-                s.get_ref().name.span(),
-                format!("service {name:?} is defined twice; expected unique service names"),
-            ));
-        }
-        services.push(name);
-    }
-    if services.is_empty() {
-        return Err(err_at(0..0, "expected at least one [[service]]".into()));
-    }
-    let known = |n: &Spanned<String>, what: &str| -> Result<String, ScenarioError> {
-        if index.contains_key(n.get_ref()) {
-            Ok(n.get_ref().clone())
-        } else {
-            Err(err_at(
-                n.span(),
-                format!(
-                    "{what} {:?} names no service; expected one of: {}",
-                    n.get_ref(),
-                    services.join(", ")
-                ),
-            ))
-        }
-    };
-    let mut specs = Vec::new();
-    for s in &raw.services {
-        let r = s.get_ref();
-        let mut calls = Vec::new();
-        for c in &r.calls {
-            let c = known(c, "calls entry")?;
-            if c == *r.name.get_ref() {
-                return Err(err_at(r.name.span(), format!("service {c:?} calls itself")));
-            }
-            if !calls.contains(&c) {
-                calls.push(c);
-            }
-        }
-        let replicas = match &r.replicas {
-            Some(v) if *v.get_ref() == 0 || *v.get_ref() > 500 => {
-                return Err(err_at(v.span(), "expected replicas between 1 and 500".into()));
-            }
-            Some(v) => *v.get_ref(),
-            None => 2,
-        };
-        let rps = match &r.rps {
-            Some(v) if !(v.get_ref().is_finite() && *v.get_ref() > 0.0) => {
-                return Err(err_at(v.span(), "expected rps above zero".into()));
-            }
-            Some(v) => Some(*v.get_ref()),
-            None => None,
-        };
-        specs.push(ServiceSpec {
-            name: r.name.get_ref().clone(),
-            kind: r.kind,
-            calls,
-            replicas,
-            rps,
-            namespace: r.namespace.clone().unwrap_or_else(|| "default".into()),
-        });
-    }
-    if let Some(cycle) = find_cycle(&specs) {
-        let at = raw
-            .services
-            .iter()
-            .find(|s| s.get_ref().name.get_ref() == &cycle[0])
-            .map(|s| s.span())
-            .unwrap_or(0..0);
-        return Err(err_at(
-            at,
-            format!(
-                "calls form a cycle ({}); expected an acyclic call graph",
-                cycle.join(" -> ")
-            ),
-        ));
-    }
-
-    let severity = |v: &Option<Spanned<f64>>, default: f64| -> Result<f64, ScenarioError> {
-        match v {
-            Some(s) if !(0.0..=1.0).contains(s.get_ref()) => Err(err_at(
-                s.span(),
-                format!("expected a severity between 0 and 1, found {}", s.get_ref()),
-            )),
-            Some(s) => Ok(*s.get_ref()),
-            None => Ok(default),
-        }
-    };
-
-    let mut faults = Vec::new();
-    for f in &raw.faults {
-        let r = f.get_ref();
-        faults.push(FaultSpec {
-            kind: r.kind,
-            target: known(&r.target, "fault target")?,
-            at_ms: in_window(&r.at, "the fault's start")?,
-            severity: severity(&r.severity, 0.7)?,
-            duration_ms: r.duration.as_ref().map(|d| d.ms),
-            params: r.params.clone(),
-        });
-    }
-    let mut events = Vec::new();
-    for e in &raw.events {
-        let r = e.get_ref();
-        events.push(ChangeSpec {
-            at_ms: in_window(&r.at, "the event")?,
-            kind: r.kind,
-            target: known(&r.target, "event target")?,
-            summary: r.summary.clone(),
-        });
-    }
-    let mut noise = Vec::new();
-    for n in &raw.noise {
-        let r = n.get_ref();
-        noise.push(NoiseSpec {
-            kind: r.kind,
-            target: known(&r.target, "noise target")?,
-            at_ms: in_window(&r.at, "the noise")?,
-            duration_ms: r.duration.as_ref().map(|d| d.ms),
-            severity: Some(severity(&r.severity, 0.5)?),
-        });
-    }
-    let sev = raw.alert.severity.get_ref().clone();
-    if !["page", "ticket", "info"].contains(&sev.as_str()) {
-        return Err(err_at(
-            raw.alert.severity.span(),
-            format!("expected alert severity page, ticket or info, found {sev:?}"),
-        ));
-    }
-    let alert = AlertSpec {
-        name: raw.alert.name.clone(),
-        at_ms: in_window(&raw.alert.at, "the alert")?,
-        severity: sev,
-        labels: raw.alert.labels.clone(),
-        summary: raw.alert.summary.clone(),
-    };
+    let names = ck.names(&raw.services)?;
+    let services = ck.services(&raw.services, &names)?;
+    let (faults, events, noise) = ck.timeline(&raw, &names)?;
+    let alert = ck.alert(&raw.alert)?;
     let truth = match &raw.truth {
         Some(t) => {
             let r = t.get_ref();
             Some(Truth {
-                service: known(&r.service, "truth service")?,
+                service: ck.known(&names, &r.service, "truth service")?,
                 kind: r.kind,
                 also_accept: r.also_accept.iter().map(|a| (a.service.clone(), a.kind)).collect(),
                 note: r.note.clone(),
@@ -569,10 +379,7 @@ pub fn parse(text: &str, name: &str, dir: Option<&Path>) -> Result<Scenario, Sce
         }
     });
     if faults.is_empty() && recorded.is_none() {
-        return Err(err_at(
-            0..0,
-            "expected at least one [[fault]] or a [recorded] section".into(),
-        ));
+        return Err(ck.at(0..0, "expected at least one [[fault]] or a [recorded] section".into()));
     }
 
     Ok(Scenario {
@@ -584,7 +391,7 @@ pub fn parse(text: &str, name: &str, dir: Option<&Path>) -> Result<Scenario, Sce
         start,
         tags: raw.tags,
         alert,
-        services: specs,
+        services,
         faults,
         events,
         noise,
@@ -592,6 +399,245 @@ pub fn parse(text: &str, name: &str, dir: Option<&Path>) -> Result<Scenario, Sce
         recorded,
         path: None,
     })
+}
+
+/// The service names in file order, and where each one is.
+struct Names {
+    index: HashMap<String, usize>,
+    names: Vec<String>,
+}
+
+/// Validation of one scenario text: every error points into it.
+struct Check<'a> {
+    text: &'a str,
+    name: &'a str,
+    /// The window's length, ms, once the header is checked.
+    window: i64,
+}
+
+impl Check<'_> {
+    fn at(&self, span: Range<usize>, message: String) -> ScenarioError {
+        let (line, column) = line_col(self.text, span.start);
+        ScenarioError {
+            path: self.name.to_string(),
+            line,
+            column,
+            message,
+        }
+    }
+
+    /// The id, the window and the step.
+    fn header(&self, raw: &RawScenario) -> Result<String, ScenarioError> {
+        let id = raw.id.get_ref().clone();
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(self.at(
+                raw.id.span(),
+                format!("expected an id of lowercase letters, digits and '-', found {id:?}"),
+            ));
+        }
+        if raw.window.ms <= 0 {
+            return Err(self.at(raw.window.span.clone(), "expected a window longer than zero".into()));
+        }
+        if raw.step.ms <= 0 || raw.step.ms > raw.window.ms {
+            return Err(self.at(
+                raw.step.span.clone(),
+                "expected a step longer than zero and no longer than the window".into(),
+            ));
+        }
+        if raw.window.ms / raw.step.ms > 20_000 {
+            return Err(self.at(
+                raw.step.span.clone(),
+                format!(
+                    "expected at most 20000 steps in the window, this step gives {}",
+                    raw.window.ms / raw.step.ms
+                ),
+            ));
+        }
+        Ok(id)
+    }
+
+    fn in_window(&self, d: &Dur, what: &str) -> Result<i64, ScenarioError> {
+        if d.ms > self.window {
+            Err(self.at(
+                d.span.clone(),
+                format!(
+                    "expected {what} within the window (0 to {})",
+                    crate::model::format_duration_ms(self.window)
+                ),
+            ))
+        } else {
+            Ok(d.ms)
+        }
+    }
+
+    fn severity(&self, v: &Option<Spanned<f64>>, default: f64) -> Result<f64, ScenarioError> {
+        match v {
+            Some(s) if !(0.0..=1.0).contains(s.get_ref()) => Err(self.at(
+                s.span(),
+                format!("expected a severity between 0 and 1, found {}", s.get_ref()),
+            )),
+            Some(s) => Ok(*s.get_ref()),
+            None => Ok(default),
+        }
+    }
+
+    /// A reference to a service, which must exist.
+    fn known(&self, names: &Names, n: &Spanned<String>, what: &str) -> Result<String, ScenarioError> {
+        if names.index.contains_key(n.get_ref()) {
+            Ok(n.get_ref().clone())
+        } else {
+            Err(self.at(
+                n.span(),
+                format!(
+                    "{what} {:?} names no service; expected one of: {}",
+                    n.get_ref(),
+                    names.names.join(", ")
+                ),
+            ))
+        }
+    }
+
+    /// Service names: present and unique, and at least one.
+    fn names(&self, raw: &[Spanned<RawService>]) -> Result<Names, ScenarioError> {
+        let mut names = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for s in raw {
+            let name = s.get_ref().name.get_ref().clone();
+            if name.is_empty() {
+                return Err(self.at(s.get_ref().name.span(), "expected a service name".into()));
+            }
+            if index.insert(name.clone(), names.len()).is_some() {
+                return Err(self.at(
+                    s.get_ref().name.span(),
+                    format!("service {name:?} is defined twice; expected unique service names"),
+                ));
+            }
+            names.push(name);
+        }
+        if names.is_empty() {
+            return Err(self.at(0..0, "expected at least one [[service]]".into()));
+        }
+        Ok(Names { index, names })
+    }
+
+    /// Services: resolvable calls, sane replicas and rates, no cycles.
+    fn services(&self, raw: &[Spanned<RawService>], names: &Names) -> Result<Vec<ServiceSpec>, ScenarioError> {
+        let mut specs = Vec::new();
+        for s in raw {
+            let r = s.get_ref();
+            let mut calls = Vec::new();
+            for c in &r.calls {
+                let c = self.known(names, c, "calls entry")?;
+                if c == *r.name.get_ref() {
+                    return Err(self.at(r.name.span(), format!("service {c:?} calls itself")));
+                }
+                if !calls.contains(&c) {
+                    calls.push(c);
+                }
+            }
+            let replicas = match &r.replicas {
+                Some(v) if *v.get_ref() == 0 || *v.get_ref() > 500 => {
+                    return Err(self.at(v.span(), "expected replicas between 1 and 500".into()));
+                }
+                Some(v) => *v.get_ref(),
+                None => 2,
+            };
+            let rps = match &r.rps {
+                Some(v) if !(v.get_ref().is_finite() && *v.get_ref() > 0.0) => {
+                    return Err(self.at(v.span(), "expected rps above zero".into()));
+                }
+                Some(v) => Some(*v.get_ref()),
+                None => None,
+            };
+            specs.push(ServiceSpec {
+                name: r.name.get_ref().clone(),
+                kind: r.kind,
+                calls,
+                replicas,
+                rps,
+                namespace: r.namespace.clone().unwrap_or_else(|| "default".into()),
+            });
+        }
+        if let Some(cycle) = find_cycle(&specs) {
+            let at = raw
+                .iter()
+                .find(|s| s.get_ref().name.get_ref() == &cycle[0])
+                .map(|s| s.span())
+                .unwrap_or(0..0);
+            return Err(self.at(
+                at,
+                format!(
+                    "calls form a cycle ({}); expected an acyclic call graph",
+                    cycle.join(" -> ")
+                ),
+            ));
+        }
+        Ok(specs)
+    }
+
+    /// Faults, change events and noise, each on a known service within the window.
+    #[allow(clippy::type_complexity)]
+    fn timeline(
+        &self,
+        raw: &RawScenario,
+        names: &Names,
+    ) -> Result<(Vec<FaultSpec>, Vec<ChangeSpec>, Vec<NoiseSpec>), ScenarioError> {
+        let mut faults = Vec::new();
+        for f in &raw.faults {
+            let r = f.get_ref();
+            faults.push(FaultSpec {
+                kind: r.kind,
+                target: self.known(names, &r.target, "fault target")?,
+                at_ms: self.in_window(&r.at, "the fault's start")?,
+                severity: self.severity(&r.severity, 0.7)?,
+                duration_ms: r.duration.as_ref().map(|d| d.ms),
+                params: r.params.clone(),
+            });
+        }
+        let mut events = Vec::new();
+        for e in &raw.events {
+            let r = e.get_ref();
+            events.push(ChangeSpec {
+                at_ms: self.in_window(&r.at, "the event")?,
+                kind: r.kind,
+                target: self.known(names, &r.target, "event target")?,
+                summary: r.summary.clone(),
+            });
+        }
+        let mut noise = Vec::new();
+        for n in &raw.noise {
+            let r = n.get_ref();
+            noise.push(NoiseSpec {
+                kind: r.kind,
+                target: self.known(names, &r.target, "noise target")?,
+                at_ms: self.in_window(&r.at, "the noise")?,
+                duration_ms: r.duration.as_ref().map(|d| d.ms),
+                severity: Some(self.severity(&r.severity, 0.5)?),
+            });
+        }
+        Ok((faults, events, noise))
+    }
+
+    fn alert(&self, raw: &RawAlert) -> Result<AlertSpec, ScenarioError> {
+        let sev = raw.severity.get_ref().clone();
+        if !["page", "ticket", "info"].contains(&sev.as_str()) {
+            return Err(self.at(
+                raw.severity.span(),
+                format!("expected alert severity page, ticket or info, found {sev:?}"),
+            ));
+        }
+        Ok(AlertSpec {
+            name: raw.name.clone(),
+            at_ms: self.in_window(&raw.at, "the alert")?,
+            severity: sev,
+            labels: raw.labels.clone(),
+            summary: raw.summary.clone(),
+        })
+    }
 }
 
 /// Rewords serde's messages into what the file should have held.
