@@ -18,23 +18,28 @@ pub(super) fn serve(listen: &str, insecure_no_auth: bool) -> Result<ExitCode, Fa
     let intake = crate::intake::Intake::new(settings, store, author()).map_err(Failure::BadInput)?;
     let rt = runtime(2)?;
     let drained = rt.block_on(async move {
+        // Decided before binding, so a refused address is never listened on.
+        let loopback = tokio::net::lookup_host(listen)
+            .await
+            .map_err(|e| Failure::BadInput(format!("--listen {listen}: {e}")))?
+            .all(|a| a.ip().is_loopback());
+        let auth = match (&intake.limits().token, loopback, insecure_no_auth) {
+            (Some(_), _, _) => "bearer token required",
+            (None, true, _) => "no token: loopback only",
+            (None, false, true) => "NO AUTHENTICATION (--insecure-no-auth)",
+            (None, false, false) => {
+                return Err(Failure::BadInput(format!(
+                    "--listen {listen}: without [serve] token_env, serve listens on loopback only; \
+                     set a token or pass --insecure-no-auth"
+                )));
+            }
+        };
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| Failure::BadInput(format!("--listen {listen}: {e}")))?;
         let addr = listener
             .local_addr()
             .map_err(|e| Failure::Other(format!("--listen {listen}: {e}")))?;
-        let auth = match (&intake.limits().token, addr.ip().is_loopback(), insecure_no_auth) {
-            (Some(_), _, _) => "bearer token required",
-            (None, true, _) => "no token: loopback only",
-            (None, false, true) => "NO AUTHENTICATION (--insecure-no-auth)",
-            (None, false, false) => {
-                return Err(Failure::BadInput(format!(
-                    "--listen {addr}: without [serve] token_env, serve listens on loopback only; \
-                     set a token or pass --insecure-no-auth"
-                )));
-            }
-        };
         let recovered = intake.recover().await.map_err(Failure::Other)?;
         let l = intake.limits();
         eprintln!(

@@ -88,6 +88,9 @@ pub struct Serve {
     pub drain: Option<String>,
     /// Name of the environment variable holding the shared bearer token.
     pub token_env: Option<String>,
+    /// Strategies each investigation runs (default: all of them).
+    #[serde(default)]
+    pub strategies: Vec<String>,
     /// PEM certificate chain and key for HTTPS (not supported yet: put a proxy in front).
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,

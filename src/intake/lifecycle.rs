@@ -31,6 +31,11 @@ impl Intake {
     pub fn new(settings: Settings, store_path: PathBuf, author: String) -> Result<Intake, String> {
         let env = |name: &str| std::env::var(name).ok();
         let limits = Limits::resolve(&settings.serve, env)?;
+        if !settings.serve.strategies.is_empty() {
+            let catalog = crate::tools::Catalog::builtin().map_err(|e| e.to_string())?;
+            crate::wire::strategies(&catalog, &settings.serve.strategies)
+                .map_err(|e| format!("[serve] strategies: {e}"))?;
+        }
         let pagerduty_secret = match &settings.intake.pagerduty {
             Some(p) => Some(
                 env(&p.secret_env)

@@ -125,6 +125,7 @@ impl Pool {
         tracing::info!(worker, trace = %trace_id, alert = %alert.name, attempts, "investigation starting");
         let opts = Options {
             author: self.author.clone(),
+            strategies: self.settings.serve.strategies.clone(),
             ..Options::default()
         };
         let setup = match for_alert(alert, &self.settings, &opts) {
