@@ -236,35 +236,53 @@ fn accepted_alerts_survive_sigterm_and_a_restart_and_each_is_investigated_once()
     eprintln!("after SIGTERM: {} of 300 started; {}", before.len(), err.trim());
 
     site.start(None);
-    let settled = || {
-        let rows = site.list();
-        let mut final_rows: HashMap<String, Vec<Value>> = HashMap::new();
-        for r in rows.iter().filter(|r| r.get("rerun_as").is_none()) {
-            final_rows
-                .entry(r["alert_name"].as_str().unwrap().to_string())
-                .or_default()
-                .push(r.clone());
-        }
-        (rows, final_rows)
-    };
-    wait("all 300 investigated", 120, || {
-        let (_, f) = settled();
-        f.len() == 300 && f.values().all(|v| v[0]["status"] == "done")
-    });
-    let (rows, final_rows) = settled();
-    assert!(final_rows.values().all(|v| v.len() == 1), "an alert investigated twice");
-    let interrupted: Vec<&Value> = rows.iter().filter(|r| r.get("rerun_as").is_some()).collect();
-    assert!(interrupted.iter().all(|r| r["status"] == "interrupted"));
-    eprintln!(
-        "after restart: 300 done, {} interrupted runs re-run under a new trace",
-        interrupted.len()
-    );
+    let cut = settled(&site, 300);
+    eprintln!("after restart: 300 done, {cut} interrupted runs re-run under a new trace");
 
     // Alertmanager resends the first batch to the new process: nothing new starts.
     let again = post(site.port, &payload("R0-", 100));
     assert_eq!(again.status, 200);
     assert_eq!(again.json()["duplicates"], 100);
     assert!(started(&again).is_empty());
+
+    // kill -9 with investigations running: the next start runs them again.
+    assert_eq!(post(site.port, &payload("K-", 100)).status, 200);
+    wait("investigations under way", 30, || site.list().len() > 310);
+    let (code, _) = site.stop("KILL");
+    assert_eq!(code, None);
+    site.start(None);
+    let cut = settled(&site, 400);
+    eprintln!("after kill -9 and a restart: 400 done, {cut} interrupted runs re-run under a new trace");
+    let (code, err) = site.stop("INT");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("from the last run"), "{err}");
+    eprintln!("{}", err.trim());
+}
+
+/// Waits until `n` alerts each have one finished investigation; the number of runs cut off and re-run.
+fn settled(site: &Site, n: usize) -> usize {
+    wait(&format!("all {n} investigated"), 120, || {
+        let f = final_rows(&site.list());
+        f.len() == n && f.values().all(|v| v[0]["status"] == "done")
+    });
+    let rows = site.list();
+    let f = final_rows(&rows);
+    assert!(f.values().all(|v| v.len() == 1), "an alert investigated twice");
+    let cut: Vec<&Value> = rows.iter().filter(|r| r.get("rerun_as").is_some()).collect();
+    assert!(cut.iter().all(|r| r["status"] == "interrupted"));
+    cut.len()
+}
+
+/// The rows that are an alert's last word (not cut off and re-run), by alert name.
+fn final_rows(rows: &[Value]) -> HashMap<String, Vec<Value>> {
+    let mut by_alert: HashMap<String, Vec<Value>> = HashMap::new();
+    for r in rows.iter().filter(|r| r.get("rerun_as").is_none()) {
+        by_alert
+            .entry(r["alert_name"].as_str().unwrap_or_default().to_string())
+            .or_default()
+            .push(r.clone());
+    }
+    by_alert
 }
 
 #[test]

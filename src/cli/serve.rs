@@ -15,7 +15,11 @@ pub(super) fn serve(listen: &str, insecure_no_auth: bool) -> Result<ExitCode, Fa
     let store = Store::default_path()?;
     // Fail now, not at the first alert, if the sources or secrets are missing.
     crate::sources::configured(&settings, crate::model::Timestamp::now()).map_err(Failure::BadInput)?;
-    let intake = crate::intake::Intake::new(settings, store, author()).map_err(Failure::BadInput)?;
+    // Requests and investigations on runtimes of their own: a busy
+    // investigation never holds up an answer.
+    let work = runtime(std::thread::available_parallelism().map_or(2, |n| n.get()))?;
+    let intake =
+        crate::intake::Intake::new(settings, store, author(), work.handle().clone()).map_err(Failure::BadInput)?;
     let rt = runtime(2)?;
     let drained = rt.block_on(async move {
         // Decided before binding, so a refused address is never listened on.
@@ -51,7 +55,9 @@ pub(super) fn serve(listen: &str, insecure_no_auth: bool) -> Result<ExitCode, Fa
         );
         if recovered.interrupted + recovered.requeued + recovered.finished + recovered.queued > 0 {
             eprintln!(
-                "inquest: from the last run: {} queued, {} interrupted (run again under a new trace), {} claimed but not started, {} finished",
+                "inquest: from the last run: {} alerts to investigate, of which {} were cut off mid-run \
+                 (marked interrupted, run again under a new trace) and {} before anything was stored \
+                 (run again under the same trace); {} had finished",
                 recovered.queued, recovered.interrupted, recovered.requeued, recovered.finished
             );
         }
@@ -64,6 +70,7 @@ pub(super) fn serve(listen: &str, insecure_no_auth: bool) -> Result<ExitCode, Fa
     );
     // Investigations cut off still have tasks; they are not waited for.
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    work.shutdown_timeout(std::time::Duration::from_secs(1));
     Ok(ExitCode::SUCCESS)
 }
 

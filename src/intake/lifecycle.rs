@@ -27,8 +27,15 @@ pub struct Intake {
 }
 
 impl Intake {
-    /// Reads `[serve]` and `[intake]` (secrets from the environment) and opens the store.
-    pub fn new(settings: Settings, store_path: PathBuf, author: String) -> Result<Intake, String> {
+    /// Reads `[serve]` and `[intake]` (secrets from the environment) and opens
+    /// the store. Investigations run on `investigations`, a runtime apart from
+    /// the one serving requests.
+    pub fn new(
+        settings: Settings,
+        store_path: PathBuf,
+        author: String,
+        investigations: tokio::runtime::Handle,
+    ) -> Result<Intake, String> {
         let env = |name: &str| std::env::var(name).ok();
         let limits = Limits::resolve(&settings.serve, env)?;
         if !settings.serve.strategies.is_empty() {
@@ -53,7 +60,14 @@ impl Intake {
         store.set_busy_timeout(STORE_BUSY).map_err(|e| e.to_string())?;
         let queue = Queue::new(store, limits.max_queue);
         let metrics = Arc::new(Metrics::default());
-        let pool = Arc::new(Pool::new(queue.clone(), settings, store_path, author, metrics.clone()));
+        let pool = Arc::new(Pool::new(
+            queue.clone(),
+            settings,
+            store_path,
+            author,
+            metrics.clone(),
+            investigations,
+        ));
         let server = Arc::new(Server {
             limits,
             queue,

@@ -28,6 +28,9 @@ pub struct Pool {
     pub store_path: PathBuf,
     pub author: String,
     pub metrics: Arc<Metrics>,
+    /// Where investigations run: a runtime of their own, so a busy
+    /// investigation never delays an answer (the health check above all).
+    investigations: tokio::runtime::Handle,
     /// Traces being investigated now.
     running: Mutex<HashSet<TraceId>>,
 }
@@ -42,13 +45,21 @@ pub struct Drained {
 }
 
 impl Pool {
-    pub fn new(queue: Queue, settings: Settings, store_path: PathBuf, author: String, metrics: Arc<Metrics>) -> Pool {
+    pub fn new(
+        queue: Queue,
+        settings: Settings,
+        store_path: PathBuf,
+        author: String,
+        metrics: Arc<Metrics>,
+        investigations: tokio::runtime::Handle,
+    ) -> Pool {
         Pool {
             queue,
             settings,
             store_path,
             author,
             metrics,
+            investigations,
             running: Mutex::new(HashSet::new()),
         }
     }
@@ -140,8 +151,13 @@ impl Pool {
         };
         self.running().insert(trace_id);
         self.metrics.running.fetch_add(1, Relaxed);
-        let running = launch(Launch::new(setup).store(Some(store)).learned(true).trace(trace_id));
-        let status = running.wait().await.map(|s| s.status);
+        let launched = Launch::new(setup).store(Some(store)).learned(true).trace(trace_id);
+        let status = self
+            .investigations
+            .spawn(async move { launch(launched).wait().await.map(|s| s.status) })
+            .await
+            .ok()
+            .flatten();
         self.metrics.running.fetch_sub(1, Relaxed);
         self.metrics.observe_duration(t0.elapsed());
         let ok = matches!(status, Some(InvestigationStatus::Done | InvestigationStatus::Stopped));

@@ -39,7 +39,7 @@ pub enum Admission {
 pub struct Recovered {
     /// Cut off mid-run: marked interrupted and queued again under a new trace.
     pub interrupted: usize,
-    /// Claimed but not started: queued again under the same trace.
+    /// Claimed but nothing of the investigation stored: queued again under the same trace.
     pub requeued: usize,
     /// Finished after all (its last events were written): marked done.
     pub finished: usize,
