@@ -3,7 +3,8 @@
 //! store that cannot take alerts answers 503 and the resend is investigated,
 //! the bearer token is required, one request of 3,500 alerts neither sinks
 //! nor half-fills the server, idle connections under a low file limit do not
-//! end it, and 1,000 investigations give their memory back.
+//! end it, 1,000 investigations give their memory back, and with a
+//! certificate it speaks HTTPS.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -454,4 +455,74 @@ fn a_thousand_investigations_give_their_memory_back() {
     assert!(after < idle + 100.0, "RSS {idle} -> {after} MB");
     assert_eq!(site.metric("inquest_investigations_running"), 0.0);
     assert_eq!(site.metric("inquest_intake_queue_length"), 0.0);
+}
+
+#[test]
+fn with_a_certificate_it_serves_https() {
+    if !common::have("curl") || Command::new("openssl").arg("version").output().is_err() {
+        eprintln!("skipped: needs openssl and curl");
+        return;
+    }
+    let mut site = Site::new("tls", "tls_cert_file = \"tls.crt\"\ntls_key_file = \"tls.key\"");
+    // Relative paths are the server's working directory: the config directory here.
+    let config = site.dir.join("config");
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ])
+        .args([
+            "-keyout",
+            "tls.key",
+            "-out",
+            "tls.crt",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .current_dir(&config)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let child = site
+        .command(BIN)
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", site.port)])
+        .current_dir(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    site.children.push(child);
+    let curl = |path: &str, extra: &[&str]| {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "5",
+                "--cacert",
+                "tls.crt",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+            ])
+            .args(extra)
+            .arg(format!("https://127.0.0.1:{}{path}", site.port))
+            .current_dir(&config)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    wait("the health check over HTTPS", 20, || curl("/healthz", &[]) == "200");
+    let body = payload("H", 1);
+    assert_eq!(curl("/alertmanager", &["-d", &body]), "200");
+    // Plain HTTP on the same port gets no answer.
+    assert!(request(site.port, "GET", "/healthz", &[], "").is_none_or(|r| r.status != 200));
 }

@@ -47,8 +47,9 @@ pub(super) fn serve(listen: &str, insecure_no_auth: bool) -> Result<ExitCode, Fa
         let recovered = intake.recover().await.map_err(Failure::Other)?;
         let l = intake.limits();
         eprintln!(
-            "inquest: listening on http://{addr} (POST /alertmanager, /pagerduty; GET /healthz, /metrics); {auth}; \
+            "inquest: listening on {}://{addr} (POST /alertmanager, /pagerduty; GET /healthz, /metrics); {auth}; \
              {} workers, queue up to {}, drain {}s",
+            if intake.tls() { "https" } else { "http" },
             l.workers,
             l.max_queue,
             l.drain.as_secs_f64()

@@ -91,7 +91,7 @@ pub struct Serve {
     /// Strategies each investigation runs (default: all of them).
     #[serde(default)]
     pub strategies: Vec<String>,
-    /// PEM certificate chain and key for HTTPS (not supported yet: put a proxy in front).
+    /// PEM certificate chain (leaf first) and private key: serve HTTPS instead of HTTP.
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
     #[serde(default)]

@@ -1,6 +1,6 @@
 //! Connections: a cap on how many are open, header and idle timeouts, accept
 //! errors (out of file descriptors, a connection aborted) logged and retried
-//! with back-off, and a graceful stop.
+//! with back-off, TLS when configured, and a graceful stop.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -62,11 +62,28 @@ async fn connection(
     stream: TcpStream,
     server: Arc<Server>,
     _slot: OwnedSemaphorePermit,
-    mut stop: watch::Receiver<bool>,
-) -> hyper::Result<()> {
+    stop: watch::Receiver<bool>,
+) -> Result<(), String> {
     let _ = stream.set_nodelay(true);
     server.metrics.connections.fetch_add(1, Relaxed);
     let _open = Open(server.clone());
+    match &server.tls {
+        None => serve_io(TokioIo::new(stream), server, stop).await,
+        Some(tls) => {
+            // The handshake is held to the header timeout too.
+            let stream = tokio::time::timeout(server.limits.header_timeout, tls.accept(stream))
+                .await
+                .map_err(|_| "TLS handshake timed out".to_string())?
+                .map_err(|e| format!("TLS handshake: {e}"))?;
+            serve_io(TokioIo::new(stream), server, stop).await
+        }
+    }
+}
+
+async fn serve_io<I>(io: I, server: Arc<Server>, mut stop: watch::Receiver<bool>) -> Result<(), String>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
     let mut builder = hyper::server::conn::http1::Builder::new();
     // One timer covers the headers of each request and the idle time between
     // requests on a kept-alive connection.
@@ -78,15 +95,16 @@ async fn connection(
         let server = server.clone();
         hyper::service::service_fn(move |req| server.clone().handle(req))
     };
-    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+    let conn = builder.serve_connection(io, svc);
     tokio::pin!(conn);
-    tokio::select! {
+    let r = tokio::select! {
         r = conn.as_mut() => r,
         _ = stop.changed() => {
             conn.as_mut().graceful_shutdown();
             tokio::time::timeout(CLOSE_GRACE, conn).await.unwrap_or(Ok(()))
         }
-    }
+    };
+    r.map_err(|e| e.to_string())
 }
 
 /// Counts the connection closed however it ends.

@@ -56,6 +56,10 @@ impl Intake {
             ),
             None => None,
         };
+        let tls = match &limits.tls {
+            Some((cert, key)) => Some(super::tls::acceptor(cert, key)?),
+            None => None,
+        };
         let store = Store::open(&store_path).map_err(|e| e.to_string())?;
         store.set_busy_timeout(STORE_BUSY).map_err(|e| e.to_string())?;
         let queue = Queue::new(store, limits.max_queue);
@@ -73,8 +77,14 @@ impl Intake {
             queue,
             metrics,
             pagerduty_secret,
+            tls,
         });
         Ok(Intake { server, pool })
+    }
+
+    /// Whether connections are HTTPS.
+    pub fn tls(&self) -> bool {
+        self.server.tls.is_some()
     }
 
     pub fn limits(&self) -> &Limits {

@@ -1,6 +1,7 @@
 //! `[serve]` resolved: every default filled in, durations parsed, the token
 //! read from its environment variable.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::auth::Token;
@@ -19,6 +20,8 @@ pub struct Limits {
     pub max_connections: usize,
     pub header_timeout: Duration,
     pub body_timeout: Duration,
+    /// The certificate chain and key files, for HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 pub const DEFAULT_WORKERS: usize = 2;
@@ -51,13 +54,11 @@ impl Limits {
                 }
             },
         };
-        if s.tls_cert_file.is_some() || s.tls_key_file.is_some() {
-            return Err(
-                "[serve] tls_cert_file/tls_key_file: TLS is not built into this inquest yet; \
-                 terminate TLS in a proxy in front of `inquest serve`"
-                    .into(),
-            );
-        }
+        let tls = match (&s.tls_cert_file, &s.tls_key_file) {
+            (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+            (None, None) => None,
+            _ => return Err("[serve]: tls_cert_file and tls_key_file go together".into()),
+        };
         let l = &s.limits;
         let wanted = l.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
         let max_connections = match open_file_limit() {
@@ -74,6 +75,7 @@ impl Limits {
             max_connections: max_connections.max(1),
             header_timeout: dur("limits.header_timeout", &l.header_timeout, DEFAULT_TIMEOUT)?,
             body_timeout: dur("limits.body_timeout", &l.body_timeout, DEFAULT_TIMEOUT)?,
+            tls,
         })
     }
 }

@@ -10,6 +10,7 @@ mod metrics;
 mod queue;
 mod routes;
 mod server;
+mod tls;
 mod workers;
 
 pub use auth::{Token, signed};

@@ -32,6 +32,8 @@ pub struct Server {
     pub queue: Queue,
     pub metrics: Arc<Metrics>,
     pub pagerduty_secret: Option<Vec<u8>>,
+    /// HTTPS when `[serve]` names a certificate and key.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Server {
