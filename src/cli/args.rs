@@ -131,10 +131,13 @@ pub enum Cmd {
         json: bool,
     },
     /// Receive alerts over HTTP (Alertmanager webhook at /alertmanager, PagerDuty
-    /// webhooks v3 at /pagerduty) and investigate each new one headless.
+    /// webhooks v3 at /pagerduty), store them, and investigate each new one headless.
     Serve {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9797")]
         listen: String,
+        /// Listen beyond loopback without a bearer token ([serve] token_env).
+        #[arg(long)]
+        insecure_no_auth: bool,
     },
     /// Store a model provider's API key in the OS keyring (read from stdin).
     Auth {

@@ -30,8 +30,10 @@ pub(super) fn list(json: bool) -> Result<ExitCode, Failure> {
         "TRACE", "STARTED", "STATUS", "ALERT", "SERVICE"
     );
     for r in rows {
-        let top = match (&r.top_service, r.top_kind, r.top_confidence) {
-            (Some(s), Some(k), Some(c)) => format!("{} {} {:.2}", clean(s), k.as_str(), c),
+        let top = match (&r.top_service, r.top_kind, r.top_confidence, r.rerun_as) {
+            // Cut off in `inquest serve` and run again under another trace.
+            (_, _, _, Some(t)) => format!("re-run as {}", t.short()),
+            (Some(s), Some(k), Some(c), None) => format!("{} {} {:.2}", clean(s), k.as_str(), c),
             _ => "—".into(),
         };
         let _ = writeln!(

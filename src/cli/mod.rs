@@ -124,7 +124,10 @@ pub fn main() -> ExitCode {
         Cmd::Auth {
             what: AuthCmd::Set { provider },
         } => auth_set(&provider),
-        Cmd::Serve { listen } => serve(&listen),
+        Cmd::Serve {
+            listen,
+            insecure_no_auth,
+        } => serve(&listen, insecure_no_auth),
         Cmd::Sim {
             what: SimCmd::Export { scenario, openmetrics },
         } => sim_export(&scenario, &openmetrics),

@@ -37,6 +37,8 @@ pub struct Settings {
     pub sources: Sources,
     #[serde(default)]
     pub intake: Intake,
+    #[serde(default)]
+    pub serve: Serve,
     pub llm: Option<LlmSettings>,
 }
 
@@ -71,6 +73,45 @@ pub struct LlmSettings {
 #[serde(deny_unknown_fields)]
 pub struct Intake {
     pub pagerduty: Option<PagerDutyIntake>,
+}
+
+/// How `inquest serve` runs (`[serve]`). Every field has a default; durations
+/// are written like `"20s"` or `"500ms"`.
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Serve {
+    /// Investigations run at once (default 2).
+    pub workers: Option<usize>,
+    /// Alerts waiting for a worker, past which requests are answered 503 (default 10000).
+    pub max_queue: Option<usize>,
+    /// How long SIGTERM/SIGINT lets running investigations finish (default 20s).
+    pub drain: Option<String>,
+    /// Name of the environment variable holding the shared bearer token.
+    pub token_env: Option<String>,
+    /// Strategies each investigation runs (default: all of them).
+    #[serde(default)]
+    pub strategies: Vec<String>,
+    /// PEM certificate chain (leaf first) and private key: serve HTTPS instead of HTTP.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub limits: ServeLimits,
+}
+
+/// What one client may hold or send (`[serve.limits]`).
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeLimits {
+    /// Bytes in one request body (default 4 MiB).
+    pub max_body_bytes: Option<usize>,
+    /// Alerts in one request (default 5000).
+    pub max_alerts_per_request: Option<usize>,
+    /// Open connections (default 512, fewer if the open-file limit is lower).
+    pub max_connections: Option<usize>,
+    /// Time to send a request's headers, and the most a kept-alive connection may idle (default 10s).
+    pub header_timeout: Option<String>,
+    /// Time to send a request's body (default 10s).
+    pub body_timeout: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]

@@ -26,10 +26,13 @@ pub struct InvestigationRow {
     pub top_confidence: Option<f64>,
     pub tool_calls: u32,
     pub finished_at: Option<Timestamp>,
+    /// The trace that re-ran this one after it was cut off (`inquest serve`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rerun_as: Option<TraceId>,
 }
 
 const COLUMNS: &str = "trace_id, started_at, alert_name, service, source, reasoner, bundle_id, \
-     status, pid, pid_start, top_service, top_kind, top_confidence, tool_calls, finished_at";
+     status, pid, pid_start, top_service, top_kind, top_confidence, tool_calls, finished_at, rerun_as";
 
 /// A row as read, before the liveness check.
 struct Raw {
@@ -74,6 +77,10 @@ fn read_row(r: &Row<'_>) -> rusqlite::Result<Raw> {
             top_confidence: r.get(12)?,
             tool_calls: u32::try_from(r.get::<_, i64>(13)?).unwrap_or(u32::MAX),
             finished_at: r.get::<_, Option<i64>>(14)?.map(Timestamp),
+            rerun_as: match r.get::<_, Option<String>>(15)? {
+                Some(t) => Some(parse_id(&t, 15)?),
+                None => None,
+            },
         },
         pid: r.get(8)?,
         pid_start: r.get(9)?,

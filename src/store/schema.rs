@@ -94,6 +94,24 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE learned_guidance ADD COLUMN strategies TEXT NOT NULL DEFAULT '';
     CREATE UNIQUE INDEX learned_guidance_by_span ON learned_guidance (trace_id, span_id);
     "#,
+    // 3: the server's intake queue. An alert is a row here before it is answered 2xx;
+    // `key` (source, fingerprint, start) deduplicates across restarts. `trace_id` is the
+    // current attempt's; an investigation cut off by a crash or shutdown is marked
+    // interrupted and names the trace that re-runs it in `rerun_as`.
+    r#"
+    CREATE TABLE intake (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        key         TEXT NOT NULL UNIQUE,
+        alert       TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        state       TEXT NOT NULL,
+        trace_id    TEXT NOT NULL,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        error       TEXT
+    );
+    CREATE INDEX intake_by_state ON intake (state, id);
+    ALTER TABLE investigations ADD COLUMN rerun_as TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

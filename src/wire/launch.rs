@@ -2,7 +2,10 @@
 //! cockpit, the server, eval): the guidance past grades left, the store as a
 //! sink, then the engine.
 
-use crate::engine::{EventSink, Running, Setup, start};
+use std::sync::Arc;
+
+use crate::engine::{EventSink, Ids, Running, Setup, start};
+use crate::model::{SpanId, TraceId};
 use crate::store::{Store, StoreWriter};
 
 /// What to start and where its events go besides the store.
@@ -33,6 +36,12 @@ impl Launch {
         self.learned = on;
         self
     }
+    /// Gives the investigation a trace id chosen beforehand (the server answers
+    /// it before the investigation starts).
+    pub fn trace(mut self, id: TraceId) -> Launch {
+        self.setup.ids = Arc::new(KnownTrace(id, self.setup.ids.clone()));
+        self
+    }
     pub fn sink(mut self, sink: impl EventSink + 'static) -> Launch {
         self.sinks.push(Box::new(sink));
         self
@@ -59,4 +68,16 @@ pub fn launch(l: Launch) -> Running {
     }
     sinks.extend(extra);
     start(setup, sinks)
+}
+
+/// A trace id fixed in advance; span ids from the ids it wraps.
+struct KnownTrace(TraceId, Arc<dyn Ids>);
+
+impl Ids for KnownTrace {
+    fn trace(&self) -> TraceId {
+        self.0
+    }
+    fn span(&self) -> SpanId {
+        self.1.span()
+    }
 }

@@ -1,0 +1,184 @@
+//! The bounded worker pool: `[serve] workers` tasks, each taking the oldest
+//! queued alert and running its investigation to the end before taking the
+//! next. Nothing of a finished investigation stays behind in memory.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::metrics::Metrics;
+use super::queue::Queue;
+use crate::config::Settings;
+use crate::model::{InvestigationStatus, TraceId};
+use crate::store::{Claimed, Store};
+use crate::wire::{Launch, Options, for_alert, launch};
+
+/// How often an idle worker looks at the queue even without a wake-up.
+const POLL: Duration = Duration::from_millis(500);
+
+/// What the workers share.
+pub struct Pool {
+    pub queue: Queue,
+    pub settings: Settings,
+    pub store_path: PathBuf,
+    pub author: String,
+    pub metrics: Arc<Metrics>,
+    /// Where investigations run: a runtime of their own, so a busy
+    /// investigation never delays an answer (the health check above all).
+    investigations: tokio::runtime::Handle,
+    /// Traces being investigated now.
+    running: Mutex<HashSet<TraceId>>,
+}
+
+/// How the pool stopped.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Drained {
+    /// Investigations that finished within the drain time.
+    pub finished: usize,
+    /// Investigations cut off and marked interrupted, to run again at the next start.
+    pub interrupted: usize,
+}
+
+impl Pool {
+    pub fn new(
+        queue: Queue,
+        settings: Settings,
+        store_path: PathBuf,
+        author: String,
+        metrics: Arc<Metrics>,
+        investigations: tokio::runtime::Handle,
+    ) -> Pool {
+        Pool {
+            queue,
+            settings,
+            store_path,
+            author,
+            metrics,
+            investigations,
+            running: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashSet<TraceId>> {
+        // The set is only inserted into and removed from: a panic cannot leave it half-changed.
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts `n` workers; they stop taking alerts once `stop` turns true.
+    pub fn spawn(self: &Arc<Pool>, n: usize, stop: watch::Receiver<bool>) -> JoinSet<()> {
+        let mut set = JoinSet::new();
+        for i in 0..n {
+            let (pool, stop) = (self.clone(), stop.clone());
+            set.spawn(async move { pool.work(i, stop).await });
+        }
+        set
+    }
+
+    /// Waits up to `drain` for the workers' investigations, then marks the
+    /// rest interrupted. Call after `stop` turned true.
+    pub async fn drain(&self, mut workers: JoinSet<()>, drain: Duration) -> Drained {
+        let before = self.metrics.done.load(Relaxed) + self.metrics.failed.load(Relaxed);
+        let all_done = async { while workers.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(drain, all_done).await;
+        let cut: Vec<TraceId> = self.running().iter().copied().collect();
+        workers.abort_all();
+        if !cut.is_empty()
+            && let Err(e) = self.queue.interrupt(cut.clone()).await
+        {
+            tracing::error!(%e, "could not mark the investigations cut off as interrupted; the next start will");
+        }
+        self.metrics.interrupted.fetch_add(cut.len() as u64, Relaxed);
+        for t in &cut {
+            tracing::warn!(trace = %t, "investigation cut off by shutdown; the next start runs it again");
+        }
+        let after = self.metrics.done.load(Relaxed) + self.metrics.failed.load(Relaxed);
+        Drained {
+            finished: (after - before) as usize,
+            interrupted: cut.len(),
+        }
+    }
+
+    async fn work(&self, worker: usize, mut stop: watch::Receiver<bool>) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            match self.queue.claim().await {
+                Ok(Some(job)) => self.investigate(worker, job).await,
+                Ok(None) => {
+                    tokio::select! {
+                        _ = self.queue.arrived() => {}
+                        _ = tokio::time::sleep(POLL) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(worker, %e, "cannot take an alert from the queue; trying again");
+                    tokio::time::sleep(POLL * 4).await;
+                }
+            }
+        }
+    }
+
+    async fn investigate(&self, worker: usize, job: Claimed) {
+        let Claimed {
+            id,
+            trace_id,
+            alert,
+            attempts,
+        } = job;
+        let t0 = Instant::now();
+        tracing::info!(worker, trace = %trace_id, alert = %alert.name, attempts, "investigation starting");
+        let opts = Options {
+            author: self.author.clone(),
+            strategies: self.settings.serve.strategies.clone(),
+            ..Options::default()
+        };
+        let setup = match for_alert(alert, &self.settings, &opts) {
+            Ok(s) => s,
+            Err(e) => return self.failed(id, trace_id, e.to_string()).await,
+        };
+        let path = self.store_path.clone();
+        let store = match tokio::task::spawn_blocking(move || Store::open(path)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return self.failed(id, trace_id, e.to_string()).await,
+            Err(e) => return self.failed(id, trace_id, e.to_string()).await,
+        };
+        self.running().insert(trace_id);
+        self.metrics.running.fetch_add(1, Relaxed);
+        let launched = Launch::new(setup).store(Some(store)).learned(true).trace(trace_id);
+        let status = self
+            .investigations
+            .spawn(async move { launch(launched).wait().await.map(|s| s.status) })
+            .await
+            .ok()
+            .flatten();
+        self.metrics.running.fetch_sub(1, Relaxed);
+        self.metrics.observe_duration(t0.elapsed());
+        let ok = matches!(status, Some(InvestigationStatus::Done | InvestigationStatus::Stopped));
+        let error = (!ok).then(|| format!("the investigation ended {status:?}"));
+        if let Err(e) = self.queue.finish(id, ok, error).await {
+            tracing::error!(trace = %trace_id, %e, "could not mark the alert done; the next start will see it finished");
+        }
+        self.running().remove(&trace_id);
+        if ok {
+            self.metrics.done.fetch_add(1, Relaxed);
+        } else {
+            self.metrics.failed.fetch_add(1, Relaxed);
+        }
+        tracing::info!(worker, trace = %trace_id, ?status, secs = t0.elapsed().as_secs_f64(), "investigation ended");
+    }
+
+    async fn failed(&self, id: i64, trace: TraceId, error: String) {
+        tracing::error!(%trace, %error, "investigation could not start");
+        self.metrics.failed.fetch_add(1, Relaxed);
+        if let Err(e) = self.queue.finish(id, false, Some(error)).await {
+            tracing::error!(%trace, %e, "could not mark the alert failed");
+        }
+    }
+}
