@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::{FaultKind, Hypothesis, SpanId, kind_phrase};
+use crate::model::{FaultKind, Hypothesis, SpanId, Timestamp, kind_phrase};
 use crate::reason::guidance;
 
 #[derive(Clone, Debug)]
@@ -134,6 +134,37 @@ impl Board {
                 evidence,
                 kind_confidence: (kind_confidence * 1000.0).round() / 1000.0,
             });
+        }
+        out
+    }
+
+    /// The board in a few lines for a model: onset, the most changed services,
+    /// and the ranked hypotheses with the evidence spans they rest on.
+    pub fn summary(&self, hypotheses: &[Hypothesis]) -> String {
+        let mut out = String::from("# Statistical findings (the built-in analysis; check them, do not trust them)\n");
+        if let Some(ms) = self.onset {
+            out.push_str(&format!("Onset: {}\n", Timestamp::from_millis(ms).to_rfc3339()));
+        }
+        let mut changed: Vec<(&String, &f64)> = self.anomaly.iter().filter(|(_, a)| **a > 0.0).collect();
+        changed.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
+        if !changed.is_empty() {
+            let top: Vec<String> = changed.iter().take(5).map(|(s, a)| format!("{s} {a:.1}")).collect();
+            out.push_str(&format!("Most changed at onset (score): {}\n", top.join(", ")));
+        }
+        if hypotheses.is_empty() {
+            out.push_str("Ranked hypotheses: none strong enough to propose.\n");
+        }
+        for (i, h) in hypotheses.iter().enumerate() {
+            let ev: Vec<String> = h.evidence.iter().map(|e| e.short()).collect();
+            out.push_str(&format!(
+                "{}. {} · {} · confidence {:.2} · {} [evidence {}]\n",
+                i + 1,
+                h.service,
+                h.kind.as_str(),
+                h.confidence,
+                h.statement,
+                ev.join(", ")
+            ));
         }
         out
     }
