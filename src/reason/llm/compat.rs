@@ -59,18 +59,16 @@ impl Compat {
     }
 }
 
-/// The feature a server's error names, if it names one this endpoint still uses.
+/// The feature a server's error names, if the refused request used it (`sent`).
 /// Texts seen from real servers: llama.cpp's "Cannot use tools with stream",
 /// llama-cpp-python's "Automatic streaming tool choice is not supported",
 /// vLLM's "\"auto\" tool choice requires --enable-auto-tool-choice",
 /// proxies' "Unrecognized request argument supplied: stream_options".
-pub fn refused(status: u16, message: &str, compat: &Compat, streaming_tools: bool) -> Option<Feature> {
+pub fn refused(status: u16, message: &str, sent: &[Feature]) -> Option<Feature> {
     if !matches!(status, 400 | 404 | 415 | 422 | 500 | 501) {
         return None;
     }
-    names(message)
-        .into_iter()
-        .find(|f| compat.allows(*f) && (*f != Feature::StreamWithTools || streaming_tools))
+    names(message).into_iter().find(|f| sent.contains(f))
 }
 
 /// Every feature `message` names, the most likely culprit first.
@@ -98,10 +96,16 @@ pub fn names(message: &str) -> Vec<Feature> {
 mod tests {
     use super::*;
 
+    const ALL: &[Feature] = &[
+        Feature::ToolChoice,
+        Feature::StreamOptions,
+        Feature::ParallelToolCalls,
+        Feature::StreamWithTools,
+    ];
+
     #[test]
     fn real_servers_refusals_name_the_feature() {
-        let c = Compat::default();
-        let f = |s, m| refused(s, m, &c, true);
+        let f = |s, m| refused(s, m, ALL);
         assert_eq!(
             f(
                 500,
@@ -130,13 +134,13 @@ mod tests {
     }
 
     #[test]
-    fn a_feature_once_off_is_not_blamed_again() {
-        let c = Compat::default();
+    fn only_a_feature_the_request_used_is_blamed_and_turning_off_is_said_once() {
         let m = "Automatic streaming tool choice is not supported";
+        assert_eq!(refused(500, m, &[Feature::ToolChoice]), Some(Feature::ToolChoice));
+        assert_eq!(refused(500, m, &[Feature::StreamOptions]), None);
+        let c = Compat::default();
         assert!(c.turn_off(Feature::StreamWithTools));
         assert!(!c.turn_off(Feature::StreamWithTools), "said once");
-        assert_eq!(refused(500, m, &c, true), Some(Feature::ToolChoice));
-        c.turn_off(Feature::ToolChoice);
-        assert_eq!(refused(500, m, &c, true), None);
+        assert!(!c.allows(Feature::StreamWithTools));
     }
 }

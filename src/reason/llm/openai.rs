@@ -82,8 +82,7 @@ impl OpenAi {
         // At most one retry per feature.
         for _ in 0..=4 {
             let body = self.body(system, msgs, tools);
-            let streaming = body["stream"] == json!(true);
-            let answer = if streaming {
+            let answer = if body["stream"] == json!(true) {
                 match stream::open(&self.http, &self.ep, url, &headers, &body).await {
                     Ok(mut sse) => read_stream(url, &mut sse, on_text).await,
                     Err(e) => Err(e),
@@ -95,10 +94,8 @@ impl OpenAi {
                 }
             };
             let refusal = match &answer {
-                Err(LlmError::Http { status, message, .. }) => {
-                    compat::refused(*status, message, &self.compat, streaming && !tools.is_empty())
-                        .map(|f| (f, message.chars().take(160).collect::<String>()))
-                }
+                Err(LlmError::Http { status, message, .. }) => compat::refused(*status, message, &sent(&body))
+                    .map(|f| (f, message.chars().take(160).collect::<String>())),
                 _ => None,
             };
             if let Some((f, message)) = refusal {
@@ -125,6 +122,24 @@ impl OpenAi {
             message: "the server refused every form of the request".into(),
         })
     }
+}
+
+/// The request features `body` uses.
+fn sent(body: &Value) -> Vec<Feature> {
+    let mut v = Vec::new();
+    if body.get("tool_choice").is_some() {
+        v.push(Feature::ToolChoice);
+    }
+    if body.get("stream_options").is_some() {
+        v.push(Feature::StreamOptions);
+    }
+    if body.get("parallel_tool_calls").is_some() {
+        v.push(Feature::ParallelToolCalls);
+    }
+    if body["stream"] == json!(true) && body["tools"].as_array().is_some_and(|t| !t.is_empty()) {
+        v.push(Feature::StreamWithTools);
+    }
+    v
 }
 
 /// The server said nothing of usage: estimate it from what was sent and what came back.
