@@ -26,10 +26,15 @@ pub struct InvestigationRow {
     pub top_confidence: Option<f64>,
     pub tool_calls: u32,
     pub finished_at: Option<Timestamp>,
+    /// Model tokens; `estimated_tokens` of them estimated (no usage from the server).
+    pub tokens: u64,
+    pub estimated_tokens: u64,
+    /// What the model calls cost, millionths of a US dollar.
+    pub cost_microusd: u64,
 }
 
 const COLUMNS: &str = "trace_id, started_at, alert_name, service, source, reasoner, bundle_id, \
-     status, pid, pid_start, top_service, top_kind, top_confidence, tool_calls, finished_at";
+     status, pid, pid_start, top_service, top_kind, top_confidence, tool_calls, finished_at, tokens, estimated_tokens, cost_microusd";
 
 /// A row as read, before the liveness check.
 struct Raw {
@@ -74,6 +79,9 @@ fn read_row(r: &Row<'_>) -> rusqlite::Result<Raw> {
             top_confidence: r.get(12)?,
             tool_calls: u32::try_from(r.get::<_, i64>(13)?).unwrap_or(u32::MAX),
             finished_at: r.get::<_, Option<i64>>(14)?.map(Timestamp),
+            tokens: r.get::<_, i64>(15)?.max(0) as u64,
+            estimated_tokens: r.get::<_, i64>(16)?.max(0) as u64,
+            cost_microusd: r.get::<_, i64>(17)?.max(0) as u64,
         },
         pid: r.get(8)?,
         pid_start: r.get(9)?,

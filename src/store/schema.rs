@@ -94,6 +94,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE learned_guidance ADD COLUMN strategies TEXT NOT NULL DEFAULT '';
     CREATE UNIQUE INDEX learned_guidance_by_span ON learned_guidance (trace_id, span_id);
     "#,
+    // 3: model tokens and cost per investigation, for listing without a fold;
+    // `estimated_tokens` of them were estimated (the server reported no usage).
+    r#"
+    ALTER TABLE investigations ADD COLUMN tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE investigations ADD COLUMN estimated_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE investigations ADD COLUMN cost_microusd INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this build writes.
