@@ -448,3 +448,159 @@ fn a_stream_that_dies_half_way_is_asked_again() {
     assert_eq!(events.last().unwrap()["root_causes"][0]["service"], "orders-db");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A scripted model for any scenario. Given the statistical board (the hybrid),
+/// it checks the top hypothesis with one query and proposes it. Without one
+/// (llm), it searches unguided as small models do: each offered tool once, one
+/// call a turn, then proposes the alert's own service as a bad deploy.
+fn suite_model(b: &Value) -> common::Reply {
+    // An older llama.cpp server: tools only unstreamed.
+    if b["stream"] == json!(true) {
+        return err(500, "Cannot use tools with stream");
+    }
+    let msgs = b["messages"].as_array().unwrap();
+    let opening = msgs.iter().find(|m| m["role"] == "user").unwrap()["content"]
+        .as_str()
+        .unwrap_or("");
+    let done = msgs.iter().filter(|m| m["role"] == "tool").count();
+    let proposed = msgs.iter().any(|m| m["role"] == "tool" && m["content"] == "recorded");
+    let top = opening
+        .lines()
+        .find(|l| l.starts_with("1. "))
+        .map(|l| l[3..].split(" · ").map(str::to_string).collect::<Vec<_>>());
+    let call = |name: &str, args: Value| Some((name.to_string(), args.to_string()));
+    let next: Option<(String, String)> = if proposed {
+        None
+    } else if opening.contains("# Statistical findings") {
+        match (&top, done) {
+            (Some(t), 0) => call(
+                "prometheus_query",
+                json!({"query": format!("up{{service=\"{}\"}}", t[0])}),
+            ),
+            (Some(t), _) => call(
+                "propose_root_cause",
+                json!({"service": t[0], "kind": t[1], "confidence": 0.8,
+                       "statement": format!("{} checked: {}", t[0], t.get(3).cloned().unwrap_or_default())}),
+            ),
+            (None, _) => None,
+        }
+    } else {
+        let tools: Vec<&str> = b["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t["function"]["name"].as_str())
+            .filter(|n| *n != "propose_root_cause")
+            .collect();
+        let service = opening
+            .split(" on ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .unwrap_or("?")
+            .to_string();
+        match tools.get(done) {
+            Some(name) if done < 8 => {
+                let args = match *name {
+                    "prometheus_query" | "prometheus_query_range" => json!({"query": "up"}),
+                    "loki_query_range" => json!({"query": format!("{{service=\"{service}\"}}")}),
+                    "prometheus_series" => json!({"match": "up"}),
+                    "prometheus_label_values" => json!({"label": "service"}),
+                    _ => json!({}),
+                };
+                call(name, args)
+            }
+            _ => call(
+                "propose_root_cause",
+                json!({"service": service, "kind": "bad_deploy", "confidence": 0.5,
+                       "statement": "the alerting service changed"}),
+            ),
+        }
+    };
+    let message = match &next {
+        Some((name, args)) => json!({"role": "assistant", "content": format!("Calling {name}."),
+            "tool_calls": [{"id": format!("call_{done}"), "type": "function",
+                "function": {"name": name, "arguments": args}}]}),
+        None => json!({"role": "assistant", "content": "Done."}),
+    };
+    // No usage, as llama.cpp-based servers: the tokens are estimated from what was sent.
+    common::Reply::new(
+        200,
+        json!({"object": "chat.completion", "choices": [{"index": 0, "message": message,
+            "finish_reason": if next.is_some() { "tool_calls" } else { "stop" }}]})
+        .to_string(),
+    )
+}
+
+const SUBSET: &[&str] = &[
+    "checkout-db-pool",
+    "catalog-memory-leak-oomkills",
+    "clickhouse-disk-full",
+    "cart-hpa-replica-loss",
+    "card-vault-cert-expired",
+    "auth-service-packet-loss",
+];
+
+fn eval(dir: &Path, reasoner: &str) -> Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_inquest"))
+        .args([
+            "eval",
+            dir.join("suite").to_str().unwrap(),
+            "--reasoner",
+            reasoner,
+            "--json",
+            "--jobs",
+            "2",
+        ])
+        .env("INQUEST_DATA_DIR", dir.join("data"))
+        .env("INQUEST_CONFIG_HOME", dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_hybrid_needs_far_fewer_tokens_than_the_model_alone_on_a_suite_subset() {
+    let port = common::serve(|req| async move { suite_model(&serde_json::from_str(&req.body).unwrap()) });
+    let dir = setup("suite", port, "max_turns = 12\n");
+    std::fs::create_dir_all(dir.join("suite")).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    for s in SUBSET {
+        std::fs::copy(
+            root.join(format!("{s}.toml")),
+            dir.join("suite").join(format!("{s}.toml")),
+        )
+        .unwrap();
+    }
+    let mut rows = Vec::new();
+    for reasoner in ["builtin", "llm", "hybrid"] {
+        let report = eval(&dir, reasoner);
+        let sc = report["scenarios"].as_array().unwrap();
+        assert_eq!(sc.len(), SUBSET.len());
+        let n = sc.len() as f64;
+        let sum = |k: &str| sc.iter().map(|s| s[k].as_f64().unwrap_or(0.0)).sum::<f64>();
+        let top1 = sc.iter().filter(|s| s["rank_service"] == json!(1)).count();
+        let kind = sc
+            .iter()
+            .filter(|s| s["rank_service"] == json!(1) && s["kind_right"] == json!(true))
+            .count();
+        rows.push((reasoner, sum("tokens") / n, sum("tool_calls") / n, top1, kind));
+    }
+    eprintln!(
+        "reasoner  tokens/investigation  tool calls/investigation  top-1 service  top-1 service+kind  (of {})",
+        SUBSET.len()
+    );
+    for (r, t, c, top1, kind) in &rows {
+        eprintln!("{r:<9} {t:>20.0} {c:>24.1} {top1:>14} {kind:>19}");
+    }
+    let (llm, hybrid, builtin) = (&rows[1], &rows[2], &rows[0]);
+    assert!(hybrid.1 * 2.0 < llm.1, "hybrid {} vs llm {} tokens", hybrid.1, llm.1);
+    // The hybrid keeps the statistical conclusions: as right as the built-in reasoner.
+    assert!(
+        hybrid.3 >= builtin.3,
+        "hybrid top-1 {} vs builtin {}",
+        hybrid.3,
+        builtin.3
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
