@@ -431,6 +431,37 @@ fn a_model_that_only_talks_is_nudged_once_and_the_branch_says_it_found_nothing()
 }
 
 #[test]
+fn in_the_hybrid_a_model_that_proposes_nothing_leaves_the_statistical_causes_standing() {
+    let s = Arc::new(Server {
+        prose: true,
+        ..Default::default()
+    });
+    let port = serve(s.clone());
+    let dir = setup("hybrid-prose", port, "");
+    let events = run(&dir, "hybrid", "metrics-first");
+    assert!(
+        events[0]["reasoner"]
+            .as_str()
+            .unwrap()
+            .starts_with("hybrid:openai:scripted")
+    );
+    // The model was handed the board.
+    let bodies = s.bodies.lock().unwrap().clone();
+    let opening = bodies[0]["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        opening.contains("# Statistical findings") && opening.contains("1. orders-db"),
+        "{opening}"
+    );
+    let th = thoughts(&events);
+    assert!(
+        th.iter().any(|t| t.contains("the statistical hypotheses stand")),
+        "{th:#?}"
+    );
+    assert_eq!(events.last().unwrap()["root_causes"][0]["service"], "orders-db");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_stream_that_dies_half_way_is_asked_again() {
     let s = Arc::new(Server {
         die_first: true,

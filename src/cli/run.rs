@@ -213,3 +213,22 @@ pub(super) fn execute(setup: Setup, label: &str, json: bool, demo: bool, learned
         _ => ExitCode::SUCCESS,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_reasoner_named_is_the_builtin_and_hybrid_is_known() {
+        assert!(
+            matches!(llm_for(""), Ok(None)),
+            "the bare `inquest` never fails on the flag"
+        );
+        assert!(matches!(llm_for("builtin"), Ok(None)));
+        assert!(is_hybrid("hybrid") && !is_hybrid("llm"));
+        match llm_for("gpt") {
+            Err(Failure::BadInput(m)) => assert!(m.contains("builtin, llm or hybrid"), "{m}"),
+            _ => panic!("an unknown reasoner is refused"),
+        }
+    }
+}
