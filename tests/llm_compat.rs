@@ -635,3 +635,33 @@ fn the_hybrid_needs_far_fewer_tokens_than_the_model_alone_on_a_suite_subset() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn estimated_tokens_are_held_to_the_budget() {
+    let s = Arc::new(Server {
+        no_usage: true,
+        ..Default::default()
+    });
+    let port = serve(s.clone());
+    let dir = setup("estimated-budget", port, "");
+    let events = common::run_alert(
+        &dir,
+        &[
+            "--reasoner",
+            "llm",
+            "--strategies",
+            "metrics-first",
+            "--budget-tokens",
+            "600",
+        ],
+        &[],
+    );
+    let end = events
+        .iter()
+        .find(|e| e["type"] == "branch_status_changed" && e["status"] == "out_of_budget")
+        .expect("the estimate spent the budget");
+    assert!(end["reason"].as_str().unwrap().contains("token budget of 600"), "{end}");
+    let used = last_budget(&events);
+    assert!(used["estimated_tokens"].as_u64().unwrap() > 600, "{used}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
