@@ -169,3 +169,41 @@ impl Board {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_gives_onset_changed_services_and_ranked_hypotheses_with_evidence() {
+        let ev = SpanId::from_bytes([0xab; 8]).expect("not all zero");
+        let mut b = Board {
+            onset: Some(1_772_362_080_000),
+            ..Default::default()
+        };
+        b.anomaly.insert("orders-db".into(), 11.4);
+        b.anomaly.insert("checkout".into(), 8.1);
+        b.anomaly.insert("quiet".into(), 0.0);
+        b.add(
+            "orders-db",
+            FaultKind::ConnectionPoolExhaustion,
+            true,
+            3.0,
+            &[ev],
+            "connections at max".into(),
+        );
+        let hs = b.hypotheses(&[], 3);
+        let text = b.summary(&hs);
+        assert!(text.contains("Onset: 2026-03-01T10:48:00"), "{text}");
+        assert!(
+            text.contains("orders-db 11.4, checkout 8.1") && !text.contains("quiet"),
+            "{text}"
+        );
+        assert!(
+            text.contains("1. orders-db · connection_pool_exhaustion · confidence")
+                && text.contains(&format!("[evidence {}]", ev.short())),
+            "{text}"
+        );
+        assert!(Board::default().summary(&[]).contains("none strong enough"));
+    }
+}
