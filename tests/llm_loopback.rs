@@ -481,6 +481,7 @@ fn live_with_events(
             price_per_mtok: (3.0, 15.0),
             strategy_models: Default::default(),
             text_tool_calls: false,
+            max_output_tokens: None,
         }),
         ..Default::default()
     };

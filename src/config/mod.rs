@@ -65,6 +65,9 @@ pub struct LlmSettings {
     pub price_output_per_mtok: Option<f64>,
     /// Read tool calls the model writes as text (local models often do); default off.
     pub text_tool_calls: Option<bool>,
+    /// The most tokens one answer may have (`max_tokens`); unset, the server decides
+    /// (Anthropic: 4096). Small local models can otherwise ramble to the end of their context.
+    pub max_output_tokens: Option<u32>,
     /// Another model for some strategies, e.g. `{ "logs-first" = "gpt-4.1-mini" }`.
     #[serde(default)]
     pub strategies: BTreeMap<String, String>,

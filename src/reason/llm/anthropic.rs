@@ -51,7 +51,7 @@ impl Anthropic {
             }
         }
         json!({
-            "model": self.ep.model, "max_tokens": 4096, "system": system, "messages": messages, "stream": true,
+            "model": self.ep.model, "max_tokens": self.ep.max_output_tokens.unwrap_or(4096), "system": system, "messages": messages, "stream": true,
             "tools": tools.iter().map(|t| json!({"name": t.name, "description": t.description,
                 "input_schema": t.parameters})).collect::<Vec<_>>(),
         })

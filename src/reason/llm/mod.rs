@@ -47,6 +47,8 @@ pub struct LlmConfig {
     /// Read tool calls a model writes as text (a JSON object or a `<tool_call>`
     /// block) when the server does not turn them into `tool_calls`.
     pub text_tool_calls: bool,
+    /// The most tokens one answer may have; `None` leaves it to the server.
+    pub max_output_tokens: Option<u32>,
 }
 
 impl std::fmt::Debug for LlmConfig {
@@ -89,6 +91,7 @@ impl Llm {
                 api_key: cfg.api_key.clone(),
                 timeout: cfg.timeout,
                 attempts: 4,
+                max_output_tokens: cfg.max_output_tokens,
             };
             Ok(match cfg.provider.as_str() {
                 "openai" => Arc::new(OpenAi::new(ep)?),

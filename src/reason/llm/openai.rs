@@ -53,6 +53,9 @@ impl OpenAi {
                 "name": t.name, "description": t.description, "parameters": t.parameters}})).collect::<Vec<_>>(),
             "stream": streaming,
         });
+        if let Some(n) = self.ep.max_output_tokens {
+            body["max_tokens"] = json!(n);
+        }
         if streaming && self.compat.allows(Feature::StreamOptions) {
             body["stream_options"] = json!({"include_usage": true});
         }

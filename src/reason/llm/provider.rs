@@ -90,4 +90,6 @@ pub struct Endpoint {
     pub timeout: Duration,
     /// Attempts for 429, 5xx and connection errors.
     pub attempts: u32,
+    /// The most tokens one answer may have; `None` leaves it to the server.
+    pub max_output_tokens: Option<u32>,
 }
