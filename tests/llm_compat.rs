@@ -41,6 +41,8 @@ struct Server {
     prose: bool,
     /// The first streamed answer dies half way.
     die_first: bool,
+    /// llama-cpp-python 0.3 when it cannot stream a tool choice: 200, a ping, then nothing.
+    silent_stream_tools: bool,
     answered: AtomicUsize,
 }
 
@@ -116,6 +118,14 @@ impl Server {
         self.bodies.lock().unwrap().push(b.clone());
         if let Some(r) = self.refuse(b) {
             return r;
+        }
+        if self.silent_stream_tools && b["stream"] == json!(true) && b["tool_choice"] == "auto" {
+            self.refusals.lock().unwrap().push("silent");
+            return common::Reply {
+                status: 200,
+                headers: vec![("content-type", "text/event-stream".to_string())],
+                body: ": ping - 2026-12-02 03:12:40.472592+00:00\n\n".into(),
+            };
         }
         let (mut text, call) = self.next(b);
         let mut calls = vec![];
@@ -359,6 +369,25 @@ fn llama_cpp_python_refusing_streamed_auto_tool_choice_gets_it_unstreamed() {
     );
     // Usage came with the answers: not estimated.
     assert!(last_budget(&events).get("estimated_tokens").is_none());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn llama_cpp_python_dropping_a_streamed_tool_choice_silently_gets_it_unstreamed() {
+    let s = Arc::new(Server {
+        silent_stream_tools: true,
+        ..Default::default()
+    });
+    let port = serve(s.clone());
+    let dir = setup("silent", port, "");
+    let events = run(&dir, "llm", "metrics-first,logs-first");
+    assert_eq!(events.last().unwrap()["root_causes"][0]["service"], "orders-db");
+    let th = thoughts(&events);
+    let said: Vec<&String> = th.iter().filter(|t| t.starts_with("Compatibility:")).collect();
+    assert_eq!(said.len(), 1, "{th:#?}");
+    assert!(said[0].contains("refused streaming with tools"), "{said:?}");
+    assert!(s.refusals.lock().unwrap().len() <= 2);
+    assert_eq!(s.bodies.lock().unwrap().last().unwrap()["stream"], json!(false));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -14,6 +14,11 @@ use super::provider::{Endpoint, LlmError, Msg, OnText, Provider, ToolCall, ToolD
 use super::stream;
 use crate::model::BoxFuture;
 
+/// A streamed answer that ended before a single event. llama-cpp-python does this
+/// when it cannot stream a tool choice: 200, a ping, then nothing (the error is
+/// only in its log). Taken as a refusal of streaming with tools.
+const SILENT: &str = "the stream ended before the model said anything";
+
 pub struct OpenAi {
     ep: Endpoint,
     http: reqwest::Client,
@@ -99,6 +104,11 @@ impl OpenAi {
             let refusal = match &answer {
                 Err(LlmError::Http { status, message, .. }) => compat::refused(*status, message, &sent(&body))
                     .map(|f| (f, message.chars().take(160).collect::<String>())),
+                Err(LlmError::Broken { message, .. })
+                    if message == SILENT && sent(&body).contains(&Feature::StreamWithTools) =>
+                {
+                    Some((Feature::StreamWithTools, message.clone()))
+                }
                 _ => None,
             };
             if let Some((f, message)) = refusal {
@@ -211,7 +221,9 @@ async fn read_stream(url: &str, sse: &mut stream::Sse, on_text: OnText<'_>) -> R
     let mut calls: Vec<(String, String, String)> = Vec::new();
     let mut done = false;
     let mut finished = false;
+    let mut said = false;
     while let Some((_, data)) = sse.next().await? {
+        said = true;
         if data.trim() == "[DONE]" {
             done = true;
             break;
@@ -262,7 +274,11 @@ async fn read_stream(url: &str, sse: &mut stream::Sse, on_text: OnText<'_>) -> R
     if !done && !finished {
         return Err(LlmError::Broken {
             endpoint: url.to_string(),
-            message: "the stream ended before the model finished its turn".into(),
+            message: if said {
+                "the stream ended before the model finished its turn".into()
+            } else {
+                SILENT.into()
+            },
         });
     }
     turn.calls = calls
