@@ -152,6 +152,7 @@ fn investigation(branches: usize, total: usize) -> Vec<Event> {
                     branch_tool_calls: 1,
                     branch_tokens: 0,
                     cost_microusd: 0,
+                    estimated_tokens: 0,
                 },
                 &mut out,
             ),

@@ -480,6 +480,8 @@ fn live_with_events(
             max_tool_chars: 12_000,
             price_per_mtok: (3.0, 15.0),
             strategy_models: Default::default(),
+            text_tool_calls: false,
+            max_output_tokens: None,
         }),
         ..Default::default()
     };

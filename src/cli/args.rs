@@ -218,7 +218,8 @@ pub struct RunOpts {
     /// Simulated latency of each tool call, e.g. 300ms (demo default 150ms-600ms).
     #[arg(long, value_name = "DURATION")]
     pub pace: Option<String>,
-    /// `builtin` (statistical, no model) or `llm` (the model in config.toml's [llm]).
+    /// `builtin` (statistical, no model), `llm` (the model in config.toml's [llm]) or
+    /// `hybrid` (the built-in analysis, its findings checked by the model).
     #[arg(long, value_name = "NAME", default_value = "builtin")]
     pub reasoner: String,
     /// Start without the guidance that past grades of this alert left.

@@ -57,6 +57,7 @@ pub(super) fn eval(
         run: Options {
             author: author(),
             llm,
+            hybrid: super::run::is_hybrid(reasoner),
             ..Options::default()
         },
     };

@@ -24,10 +24,21 @@ pub(super) fn list(json: bool) -> Result<ExitCode, Failure> {
         let _ = writeln!(out, "No investigations yet. Try: inquest demo");
         return Ok(ExitCode::SUCCESS);
     }
+    // A model column only where a model was used.
+    let model = rows.iter().any(|r| r.tokens > 0);
     let _ = writeln!(
         out,
-        "{:<10} {:<20} {:<11} {:<28} {:<18} TOP CAUSE",
-        "TRACE", "STARTED", "STATUS", "ALERT", "SERVICE"
+        "{:<10} {:<20} {:<11} {:<28} {:<18} {}TOP CAUSE",
+        "TRACE",
+        "STARTED",
+        "STATUS",
+        "ALERT",
+        "SERVICE",
+        if model {
+            format!("{:<16} ", "MODEL")
+        } else {
+            String::new()
+        }
     );
     for r in rows {
         let top = match (&r.top_service, r.top_kind, r.top_confidence, r.rerun_as) {
@@ -36,9 +47,14 @@ pub(super) fn list(json: bool) -> Result<ExitCode, Failure> {
             (Some(s), Some(k), Some(c), None) => format!("{} {} {:.2}", clean(s), k.as_str(), c),
             _ => "—".into(),
         };
+        let usage = if model {
+            format!("{:<16} ", usage(r.tokens, r.estimated_tokens, r.cost_microusd))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "{:<10} {:<20} {:<11} {:<28} {:<18} {}",
+            "{:<10} {:<20} {:<11} {:<28} {:<18} {usage}{}",
             r.trace_id.short(),
             r.started_at.to_rfc3339().get(..19).unwrap_or(""),
             r.status.as_str(),
@@ -48,4 +64,22 @@ pub(super) fn list(json: bool) -> Result<ExitCode, Failure> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Tokens and cost in a few characters: `~12.3k tok $0.004`; `~` when any were estimated.
+pub(super) fn usage(tokens: u64, estimated: u64, cost_microusd: u64) -> String {
+    if tokens == 0 {
+        return "—".into();
+    }
+    let approx = if estimated > 0 { "~" } else { "" };
+    let n = if tokens >= 1000 {
+        format!("{:.1}k", tokens as f64 / 1000.0)
+    } else {
+        tokens.to_string()
+    };
+    if cost_microusd > 0 {
+        format!("{approx}{n} tok ${:.3}", cost_microusd as f64 / 1e6)
+    } else {
+        format!("{approx}{n} tok")
+    }
 }

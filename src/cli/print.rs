@@ -94,13 +94,21 @@ pub(super) fn print_summary(s: &InvestigationState, label: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "\n{} on {} · {label}\ntrace {} · bundle {} · {} branches · {} tool calls · {} ms · {}\n",
+        "\n{} on {} · {label}\ntrace {} · bundle {} · {} branches · {} tool calls{} · {} ms · {}\n",
         clean(&s.alert.name),
         clean(s.alert.service().unwrap_or("?")),
         s.trace_id,
         s.bundle_id,
         s.branches.len(),
         s.tool_calls,
+        if s.tokens > 0 {
+            format!(
+                " · {}",
+                super::list::usage(s.tokens, s.estimated_tokens, s.cost_microusd)
+            )
+        } else {
+            String::new()
+        },
         s.finished_at
             .map(|f| (f.0 - s.started_at.0) / 1_000_000)
             .unwrap_or(s.elapsed_ms as i64),

@@ -26,21 +26,27 @@ use crate::wire::launch;
 use crate::wire::sinks::Each;
 use crate::wire::sinks::JsonLines;
 
-/// The model to investigate with, when `--reasoner llm` asks for one.
+/// The model to investigate with, when `--reasoner llm` or `hybrid` asks for one.
+/// No name at all (the bare `inquest`) is the built-in reasoner.
 pub(super) fn llm_for(reasoner: &str) -> Result<Option<crate::reason::llm::LlmConfig>, Failure> {
-    match reasoner {
-        "builtin" => Ok(None),
-        "llm" => {
+    match reasoner.trim() {
+        "" | "builtin" => Ok(None),
+        name @ ("llm" | "hybrid") => {
             let s = settings()?;
             let llm = s
                 .llm
-                .ok_or_else(|| Failure::BadInput("--reasoner llm: no [llm] section in config.toml".into()))?;
+                .ok_or_else(|| Failure::BadInput(format!("--reasoner {name}: no [llm] section in config.toml")))?;
             llm.config().map(Some).map_err(Failure::BadInput)
         }
         other => Err(Failure::BadInput(format!(
-            "--reasoner {other}: expected builtin or llm"
+            "--reasoner {other}: expected builtin, llm or hybrid"
         ))),
     }
+}
+
+/// Whether the reasoner named is the hybrid (the built-in analysis checked by the model).
+pub(super) fn is_hybrid(reasoner: &str) -> bool {
+    reasoner.trim() == "hybrid"
 }
 
 pub(super) fn pace(opts: &RunOpts, demo: bool) -> Result<Option<(Duration, Duration)>, Failure> {
@@ -71,6 +77,7 @@ pub(super) fn options(opts: &RunOpts, pace: Option<(Duration, Duration)>) -> Res
         pace,
         author: author(),
         llm: llm_for(&opts.reasoner)?,
+        hybrid: is_hybrid(&opts.reasoner),
     })
 }
 
@@ -205,4 +212,23 @@ pub(super) fn execute(setup: Setup, label: &str, json: bool, demo: bool, learned
         InvestigationStatus::Failed => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_reasoner_named_is_the_builtin_and_hybrid_is_known() {
+        assert!(
+            matches!(llm_for(""), Ok(None)),
+            "the bare `inquest` never fails on the flag"
+        );
+        assert!(matches!(llm_for("builtin"), Ok(None)));
+        assert!(is_hybrid("hybrid") && !is_hybrid("llm"));
+        match llm_for("gpt") {
+            Err(Failure::BadInput(m)) => assert!(m.contains("builtin, llm or hybrid"), "{m}"),
+            _ => panic!("an unknown reasoner is refused"),
+        }
+    }
 }

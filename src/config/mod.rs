@@ -60,9 +60,16 @@ pub struct LlmSettings {
     /// The most characters of one tool result the model is shown (default 12000).
     pub max_tool_chars: Option<usize>,
     /// US dollars per million input tokens, for the cost meter.
+    #[serde(alias = "price_in_per_mtok")]
     pub price_input_per_mtok: Option<f64>,
     /// US dollars per million output tokens.
+    #[serde(alias = "price_out_per_mtok")]
     pub price_output_per_mtok: Option<f64>,
+    /// Read tool calls the model writes as text (local models often do); default off.
+    pub text_tool_calls: Option<bool>,
+    /// The most tokens one answer may have (`max_tokens`); unset, the server decides
+    /// (Anthropic: 4096). Small local models can otherwise ramble to the end of their context.
+    pub max_output_tokens: Option<u32>,
     /// Another model for some strategies, e.g. `{ "logs-first" = "gpt-4.1-mini" }`.
     #[serde(default)]
     pub strategies: BTreeMap<String, String>,

@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     pub tool_calls: AtomicU32,
     pub tokens: AtomicU64,
     pub cost_microusd: AtomicU64,
+    /// Of `tokens`, those estimated because a server reported no usage.
+    pub estimated_tokens: AtomicU64,
     pub started: tokio::time::Instant,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn Ids>,
@@ -86,6 +88,7 @@ impl Port {
                 branch_tool_calls: self.calls.load(Ordering::SeqCst),
                 branch_tokens: self.tokens.load(Ordering::SeqCst),
                 cost_microusd: self.shared.cost_microusd.load(Ordering::SeqCst),
+                estimated_tokens: self.shared.estimated_tokens.load(Ordering::SeqCst),
             },
         );
     }
@@ -223,8 +226,11 @@ impl BranchPort for Port {
         })
     }
 
-    fn add_usage(&self, n: u64, cost_microusd: u64) -> Result<(), BranchEnd> {
+    fn add_usage(&self, n: u64, cost_microusd: u64, estimated: bool) -> Result<(), BranchEnd> {
         self.shared.cost_microusd.fetch_add(cost_microusd, Ordering::SeqCst);
+        if estimated {
+            self.shared.estimated_tokens.fetch_add(n, Ordering::SeqCst);
+        }
         self.tokens.fetch_add(n, Ordering::SeqCst);
         let total = self.shared.tokens.fetch_add(n, Ordering::SeqCst) + n;
         self.budget_used();

@@ -111,6 +111,7 @@ pub fn start(setup: Setup, sinks: Vec<Box<dyn EventSink>>) -> Running {
         tool_calls: AtomicU32::new(0),
         tokens: AtomicU64::new(0),
         cost_microusd: AtomicU64::new(0),
+        estimated_tokens: AtomicU64::new(0),
         started: tokio::time::Instant::now(),
         clock: setup.clock.clone(),
         ids: setup.ids.clone(),

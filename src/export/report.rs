@@ -67,7 +67,19 @@ fn summary(out: &mut String, st: &InvestigationState) {
         ("Tool calls", st.tool_calls.to_string()),
     ];
     if st.tokens > 0 {
-        rows.push(("Tokens", st.tokens.to_string()));
+        let tokens = if st.estimated_tokens > 0 {
+            format!(
+                "{} ({} estimated at ~4 bytes/token: the server reported no usage)",
+                st.tokens, st.estimated_tokens
+            )
+        } else {
+            st.tokens.to_string()
+        };
+        rows.push(("Tokens", tokens));
+    }
+    if st.cost_microusd > 0 {
+        let approx = if st.estimated_tokens > 0 { "about " } else { "" };
+        rows.push(("Model cost", format!("{approx}${:.4}", st.cost_microusd as f64 / 1e6)));
     }
     rows.push(("Elapsed", elapsed(st)));
     out.push_str("| Field | Value |\n|---|---|\n");

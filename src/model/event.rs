@@ -158,6 +158,9 @@ pub enum EventKind {
         /// What the model calls cost so far, in millionths of a US dollar (0 without prices).
         #[serde(default, skip_serializing_if = "is_zero")]
         cost_microusd: u64,
+        /// Of `tokens`, how many were estimated (the server reported no usage); absent when none were.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        estimated_tokens: u64,
     },
     BudgetChanged {
         budget: Budget,

@@ -137,6 +137,8 @@ pub struct InvestigationState {
     pub tokens: u64,
     /// Model cost so far, millionths of a US dollar.
     pub cost_microusd: u64,
+    /// Of `tokens`, how many were estimated because the server reported no usage.
+    pub estimated_tokens: u64,
     pub elapsed_ms: u64,
     pub last_seq: u64,
     pub events: u64,
@@ -197,6 +199,7 @@ impl InvestigationState {
             tool_calls: 0,
             tokens: 0,
             cost_microusd: 0,
+            estimated_tokens: 0,
             elapsed_ms: 0,
             last_seq: e.seq,
             events: 1,
@@ -280,9 +283,11 @@ impl InvestigationState {
                 elapsed_ms,
                 branch_tokens,
                 cost_microusd,
+                estimated_tokens,
                 ..
             } => {
                 self.set_totals(*tool_calls, *tokens, *elapsed_ms);
+                self.estimated_tokens = self.estimated_tokens.max(*estimated_tokens);
                 self.budget_used(e.span_id, *branch_tokens, *cost_microusd);
             }
             EventKind::BudgetChanged { budget } => self.budget = *budget,
@@ -859,6 +864,7 @@ mod tests {
             branch_tool_calls: 3,
             branch_tokens: 400,
             cost_microusd: cost,
+            estimated_tokens: 0,
         };
         st.apply(&ev.next(BRANCH, Some(ROOT), used(250))).unwrap();
         st.apply(&ev.next(BRANCH, Some(ROOT), used(100))).unwrap();

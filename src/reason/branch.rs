@@ -40,8 +40,9 @@ pub trait BranchPort: Send + Sync {
     fn try_call<'a>(&'a self, tool: &'a str, args: Value) -> BoxFuture<'a, Result<Result<Called, String>, BranchEnd>>;
     /// Proposes a root cause; returns the hypothesis span.
     fn propose(&self, h: Hypothesis) -> BoxFuture<'_, Result<SpanId, BranchEnd>>;
-    /// Counts model tokens, and what they cost, against the budget.
-    fn add_usage(&self, tokens: u64, cost_microusd: u64) -> Result<(), BranchEnd>;
+    /// Counts model tokens, and what they cost, against the budget; `estimated`
+    /// when the server reported no usage and the tokens were estimated.
+    fn add_usage(&self, tokens: u64, cost_microusd: u64, estimated: bool) -> Result<(), BranchEnd>;
     /// The guard, for reasoners that list the tools they may use.
     fn guard(&self) -> &Guard;
 }
@@ -105,12 +106,13 @@ impl BranchCtx {
 
     /// Counts model tokens against the budget.
     pub fn add_tokens(&self, n: u64) -> Result<(), BranchEnd> {
-        self.add_usage(n, 0)
+        self.add_usage(n, 0, false)
     }
 
-    /// Counts model tokens, and what they cost, against the budget.
-    pub fn add_usage(&self, n: u64, cost_microusd: u64) -> Result<(), BranchEnd> {
-        self.port.add_usage(n, cost_microusd)
+    /// Counts model tokens, and what they cost, against the budget; `estimated`
+    /// marks tokens counted by estimate because the server reported none.
+    pub fn add_usage(&self, n: u64, cost_microusd: u64, estimated: bool) -> Result<(), BranchEnd> {
+        self.port.add_usage(n, cost_microusd, estimated)
     }
 
     /// The guard, for reasoners that list the tools they may use.

@@ -6,6 +6,7 @@
 mod branch;
 pub mod builtin;
 pub mod guidance;
+pub mod hybrid;
 pub mod llm;
 
 use crate::model::BoxFuture;

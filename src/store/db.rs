@@ -312,10 +312,29 @@ impl Store {
                 .and_then(|mut st| st.execute(params![tid, svc, kind, conf]))
                 .map_err(err)?;
             }
-            EventKind::BudgetUsed { tool_calls, .. } => {
-                tx.prepare_cached("UPDATE investigations SET tool_calls = ?2 WHERE trace_id = ?1")
-                    .and_then(|mut st| st.execute(params![tid, *tool_calls as i64]))
-                    .map_err(err)?;
+            EventKind::BudgetUsed {
+                tool_calls,
+                tokens,
+                estimated_tokens,
+                cost_microusd,
+                ..
+            } => {
+                // Running totals; a late, lower report does not lower them.
+                tx.prepare_cached(
+                    "UPDATE investigations SET tool_calls = ?2, tokens = MAX(tokens, ?3), \
+                     estimated_tokens = MAX(estimated_tokens, ?4), cost_microusd = MAX(cost_microusd, ?5) \
+                     WHERE trace_id = ?1",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        tid,
+                        *tool_calls as i64,
+                        *tokens as i64,
+                        *estimated_tokens as i64,
+                        *cost_microusd as i64
+                    ])
+                })
+                .map_err(err)?;
             }
             EventKind::InvestigationFinished {
                 status,

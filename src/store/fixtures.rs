@@ -205,6 +205,7 @@ pub fn realistic(trace: TraceId) -> Vec<Event> {
                 branch_tool_calls: 1,
                 branch_tokens: 0,
                 cost_microusd: 0,
+                estimated_tokens: 0,
             },
         ),
         t.event(

@@ -29,10 +29,16 @@ pub struct InvestigationRow {
     /// The trace that re-ran this one after it was cut off (`inquest serve`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rerun_as: Option<TraceId>,
+    /// Model tokens; `estimated_tokens` of them estimated (no usage from the server).
+    pub tokens: u64,
+    pub estimated_tokens: u64,
+    /// What the model calls cost, millionths of a US dollar.
+    pub cost_microusd: u64,
 }
 
 const COLUMNS: &str = "trace_id, started_at, alert_name, service, source, reasoner, bundle_id, \
-     status, pid, pid_start, top_service, top_kind, top_confidence, tool_calls, finished_at, rerun_as";
+     status, pid, pid_start, top_service, top_kind, top_confidence, tool_calls, finished_at, rerun_as, \
+     tokens, estimated_tokens, cost_microusd";
 
 /// A row as read, before the liveness check.
 struct Raw {
@@ -81,6 +87,9 @@ fn read_row(r: &Row<'_>) -> rusqlite::Result<Raw> {
                 Some(t) => Some(parse_id(&t, 15)?),
                 None => None,
             },
+            tokens: r.get::<_, i64>(16)?.max(0) as u64,
+            estimated_tokens: r.get::<_, i64>(17)?.max(0) as u64,
+            cost_microusd: r.get::<_, i64>(18)?.max(0) as u64,
         },
         pid: r.get(8)?,
         pid_start: r.get(9)?,

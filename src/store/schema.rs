@@ -112,6 +112,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX intake_by_state ON intake (state, id);
     ALTER TABLE investigations ADD COLUMN rerun_as TEXT;
     "#,
+    // 4: model tokens and cost per investigation, for listing without a fold;
+    // `estimated_tokens` of them were estimated (the server reported no usage).
+    r#"
+    ALTER TABLE investigations ADD COLUMN tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE investigations ADD COLUMN estimated_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE investigations ADD COLUMN cost_microusd INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this build writes.

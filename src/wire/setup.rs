@@ -1,6 +1,6 @@
 //! Wiring one investigation: the backend (the simulator, or the configured
-//! sources through a router) behind the read-only guard, the reasoner (built-in
-//! or a model), the strategies, the budget and the bundle id.
+//! sources through a router) behind the read-only guard, the reasoner (built-in,
+//! a model, or the hybrid of both), the strategies, the budget and the bundle id.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +29,8 @@ pub struct Options {
     pub author: String,
     /// A model instead of the built-in reasoner.
     pub llm: Option<crate::reason::llm::LlmConfig>,
+    /// With `llm`: the built-in analysis first, its findings checked by the model.
+    pub hybrid: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +92,14 @@ pub fn for_backend(
     let strategies = strategies(&catalog, &opts.strategies)?;
     let reasoner: Arc<dyn Reasoner> = match &opts.llm {
         // One reasoner per investigation: its redactions are the investigation's.
-        Some(cfg) => Arc::new(crate::reason::llm::Llm::new(cfg).map_err(SetupError::Reasoner)?),
+        Some(cfg) => {
+            let llm = crate::reason::llm::Llm::new(cfg).map_err(SetupError::Reasoner)?;
+            if opts.hybrid {
+                Arc::new(crate::reason::hybrid::Hybrid::new(llm))
+            } else {
+                Arc::new(llm)
+            }
+        }
         None => Arc::new(Builtin::new()),
     };
     let bundle = bundle_id(&reasoner.fingerprint(), &catalog);

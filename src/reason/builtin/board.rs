@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::{FaultKind, Hypothesis, SpanId, kind_phrase};
+use crate::model::{FaultKind, Hypothesis, SpanId, Timestamp, kind_phrase};
 use crate::reason::guidance;
 
 #[derive(Clone, Debug)]
@@ -136,5 +136,74 @@ impl Board {
             });
         }
         out
+    }
+
+    /// The board in a few lines for a model: onset, the most changed services,
+    /// and the ranked hypotheses with the evidence spans they rest on.
+    pub fn summary(&self, hypotheses: &[Hypothesis]) -> String {
+        let mut out = String::from("# Statistical findings (the built-in analysis; check them, do not trust them)\n");
+        if let Some(ms) = self.onset {
+            out.push_str(&format!("Onset: {}\n", Timestamp::from_millis(ms).to_rfc3339()));
+        }
+        let mut changed: Vec<(&String, &f64)> = self.anomaly.iter().filter(|(_, a)| **a > 0.0).collect();
+        changed.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
+        if !changed.is_empty() {
+            let top: Vec<String> = changed.iter().take(5).map(|(s, a)| format!("{s} {a:.1}")).collect();
+            out.push_str(&format!("Most changed at onset (score): {}\n", top.join(", ")));
+        }
+        if hypotheses.is_empty() {
+            out.push_str("Ranked hypotheses: none strong enough to propose.\n");
+        }
+        for (i, h) in hypotheses.iter().enumerate() {
+            let ev: Vec<String> = h.evidence.iter().map(|e| e.short()).collect();
+            out.push_str(&format!(
+                "{}. {} · {} · confidence {:.2} · {} [evidence {}]\n",
+                i + 1,
+                h.service,
+                h.kind.as_str(),
+                h.confidence,
+                h.statement,
+                ev.join(", ")
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_gives_onset_changed_services_and_ranked_hypotheses_with_evidence() {
+        let ev = SpanId::from_bytes([0xab; 8]).expect("not all zero");
+        let mut b = Board {
+            onset: Some(1_772_362_080_000),
+            ..Default::default()
+        };
+        b.anomaly.insert("orders-db".into(), 11.4);
+        b.anomaly.insert("checkout".into(), 8.1);
+        b.anomaly.insert("quiet".into(), 0.0);
+        b.add(
+            "orders-db",
+            FaultKind::ConnectionPoolExhaustion,
+            true,
+            3.0,
+            &[ev],
+            "connections at max".into(),
+        );
+        let hs = b.hypotheses(&[], 3);
+        let text = b.summary(&hs);
+        assert!(text.contains("Onset: 2026-03-01T10:48:00"), "{text}");
+        assert!(
+            text.contains("orders-db 11.4, checkout 8.1") && !text.contains("quiet"),
+            "{text}"
+        );
+        assert!(
+            text.contains("1. orders-db · connection_pool_exhaustion · confidence")
+                && text.contains(&format!("[evidence {}]", ev.short())),
+            "{text}"
+        );
+        assert!(Board::default().summary(&[]).contains("none strong enough"));
     }
 }

@@ -64,6 +64,27 @@ async fn step(ctx: &BranchCtx, b: &mut Board, name: &str) -> Result<(), BranchEn
     }
 }
 
+/// What the statistical analysis of a branch found, proposed nothing yet: a
+/// compact board for a model to check (the hybrid reasoner) and the ranked
+/// hypotheses that stand if the model proposes none.
+pub struct Findings {
+    pub board: String,
+    pub hypotheses: Vec<crate::model::Hypothesis>,
+}
+
+/// Runs the strategy's plan without proposing, and gives what it found.
+pub async fn findings(ctx: &BranchCtx) -> Result<Findings, BranchEnd> {
+    let mut board = Board::default();
+    for name in ctx.strategy.plan.iter().filter(|n| n.as_str() != "rank") {
+        step(ctx, &mut board, name).await?;
+    }
+    let hypotheses = board.hypotheses(&ctx.guidance(), PROPOSE);
+    Ok(Findings {
+        board: board.summary(&hypotheses),
+        hypotheses,
+    })
+}
+
 async fn rank(ctx: &BranchCtx, b: &Board) -> Result<(), BranchEnd> {
     let guidance = ctx.guidance();
     let hs = b.hypotheses(&guidance, PROPOSE);

@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use super::estimate;
 use super::provider::{Endpoint, LlmError, Msg, OnText, Provider, ToolCall, ToolDef, Turn};
 use super::stream;
 use crate::model::BoxFuture;
@@ -50,7 +51,7 @@ impl Anthropic {
             }
         }
         json!({
-            "model": self.ep.model, "max_tokens": 4096, "system": system, "messages": messages, "stream": true,
+            "model": self.ep.model, "max_tokens": self.ep.max_output_tokens.unwrap_or(4096), "system": system, "messages": messages, "stream": true,
             "tools": tools.iter().map(|t| json!({"name": t.name, "description": t.description,
                 "input_schema": t.parameters})).collect::<Vec<_>>(),
         })
@@ -75,8 +76,10 @@ impl Provider for Anthropic {
             if let Some(k) = &self.ep.api_key {
                 headers.push(("x-api-key", k.clone()));
             }
-            let mut sse = stream::open(&self.http, &self.ep, &url, &headers, &self.body(system, msgs, tools)).await?;
+            let body = self.body(system, msgs, tools);
+            let mut sse = stream::open(&self.http, &self.ep, &url, &headers, &body).await?;
             let mut turn = Turn::default();
+            let mut usage = false;
             let mut blocks: Vec<Option<ToolCall>> = Vec::new();
             let mut stopped = false;
             let bad = |m: String| LlmError::Stream {
@@ -92,7 +95,12 @@ impl Provider for Anthropic {
                     event
                 };
                 match kind.as_str() {
-                    "message_start" => turn.input_tokens = v["message"]["usage"]["input_tokens"].as_u64().unwrap_or(0),
+                    "message_start" => {
+                        if let Some(n) = v["message"]["usage"]["input_tokens"].as_u64() {
+                            turn.input_tokens = n;
+                            usage = true;
+                        }
+                    }
                     "content_block_start" => {
                         let i = v["index"].as_u64().unwrap_or(0) as usize;
                         while blocks.len() <= i {
@@ -125,7 +133,10 @@ impl Provider for Anthropic {
                         }
                     }
                     "message_delta" => {
-                        turn.output_tokens = v["usage"]["output_tokens"].as_u64().unwrap_or(turn.output_tokens);
+                        if let Some(n) = v["usage"]["output_tokens"].as_u64() {
+                            turn.output_tokens = n;
+                            usage = true;
+                        }
                     }
                     "message_stop" => {
                         stopped = true;
@@ -136,7 +147,10 @@ impl Provider for Anthropic {
                 }
             }
             if !stopped {
-                return Err(bad("the stream ended before message_stop".into()));
+                return Err(LlmError::Broken {
+                    endpoint: url.clone(),
+                    message: "the stream ended before message_stop".into(),
+                });
             }
             turn.calls = blocks
                 .into_iter()
@@ -148,6 +162,18 @@ impl Provider for Anthropic {
                     c
                 })
                 .collect();
+            if !usage {
+                // A proxy that strips usage: estimate from what went and came back.
+                let got: usize = turn.text.len()
+                    + turn
+                        .calls
+                        .iter()
+                        .map(|c| c.name.len() + c.arguments.len())
+                        .sum::<usize>();
+                turn.input_tokens = estimate::tokens(body.to_string().len());
+                turn.output_tokens = estimate::tokens(got);
+                turn.estimated = true;
+            }
             Ok(turn)
         })
     }

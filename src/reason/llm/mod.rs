@@ -3,30 +3,32 @@
 //! causes with `propose_root_cause`. Thoughts stream as they arrive; guidance
 //! reaches the model at its next turn; everything sent is redacted.
 
+mod agent;
 pub mod anthropic;
+pub mod compat;
+pub mod estimate;
 pub mod openai;
 pub mod provider;
 mod settings;
-
 mod stream;
+pub mod textcalls;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use self::anthropic::Anthropic;
 use self::openai::OpenAi;
-use self::provider::{Endpoint, Msg, Provider, ToolDef};
+use self::provider::{Endpoint, Provider, ToolDef};
 use super::Reasoner;
 use crate::model::BoxFuture;
-use crate::model::{FaultKind, Hypothesis, SpanId};
+use crate::model::{FaultKind, Hypothesis};
 use crate::reason::{BranchCtx, BranchEnd};
 use crate::tools::redact::Redactor;
-use crate::tools::render;
 
 /// How a model is reached.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct LlmConfig {
     /// `openai` (also Ollama, vLLM, llama.cpp) or `anthropic`.
     pub provider: String,
@@ -42,6 +44,11 @@ pub struct LlmConfig {
     pub price_per_mtok: (f64, f64),
     /// Another model for some strategies: strategy name → model.
     pub strategy_models: std::collections::BTreeMap<String, String>,
+    /// Read tool calls a model writes as text (a JSON object or a `<tool_call>`
+    /// block) when the server does not turn them into `tool_calls`.
+    pub text_tool_calls: bool,
+    /// The most tokens one answer may have; `None` leaves it to the server.
+    pub max_output_tokens: Option<u32>,
 }
 
 impl std::fmt::Debug for LlmConfig {
@@ -72,6 +79,7 @@ pub struct Llm {
     redactor: Arc<Redactor>,
     max_turns: u32,
     max_tool_chars: usize,
+    text_tool_calls: bool,
 }
 
 impl Llm {
@@ -83,6 +91,7 @@ impl Llm {
                 api_key: cfg.api_key.clone(),
                 timeout: cfg.timeout,
                 attempts: 4,
+                max_output_tokens: cfg.max_output_tokens,
             };
             Ok(match cfg.provider.as_str() {
                 "openai" => Arc::new(OpenAi::new(ep)?),
@@ -105,6 +114,7 @@ impl Llm {
             redactor: Arc::new(Redactor::new()),
             max_turns: cfg.max_turns.max(1),
             max_tool_chars: cfg.max_tool_chars.max(1000),
+            text_tool_calls: cfg.text_tool_calls,
         })
     }
 
@@ -177,6 +187,9 @@ impl Reasoner for Llm {
         for (s, p) in &self.by_strategy {
             h.update(format!("{s}={}", p.name()).as_bytes());
         }
+        if self.text_tool_calls {
+            h.update(b"text_tool_calls");
+        }
         let d = h.finalize();
         format!(
             "llm/{}/{}",
@@ -187,124 +200,8 @@ impl Reasoner for Llm {
 
     fn run<'a>(&'a self, ctx: &'a BranchCtx) -> BoxFuture<'a, Result<(), BranchEnd>> {
         Box::pin(async move {
-            let catalog = ctx.guard().catalog().clone();
-            let skills: Vec<_> = catalog
-                .skills
-                .iter()
-                .filter(|s| ctx.strategy.skills.contains(&s.name))
-                .collect();
-            let mut tools: Vec<ToolDef> = skills
-                .iter()
-                .flat_map(|s| s.tools.iter())
-                .map(|t| ToolDef {
-                    name: t.name.clone(),
-                    description: t.description.clone(),
-                    parameters: t.args.clone(),
-                })
-                .collect();
-            tools.push(propose_tool());
-            let know_how: Vec<String> = skills
-                .iter()
-                .map(|s| format!("## {}\n{}", s.name, s.know_how.trim()))
-                .collect();
-            let system = format!(
-                "{RULES}\n\n# Strategy: {}\n{}\n\n# Know-how\n{}",
-                ctx.strategy.title,
-                ctx.strategy.prompt.trim(),
-                know_how.join("\n\n")
-            );
-            let alert = &ctx.alert;
-            let opening = format!(
-                "Alert {} on {} (severity {}), firing since {}. Investigate as of {}.\nLabels: {}\nAnnotations: {}",
-                alert.name,
-                alert.service().unwrap_or("?"),
-                alert.severity,
-                alert.starts_at.to_rfc3339(),
-                ctx.now.to_rfc3339(),
-                serde_json::to_string(&alert.labels).unwrap_or_default(),
-                serde_json::to_string(&alert.annotations).unwrap_or_default()
-            );
-            let mut msgs = vec![Msg::User(self.redactor.redact(&opening))];
-            let mut guidance_seen = 0;
-            for _ in 0..self.max_turns {
-                ctx.checkpoint().await?;
-                let guidance = ctx.guidance();
-                if guidance.len() > guidance_seen {
-                    let new = guidance[guidance_seen..].join("\n");
-                    msgs.push(Msg::User(format!(
-                        "[guidance from the on-call engineer]\n{}",
-                        self.redactor.redact(&new)
-                    )));
-                    guidance_seen = guidance.len();
-                }
-                let thought: Mutex<Option<SpanId>> = Mutex::new(None);
-                let on_text = |t: &str| {
-                    if let Ok(mut span) = thought.lock() {
-                        match *span {
-                            Some(s) => ctx.think_more(s, t),
-                            None => *span = Some(ctx.think(t)),
-                        }
-                    }
-                };
-                let provider = self.by_strategy.get(&ctx.strategy.name).unwrap_or(&self.provider);
-                let turn = provider
-                    .turn(&system, &msgs, &tools, &on_text)
-                    .await
-                    .map_err(|e| BranchEnd::Failed(e.to_string()))?;
-                // A price per million tokens is a cost in millionths of a dollar per token.
-                let cost = turn.input_tokens as f64 * self.price_per_mtok.0
-                    + turn.output_tokens as f64 * self.price_per_mtok.1;
-                ctx.add_usage(turn.input_tokens + turn.output_tokens, cost.round().max(0.0) as u64)?;
-                msgs.push(Msg::Assistant {
-                    text: turn.text.clone(),
-                    calls: turn.calls.clone(),
-                });
-                if turn.calls.is_empty() {
-                    return Ok(());
-                }
-                for call in &turn.calls {
-                    let args: Value = match serde_json::from_str(&call.arguments) {
-                        Ok(v @ Value::Object(_)) => v,
-                        Ok(_) | Err(_) => {
-                            msgs.push(Msg::Tool {
-                                id: call.id.clone(),
-                                content: format!(
-                                    "error: the arguments for {} are not a JSON object; send an object matching its schema",
-                                    call.name
-                                ),
-                                is_error: true,
-                            });
-                            continue;
-                        }
-                    };
-                    if call.name == "propose_root_cause" {
-                        let content = match hypothesis(&args) {
-                            Ok(h) => {
-                                ctx.propose(h).await?;
-                                "recorded".to_string()
-                            }
-                            Err(e) => format!("error: {e}"),
-                        };
-                        msgs.push(Msg::Tool {
-                            id: call.id.clone(),
-                            content,
-                            is_error: false,
-                        });
-                        continue;
-                    }
-                    let (content, is_error) = match ctx.try_call(&call.name, args).await? {
-                        Ok(c) => (self.tool_output(&render::evidence(&c.data).body), false),
-                        Err(e) => (format!("error: {}", self.redactor.redact(&e)), true),
-                    };
-                    msgs.push(Msg::Tool {
-                        id: call.id.clone(),
-                        content,
-                        is_error,
-                    });
-                }
-            }
-            ctx.think("Stopping: the turn limit for this branch is reached.");
-            Ok(())
+            let brief = self.brief(ctx, None);
+            self.converse(ctx, &brief).await.map(|_| ())
         })
     }
 }

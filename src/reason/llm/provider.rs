@@ -43,6 +43,11 @@ pub struct Turn {
     pub calls: Vec<ToolCall>,
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// The server reported no usage: the tokens are an estimate (see `estimate`).
+    pub estimated: bool,
+    /// Request features the server refused during this turn and that are now off
+    /// for this endpoint, said once so the trace shows why requests changed.
+    pub degraded: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
@@ -55,6 +60,9 @@ pub enum LlmError {
     },
     #[error("{endpoint}: {message}")]
     Stream { endpoint: String, message: String },
+    /// The connection or the stream broke before the turn ended: worth asking again.
+    #[error("{endpoint}: {message}")]
+    Broken { endpoint: String, message: String },
     #[error("{endpoint}: no answer within {ms} ms")]
     Timeout { endpoint: String, ms: u64 },
 }
@@ -82,4 +90,6 @@ pub struct Endpoint {
     pub timeout: Duration,
     /// Attempts for 429, 5xx and connection errors.
     pub attempts: u32,
+    /// The most tokens one answer may have; `None` leaves it to the server.
+    pub max_output_tokens: Option<u32>,
 }

@@ -45,6 +45,8 @@ impl LlmSettings {
                 self.price_output_per_mtok.unwrap_or(0.0),
             ),
             strategy_models: self.strategies.clone(),
+            text_tool_calls: self.text_tool_calls.unwrap_or(false),
+            max_output_tokens: self.max_output_tokens,
         })
     }
 }

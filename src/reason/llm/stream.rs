@@ -31,6 +31,28 @@ pub(super) async fn open(
     })
 }
 
+/// POSTs `body` without streaming and gives back the whole answer as JSON.
+pub(super) async fn fetch_json(
+    http: &reqwest::Client,
+    ep: &Endpoint,
+    url: &str,
+    headers: &[(&str, String)],
+    body: &Value,
+) -> Result<Value, LlmError> {
+    let resp = post(http, ep, url, headers, body).await?;
+    let text = resp.text().await.map_err(|e| LlmError::Broken {
+        endpoint: url.to_string(),
+        message: format!("the answer broke off: {e}"),
+    })?;
+    serde_json::from_str(&text).map_err(|e| LlmError::Stream {
+        endpoint: url.to_string(),
+        message: format!(
+            "an answer that is not JSON ({e}): {}",
+            text.chars().take(120).collect::<String>()
+        ),
+    })
+}
+
 /// Sends `body`, retrying what is worth retrying; gives back the streaming response.
 async fn post(
     http: &reqwest::Client,
@@ -60,12 +82,14 @@ async fn post(
                     .and_then(|v| v.trim().parse::<f64>().ok())
                     .map(|s| Duration::from_secs_f64(s.clamp(0.0, 60.0)));
                 let message: String = resp.text().await.unwrap_or_default().chars().take(300).collect();
+                // A refused request feature is answered at once, not retried as it stands.
+                let refusal = !super::compat::names(&message).is_empty();
                 let err = LlmError::Http {
                     endpoint: url.to_string(),
                     status,
                     message,
                 };
-                if status == 429 || status >= 500 {
+                if (status == 429 || status >= 500) && !refusal {
                     last = Some(err);
                     if attempt + 1 < ep.attempts {
                         // Honour Retry-After; otherwise back off with jitter.
@@ -135,7 +159,7 @@ impl Sse {
                     return Ok((!data.is_empty()).then_some((event, data)));
                 }
                 Err(e) => {
-                    return Err(LlmError::Stream {
+                    return Err(LlmError::Broken {
                         endpoint: self.url.clone(),
                         message: format!("the stream broke: {e}"),
                     });

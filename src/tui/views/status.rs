@@ -47,7 +47,9 @@ impl View {
                         4,
                         // Tokens mean something once a model is in the loop.
                         if s.tokens > 0 || s.reasoner != "builtin" {
-                            vec![v(format!("{} tok", tokens(s.tokens)))]
+                            // `~`: estimated, the server reported no usage.
+                            let approx = if s.estimated_tokens > 0 { "~" } else { "" };
+                            vec![v(format!("{approx}{} tok", tokens(s.tokens)))]
                         } else {
                             vec![]
                         },
@@ -55,7 +57,8 @@ impl View {
                     (
                         3,
                         if s.cost_microusd > 0 {
-                            vec![v(format!("${:.3}", s.cost_microusd as f64 / 1e6))]
+                            let approx = if s.estimated_tokens > 0 { "~" } else { "" };
+                            vec![v(format!("{approx}${:.3}", s.cost_microusd as f64 / 1e6))]
                         } else {
                             vec![]
                         },

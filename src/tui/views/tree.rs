@@ -76,9 +76,19 @@ impl View {
                     1 => "1 call".to_string(),
                     n => format!("{n} calls"),
                 };
-                let detail = match b.best() {
-                    Some(h) => format!("{pad}{calls} · {} {}", clean(&h.service), h.kind),
-                    None => format!("{pad}{calls}"),
+                // A failed branch says why where it is listed.
+                let failure = b.steps.iter().rev().find_map(|st| match st {
+                    crate::model::Step::Status {
+                        status: BranchStatus::Failed,
+                        reason: Some(r),
+                        ..
+                    } => Some(r.as_str()),
+                    _ => None,
+                });
+                let detail = match (failure, b.best()) {
+                    (Some(r), _) => format!("{pad}{calls} · {}", clean(r)),
+                    (None, Some(h)) => format!("{pad}{calls} · {} {}", clean(&h.service), h.kind),
+                    (None, None) => format!("{pad}{calls}"),
                 };
                 lines.push(Line::styled(
                     clip(&detail, inner.width as usize),
