@@ -276,7 +276,10 @@ fn a_user_key_map_rebinds_prune_and_unbinds_fork() {
     assert!(matches!(a.mode, inquest::tui::app::Mode::Normal), "f no longer forks");
     assert!(key(&mut a, KeyCode::Char('d')).is_empty());
     assert!(
-        matches!(a.mode, inquest::tui::app::Mode::ConfirmPrune { .. }),
+        matches!(
+            a.mode,
+            inquest::tui::app::Mode::Confirm(inquest::tui::app::Ask::Prune { .. })
+        ),
         "d asks to prune"
     );
     let fx = key(&mut a, KeyCode::Char('y'));
@@ -626,4 +629,110 @@ fn feedback_is_marked_saved_only_when_its_host_answers() {
     }));
     assert_eq!(s.app.toast, Some(("NOT saved: disk full".into(), true)));
     assert_eq!(s.app.feedback.len(), 1);
+}
+
+fn ctrl(app: &mut App, c: char) -> Vec<Request> {
+    app.on_key(&KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+#[test]
+fn ctrl_c_and_q_ask_before_ending_a_running_investigation() {
+    use inquest::model::Command;
+    use inquest::tui::app::{Ask, Mode};
+    let all = events();
+    let part = running(&all, 3);
+    // Ctrl-C asks to stop; y stops and the review stays open.
+    let mut a = app(&part, true);
+    assert!(ctrl(&mut a, 'c').is_empty());
+    assert!(matches!(a.mode, Mode::Confirm(Ask::Stop)), "Ctrl-C asks first");
+    assert!(screen(&mut a, 80, 24).contains("Stop the investigation?"));
+    assert_eq!(key(&mut a, KeyCode::Char('y')), vec![Request::Command(Command::Stop)]);
+    assert!(!a.quit);
+    // A second Ctrl-C on the question quits.
+    let mut a = app(&part, true);
+    ctrl(&mut a, 'c');
+    ctrl(&mut a, 'c');
+    assert!(a.quit, "the second Ctrl-C quits");
+    // q asks while it runs; n stays.
+    let mut a = app(&part, true);
+    key(&mut a, KeyCode::Char('q'));
+    assert!(matches!(a.mode, Mode::Confirm(Ask::Quit)), "q asks first");
+    key(&mut a, KeyCode::Char('n'));
+    assert!(!a.quit && matches!(a.mode, Mode::Normal));
+    key(&mut a, KeyCode::Char('q'));
+    key(&mut a, KeyCode::Char('y'));
+    assert!(a.quit);
+    // On a review, q quits at once; Ctrl-C wants a second press.
+    let mut a = app(&all, false);
+    ctrl(&mut a, 'c');
+    assert!(!a.quit);
+    ctrl(&mut a, 'c');
+    assert!(a.quit);
+    let mut a = app(&all, false);
+    key(&mut a, KeyCode::Char('q'));
+    assert!(a.quit);
+}
+
+#[test]
+fn stop_and_budget_are_commands_confirmed_when_the_engine_answers() {
+    use inquest::model::{Budget, Command, EventKind};
+    let all = events();
+    let part = running(&all, 3);
+    let mut a = app(&part, true);
+    assert_eq!(key(&mut a, KeyCode::Char('s')), vec![Request::Command(Command::Stop)]);
+    let mut a = app(&part, true);
+    let fx = key(&mut a, KeyCode::Char('b'));
+    let Some(Request::Command(Command::SetBudget { budget })) = fx.first() else {
+        panic!("b raises the budget: {fx:?}");
+    };
+    assert_eq!(budget.tool_calls, Some(300));
+    // The engine's answer is confirmed in the status line.
+    let mut e = part.last().unwrap().clone();
+    e.seq += 1;
+    e.kind = EventKind::BudgetChanged {
+        budget: Budget {
+            tool_calls: 300,
+            ..Budget::default()
+        },
+    };
+    a.on_event(&e);
+    assert!(screen(&mut a, 80, 24).contains("budget raised to 300 tool calls"));
+    // Review only: neither is offered.
+    let mut a = app(&all, false);
+    let s = screen(&mut a, 160, 48);
+    assert!(
+        !s.contains(" stop ") && !s.contains("more budget") && !s.contains("guide all"),
+        "{s}"
+    );
+}
+
+#[test]
+fn emacs_c_g_cancels_every_prompt_and_c_c_c_c_sends() {
+    use inquest::tui::app::Mode;
+    let all = events();
+    let part = running(&all, 3);
+    let mut a = app(&part, true);
+    a.keymap = Keymap::builtin("emacs").unwrap();
+    a.focus = Focus::Stream;
+    ctrl(&mut a, 's');
+    assert!(matches!(a.mode, Mode::Search { .. }));
+    ctrl(&mut a, 'g');
+    assert!(matches!(a.mode, Mode::Normal), "C-g cancels the search");
+    key(&mut a, KeyCode::Char('c'));
+    assert!(matches!(a.mode, Mode::Composer { .. }));
+    ctrl(&mut a, 'g');
+    assert!(matches!(a.mode, Mode::Normal), "C-g cancels the composer");
+    key(&mut a, KeyCode::Char('c'));
+    typed(&mut a, "noted");
+    ctrl(&mut a, 'c');
+    let fx = ctrl(&mut a, 'c');
+    assert!(matches!(fx.as_slice(), [Request::Feedback(_)]), "C-c C-c sends: {fx:?}");
+    key(&mut a, KeyCode::Char('?'));
+    ctrl(&mut a, 's');
+    typed(&mut a, "prune");
+    let s = screen(&mut a, 100, 40);
+    assert!(s.contains("filter: prune") && !s.contains("Next line"), "{s}");
+    ctrl(&mut a, 'g');
+    ctrl(&mut a, 'g');
+    assert!(matches!(a.mode, Mode::Normal), "C-g closes the help");
 }

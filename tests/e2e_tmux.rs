@@ -138,7 +138,12 @@ fn an_engineer_steers_grades_and_comments_in_the_cockpit() {
     t.keys(&["Enter"]);
     t.wait_for("the comment saved", |s| s.contains("saved: comment on lines 2-3"));
 
+    // q while it runs asks first.
     t.keys(&["q"]);
+    t.wait_for("the quit question", |s| {
+        s.contains("Quit while the investigation runs?")
+    });
+    t.keys(&["y"]);
     let store_path = dir.join("inquest.db");
     let t0 = Instant::now();
     let trace = loop {

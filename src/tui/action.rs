@@ -37,6 +37,9 @@ macro_rules! actions {
 
 actions! {
     Quit = "quit", "quit";
+    Interrupt = "interrupt", "stop";
+    Stop = "stop", "stop";
+    RaiseBudget = "raise_budget", "more budget";
     Help = "help", "help";
     FocusNext = "focus_next", "focus";
     FocusPrev = "focus_prev", "focus back";
@@ -99,6 +102,9 @@ impl Action {
                 FocusEvidence,
                 FocusCauses,
                 Guide,
+                Interrupt,
+                Stop,
+                RaiseBudget,
             ],
             Layer::Tree => &[
                 Down,
@@ -113,6 +119,7 @@ impl Action {
                 RateDown,
                 Comment,
                 Open,
+                Search,
             ],
             Layer::Stream | Layer::Evidence => MOVE,
             Layer::Causes => &[
@@ -124,10 +131,11 @@ impl Action {
                 RateUp,
                 RateDown,
                 Comment,
+                Search,
             ],
             Layer::Composer => &[Submit, Newline, Cancel],
-            Layer::Confirm => &[Yes, No],
-            Layer::Help => &[Close, Down, Up],
+            Layer::Confirm => &[Yes, No, Interrupt],
+            Layer::Help => &[Close, Down, Up, Search],
         }
     }
 
@@ -137,7 +145,7 @@ impl Action {
         match layer {
             Layer::Composer => &[Submit, Newline, Cancel],
             Layer::Confirm => &[Yes, No],
-            Layer::Help => &[Close],
+            Layer::Help => &[Search, Close],
             Layer::Tree => &[
                 Help,
                 GuideBranch,
@@ -145,13 +153,27 @@ impl Action {
                 Prune,
                 Pause,
                 Fork,
+                RaiseBudget,
+                Stop,
                 RateUp,
                 RateDown,
+                Comment,
                 FocusNext,
                 Quit,
             ],
-            Layer::Causes => &[Help, GradeCorrect, GradePartly, GradeWrong, Comment, FocusNext, Quit],
-            _ => &[Help, Select, Comment, RateUp, RateDown, FocusNext, Quit],
+            Layer::Causes => &[
+                Help,
+                GradeCorrect,
+                GradePartly,
+                GradeWrong,
+                Comment,
+                Stop,
+                FocusNext,
+                Quit,
+            ],
+            _ => &[
+                Help, Select, Comment, RateUp, RateDown, Search, SearchNext, Stop, FocusNext, Quit,
+            ],
         }
     }
 }

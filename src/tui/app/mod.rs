@@ -1,9 +1,10 @@
 //! The cockpit's app: engine events and keys in, commands and feedback out,
 //! as requests. Nothing here touches the terminal or the engine.
 
+mod control;
 mod lines;
 mod state;
 mod update;
 
 pub use lines::{LineKind, StreamLine};
-pub use state::{App, Cursor, Focus, Mode, Purpose, Target};
+pub use state::{App, Ask, Cursor, Focus, Mode, Purpose, Target};

@@ -81,17 +81,32 @@ pub enum Mode {
         purpose: Purpose,
         area: Box<TextArea<'static>>,
     },
-    ConfirmPrune {
-        branch: SpanId,
-        label: String,
-    },
+    /// A question before something that cannot be taken back.
+    Confirm(Ask),
     Help {
         scroll: u16,
+        /// Only the bindings whose keys or words hold this.
+        filter: String,
+        /// Typing the filter.
+        typing: bool,
     },
     /// Typing a search in the stream or the evidence.
     Search {
         input: String,
     },
+}
+
+/// What a confirmation asks.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ask {
+    Prune {
+        branch: SpanId,
+        label: String,
+    },
+    /// Quit while the investigation still runs (leaving stops it).
+    Quit,
+    /// Stop the running investigation (Ctrl-C); a second Ctrl-C quits.
+    Stop,
 }
 
 /// A pane with a cursor and an optional line selection.
@@ -156,6 +171,10 @@ pub struct App {
     pub notices: Vec<String>,
     /// The last search, for `n` and `N`.
     pub search: Option<String>,
+    /// Ctrl-C was pressed and nothing else since: the next one quits.
+    pub(super) interrupted: bool,
+    /// Commands sent that the engine has not answered yet, oldest first, to confirm each with a toast.
+    pub(super) asked: std::collections::VecDeque<crate::model::Command>,
 }
 
 impl App {
@@ -175,6 +194,8 @@ impl App {
             feedback: Vec::new(),
             toast: None,
             search: None,
+            interrupted: false,
+            asked: Default::default(),
             pending: Vec::new(),
             lines: LineCache::default(),
             quit: false,
@@ -197,7 +218,10 @@ impl App {
             }
         }
         if let EventKind::CommandRejected { command, reason } = &e.kind {
+            self.asked.pop_front();
             self.toast = Some((format!("{command} refused: {}", clean(reason)), true));
+        } else {
+            self.confirm_answer(e);
         }
         if matches!(e.kind, EventKind::InvestigationFinished { .. }) {
             self.live = false;
@@ -300,7 +324,7 @@ impl App {
         match &self.mode {
             Mode::Normal => self.focus.layer(),
             Mode::Composer { .. } => Layer::Composer,
-            Mode::ConfirmPrune { .. } => Layer::Confirm,
+            Mode::Confirm(_) => Layer::Confirm,
             Mode::Help { .. } => Layer::Help,
             Mode::Search { .. } => Layer::Composer,
         }
@@ -309,6 +333,25 @@ impl App {
     /// Spans with feedback, for markers.
     pub fn feedback_spans(&self) -> BTreeSet<SpanId> {
         self.feedback.iter().map(|f| f.span_id).collect()
+    }
+
+    /// The mark of each span with feedback: ✎ commented, else ▲ rated up or
+    /// ▼ rated down (the latest rating), else ◆ graded.
+    pub fn feedback_marks(&self) -> BTreeMap<SpanId, &'static str> {
+        let mut out: BTreeMap<SpanId, &'static str> = BTreeMap::new();
+        for f in &self.feedback {
+            let m = out.entry(f.span_id).or_insert("◆");
+            if *m == "✎" {
+                continue;
+            }
+            *m = match (&f.comment, &f.rating) {
+                (Some(_), _) => "✎",
+                (_, Some(Rating::Up)) => "▲",
+                (_, Some(Rating::Down)) => "▼",
+                _ => m,
+            };
+        }
+        out
     }
 
     /// Branches with feedback on themselves or anything in them.

@@ -4,7 +4,7 @@
 use ratatui_textarea::TextArea;
 
 use super::lines::StreamLine;
-use super::state::{App, Cursor, Focus, Mode, Purpose, Target};
+use super::state::{App, Ask, Cursor, Focus, Mode, Purpose, Target};
 use crate::model::{BranchStatus, Command, Feedback, Grade, Highlight, Rating, Request, Scope, SpanId, Timestamp};
 use crate::tools::sanitize::clean;
 use crate::tui::action::Action;
@@ -14,31 +14,65 @@ impl App {
     /// Handles one key press.
     pub fn on_key(&mut self, ev: &crossterm::event::KeyEvent) -> Vec<Request> {
         let key = Key::from_event(ev);
-        if let Mode::Composer { area, .. } = &mut self.mode {
-            // The composer's own keys first; everything else is typing.
-            match self.keymap.lookup(Layer::Composer, &[key]) {
-                Lookup::Run(b) => {
-                    let run = b.run;
-                    return self.run(run);
-                }
-                _ => {
-                    area.input(*ev);
-                    return vec![];
-                }
-            }
-        }
-        if let Mode::Search { input } = &mut self.mode {
-            use crossterm::event::KeyCode;
-            match ev.code {
-                KeyCode::Enter => {
+        if matches!(self.mode, Mode::Composer { .. } | Mode::Search { .. }) {
+            // The composer's own keys first (chords too, as emacs's C-c C-c); everything else is typing.
+            self.pending.push(key);
+            let run = match self.keymap.lookup(Layer::Composer, &self.pending) {
+                Lookup::Prefix => return vec![],
+                Lookup::Run(b) => Some(b.run),
+                Lookup::None => None,
+            };
+            self.pending.clear();
+            match (run, &mut self.mode) {
+                (Some(Action::Submit), Mode::Search { input }) => {
                     let pattern = std::mem::take(input);
                     self.mode = Mode::Normal;
                     if !pattern.is_empty() {
                         self.search = Some(pattern);
                         self.find(true);
                     }
+                    return vec![];
                 }
-                KeyCode::Esc => self.mode = Mode::Normal,
+                (Some(Action::Cancel), Mode::Search { .. }) => {
+                    self.mode = Mode::Normal;
+                    return vec![];
+                }
+                (Some(run), Mode::Composer { .. }) => return self.run(run),
+                (None, Mode::Composer { area, .. }) => {
+                    area.input(*ev);
+                    return vec![];
+                }
+                _ => {}
+            }
+        }
+        if let Mode::Help {
+            filter, typing: true, ..
+        } = &mut self.mode
+        {
+            use crossterm::event::KeyCode;
+            match ev.code {
+                KeyCode::Enter | KeyCode::Esc => {
+                    if let Mode::Help { typing, .. } = &mut self.mode {
+                        *typing = false;
+                    }
+                }
+                KeyCode::Char('g') if ev.modifiers.contains(crossterm::event::KeyModifiers::CONTROL) => {
+                    filter.clear();
+                    if let Mode::Help { typing, .. } = &mut self.mode {
+                        *typing = false;
+                    }
+                }
+                KeyCode::Backspace => {
+                    filter.pop();
+                }
+                KeyCode::Char(c) if !ev.modifiers.contains(crossterm::event::KeyModifiers::CONTROL) => filter.push(c),
+                _ => {}
+            }
+            return vec![];
+        }
+        if let Mode::Search { input } = &mut self.mode {
+            use crossterm::event::KeyCode;
+            match ev.code {
                 KeyCode::Backspace => {
                     input.pop();
                 }
@@ -63,7 +97,7 @@ impl App {
         }
     }
 
-    fn target_here(&self) -> Option<Target> {
+    pub(super) fn target_here(&self) -> Option<Target> {
         match self.focus {
             Focus::Tree => self.selected_branch().map(|b| Target {
                 span: b.span,
@@ -141,7 +175,18 @@ impl App {
         let lines: Vec<String> = match self.focus {
             Focus::Stream => self.stream_lines().iter().map(|l| l.text.clone()).collect(),
             Focus::Evidence => self.evidence_lines(),
-            _ => return,
+            Focus::Tree => {
+                let Some(s) = &self.state else { return };
+                self.tree_rows()
+                    .iter()
+                    .map(|(i, _)| s.branches[*i].strategy.clone())
+                    .collect()
+            }
+            Focus::Causes => self
+                .root_causes()
+                .iter()
+                .map(|rc| format!("{} {} {}", rc.service, rc.kind.as_str(), rc.statement))
+                .collect(),
         };
         let exact = pattern.chars().any(char::is_uppercase);
         let needle = if exact { pattern.clone() } else { pattern.to_lowercase() };
@@ -162,9 +207,18 @@ impl App {
             self.toast = Some((format!("no line holds {:?}", clean(&pattern)), true));
             return;
         }
+        let mut picked = Cursor {
+            line: match self.focus {
+                Focus::Tree => self.tree_sel,
+                Focus::Causes => self.cause_sel,
+                _ => 0,
+            },
+            ..Cursor::default()
+        };
         let cursor = match self.focus {
             Focus::Stream => &mut self.stream,
-            _ => &mut self.evidence,
+            Focus::Evidence => &mut self.evidence,
+            _ => &mut picked,
         };
         let at = cursor.line.min(lines.len().saturating_sub(1));
         let next = if forward {
@@ -178,15 +232,32 @@ impl App {
         };
         cursor.line = next;
         let n = hits.iter().position(|&i| i == next).unwrap_or(0) + 1;
-        if self.focus == Focus::Stream {
-            self.stream_follow = false;
-            self.evidence = Cursor::default();
+        match self.focus {
+            Focus::Stream => {
+                self.stream_follow = false;
+                self.evidence = Cursor::default();
+            }
+            Focus::Tree => {
+                self.tree_sel = next;
+                self.stream = Cursor {
+                    line: usize::MAX,
+                    ..Cursor::default()
+                };
+                self.stream_follow = true;
+                self.evidence = Cursor::default();
+            }
+            Focus::Causes => self.cause_sel = next,
+            Focus::Evidence => {}
         }
         self.toast = Some((format!("{:?}: match {n} of {}", clean(&pattern), hits.len()), false));
     }
 
     /// Runs one action: first as the open overlay or composer takes it, else in the focused pane.
     pub fn run(&mut self, action: Action) -> Vec<Request> {
+        if action == Action::Interrupt {
+            return self.interrupt();
+        }
+        self.interrupted = false;
         match self.run_in_mode(action) {
             Some(requests) => requests,
             None => self.run_normal(action),
@@ -197,7 +268,7 @@ impl App {
     fn run_in_mode(&mut self, action: Action) -> Option<Vec<Request>> {
         let done = Some(vec![]);
         match (&mut self.mode, action) {
-            (Mode::Composer { .. }, Action::Cancel) | (Mode::ConfirmPrune { .. }, Action::No) => {
+            (Mode::Composer { .. }, Action::Cancel) | (Mode::Confirm(_), Action::No) => {
                 self.mode = Mode::Normal;
                 done
             }
@@ -206,23 +277,33 @@ impl App {
                 done
             }
             (Mode::Composer { .. }, Action::Submit) => Some(self.submit()),
-            (Mode::ConfirmPrune { branch, .. }, Action::Yes) => {
-                let branch = *branch;
+            (Mode::Confirm(ask), Action::Yes) => {
+                let ask = ask.clone();
                 self.mode = Mode::Normal;
-                if !self.live {
-                    return Some(self.not_live());
+                match ask {
+                    Ask::Quit => {
+                        self.quit = true;
+                        done
+                    }
+                    Ask::Stop => Some(self.stop()),
+                    Ask::Prune { .. } if !self.live => Some(self.not_live()),
+                    Ask::Prune { branch, .. } => Some(self.command(Command::Prune { branch })),
                 }
-                Some(vec![Request::Command(Command::Prune { branch })])
             }
             (Mode::Help { .. }, Action::Close) => {
                 self.mode = Mode::Normal;
                 done
             }
-            (Mode::Help { scroll }, Action::Down) => {
+            (Mode::Help { typing, scroll, .. }, Action::Search) => {
+                *typing = true;
+                *scroll = 0;
+                done
+            }
+            (Mode::Help { scroll, .. }, Action::Down) => {
                 *scroll = scroll.saturating_add(1);
                 done
             }
-            (Mode::Help { scroll }, Action::Up) => {
+            (Mode::Help { scroll, .. }, Action::Up) => {
                 *scroll = scroll.saturating_sub(1);
                 done
             }
@@ -234,8 +315,17 @@ impl App {
     fn run_normal(&mut self, action: Action) -> Vec<Request> {
         let focus = self.focus;
         match action {
-            Action::Quit => self.quit = true,
-            Action::Help => self.mode = Mode::Help { scroll: 0 },
+            Action::Quit => self.ask_quit(),
+            Action::Stop => return self.stop(),
+            Action::RaiseBudget => return self.raise_budget(),
+            Action::Interrupt => return self.interrupt(),
+            Action::Help => {
+                self.mode = Mode::Help {
+                    scroll: 0,
+                    filter: String::new(),
+                    typing: false,
+                }
+            }
             Action::FocusNext => self.focus = focus.next(),
             Action::FocusPrev => self.focus = focus.prev(),
             Action::FocusTree => self.focus = Focus::Tree,
@@ -259,7 +349,7 @@ impl App {
                 self.stream.anchor = None;
                 self.evidence.anchor = None;
             }
-            Action::Search if matches!(focus, Focus::Stream | Focus::Evidence) => {
+            Action::Search => {
                 self.mode = Mode::Search { input: String::new() };
             }
             Action::SearchNext | Action::SearchPrev => {
@@ -280,7 +370,7 @@ impl App {
                 let highlight = self.highlight(&target);
                 self.open_composer(Purpose::Comment { target, highlight });
             }
-            Action::Search | Action::Submit | Action::Newline | Action::Yes | Action::No | Action::Close => {}
+            Action::Submit | Action::Newline | Action::Yes | Action::No | Action::Close => {}
             Action::Noop => {}
         }
         vec![]
@@ -368,14 +458,14 @@ impl App {
                 label,
             }),
             Action::Fork => self.open_composer(Purpose::Fork { branch: span, label }),
-            Action::Prune => self.mode = Mode::ConfirmPrune { branch: span, label },
+            Action::Prune => self.mode = Mode::Confirm(Ask::Prune { branch: span, label }),
             _ => {
                 let c = if status == BranchStatus::Paused {
                     Command::Resume { branch: span }
                 } else {
                     Command::Pause { branch: span }
                 };
-                return vec![Request::Command(c)];
+                return self.command(c);
             }
         }
         vec![]
@@ -450,9 +540,9 @@ impl App {
         match purpose {
             Purpose::Guide { branch, .. } => {
                 let scope = branch.map(Scope::Branch).unwrap_or(Scope::Investigation);
-                vec![Request::Command(Command::InjectGuidance { scope, text })]
+                self.command(Command::InjectGuidance { scope, text })
             }
-            Purpose::Fork { branch, .. } => vec![Request::Command(Command::Fork { branch, guidance: text })],
+            Purpose::Fork { branch, .. } => self.command(Command::Fork { branch, guidance: text }),
             Purpose::Comment { target, highlight } => {
                 self.stream.anchor = None;
                 self.evidence.anchor = None;

@@ -71,8 +71,8 @@ impl View {
         self.hints(f, rows[3], app);
         match &app.mode {
             Mode::Composer { .. } => self.composer(f, area, app),
-            Mode::ConfirmPrune { label, .. } => self.confirm(f, area, label),
-            Mode::Help { scroll } => self.help(f, area, app, *scroll),
+            Mode::Confirm(ask) => self.confirm(f, area, app, ask),
+            Mode::Help { scroll, filter, typing } => self.help(f, area, app, *scroll, filter, *typing),
             Mode::Normal | Mode::Search { .. } => {}
         }
     }

@@ -114,7 +114,12 @@ impl View {
         // Whole hints only, as many as fit; the last (quit, close) always shows.
         let hints: Vec<(String, String)> = Action::hints(layer)
             .iter()
-            .filter_map(|&a| app.keymap.hint(layer, a).map(|k| (k, format!(" {}  ", a.label()))))
+            .filter(|&&a| app.available(a))
+            .filter_map(|&a| {
+                app.keymap
+                    .hint(layer, a)
+                    .map(|k| (k, format!(" {}  ", app.hint_label(a))))
+            })
             .collect();
         let width = |h: &(String, String)| h.0.chars().count() + h.1.chars().count();
         let mut room = (area.width as usize).saturating_sub(1 + hints.last().map(width).unwrap_or(0));

@@ -27,7 +27,7 @@ impl View {
         app.stream.line = app.stream.line.min(lines.len() - 1);
         app.stream.follow(h);
         let sel = app.stream.selection();
-        let marked = app.feedback_spans();
+        let marked = app.feedback_marks();
         let mut out = Vec::new();
         for (n, l) in lines.iter().enumerate().skip(app.stream.scroll).take(h) {
             let time = l.at.map(|a| a.clock()).unwrap_or_else(|| "        ".into());
@@ -47,10 +47,9 @@ impl View {
             } else {
                 icon
             };
-            let mark = if l.node_line == 0 && marked.contains(&l.target.span) {
-                "✎"
-            } else {
-                " "
+            let mark = match marked.get(&l.target.span) {
+                Some(m) if l.node_line == 0 => m,
+                _ => " ",
             };
             let mut spans = vec![
                 Span::styled(format!("{time} "), t.style(Role::StreamTime)),
