@@ -736,3 +736,61 @@ fn emacs_c_g_cancels_every_prompt_and_c_c_c_c_sends() {
     ctrl(&mut a, 'g');
     assert!(matches!(a.mode, Mode::Normal), "C-g closes the help");
 }
+
+#[test]
+fn the_detail_view_of_a_root_cause() {
+    both("detail_cause", || {
+        let mut a = app(&events(), false);
+        key(&mut a, KeyCode::Char('4'));
+        key(&mut a, KeyCode::Enter);
+        a
+    });
+}
+
+#[test]
+fn enter_opens_the_whole_node_and_esc_returns() {
+    use inquest::tui::app::Mode;
+    let all = events();
+    let mut a = app(&all, false);
+    key(&mut a, KeyCode::Char('4'));
+    key(&mut a, KeyCode::Enter);
+    assert!(matches!(a.mode, Mode::Detail { .. }));
+    let rc = a.root_causes()[0].clone();
+    let s = screen(&mut a, 200, 60);
+    // The whole statement, unclipped, and the evidence chain.
+    let squeeze = |t: &str| -> String { t.chars().filter(|c| !"\"│┃ \n".contains(*c)).collect() };
+    assert!(squeeze(&s).contains(&squeeze(&rc.statement)), "{s}");
+    assert!(s.contains("Evidence it rests on") && s.contains("Proposed by"), "{s}");
+    // A grade from the detail view goes to the cause.
+    let fx = key(&mut a, KeyCode::Char('y'));
+    assert!(
+        matches!(fx.as_slice(), [Request::Feedback(f)] if f.target == "root_cause"),
+        "{fx:?}"
+    );
+    key(&mut a, KeyCode::Esc);
+    assert!(matches!(a.mode, Mode::Normal));
+    // Every pane opens its node.
+    for pane in ['1', '2', '3'] {
+        key(&mut a, KeyCode::Char(pane));
+        key(&mut a, KeyCode::Enter);
+        assert!(matches!(a.mode, Mode::Detail { .. }), "pane {pane}");
+        key(&mut a, KeyCode::Esc);
+    }
+}
+
+#[test]
+fn the_evidence_pane_follows_the_selected_cause() {
+    let all = events();
+    let mut a = app(&all, false);
+    key(&mut a, KeyCode::Char('4'));
+    for i in 0..a.root_causes().len() {
+        let want = a.cause_evidence(i);
+        assert!(want.is_some(), "cause {i} has evidence");
+        assert_eq!(a.evidence_span(), want, "cause {i}");
+        // Focusing the evidence keeps showing the cause's.
+        key(&mut a, KeyCode::Char('3'));
+        assert_eq!(a.evidence_span(), want, "cause {i} in the evidence pane");
+        key(&mut a, KeyCode::Char('4'));
+        key(&mut a, KeyCode::Char('j'));
+    }
+}

@@ -53,6 +53,7 @@ actions! {
     Pause = "pause", "pause";
     Fork = "fork", "fork";
     Open = "open", "investigate";
+    Detail = "detail", "details";
     Down = "down", "down";
     Up = "up", "up";
     PageDown = "page_down", "page down";
@@ -89,7 +90,7 @@ impl Action {
         use Action::*;
         const MOVE: &[Action] = &[
             Down, Up, PageDown, PageUp, First, Last, Select, Comment, RateUp, RateDown, Cancel, Search, SearchNext,
-            SearchPrev,
+            SearchPrev, Detail,
         ];
         match layer {
             Layer::Global => &[
@@ -119,6 +120,7 @@ impl Action {
                 RateDown,
                 Comment,
                 Open,
+                Detail,
                 Search,
             ],
             Layer::Stream | Layer::Evidence => MOVE,
@@ -132,10 +134,27 @@ impl Action {
                 RateDown,
                 Comment,
                 Search,
+                Detail,
             ],
             Layer::Composer => &[Submit, Newline, Cancel],
             Layer::Confirm => &[Yes, No, Interrupt],
             Layer::Help => &[Close, Down, Up, Search],
+            Layer::Detail => &[
+                Close,
+                Down,
+                Up,
+                PageDown,
+                PageUp,
+                First,
+                Last,
+                RateUp,
+                RateDown,
+                Comment,
+                GradeCorrect,
+                GradePartly,
+                GradeWrong,
+                Interrupt,
+            ],
         }
     }
 
@@ -146,8 +165,20 @@ impl Action {
             Layer::Composer => &[Submit, Newline, Cancel],
             Layer::Confirm => &[Yes, No],
             Layer::Help => &[Search, Close],
+            Layer::Detail => &[
+                Down,
+                PageDown,
+                GradeCorrect,
+                GradePartly,
+                GradeWrong,
+                RateUp,
+                RateDown,
+                Comment,
+                Close,
+            ],
             Layer::Tree => &[
                 Help,
+                Detail,
                 GuideBranch,
                 Guide,
                 Prune,
@@ -163,6 +194,7 @@ impl Action {
             ],
             Layer::Causes => &[
                 Help,
+                Detail,
                 GradeCorrect,
                 GradePartly,
                 GradeWrong,
@@ -172,7 +204,7 @@ impl Action {
                 Quit,
             ],
             _ => &[
-                Help, Select, Comment, RateUp, RateDown, Search, SearchNext, Stop, FocusNext, Quit,
+                Help, Detail, Select, Comment, RateUp, RateDown, Search, SearchNext, Stop, FocusNext, Quit,
             ],
         }
     }

@@ -2,6 +2,7 @@
 //! as requests. Nothing here touches the terminal or the engine.
 
 mod control;
+mod detail;
 mod lines;
 mod state;
 mod update;

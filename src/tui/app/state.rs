@@ -90,6 +90,11 @@ pub enum Mode {
         /// Typing the filter.
         typing: bool,
     },
+    /// Everything about one node, full height; `scroll` in wrapped rows.
+    Detail {
+        target: Target,
+        scroll: usize,
+    },
     /// Typing a search in the stream or the evidence.
     Search {
         input: String,
@@ -107,6 +112,23 @@ pub enum Ask {
     Quit,
     /// Stop the running investigation (Ctrl-C); a second Ctrl-C quits.
     Stop,
+}
+
+/// The first of `spans` that is stored evidence with a body of a few lines, else the first stored.
+fn strongest<'a>(state: &InvestigationState, mut spans: impl Iterator<Item = &'a SpanId> + Clone) -> Option<SpanId> {
+    let stored = |s: &&SpanId| state.evidence.contains_key(*s);
+    let full = |s: &&SpanId| {
+        state
+            .evidence
+            .get(*s)
+            .is_some_and(|e| e.evidence.body.lines().nth(3).is_some())
+    };
+    spans
+        .clone()
+        .filter(stored)
+        .find(full)
+        .or_else(|| spans.find(stored))
+        .copied()
 }
 
 /// A pane with a cursor and an optional line selection.
@@ -173,6 +195,8 @@ pub struct App {
     pub search: Option<String>,
     /// Ctrl-C was pressed and nothing else since: the next one quits.
     pub(super) interrupted: bool,
+    /// The pane the evidence pane follows (the last focused other than itself).
+    pub evidence_source: Focus,
     /// Commands sent that the engine has not answered yet, oldest first, to confirm each with a toast.
     pub(super) asked: std::collections::VecDeque<crate::model::Command>,
 }
@@ -195,6 +219,7 @@ impl App {
             toast: None,
             search: None,
             interrupted: false,
+            evidence_source: Focus::Tree,
             asked: Default::default(),
             pending: Vec::new(),
             lines: LineCache::default(),
@@ -260,49 +285,73 @@ impl App {
         self.state.as_ref()?.branches.get(*i)
     }
 
-    /// The evidence the evidence pane shows: the tool call under the stream
-    /// cursor if it brought some, else the branch's latest.
+    /// The evidence the evidence pane shows, following the pane last focused:
+    /// the selected cause's strongest evidence; the tool call (or hypothesis)
+    /// under the stream cursor, nothing for a thought; in the tree, or while
+    /// the stream follows its end, what the branch found for the top cause.
     pub fn evidence_span(&self) -> Option<SpanId> {
         self.evidence_span_in(&self.stream_lines())
     }
 
     /// [`evidence_span`](Self::evidence_span) with the stream lines already at hand.
     pub fn evidence_span_in(&self, lines: &[StreamLine]) -> Option<SpanId> {
+        match self.evidence_source {
+            Focus::Causes => return self.cause_evidence(self.cause_sel),
+            Focus::Stream if !self.stream_follow => return self.evidence_at_cursor(lines),
+            _ => {}
+        }
         let b = self.selected_branch()?;
-        let evidence = &self.state.as_ref()?.evidence;
-        let at_cursor = lines
-            .get(self.stream.line.min(lines.len().saturating_sub(1)))
-            .map(|l| l.target.span);
-        // At the cursor: a finished call's evidence (none when it failed), or
-        // the first evidence a hypothesis rests on.
-        let here = at_cursor.and_then(|span| b.steps.iter().find(|s| s.span() == span));
-        match here {
-            Some(Step::ToolCall {
+        let state = self.state.as_ref()?;
+        let mine = |span: &&SpanId| state.evidence.get(span).is_some_and(|e| e.branch == Some(b.span));
+        // What this branch found for the top cause, else for its own best guess.
+        let top = state
+            .root_causes
+            .first()
+            .and_then(|rc| strongest(state, rc.evidence.iter().filter(mine)));
+        let best = b.best().and_then(|h| strongest(state, h.evidence.iter().filter(mine)));
+        top.or(best).or_else(|| {
+            // Otherwise the latest evidence with something in it.
+            let has_body = |span: &SpanId| {
+                state
+                    .evidence
+                    .get(span)
+                    .is_some_and(|e| e.evidence.body.lines().nth(3).is_some())
+            };
+            let latest = |want_body: bool| {
+                b.steps.iter().rev().find_map(|s| match s {
+                    Step::ToolCall { evidence: Some(e), .. } if !want_body || has_body(e) => Some(*e),
+                    _ => None,
+                })
+            };
+            latest(true).or_else(|| latest(false))
+        })
+    }
+
+    /// The evidence of the line under the stream cursor: a finished call's
+    /// (none when it failed), a hypothesis's strongest; none for a thought.
+    fn evidence_at_cursor(&self, lines: &[StreamLine]) -> Option<SpanId> {
+        let b = self.selected_branch()?;
+        let state = self.state.as_ref()?;
+        let span = lines
+            .get(self.stream.line.min(lines.len().saturating_sub(1)))?
+            .target
+            .span;
+        match b.steps.iter().find(|s| s.span() == span)? {
+            Step::ToolCall {
                 evidence: Some(e),
                 status: Some(_),
                 ..
-            }) => return Some(*e),
-            Some(Step::ToolCall { status: Some(st), .. }) if *st != crate::model::CallStatus::Ok => return None,
-            Some(Step::Hypothesis { hypothesis, .. }) => {
-                if let Some(e) = hypothesis.evidence.iter().find(|e| evidence.contains_key(e)) {
-                    return Some(*e);
-                }
-            }
-            _ => {}
+            } => Some(*e),
+            Step::Hypothesis { hypothesis, .. } => strongest(state, hypothesis.evidence.iter()),
+            _ => None,
         }
-        // Otherwise the latest evidence with something in it.
-        let has_body = |span: &SpanId| {
-            evidence
-                .get(span)
-                .is_some_and(|e| e.evidence.body.lines().nth(3).is_some())
-        };
-        let latest = |want_body: bool| {
-            b.steps.iter().rev().find_map(|s| match s {
-                Step::ToolCall { evidence: Some(e), .. } if !want_body || has_body(e) => Some(*e),
-                _ => None,
-            })
-        };
-        latest(true).or_else(|| latest(false))
+    }
+
+    /// The strongest evidence of the `i`th root cause: the first, in the
+    /// order its hypotheses cite it, with more than a few lines to show.
+    pub fn cause_evidence(&self, i: usize) -> Option<SpanId> {
+        let state = self.state.as_ref()?;
+        strongest(state, state.root_causes.get(i)?.evidence.iter())
     }
 
     pub fn evidence_lines(&self) -> Vec<String> {
@@ -326,6 +375,7 @@ impl App {
             Mode::Composer { .. } => Layer::Composer,
             Mode::Confirm(_) => Layer::Confirm,
             Mode::Help { .. } => Layer::Help,
+            Mode::Detail { .. } => Layer::Detail,
             Mode::Search { .. } => Layer::Composer,
         }
     }

@@ -98,6 +98,9 @@ impl App {
     }
 
     pub(super) fn target_here(&self) -> Option<Target> {
+        if let Mode::Detail { target, .. } = &self.mode {
+            return Some(target.clone());
+        }
         match self.focus {
             Focus::Tree => self.selected_branch().map(|b| Target {
                 span: b.span,
@@ -158,7 +161,7 @@ impl App {
         vec![]
     }
 
-    fn open_composer(&mut self, purpose: Purpose) {
+    pub(super) fn open_composer(&mut self, purpose: Purpose) {
         let mut area = TextArea::default();
         area.set_cursor_line_style(ratatui::style::Style::default());
         self.mode = Mode::Composer {
@@ -307,12 +310,21 @@ impl App {
                 *scroll = scroll.saturating_sub(1);
                 done
             }
+            (Mode::Detail { .. }, _) => self.run_detail(action),
             (Mode::Normal, _) => None,
             _ => done,
         }
     }
 
     fn run_normal(&mut self, action: Action) -> Vec<Request> {
+        let requests = self.run_pane(action);
+        if self.focus != Focus::Evidence {
+            self.evidence_source = self.focus;
+        }
+        requests
+    }
+
+    fn run_pane(&mut self, action: Action) -> Vec<Request> {
         let focus = self.focus;
         match action {
             Action::Quit => self.ask_quit(),
@@ -345,6 +357,7 @@ impl App {
                 self.move_by(action)
             }
             Action::Select => self.select(),
+            Action::Detail => self.open_detail(),
             Action::Cancel => {
                 self.stream.anchor = None;
                 self.evidence.anchor = None;
@@ -472,7 +485,7 @@ impl App {
     }
 
     /// A rating of what is under the cursor, or a grade of a root cause.
-    fn rate(&mut self, action: Action) -> Vec<Request> {
+    pub(super) fn rate(&mut self, action: Action) -> Vec<Request> {
         let Some(t) = self.target_here() else { return vec![] };
         let grade = match action {
             Action::GradeCorrect => Some(Grade::Correct),

@@ -64,10 +64,14 @@ impl View {
                 };
                 (text.join(" "), role)
             });
-        let title = match (&ev, &failed) {
-            (_, Some(_)) => " Call failed ".to_string(),
-            (Some((_, e)), _) => format!(" Evidence: {} ", clean(&e.summary)),
-            (None, None) => " Evidence ".into(),
+        let title = match (&ev, &failed, &reading) {
+            (_, Some(_), _) => " Call failed ".to_string(),
+            (Some((_, e)), _, _) => format!(" Evidence: {} ", clean(&e.summary)),
+            // What is read has no evidence of its own: say what it is, not "evidence".
+            (None, None, Some((_, Role::StreamGuidance))) => " Guidance ".into(),
+            (None, None, Some((_, Role::StreamHypothesis))) => " Hypothesis ".into(),
+            (None, None, Some(_)) => " Thought ".into(),
+            (None, None, None) => " Evidence ".into(),
         };
         let block = self.block(clip(&title, area.width.saturating_sub(4) as usize), focused);
         let inner = block.inner(area);

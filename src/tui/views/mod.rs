@@ -3,6 +3,7 @@
 //! (beyond keeping its cursors inside what is drawn).
 
 mod causes;
+mod detail;
 mod evidence;
 mod overlays;
 mod status;
@@ -72,6 +73,14 @@ impl View {
         match &app.mode {
             Mode::Composer { .. } => self.composer(f, area, app),
             Mode::Confirm(ask) => self.confirm(f, area, app, ask),
+            Mode::Detail { .. } => {
+                // Full height: everything between the status line and the hints.
+                let body = Rect {
+                    height: rows[1].height + rows[2].height,
+                    ..rows[1]
+                };
+                self.detail(f, body, app)
+            }
             Mode::Help { scroll, filter, typing } => self.help(f, area, app, *scroll, filter, *typing),
             Mode::Normal | Mode::Search { .. } => {}
         }
