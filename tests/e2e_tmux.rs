@@ -276,3 +276,62 @@ fn a_malformed_theme_still_starts_with_a_visible_message() {
     assert!(s.contains("chartreuse-ish"), "{s}");
     t.keys(&["q"]);
 }
+
+#[test]
+fn budget_stop_detail_and_ctrl_c_in_the_real_cockpit() {
+    if !have_tmux() {
+        assert!(
+            std::env::var_os("INQUEST_REQUIRE_TMUX").is_none(),
+            "tmux is required for this test"
+        );
+        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("inquest-e2e-ctl-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let t = Tmux {
+        session: format!("inquest-e2e-ctl-{}", std::process::id()),
+        dir: dir.clone(),
+    };
+    let command = format!(
+        "env INQUEST_DATA_DIR={} INQUEST_CONFIG_HOME={} USER=tester TERM=xterm-256color {} demo --pace 600ms --budget-calls 60",
+        dir.display(),
+        dir.join("config").display(),
+        BIN
+    );
+    t.cmd(&["new-session", "-d", "-s", &t.session, "-x", "80", "-y", "24", &command]);
+    t.wait_for("the cockpit", |s| s.contains("/60 calls"));
+    // b raises the budget and the engine's answer is confirmed.
+    t.keys(&["b"]);
+    t.wait_for("the budget raised", |s| s.contains("budget raised to 90 tool calls"));
+    t.wait_for("the new limit in the status line", |s| s.contains("/90 calls"));
+    // Ctrl-C asks; n keeps it running.
+    t.keys(&["C-c"]);
+    t.wait_for("the stop question", |s| s.contains("Stop the investigation?"));
+    t.keys(&["n"]);
+    t.wait_for("the question gone", |s| !s.contains("Stop the investigation?"));
+    // Ctrl-C then y stops and keeps the review open.
+    t.wait_for("a root cause", |s| s.contains("1. "));
+    t.keys(&["C-c"]);
+    t.wait_for("the stop question", |s| s.contains("Stop the investigation?"));
+    t.keys(&["y"]);
+    t.wait_for("the investigation stopped", |s| s.contains("stopped"));
+    // Enter on the top cause opens its detail; Esc returns.
+    t.keys(&["4", "Enter"]);
+    t.wait_for("the detail view", |s| {
+        s.contains("Root cause 1 of") && s.contains("Proposed by")
+    });
+    t.keys(&["Escape"]);
+    t.wait_for("the panes again", |s| {
+        s.contains("Root causes") && !s.contains("Proposed by")
+    });
+    // On a stopped investigation Ctrl-C wants a second press, then quits.
+    t.keys(&["C-c"]);
+    t.wait_for("the second-press hint", |s| s.contains("Ctrl-C again to quit"));
+    t.keys(&["C-c"]);
+    // The program ends, and with it the tmux session.
+    t.wait_for("the cockpit gone", |s| {
+        s.trim().is_empty() || s.contains("review it with: inquest open")
+    });
+}
