@@ -794,3 +794,75 @@ fn the_evidence_pane_follows_the_selected_cause() {
         key(&mut a, KeyCode::Char('j'));
     }
 }
+
+/// A review with the stream cursor on the first call that brought evidence of `kind`.
+fn at_evidence(kind: inquest::model::EvidenceKind, want: impl Fn(&str) -> bool) -> App {
+    let mut a = app(&events(), false);
+    let st = a.state.clone().unwrap();
+    let ev = st
+        .evidence
+        .values()
+        .filter(|e| e.evidence.kind == kind && want(&e.evidence.summary))
+        .min_by_key(|e| e.span)
+        .expect("evidence of that kind");
+    let branch = ev.branch.unwrap();
+    a.tree_sel = a
+        .tree_rows()
+        .iter()
+        .position(|(i, _)| st.branches[*i].span == branch)
+        .unwrap();
+    let lines = a.stream_lines();
+    let call = ev.tool_call.unwrap();
+    a.stream.line = lines.iter().position(|l| l.target.span == call).unwrap();
+    a.stream_follow = false;
+    a.focus = Focus::Evidence;
+    a.evidence_source = Focus::Stream;
+    a
+}
+
+#[test]
+fn log_lines_read_as_time_level_message_then_labels() {
+    use inquest::model::EvidenceKind;
+    both("evidence_logs", || {
+        at_evidence(EvidenceKind::LogLines, |s| s.contains("lines in"))
+    });
+    let mut a = at_evidence(EvidenceKind::LogLines, |s| s.contains("lines in"));
+    let s = screen(&mut a, 100, 30);
+    assert!(s.contains(" ERROR "), "{s}");
+    // r shows the raw body; w wraps; l scrolls sideways.
+    key(&mut a, KeyCode::Char('r'));
+    assert!(
+        screen(&mut a, 100, 30).contains("Z "),
+        "raw lines keep their RFC 3339 time"
+    );
+    key(&mut a, KeyCode::Char('r'));
+    key(&mut a, KeyCode::Char('l'));
+    assert_eq!(a.evidence_hscroll, 8);
+    key(&mut a, KeyCode::Char('w'));
+    assert!(a.evidence_wrap && a.evidence_hscroll == 0);
+}
+
+#[test]
+fn kubernetes_lists_read_as_kubectl_tables() {
+    use inquest::model::EvidenceKind;
+    both("evidence_pods", || {
+        at_evidence(EvidenceKind::KubernetesObject, |s| s.starts_with("PodList"))
+    });
+    both("evidence_events", || {
+        at_evidence(EvidenceKind::KubernetesObject, |s| s.starts_with("EventList"))
+    });
+    let mut a = at_evidence(EvidenceKind::KubernetesObject, |s| s.starts_with("PodList"));
+    let s = screen(&mut a, 160, 48);
+    assert!(
+        s.contains("NAME") && s.contains("READY") && s.contains("RESTARTS"),
+        "{s}"
+    );
+}
+
+#[test]
+fn a_trace_reads_as_a_span_waterfall() {
+    use inquest::model::EvidenceKind;
+    both("evidence_trace", || {
+        at_evidence(EvidenceKind::Trace, |s| s.contains("spans"))
+    });
+}

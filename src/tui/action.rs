@@ -61,6 +61,10 @@ actions! {
     First = "first", "first";
     Last = "last", "last";
     Select = "select", "select";
+    Raw = "raw", "raw";
+    Wrap = "wrap", "wrap";
+    ScrollLeft = "scroll_left", "left";
+    ScrollRight = "scroll_right", "right";
     Cancel = "cancel", "cancel";
     Search = "search", "search";
     SearchNext = "search_next", "next match";
@@ -123,7 +127,28 @@ impl Action {
                 Detail,
                 Search,
             ],
-            Layer::Stream | Layer::Evidence => MOVE,
+            Layer::Stream => MOVE,
+            Layer::Evidence => &[
+                Down,
+                Up,
+                PageDown,
+                PageUp,
+                First,
+                Last,
+                Select,
+                Comment,
+                RateUp,
+                RateDown,
+                Cancel,
+                Search,
+                SearchNext,
+                SearchPrev,
+                Detail,
+                Raw,
+                Wrap,
+                ScrollLeft,
+                ScrollRight,
+            ],
             Layer::Causes => &[
                 Down,
                 Up,
@@ -202,6 +227,9 @@ impl Action {
                 Stop,
                 FocusNext,
                 Quit,
+            ],
+            Layer::Evidence => &[
+                Help, Detail, Select, Comment, Raw, Wrap, RateUp, RateDown, Search, SearchNext, Stop, FocusNext, Quit,
             ],
             _ => &[
                 Help, Detail, Select, Comment, RateUp, RateDown, Search, SearchNext, Stop, FocusNext, Quit,

@@ -144,6 +144,13 @@ impl App {
             GradeCorrect | GradePartly | GradeWrong => self.focus == Focus::Causes && !self.root_causes().is_empty(),
             RateUp | RateDown | Comment => self.target_here().is_some(),
             Select => lines,
+            Raw => {
+                use crate::model::EvidenceKind as K;
+                let kind = self
+                    .evidence_span()
+                    .and_then(|span| self.state.as_ref()?.evidence.get(&span).map(|e| e.evidence.kind));
+                self.focus == Focus::Evidence && matches!(kind, Some(K::LogLines | K::KubernetesObject | K::Trace))
+            }
             SearchNext | SearchPrev => lines && self.search.is_some(),
             _ => true,
         }
@@ -155,6 +162,8 @@ impl App {
             Action::Pause if self.selected_branch().is_some_and(|b| b.status == BranchStatus::Paused) => "resume",
             Action::Interrupt if !self.running() => "quit",
             Action::Search if matches!(self.mode, Mode::Help { .. }) => "filter",
+            Action::Raw if self.evidence_raw => "readable",
+            Action::Wrap if self.evidence_wrap => "no wrap",
             a => a.label(),
         }
     }

@@ -8,4 +8,4 @@ mod state;
 mod update;
 
 pub use lines::{LineKind, StreamLine};
-pub use state::{App, Ask, Cursor, Focus, Mode, Purpose, Target};
+pub use state::{App, Ask, Cursor, Focus, Mode, Purpose, Target, proposals};

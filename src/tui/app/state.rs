@@ -114,6 +114,23 @@ pub enum Ask {
     Stop,
 }
 
+/// The hypotheses merged into `rc`, with their branch's strategy, most
+/// confident first (the strategy settles ties, so arrival order never shows).
+pub fn proposals<'a>(s: &'a InvestigationState, rc: &RootCause) -> Vec<(&'a str, &'a crate::model::Hypothesis)> {
+    let mut out: Vec<(&str, &crate::model::Hypothesis)> = s
+        .branches
+        .iter()
+        .flat_map(|b| {
+            b.hypotheses
+                .iter()
+                .filter(|(span, _)| rc.hypotheses.contains(span))
+                .map(move |(_, h)| (b.strategy.as_str(), h))
+        })
+        .collect();
+    out.sort_by(|a, b| b.1.confidence.total_cmp(&a.1.confidence).then(a.0.cmp(b.0)));
+    out
+}
+
 /// The first of `spans` that is stored evidence with a body of a few lines, else the first stored.
 fn strongest<'a>(state: &InvestigationState, mut spans: impl Iterator<Item = &'a SpanId> + Clone) -> Option<SpanId> {
     let stored = |s: &&SpanId| state.evidence.contains_key(*s);
@@ -195,6 +212,12 @@ pub struct App {
     pub search: Option<String>,
     /// Ctrl-C was pressed and nothing else since: the next one quits.
     pub(super) interrupted: bool,
+    /// The evidence shown as its raw body rather than its readable form.
+    pub evidence_raw: bool,
+    /// Long evidence lines wrap rather than clip.
+    pub evidence_wrap: bool,
+    /// Columns the evidence is scrolled right by (when not wrapping).
+    pub evidence_hscroll: usize,
     /// The pane the evidence pane follows (the last focused other than itself).
     pub evidence_source: Focus,
     /// Commands sent that the engine has not answered yet, oldest first, to confirm each with a toast.
@@ -220,6 +243,9 @@ impl App {
             search: None,
             interrupted: false,
             evidence_source: Focus::Tree,
+            evidence_raw: false,
+            evidence_wrap: false,
+            evidence_hscroll: 0,
             asked: Default::default(),
             pending: Vec::new(),
             lines: LineCache::default(),
@@ -304,10 +330,10 @@ impl App {
         let state = self.state.as_ref()?;
         let mine = |span: &&SpanId| state.evidence.get(span).is_some_and(|e| e.branch == Some(b.span));
         // What this branch found for the top cause, else for its own best guess.
-        let top = state
-            .root_causes
-            .first()
-            .and_then(|rc| strongest(state, rc.evidence.iter().filter(mine)));
+        let top = state.root_causes.first().and_then(|rc| {
+            let own = b.hypotheses.iter().filter(|(span, _)| rc.hypotheses.contains(span));
+            strongest(state, own.flat_map(|(_, h)| h.evidence.iter()).filter(mine))
+        });
         let best = b.best().and_then(|h| strongest(state, h.evidence.iter().filter(mine)));
         top.or(best).or_else(|| {
             // Otherwise the latest evidence with something in it.
@@ -351,7 +377,10 @@ impl App {
     /// order its hypotheses cite it, with more than a few lines to show.
     pub fn cause_evidence(&self, i: usize) -> Option<SpanId> {
         let state = self.state.as_ref()?;
-        strongest(state, state.root_causes.get(i)?.evidence.iter())
+        let rc = state.root_causes.get(i)?;
+        let cited = proposals(state, rc);
+        strongest(state, cited.iter().flat_map(|(_, h)| h.evidence.iter()))
+            .or_else(|| strongest(state, rc.evidence.iter()))
     }
 
     pub fn evidence_lines(&self) -> Vec<String> {
@@ -361,7 +390,21 @@ impl App {
         let Some(ev) = self.state.as_ref().and_then(|s| s.evidence.get(&span)) else {
             return vec![];
         };
-        clean(&ev.evidence.body).lines().map(str::to_string).collect()
+        let body = clean(&ev.evidence.body);
+        match self.readable_evidence(span) {
+            Some(rows) => rows.iter().map(crate::tui::readable::text).collect(),
+            None => body.lines().map(str::to_string).collect(),
+        }
+    }
+
+    /// The readable form of the evidence `span`, unless the raw body was asked for.
+    pub fn readable_evidence(&self, span: SpanId) -> Option<Vec<crate::tui::readable::Row>> {
+        if self.evidence_raw {
+            return None;
+        }
+        let s = self.state.as_ref()?;
+        let ev = s.evidence.get(&span)?;
+        crate::tui::readable::readable(ev.evidence.kind, &clean(&ev.evidence.body), s.now)
     }
 
     pub fn root_causes(&self) -> &[RootCause] {

@@ -10,6 +10,9 @@ use crate::tools::sanitize::clean;
 use crate::tui::action::Action;
 use crate::tui::keymap::{Key, Layer, Lookup};
 
+/// Columns `h` and `l` scroll the evidence by.
+const HSCROLL: usize = 8;
+
 impl App {
     /// Handles one key press.
     pub fn on_key(&mut self, ev: &crossterm::event::KeyEvent) -> Vec<Request> {
@@ -357,6 +360,19 @@ impl App {
                 self.move_by(action)
             }
             Action::Select => self.select(),
+            Action::Raw => {
+                self.evidence_raw = !self.evidence_raw;
+                self.evidence = Cursor::default();
+                let shown = if self.evidence_raw { "raw body" } else { "readable view" };
+                self.toast = Some((format!("evidence: {shown} (r toggles)"), false));
+            }
+            Action::Wrap => {
+                self.evidence_wrap = !self.evidence_wrap;
+                self.evidence_hscroll = 0;
+            }
+            Action::ScrollLeft => self.evidence_hscroll = self.evidence_hscroll.saturating_sub(HSCROLL),
+            Action::ScrollRight if !self.evidence_wrap => self.evidence_hscroll += HSCROLL,
+            Action::ScrollRight => self.toast = Some(("wrapping: w to scroll sideways instead".into(), true)),
             Action::Detail => self.open_detail(),
             Action::Cancel => {
                 self.stream.anchor = None;

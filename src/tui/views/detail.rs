@@ -126,26 +126,26 @@ fn root_cause(s: &InvestigationState, rc: &RootCause, rows: &mut Vec<Row>) {
     rows.push(Row(clean(&rc.statement), Role::StreamHypothesis, 0));
     rows.push(Row(String::new(), Role::PaneTitle, 0));
     rows.push(Row("Proposed by".into(), Role::PaneTitle, 0));
-    for b in &rc.branches {
-        let Some(branch) = s.branch(*b) else { continue };
-        for (span, h) in &branch.hypotheses {
-            if rc.hypotheses.contains(span) {
-                rows.push(Row(
-                    format!(
-                        "{} {:.2} — {}",
-                        clean(&branch.strategy),
-                        h.confidence,
-                        clean(&h.statement)
-                    ),
-                    Role::StreamThought,
-                    2,
-                ));
-            }
-        }
+    for (strategy, h) in crate::tui::app::proposals(s, rc) {
+        rows.push(Row(
+            format!("{} {:.2} — {}", clean(strategy), h.confidence, clean(&h.statement)),
+            Role::StreamThought,
+            2,
+        ));
     }
     rows.push(Row(String::new(), Role::PaneTitle, 0));
     rows.push(Row("Evidence it rests on".into(), Role::PaneTitle, 0));
-    for (n, span) in rc.evidence.iter().enumerate() {
+    // In the order the most confident hypotheses cite it, then the rest.
+    let mut chain: Vec<SpanId> = Vec::new();
+    let cited = crate::tui::app::proposals(s, rc);
+    let mut rest = rc.evidence.clone();
+    rest.sort();
+    for span in cited.iter().flat_map(|(_, h)| h.evidence.iter()).chain(rest.iter()) {
+        if !chain.contains(span) && s.evidence.contains_key(span) {
+            chain.push(*span);
+        }
+    }
+    for (n, span) in chain.iter().enumerate() {
         let Some(ev) = s.evidence.get(span) else { continue };
         let from = ev.branch.and_then(|b| s.branch(b)).map(|b| clean(&b.strategy));
         rows.push(Row(
@@ -164,8 +164,17 @@ fn root_cause(s: &InvestigationState, rc: &RootCause, rows: &mut Vec<Row>) {
         }) {
             rows.push(Row(call, Role::StreamArgs, 5));
         }
-        for l in clean(&ev.evidence.body).lines().take(EVIDENCE_PREVIEW) {
-            rows.push(Row(l.to_string(), Role::EvidenceText, 5));
+        let body = clean(&ev.evidence.body);
+        let preview: Vec<String> = match crate::tui::readable::readable(ev.evidence.kind, &body, s.now) {
+            Some(r) => r
+                .iter()
+                .take(EVIDENCE_PREVIEW)
+                .map(crate::tui::readable::text)
+                .collect(),
+            None => body.lines().take(EVIDENCE_PREVIEW).map(str::to_string).collect(),
+        };
+        for l in preview {
+            rows.push(Row(l, Role::EvidenceText, 5));
         }
     }
     let named: Vec<String> = guidance(s)

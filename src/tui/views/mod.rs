@@ -21,11 +21,16 @@ use super::theme::Theme;
 use crate::model::InvestigationState;
 use crate::tui::theme::Role;
 
+/// Which evidence, and whether raw, the readable lines were built for.
+type ReadableKey = (crate::model::SpanId, bool);
+
 pub struct View {
     pub theme: Theme,
     pub highlighter: Highlighter,
     /// The sparklines last drawn, by (evidence, width).
     sparks: Option<((crate::model::SpanId, u16), Vec<Line<'static>>)>,
+    /// The readable evidence last drawn, by (evidence, raw).
+    readable: Option<(ReadableKey, std::rc::Rc<Vec<Line<'static>>>)>,
 }
 
 impl View {
@@ -34,6 +39,7 @@ impl View {
             theme,
             highlighter: Highlighter::new(),
             sparks: None,
+            readable: None,
         }
     }
 
