@@ -147,7 +147,12 @@ fn the_composer_open_on_a_branch() {
     both("composer", || {
         let mut a = app(&part, true);
         key(&mut a, KeyCode::Char('j'));
+        // To a branch still running: guidance goes to live branches only.
+        while !a.selected_branch().unwrap().status.is_live() {
+            key(&mut a, KeyCode::Char('j'));
+        }
         key(&mut a, KeyCode::Char('i'));
+        assert!(matches!(a.mode, inquest::tui::app::Mode::Composer { .. }));
         typed(&mut a, "orders-db max_connections was lowered at 10:39, check the pool");
         a
     });
@@ -864,5 +869,76 @@ fn a_trace_reads_as_a_span_waterfall() {
     use inquest::model::EvidenceKind;
     both("evidence_trace", || {
         at_evidence(EvidenceKind::Trace, |s| s.contains("spans"))
+    });
+}
+
+#[test]
+fn a_rating_then_a_comment_is_one_thread_and_a_range_may_cross_nodes() {
+    let all = events();
+    let mut a = app(&all, false);
+    key(&mut a, KeyCode::Char('2'));
+    key(&mut a, KeyCode::Char('g'));
+    key(&mut a, KeyCode::Char('g'));
+    let fx = key(&mut a, KeyCode::Char('+'));
+    let Some(Request::Feedback(rating)) = fx.first().cloned() else {
+        panic!("+ rates at once: {fx:?}");
+    };
+    assert_eq!(rating.id.len(), 16);
+    assert_eq!(rating.parent, None);
+    a.feedback_saved(rating.clone());
+    assert!(screen(&mut a, 120, 30).contains("add a comment? (c)"));
+    key(&mut a, KeyCode::Char('c'));
+    typed(&mut a, "the first step was the right one");
+    let fx = key(&mut a, KeyCode::Enter);
+    let Some(Request::Feedback(comment)) = fx.first().cloned() else {
+        panic!("the comment is sent: {fx:?}");
+    };
+    assert_eq!(
+        comment.parent.as_deref(),
+        Some(rating.id.as_str()),
+        "the comment refines the rating"
+    );
+    assert_eq!(comment.span_id, rating.span_id);
+    // A selection across a tool call's boundary keeps every line and the spans it covers.
+    key(&mut a, KeyCode::Char('v'));
+    for _ in 0..3 {
+        key(&mut a, KeyCode::Char('j'));
+    }
+    let s = screen(&mut a, 120, 30);
+    assert!(s.contains("4 lines selected"), "the selection shows its size: {s}");
+    key(&mut a, KeyCode::Char('c'));
+    typed(&mut a, "from here to there");
+    let fx = key(&mut a, KeyCode::Enter);
+    let Some(Request::Feedback(range)) = fx.first().cloned() else {
+        panic!("the range comment is sent: {fx:?}");
+    };
+    let h = range.highlight.expect("a highlight");
+    assert_eq!(h.quote.lines().count(), 4, "{h:?}");
+    assert_eq!(h.end_line - h.start_line, 3, "{h:?}");
+    assert!(range.spans.len() > 1, "it crosses nodes: {:?}", range.spans);
+    assert_eq!(range.span_id, range.spans[0]);
+}
+
+#[test]
+fn the_feedback_thread_in_the_detail_view() {
+    both("feedback_thread", || {
+        let mut a = app(&events(), false);
+        key(&mut a, KeyCode::Char('4'));
+        let Some(Request::Feedback(mut grade)) = key(&mut a, KeyCode::Char('m')).first().cloned() else {
+            panic!("m grades");
+        };
+        grade.id = "00000000000000a1".into();
+        grade.at = inquest::model::Timestamp::from_secs(1_772_362_000);
+        a.rated = None;
+        a.feedback_saved(grade.clone());
+        let mut reply = grade.clone();
+        reply.id = "00000000000000a2".into();
+        reply.grade = None;
+        reply.parent = Some(grade.id.clone());
+        reply.comment = Some("right service, but the pool, not a deploy".into());
+        a.feedback_saved(reply);
+        key(&mut a, KeyCode::Enter);
+        key(&mut a, KeyCode::Char('G'));
+        a
     });
 }

@@ -128,6 +128,14 @@ fn an_engineer_steers_grades_and_comments_in_the_cockpit() {
     t.wait_for("a root cause", |s| s.contains("1. "));
     t.keys(&["4", "y"]);
     t.wait_for("the grade saved", |s| s.contains("saved: graded correct"));
+    // c right after the grade comments on it: one thread.
+    t.keys(&["c"]);
+    t.wait_for("the reply composer", |s| {
+        s.contains("Comment on your rating of root cause")
+    });
+    t.text("the pool, as the config change says");
+    t.keys(&["Enter"]);
+    t.wait_for("the reply saved", |s| s.contains("saved: comment (in reply)"));
 
     // Select two evidence lines and comment on them.
     t.keys(&["3", "j", "v", "j", "c"]);
@@ -176,7 +184,7 @@ fn check_store(db: &Path, dir: &Path, trace: &str) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let fb: Value = serde_json::from_slice(&out.stdout).unwrap();
     let fb = fb.as_array().unwrap();
-    assert_eq!(fb.len(), 2, "{fb:?}");
+    assert_eq!(fb.len(), 3, "{fb:?}");
 
     let store = Store::open(db).unwrap();
     let trace_id = store.resolve(trace).unwrap();
@@ -216,8 +224,21 @@ fn check_store(db: &Path, dir: &Path, trace: &str) {
             .any(|e| e.span_id.to_string() == graded && matches!(e.kind, EventKind::HypothesisProposed { .. }))
     );
 
-    // The comment is on a piece of logs-first's evidence, lines 2-3, quoting them.
-    let comment = fb.iter().find(|f| f["comment"].is_string()).expect("a comment");
+    // The reply to the grade names it as its parent; the grade has none.
+    assert!(
+        grade["parent"].is_null() && grade["id"].as_str().is_some_and(|i| i.len() == 16),
+        "{grade}"
+    );
+    let reply = fb.iter().find(|f| f["parent"].is_string()).expect("a reply");
+    assert_eq!(reply["parent"], grade["id"]);
+    assert_eq!(reply["span_id"], grade["span_id"]);
+    assert_eq!(reply["comment"], "the pool, as the config change says");
+
+    // The comment is on a piece of logs-first's evidence, lines 2-3, quoting them as shown.
+    let comment = fb
+        .iter()
+        .find(|f| f["comment"].is_string() && f["parent"].is_null())
+        .expect("a comment");
     assert_eq!(comment["comment"], "these two lines show the pool running dry");
     assert_eq!(comment["target"], "evidence");
     assert_eq!(comment["highlight"]["start_line"], 2);
@@ -238,7 +259,16 @@ fn check_store(db: &Path, dir: &Path, trace: &str) {
         "the evidence belongs to logs-first"
     );
     let body = inquest::tools::sanitize::clean(&evidence.body);
-    let lines: Vec<&str> = body.lines().collect();
+    let now = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::InvestigationStarted { now, .. } => Some(*now),
+            _ => None,
+        })
+        .unwrap();
+    // Log lines read as time, level and message: the quote is what the engineer saw.
+    let rows = inquest::tui::readable::readable(evidence.kind, &body, now).expect("logs read as rows");
+    let lines: Vec<String> = rows.iter().map(inquest::tui::readable::text).collect();
     assert_eq!(comment["highlight"]["quote"].as_str().unwrap(), lines[1..=2].join("\n"));
 }
 

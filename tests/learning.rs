@@ -45,6 +45,9 @@ fn grade(dir: &Path, events: &[Value], cause: &Value, grade: Grade) {
         .unwrap();
     store
         .save_feedback(&Feedback {
+            id: Feedback::new_id(),
+            parent: None,
+            spans: Vec::new(),
             trace_id: trace,
             span_id: span.parse().unwrap(),
             target: "root_cause".into(),

@@ -794,6 +794,9 @@ mod tests {
         let fx = fixture();
         let fb = vec![
             Feedback {
+                id: Feedback::new_id(),
+                parent: None,
+                spans: Vec::new(),
                 trace_id: fx.state.trace_id,
                 span_id: fx.hyp_db,
                 target: "root_cause".into(),
@@ -806,6 +809,9 @@ mod tests {
                 bundle_id: "b-42".into(),
             },
             Feedback {
+                id: Feedback::new_id(),
+                parent: None,
+                spans: Vec::new(),
                 trace_id: fx.state.trace_id,
                 span_id: fx.evidence,
                 target: "evidence".into(),

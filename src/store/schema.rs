@@ -94,6 +94,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE learned_guidance ADD COLUMN strategies TEXT NOT NULL DEFAULT '';
     CREATE UNIQUE INDEX learned_guidance_by_span ON learned_guidance (trace_id, span_id);
     "#,
+    // 3: feedback as a thread: each record's own id and the record it refines, and
+    // the spans a highlight covers when it crosses nodes. Older rows keep NULLs and
+    // read back with an id made from their row.
+    r#"
+    ALTER TABLE feedback ADD COLUMN feedback_id TEXT;
+    ALTER TABLE feedback ADD COLUMN parent TEXT;
+    ALTER TABLE feedback ADD COLUMN covers TEXT NOT NULL DEFAULT '';
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -36,9 +36,12 @@ impl App {
             }
             Action::Comment => {
                 let target = target.clone();
+                let parent = self.rated_parent(&target);
                 self.open_composer(Purpose::Comment {
                     target,
                     highlight: None,
+                    parent,
+                    spans: Vec::new(),
                 });
             }
             _ => {}

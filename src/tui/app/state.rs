@@ -72,6 +72,10 @@ pub enum Purpose {
     Comment {
         target: Target,
         highlight: Option<Highlight>,
+        /// The rating or grade this comment refines.
+        parent: Option<String>,
+        /// Every span the highlight covers, when it crosses nodes.
+        spans: Vec<SpanId>,
     },
 }
 
@@ -220,6 +224,8 @@ pub struct App {
     pub evidence_hscroll: usize,
     /// The pane the evidence pane follows (the last focused other than itself).
     pub evidence_source: Focus,
+    /// The rating just given, which `c` comments on for a few seconds: (its id, what it rated, until).
+    pub rated: Option<(String, Target, std::time::Instant)>,
     /// Commands sent that the engine has not answered yet, oldest first, to confirm each with a toast.
     pub(super) asked: std::collections::VecDeque<crate::model::Command>,
 }
@@ -243,6 +249,7 @@ impl App {
             search: None,
             interrupted: false,
             evidence_source: Focus::Tree,
+            rated: None,
             evidence_raw: false,
             evidence_wrap: false,
             evidence_hscroll: 0,
@@ -475,12 +482,26 @@ impl App {
             (Some(Rating::Up), _, _) => "rated up".to_string(),
             (Some(Rating::Down), _, _) => "rated down".to_string(),
             (_, _, Some(_)) => match &f.highlight {
+                Some(h) if f.spans.len() > 1 => format!(
+                    "comment on lines {}-{} across {} nodes",
+                    h.start_line,
+                    h.end_line,
+                    f.spans.len()
+                ),
                 Some(h) => format!("comment on lines {}-{}", h.start_line, h.end_line),
                 None => "comment".to_string(),
             },
             _ => "feedback".to_string(),
         };
-        self.toast = Some((format!("saved: {what} on {} {}", f.target, f.span_id.short()), false));
+        let offer = match &self.rated {
+            Some((id, _, until)) if *id == f.id && std::time::Instant::now() < *until => " · add a comment? (c)",
+            _ => "",
+        };
+        let reply = if f.parent.is_some() { " (in reply)" } else { "" };
+        self.toast = Some((
+            format!("saved: {what}{reply} on {} {}{offer}", f.target, f.span_id.short()),
+            false,
+        ));
         self.feedback.push(f);
     }
 

@@ -10,6 +10,9 @@ use crate::tools::sanitize::clean;
 use crate::tui::action::Action;
 use crate::tui::keymap::{Key, Layer, Lookup};
 
+/// How long after a rating `c` comments on it.
+const COMMENT_OFFER: std::time::Duration = std::time::Duration::from_secs(8);
+
 /// Columns `h` and `l` scroll the evidence by.
 const HSCROLL: usize = 8;
 
@@ -139,6 +142,9 @@ impl App {
     fn feedback_for(&self, target: &Target) -> Feedback {
         let s = self.state.as_ref();
         Feedback {
+            id: Feedback::new_id(),
+            parent: None,
+            spans: Vec::new(),
             trace_id: s.map(|s| s.trace_id).unwrap_or_else(crate::model::TraceId::random),
             span_id: target.span,
             target: target.kind.clone(),
@@ -396,8 +402,14 @@ impl App {
                 let Some(target) = self.target_here() else {
                     return vec![];
                 };
-                let highlight = self.highlight(&target);
-                self.open_composer(Purpose::Comment { target, highlight });
+                let (target, highlight, spans) = self.highlight(target);
+                let parent = self.rated_parent(&target);
+                self.open_composer(Purpose::Comment {
+                    target,
+                    highlight,
+                    parent,
+                    spans,
+                });
             }
             Action::Submit | Action::Newline | Action::Yes | Action::No | Action::Close => {}
             Action::Noop => {}
@@ -520,38 +532,70 @@ impl App {
             Action::RateDown => f.rating = Some(Rating::Down),
             _ => {}
         }
+        self.rated = Some((f.id.clone(), t, std::time::Instant::now() + COMMENT_OFFER));
         vec![Request::Feedback(f)]
     }
 
     /// The selected lines of the focused pane as a highlight on `target`.
-    fn highlight(&self, target: &Target) -> Option<Highlight> {
+    /// The selected lines of the focused pane as a highlight: the node it
+    /// starts in (`target` when nothing is selected), the range and quote, and
+    /// every span it covers when it crosses nodes.
+    fn highlight(&self, target: Target) -> (Target, Option<Highlight>, Vec<SpanId>) {
         match self.focus {
             Focus::Evidence => {
-                let (a, b) = self.evidence.selection()?;
+                let Some((a, b)) = self.evidence.selection() else {
+                    return (target, None, vec![]);
+                };
                 let lines = self.evidence_lines();
-                let quote = lines.get(a..=b.min(lines.len().saturating_sub(1)))?.join("\n");
-                Some(Highlight {
+                let quote = lines
+                    .get(a..=b.min(lines.len().saturating_sub(1)))
+                    .map(|l| l.join("\n"))
+                    .unwrap_or_default();
+                let h = Highlight {
                     start_line: a as u32 + 1,
                     end_line: b as u32 + 1,
                     quote,
-                })
+                };
+                (target, Some(h), vec![])
             }
             Focus::Stream => {
-                let (a, b) = self.stream.selection()?;
                 let lines = self.stream_lines();
-                let picked: Vec<&StreamLine> = lines
-                    .get(a..=b.min(lines.len().saturating_sub(1)))?
-                    .iter()
-                    .filter(|l| l.target.span == target.span)
-                    .collect();
-                let first = picked.first()?;
-                let last = picked.last()?;
-                Some(Highlight {
-                    start_line: first.node_line as u32 + 1,
-                    end_line: last.node_line as u32 + 1,
+                let picked: &[StreamLine] = match self.stream.selection() {
+                    Some((a, b)) => lines.get(a..=b.min(lines.len().saturating_sub(1))).unwrap_or(&[]),
+                    None => &[],
+                };
+                let (Some(first), Some(last)) = (picked.first(), picked.last()) else {
+                    return (target, None, vec![]);
+                };
+                let mut spans: Vec<SpanId> = Vec::new();
+                for l in picked {
+                    if !spans.contains(&l.target.span) {
+                        spans.push(l.target.span);
+                    }
+                }
+                let start = first.node_line as u32 + 1;
+                // Within one node, its own line numbers; across nodes, as many lines as were picked.
+                let end = if spans.len() == 1 {
+                    last.node_line as u32 + 1
+                } else {
+                    start + picked.len() as u32 - 1
+                };
+                let h = Highlight {
+                    start_line: start,
+                    end_line: end,
                     quote: picked.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n"),
-                })
+                };
+                let spans = if spans.len() > 1 { spans } else { vec![] };
+                (first.target.clone(), Some(h), spans)
             }
+            _ => (target, None, vec![]),
+        }
+    }
+
+    /// The id of the rating just given to `target`, while `c` still answers it.
+    pub(super) fn rated_parent(&self, target: &Target) -> Option<String> {
+        match &self.rated {
+            Some((id, t, until)) if t.span == target.span && std::time::Instant::now() < *until => Some(id.clone()),
             _ => None,
         }
     }
@@ -572,12 +616,19 @@ impl App {
                 self.command(Command::InjectGuidance { scope, text })
             }
             Purpose::Fork { branch, .. } => self.command(Command::Fork { branch, guidance: text }),
-            Purpose::Comment { target, highlight } => {
+            Purpose::Comment {
+                target,
+                highlight,
+                parent,
+                spans,
+            } => {
                 self.stream.anchor = None;
                 self.evidence.anchor = None;
                 let mut f = self.feedback_for(&target);
                 f.comment = Some(text);
                 f.highlight = highlight;
+                f.parent = parent;
+                f.spans = spans;
                 vec![Request::Feedback(f)]
             }
         }

@@ -283,7 +283,21 @@ fn step_rows(s: &InvestigationState, step: &Step, rows: &mut Vec<Row>) {
 }
 
 fn feedback_rows(feedback: &[Feedback], span: SpanId, rows: &mut Vec<Row>) {
-    let mine: Vec<&Feedback> = feedback.iter().filter(|f| f.span_id == span).collect();
+    let on: Vec<&Feedback> = feedback
+        .iter()
+        .filter(|f| f.span_id == span || f.spans.contains(&span))
+        .collect();
+    // One thread: each record, then the comments that refine it, indented under it.
+    let roots = on
+        .iter()
+        .filter(|f| f.parent.as_ref().is_none_or(|p| !on.iter().any(|x| &x.id == p)));
+    let mut mine: Vec<(&Feedback, usize)> = Vec::new();
+    for r in roots {
+        mine.push((r, 2));
+        for c in on.iter().filter(|c| c.parent.as_ref() == Some(&r.id)) {
+            mine.push((c, 4));
+        }
+    }
     rows.push(Row(String::new(), Role::PaneTitle, 0));
     rows.push(Row("Feedback".into(), Role::PaneTitle, 0));
     if mine.is_empty() {
@@ -293,23 +307,24 @@ fn feedback_rows(feedback: &[Feedback], span: SpanId, rows: &mut Vec<Row>) {
             2,
         ));
     }
-    for f in mine {
+    for (f, indent) in mine {
         let what = match (&f.grade, &f.rating) {
             (Some(g), _) => format!("◆ graded {}", g.name()),
             (_, Some(Rating::Up)) => "▲ rated up".into(),
             (_, Some(Rating::Down)) => "▼ rated down".into(),
+            _ if indent > 2 => "↳ ✎".into(),
             _ => "✎".into(),
         };
         let mut text = format!("{what} by {} at {}", clean(&f.author), f.at.clock());
         if let Some(c) = &f.comment {
             text.push_str(&format!(": {}", clean(c)));
         }
-        rows.push(Row(text, Role::TreeFeedback, 2));
+        rows.push(Row(text, Role::TreeFeedback, indent));
         if let Some(h) = &f.highlight {
             rows.push(Row(
                 format!("lines {}-{}: {}", h.start_line, h.end_line, clean(&h.quote)),
                 Role::EvidenceHighlight,
-                4,
+                indent + 2,
             ));
         }
     }

@@ -66,7 +66,11 @@ impl View {
             });
         let title = match (&ev, &failed, &reading) {
             (_, Some(_), _) => " Call failed ".to_string(),
-            (Some((_, e)), _, _) => format!(" Evidence: {} ", clean(&e.summary)),
+            (Some((_, e)), _, _) => format!(
+                " Evidence: {}{} ",
+                clean(&e.summary),
+                super::stream::selected(app.evidence.selection())
+            ),
             // What is read has no evidence of its own: say what it is, not "evidence".
             (None, None, Some((_, Role::StreamGuidance))) => " Guidance ".into(),
             (None, None, Some((_, Role::StreamHypothesis))) => " Hypothesis ".into(),
@@ -118,15 +122,7 @@ impl View {
             }
             head.extend(self.sparks.as_ref().map(|s| s.1.clone()).unwrap_or_default());
         }
-        let readable = match &self.readable {
-            Some((key, lines)) if *key == (span, app.evidence_raw) => Some(lines.clone()),
-            _ => app.readable_evidence(span).map(|rows| {
-                let lines: std::rc::Rc<Vec<Line<'static>>> =
-                    std::rc::Rc::new(rows.iter().map(|r| tones(r, &t)).collect());
-                self.readable = Some(((span, app.evidence_raw), lines.clone()));
-                lines
-            }),
-        };
+        let readable = self.readable_lines(app, span);
         let lines: &[Line<'static>] = match &readable {
             Some(l) => l,
             None => self.highlighter.lines(span, &e.syntax, &e.body, &t),
@@ -165,6 +161,21 @@ impl View {
         }
         out.truncate(bottom);
         f.render_widget(Paragraph::new(out), inner);
+    }
+}
+
+impl View {
+    /// The readable form of the evidence `span` in colour, built once per evidence.
+    fn readable_lines(&mut self, app: &App, span: crate::model::SpanId) -> Option<std::rc::Rc<Vec<Line<'static>>>> {
+        match &self.readable {
+            Some((key, lines)) if *key == (span, app.evidence_raw) => Some(lines.clone()),
+            _ => app.readable_evidence(span).map(|rows| {
+                let lines: std::rc::Rc<Vec<Line<'static>>> =
+                    std::rc::Rc::new(rows.iter().map(|r| tones(r, &self.theme)).collect());
+                self.readable = Some(((span, app.evidence_raw), lines.clone()));
+                lines
+            }),
+        }
     }
 }
 

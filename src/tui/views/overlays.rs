@@ -38,15 +38,30 @@ impl View {
             Purpose::Guide { branch: None, .. } => (" Guidance for the whole investigation ".to_string(), None),
             Purpose::Guide { label, .. } => (format!(" Guidance for {label} "), None),
             Purpose::Fork { label, .. } => (format!(" Fork {label} with guidance "), None),
-            Purpose::Comment { target, highlight } => (
+            Purpose::Comment {
+                target,
+                highlight,
+                parent,
+                spans,
+            } => (
                 format!(
-                    " Comment on {} {} ",
+                    " {} {} {} ",
+                    if parent.is_some() {
+                        "Comment on your rating of"
+                    } else {
+                        "Comment on"
+                    },
                     target.kind.replace('_', " "),
                     clean(&target.label)
                 ),
                 highlight.as_ref().map(|h| {
+                    let across = if spans.len() > 1 {
+                        format!(" across {} nodes", spans.len())
+                    } else {
+                        String::new()
+                    };
                     format!(
-                        "lines {}-{}: {}",
+                        "lines {}-{}{across}: {}",
                         h.start_line,
                         h.end_line,
                         h.quote.lines().next().unwrap_or("")

@@ -9,12 +9,22 @@ use super::View;
 use crate::tui::app::{App, Focus, LineKind, Mode, StreamLine};
 use crate::tui::theme::Role;
 
+/// " · 3 lines selected" while a selection is open, so its size shows as it moves.
+pub(super) fn selected(sel: Option<(usize, usize)>) -> String {
+    match sel {
+        Some((a, b)) if a == b => " · 1 line selected".into(),
+        Some((a, b)) => format!(" · {} lines selected", b - a + 1),
+        None => String::new(),
+    }
+}
+
 impl View {
     pub(super) fn stream(&self, f: &mut Frame, area: Rect, app: &mut App, lines: &[StreamLine]) {
         let t = &self.theme;
         let focused = app.focus == Focus::Stream && matches!(app.mode, Mode::Normal);
+        let size = selected(app.stream.selection());
         let title = match app.selected_branch() {
-            Some(b) => format!(" Stream: {} ", b.strategy),
+            Some(b) => format!(" Stream: {}{size} ", b.strategy),
             None => " Stream ".into(),
         };
         let block = self.block(title, focused);
