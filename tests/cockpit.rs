@@ -942,3 +942,31 @@ fn the_feedback_thread_in_the_detail_view() {
         a
     });
 }
+
+#[test]
+fn causes_that_guidance_moved_are_marked_and_strong_evidence_is_called_out() {
+    let guided = events_learned(vec!["orders-db is innocent, look at checkout".into()]);
+    both("causes_guided", || {
+        let mut a = app(&guided, false);
+        key(&mut a, KeyCode::Char('4'));
+        a
+    });
+    let mut a = app(&guided, false);
+    let s = screen(&mut a, 200, 40);
+    assert!(
+        s.contains("↓ guidance (evidence 0.7") && s.contains("evidence disagrees"),
+        "{s}"
+    );
+    assert!(s.contains("↑ guidance"), "{s}");
+    key(&mut a, KeyCode::Char('4'));
+    let i = a.root_causes().iter().position(|r| r.service == "orders-db").unwrap();
+    for _ in 0..i {
+        key(&mut a, KeyCode::Char('j'));
+    }
+    key(&mut a, KeyCode::Enter);
+    let s = screen(&mut a, 120, 40);
+    assert!(
+        s.contains("guidance lowered it") && s.contains("evidence disagrees"),
+        "{s}"
+    );
+}

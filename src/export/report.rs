@@ -759,6 +759,7 @@ mod tests {
                 evidence: vec![evidence],
                 branches: vec![metrics, fork],
                 hypotheses: vec![hyp_db],
+                evidence_confidence: None,
             },
             RootCause {
                 service: "checkout".into(),
@@ -768,6 +769,7 @@ mod tests {
                 evidence: vec![],
                 branches: vec![logs],
                 hypotheses: vec![hyp_co],
+                evidence_confidence: None,
             },
         ];
         b.push(

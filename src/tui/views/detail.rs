@@ -123,6 +123,28 @@ fn root_cause(s: &InvestigationState, rc: &RootCause, rows: &mut Vec<Row>) {
         Role::CausesConfidence,
         0,
     ));
+    if let Some(e) = rc.evidence_confidence {
+        let moved = if rc.confidence > e { "raised" } else { "lowered" };
+        rows.push(Row(
+            format!("guidance {moved} it: the evidence alone gives {e:.2}"),
+            Role::StreamGuidance,
+            0,
+        ));
+        if super::causes::disagrees(rc) {
+            rows.push(Row(
+                format!(
+                    "evidence disagrees: {} rests on {} pieces of evidence from {} branches, which alone rank it at {e:.2}; \
+                     the guidance below pushed it to {:.2}. Grade it, or guide again, if the guidance was wrong.",
+                    clean(&rc.service),
+                    rc.evidence.len(),
+                    rc.branches.len(),
+                    rc.confidence
+                ),
+                Role::StatusWarning,
+                0,
+            ));
+        }
+    }
     rows.push(Row(clean(&rc.statement), Role::StreamHypothesis, 0));
     rows.push(Row(String::new(), Role::PaneTitle, 0));
     rows.push(Row("Proposed by".into(), Role::PaneTitle, 0));
