@@ -970,3 +970,51 @@ fn causes_that_guidance_moved_are_marked_and_strong_evidence_is_called_out() {
         "{s}"
     );
 }
+
+fn review(all: &[Event]) -> App {
+    let mut a = App::new(Keymap::builtin("default").unwrap(), "oncall".into(), false);
+    a.load_replay(all.to_vec());
+    a
+}
+
+#[test]
+fn a_review_replays_event_by_event_and_call_by_call() {
+    let all = events();
+    both("replay", || {
+        let mut a = review(&all);
+        key(&mut a, KeyCode::Home);
+        for _ in 0..40 {
+            key(&mut a, KeyCode::Char('{'));
+        }
+        a
+    });
+    let mut a = review(&all);
+    let n = all.len();
+    assert_eq!(a.replay.as_ref().unwrap().at, n, "a review opens at the end");
+    key(&mut a, KeyCode::Char('['));
+    assert_eq!(a.replay.as_ref().unwrap().at, n - 1);
+    key(&mut a, KeyCode::Char(']'));
+    assert_eq!(a.replay.as_ref().unwrap().at, n);
+    key(&mut a, KeyCode::Char('{'));
+    let at = a.replay.as_ref().unwrap().at;
+    assert!(
+        matches!(all[at - 1].kind, EventKind::ToolCallStarted { .. }),
+        "{{ stops at a tool call"
+    );
+    let calls_then = a.state.as_ref().unwrap().tool_calls;
+    assert!(calls_then < a.replay.as_ref().unwrap().events.len() as u32);
+    assert!(screen(&mut a, 100, 30).contains(&format!("replay {at}/{n}")));
+    // Space plays from the beginning of what is left, then 4x, 16x, pause.
+    key(&mut a, KeyCode::Char(' '));
+    assert_eq!(a.replay.as_ref().unwrap().speed(), 1);
+    for want in [4, 16, 0, 1] {
+        key(&mut a, KeyCode::Char(' '));
+        assert_eq!(a.replay.as_ref().unwrap().speed(), want);
+    }
+    assert!(a.replay_tick(Duration::from_secs(60)));
+    assert!(a.replay.as_ref().unwrap().at > at);
+    // A live investigation has no replay.
+    let mut live = app(&running(&all, 3), true);
+    key(&mut live, KeyCode::Char('['));
+    assert!(live.replay.is_none());
+}

@@ -61,6 +61,11 @@ actions! {
     First = "first", "first";
     Last = "last", "last";
     Select = "select", "select";
+    StepBack = "step_back", "back";
+    StepForward = "step_forward", "forward";
+    CallBack = "call_back", "call back";
+    CallForward = "call_forward", "next call";
+    Play = "play", "play";
     Raw = "raw", "raw";
     Wrap = "wrap", "wrap";
     ScrollLeft = "scroll_left", "left";
@@ -110,6 +115,11 @@ impl Action {
                 Interrupt,
                 Stop,
                 RaiseBudget,
+                StepBack,
+                StepForward,
+                CallBack,
+                CallForward,
+                Play,
             ],
             Layer::Tree => &[
                 Down,
@@ -204,6 +214,9 @@ impl Action {
             Layer::Tree => &[
                 Help,
                 Detail,
+                Play,
+                StepBack,
+                StepForward,
                 GuideBranch,
                 Guide,
                 Prune,

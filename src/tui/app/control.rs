@@ -144,6 +144,7 @@ impl App {
             GradeCorrect | GradePartly | GradeWrong => self.focus == Focus::Causes && !self.root_causes().is_empty(),
             RateUp | RateDown | Comment => self.target_here().is_some(),
             Select => lines,
+            StepBack | StepForward | CallBack | CallForward | Play => self.replay.is_some(),
             Raw => {
                 use crate::model::EvidenceKind as K;
                 let kind = self
@@ -161,6 +162,12 @@ impl App {
         match action {
             Action::Pause if self.selected_branch().is_some_and(|b| b.status == BranchStatus::Paused) => "resume",
             Action::Interrupt if !self.running() => "quit",
+            Action::Play => match self.replay.as_ref().map(|r| r.speed()) {
+                Some(0) | None => "play",
+                Some(1) => "4x",
+                Some(4) => "16x",
+                Some(_) => "pause",
+            },
             Action::Search if matches!(self.mode, Mode::Help { .. }) => "filter",
             Action::Raw if self.evidence_raw => "readable",
             Action::Wrap if self.evidence_wrap => "no wrap",

@@ -4,8 +4,10 @@
 mod control;
 mod detail;
 mod lines;
+mod replay;
 mod state;
 mod update;
 
 pub use lines::{LineKind, StreamLine};
+pub use replay::Replay;
 pub use state::{App, Ask, Cursor, Focus, Mode, Purpose, Target, proposals};

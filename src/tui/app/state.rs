@@ -224,6 +224,8 @@ pub struct App {
     pub evidence_hscroll: usize,
     /// The pane the evidence pane follows (the last focused other than itself).
     pub evidence_source: Focus,
+    /// A stored investigation being reviewed, which can be replayed.
+    pub replay: Option<super::replay::Replay>,
     /// The rating just given, which `c` comments on for a few seconds: (its id, what it rated, until).
     pub rated: Option<(String, Target, std::time::Instant)>,
     /// Commands sent that the engine has not answered yet, oldest first, to confirm each with a toast.
@@ -250,6 +252,7 @@ impl App {
             interrupted: false,
             evidence_source: Focus::Tree,
             rated: None,
+            replay: None,
             evidence_raw: false,
             evidence_wrap: false,
             evidence_hscroll: 0,

@@ -366,6 +366,9 @@ impl App {
                 self.move_by(action)
             }
             Action::Select => self.select(),
+            Action::StepBack | Action::StepForward => self.step(action == Action::StepForward, false),
+            Action::CallBack | Action::CallForward => self.step(action == Action::CallForward, true),
+            Action::Play => self.play(),
             Action::Raw => {
                 self.evidence_raw = !self.evidence_raw;
                 self.evidence = Cursor::default();

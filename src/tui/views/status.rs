@@ -12,6 +12,16 @@ use crate::tui::action::Action;
 use crate::tui::app::App;
 use crate::tui::theme::Role;
 
+/// "replay 120/480 · 4x" while a review is not at its end, or playing.
+fn replay(app: &App) -> Option<String> {
+    let r = app.replay.as_ref()?;
+    let speed = match r.speed() {
+        0 => String::new(),
+        x => format!(" · {x}x"),
+    };
+    (r.at < r.events.len() || r.speed() > 0).then(|| format!("replay {}/{}{speed}", r.at, r.events.len()))
+}
+
 impl View {
     pub(super) fn status(&self, f: &mut Frame, area: Rect, app: &App) {
         let t = &self.theme;
@@ -69,6 +79,7 @@ impl View {
                         ],
                     ),
                     (0, vec![Span::styled(st, t.style(role))]),
+                    (0, replay(app).map(v).into_iter().collect()),
                 ];
                 let width = |segs: &[&(u8, Vec<Span>)]| -> usize {
                     9 + segs
