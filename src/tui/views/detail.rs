@@ -186,7 +186,18 @@ fn root_cause(s: &InvestigationState, rc: &RootCause, rows: &mut Vec<Row>) {
         }) {
             rows.push(Row(call, Role::StreamArgs, 5));
         }
-        let body = clean(&ev.evidence.body);
+        // Only what the preview shows is read: log bodies run to thousands of lines.
+        let body = match ev.evidence.kind {
+            crate::model::EvidenceKind::LogLines => clean(
+                &ev.evidence
+                    .body
+                    .lines()
+                    .take(EVIDENCE_PREVIEW)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+            _ => clean(&ev.evidence.body),
+        };
         let preview: Vec<String> = match crate::tui::readable::readable(ev.evidence.kind, &body, s.now) {
             Some(r) => r
                 .iter()
