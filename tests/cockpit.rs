@@ -772,6 +772,10 @@ fn enter_opens_the_whole_node_and_esc_returns() {
         matches!(fx.as_slice(), [Request::Feedback(f)] if f.target == "root_cause"),
         "{fx:?}"
     );
+    // A merged cause: the grade names every hypothesis merged into it.
+    let Request::Feedback(f) = &fx[0] else { unreachable!() };
+    assert!(rc.hypotheses.len() > 1);
+    assert_eq!(f.spans, rc.hypotheses);
     key(&mut a, KeyCode::Esc);
     assert!(matches!(a.mode, Mode::Normal));
     // Every pane opens its node.

@@ -535,6 +535,13 @@ impl App {
             Action::RateDown => f.rating = Some(Rating::Down),
             _ => {}
         }
+        // A merged root cause is every branch's hypothesis at once: the record names them all.
+        if t.kind == "root_cause"
+            && let Some(rc) = self.root_causes().iter().find(|rc| rc.hypotheses.contains(&t.span))
+            && rc.hypotheses.len() > 1
+        {
+            f.spans = rc.hypotheses.clone();
+        }
         self.rated = Some((f.id.clone(), t, std::time::Instant::now() + COMMENT_OFFER));
         vec![Request::Feedback(f)]
     }
