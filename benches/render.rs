@@ -179,6 +179,18 @@ fn render(c: &mut Criterion) {
             terminal.draw(|f| view.draw(f, &mut app)).unwrap();
         })
     });
+    // The detail view of the top cause, over the same investigation.
+    app.focus = Focus::Causes;
+    app.on_key(&crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Enter,
+        crossterm::event::KeyModifiers::NONE,
+    ));
+    c.bench_function("frame 200x50, 64 branches, 20k events, detail view open", |b| {
+        b.iter(|| {
+            app.tick += 1;
+            terminal.draw(|f| view.draw(f, &mut app)).unwrap();
+        })
+    });
 }
 
 criterion_group!(benches, render);

@@ -147,7 +147,12 @@ fn the_composer_open_on_a_branch() {
     both("composer", || {
         let mut a = app(&part, true);
         key(&mut a, KeyCode::Char('j'));
+        // To a branch still running: guidance goes to live branches only.
+        while !a.selected_branch().unwrap().status.is_live() {
+            key(&mut a, KeyCode::Char('j'));
+        }
         key(&mut a, KeyCode::Char('i'));
+        assert!(matches!(a.mode, inquest::tui::app::Mode::Composer { .. }));
         typed(&mut a, "orders-db max_connections was lowered at 10:39, check the pool");
         a
     });
@@ -276,7 +281,10 @@ fn a_user_key_map_rebinds_prune_and_unbinds_fork() {
     assert!(matches!(a.mode, inquest::tui::app::Mode::Normal), "f no longer forks");
     assert!(key(&mut a, KeyCode::Char('d')).is_empty());
     assert!(
-        matches!(a.mode, inquest::tui::app::Mode::ConfirmPrune { .. }),
+        matches!(
+            a.mode,
+            inquest::tui::app::Mode::Confirm(inquest::tui::app::Ask::Prune { .. })
+        ),
         "d asks to prune"
     );
     let fx = key(&mut a, KeyCode::Char('y'));
@@ -626,4 +634,391 @@ fn feedback_is_marked_saved_only_when_its_host_answers() {
     }));
     assert_eq!(s.app.toast, Some(("NOT saved: disk full".into(), true)));
     assert_eq!(s.app.feedback.len(), 1);
+}
+
+fn ctrl(app: &mut App, c: char) -> Vec<Request> {
+    app.on_key(&KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+#[test]
+fn ctrl_c_and_q_ask_before_ending_a_running_investigation() {
+    use inquest::model::Command;
+    use inquest::tui::app::{Ask, Mode};
+    let all = events();
+    let part = running(&all, 3);
+    // Ctrl-C asks to stop; y stops and the review stays open.
+    let mut a = app(&part, true);
+    assert!(ctrl(&mut a, 'c').is_empty());
+    assert!(matches!(a.mode, Mode::Confirm(Ask::Stop)), "Ctrl-C asks first");
+    assert!(screen(&mut a, 80, 24).contains("Stop the investigation?"));
+    assert_eq!(key(&mut a, KeyCode::Char('y')), vec![Request::Command(Command::Stop)]);
+    assert!(!a.quit);
+    // A second Ctrl-C on the question quits.
+    let mut a = app(&part, true);
+    ctrl(&mut a, 'c');
+    ctrl(&mut a, 'c');
+    assert!(a.quit, "the second Ctrl-C quits");
+    // q asks while it runs; n stays.
+    let mut a = app(&part, true);
+    key(&mut a, KeyCode::Char('q'));
+    assert!(matches!(a.mode, Mode::Confirm(Ask::Quit)), "q asks first");
+    key(&mut a, KeyCode::Char('n'));
+    assert!(!a.quit && matches!(a.mode, Mode::Normal));
+    key(&mut a, KeyCode::Char('q'));
+    key(&mut a, KeyCode::Char('y'));
+    assert!(a.quit);
+    // On a review, q quits at once; Ctrl-C wants a second press.
+    let mut a = app(&all, false);
+    ctrl(&mut a, 'c');
+    assert!(!a.quit);
+    ctrl(&mut a, 'c');
+    assert!(a.quit);
+    let mut a = app(&all, false);
+    key(&mut a, KeyCode::Char('q'));
+    assert!(a.quit);
+}
+
+#[test]
+fn stop_and_budget_are_commands_confirmed_when_the_engine_answers() {
+    use inquest::model::{Budget, Command, EventKind};
+    let all = events();
+    let part = running(&all, 3);
+    let mut a = app(&part, true);
+    assert_eq!(key(&mut a, KeyCode::Char('s')), vec![Request::Command(Command::Stop)]);
+    let mut a = app(&part, true);
+    let fx = key(&mut a, KeyCode::Char('b'));
+    let Some(Request::Command(Command::SetBudget { budget })) = fx.first() else {
+        panic!("b raises the budget: {fx:?}");
+    };
+    assert_eq!(budget.tool_calls, Some(300));
+    // The engine's answer is confirmed in the status line.
+    let mut e = part.last().unwrap().clone();
+    e.seq += 1;
+    e.kind = EventKind::BudgetChanged {
+        budget: Budget {
+            tool_calls: 300,
+            ..Budget::default()
+        },
+    };
+    a.on_event(&e);
+    assert!(screen(&mut a, 80, 24).contains("budget raised to 300 tool calls"));
+    // Review only: neither is offered.
+    let mut a = app(&all, false);
+    let s = screen(&mut a, 160, 48);
+    assert!(
+        !s.contains(" stop ") && !s.contains("more budget") && !s.contains("guide all"),
+        "{s}"
+    );
+}
+
+#[test]
+fn emacs_c_g_cancels_every_prompt_and_c_c_c_c_sends() {
+    use inquest::tui::app::Mode;
+    let all = events();
+    let part = running(&all, 3);
+    let mut a = app(&part, true);
+    a.keymap = Keymap::builtin("emacs").unwrap();
+    a.focus = Focus::Stream;
+    ctrl(&mut a, 's');
+    assert!(matches!(a.mode, Mode::Search { .. }));
+    ctrl(&mut a, 'g');
+    assert!(matches!(a.mode, Mode::Normal), "C-g cancels the search");
+    key(&mut a, KeyCode::Char('c'));
+    assert!(matches!(a.mode, Mode::Composer { .. }));
+    ctrl(&mut a, 'g');
+    assert!(matches!(a.mode, Mode::Normal), "C-g cancels the composer");
+    key(&mut a, KeyCode::Char('c'));
+    typed(&mut a, "noted");
+    ctrl(&mut a, 'c');
+    let fx = ctrl(&mut a, 'c');
+    assert!(matches!(fx.as_slice(), [Request::Feedback(_)]), "C-c C-c sends: {fx:?}");
+    key(&mut a, KeyCode::Char('?'));
+    ctrl(&mut a, 's');
+    typed(&mut a, "prune");
+    let s = screen(&mut a, 100, 40);
+    assert!(s.contains("filter: prune") && !s.contains("Next line"), "{s}");
+    ctrl(&mut a, 'g');
+    ctrl(&mut a, 'g');
+    assert!(matches!(a.mode, Mode::Normal), "C-g closes the help");
+}
+
+#[test]
+fn the_detail_view_of_a_root_cause() {
+    both("detail_cause", || {
+        let mut a = app(&events(), false);
+        key(&mut a, KeyCode::Char('4'));
+        key(&mut a, KeyCode::Enter);
+        a
+    });
+}
+
+#[test]
+fn enter_opens_the_whole_node_and_esc_returns() {
+    use inquest::tui::app::Mode;
+    let all = events();
+    let mut a = app(&all, false);
+    key(&mut a, KeyCode::Char('4'));
+    key(&mut a, KeyCode::Enter);
+    assert!(matches!(a.mode, Mode::Detail { .. }));
+    let rc = a.root_causes()[0].clone();
+    let s = screen(&mut a, 200, 60);
+    // The whole statement, unclipped, and the evidence chain.
+    let squeeze = |t: &str| -> String { t.chars().filter(|c| !"\"│┃ \n".contains(*c)).collect() };
+    assert!(squeeze(&s).contains(&squeeze(&rc.statement)), "{s}");
+    assert!(s.contains("Evidence it rests on") && s.contains("Proposed by"), "{s}");
+    // A grade from the detail view goes to the cause.
+    let fx = key(&mut a, KeyCode::Char('y'));
+    assert!(
+        matches!(fx.as_slice(), [Request::Feedback(f)] if f.target == "root_cause"),
+        "{fx:?}"
+    );
+    // A merged cause: the grade names every hypothesis merged into it.
+    let Request::Feedback(f) = &fx[0] else { unreachable!() };
+    assert!(rc.hypotheses.len() > 1);
+    assert_eq!(f.spans, rc.hypotheses);
+    key(&mut a, KeyCode::Esc);
+    assert!(matches!(a.mode, Mode::Normal));
+    // Every pane opens its node.
+    for pane in ['1', '2', '3'] {
+        key(&mut a, KeyCode::Char(pane));
+        key(&mut a, KeyCode::Enter);
+        assert!(matches!(a.mode, Mode::Detail { .. }), "pane {pane}");
+        key(&mut a, KeyCode::Esc);
+    }
+}
+
+#[test]
+fn the_evidence_pane_follows_the_selected_cause() {
+    let all = events();
+    let mut a = app(&all, false);
+    key(&mut a, KeyCode::Char('4'));
+    for i in 0..a.root_causes().len() {
+        let want = a.cause_evidence(i);
+        assert!(want.is_some(), "cause {i} has evidence");
+        assert_eq!(a.evidence_span(), want, "cause {i}");
+        // Focusing the evidence keeps showing the cause's.
+        key(&mut a, KeyCode::Char('3'));
+        assert_eq!(a.evidence_span(), want, "cause {i} in the evidence pane");
+        key(&mut a, KeyCode::Char('4'));
+        key(&mut a, KeyCode::Char('j'));
+    }
+}
+
+/// A review with the stream cursor on the first call that brought evidence of `kind`.
+fn at_evidence(kind: inquest::model::EvidenceKind, want: impl Fn(&str) -> bool) -> App {
+    let mut a = app(&events(), false);
+    let st = a.state.clone().unwrap();
+    let ev = st
+        .evidence
+        .values()
+        .filter(|e| e.evidence.kind == kind && want(&e.evidence.summary))
+        .min_by_key(|e| e.span)
+        .expect("evidence of that kind");
+    let branch = ev.branch.unwrap();
+    a.tree_sel = a
+        .tree_rows()
+        .iter()
+        .position(|(i, _)| st.branches[*i].span == branch)
+        .unwrap();
+    let lines = a.stream_lines();
+    let call = ev.tool_call.unwrap();
+    a.stream.line = lines.iter().position(|l| l.target.span == call).unwrap();
+    a.stream_follow = false;
+    a.focus = Focus::Evidence;
+    a.evidence_source = Focus::Stream;
+    a
+}
+
+#[test]
+fn log_lines_read_as_time_level_message_then_labels() {
+    use inquest::model::EvidenceKind;
+    both("evidence_logs", || {
+        at_evidence(EvidenceKind::LogLines, |s| s.contains("lines in"))
+    });
+    let mut a = at_evidence(EvidenceKind::LogLines, |s| s.contains("lines in"));
+    let s = screen(&mut a, 100, 30);
+    assert!(s.contains(" ERROR "), "{s}");
+    // r shows the raw body; w wraps; l scrolls sideways.
+    key(&mut a, KeyCode::Char('r'));
+    assert!(
+        screen(&mut a, 100, 30).contains("Z "),
+        "raw lines keep their RFC 3339 time"
+    );
+    key(&mut a, KeyCode::Char('r'));
+    key(&mut a, KeyCode::Char('l'));
+    assert_eq!(a.evidence_hscroll, 8);
+    key(&mut a, KeyCode::Char('w'));
+    assert!(a.evidence_wrap && a.evidence_hscroll == 0);
+}
+
+#[test]
+fn kubernetes_lists_read_as_kubectl_tables() {
+    use inquest::model::EvidenceKind;
+    both("evidence_pods", || {
+        at_evidence(EvidenceKind::KubernetesObject, |s| s.starts_with("PodList"))
+    });
+    both("evidence_events", || {
+        at_evidence(EvidenceKind::KubernetesObject, |s| s.starts_with("EventList"))
+    });
+    let mut a = at_evidence(EvidenceKind::KubernetesObject, |s| s.starts_with("PodList"));
+    let s = screen(&mut a, 160, 48);
+    assert!(
+        s.contains("NAME") && s.contains("READY") && s.contains("RESTARTS"),
+        "{s}"
+    );
+}
+
+#[test]
+fn a_trace_reads_as_a_span_waterfall() {
+    use inquest::model::EvidenceKind;
+    both("evidence_trace", || {
+        at_evidence(EvidenceKind::Trace, |s| s.contains("spans"))
+    });
+}
+
+#[test]
+fn a_rating_then_a_comment_is_one_thread_and_a_range_may_cross_nodes() {
+    let all = events();
+    let mut a = app(&all, false);
+    key(&mut a, KeyCode::Char('2'));
+    key(&mut a, KeyCode::Char('g'));
+    key(&mut a, KeyCode::Char('g'));
+    let fx = key(&mut a, KeyCode::Char('+'));
+    let Some(Request::Feedback(rating)) = fx.first().cloned() else {
+        panic!("+ rates at once: {fx:?}");
+    };
+    assert_eq!(rating.id.len(), 16);
+    assert_eq!(rating.parent, None);
+    a.feedback_saved(rating.clone());
+    assert!(screen(&mut a, 120, 30).contains("add a comment? (c)"));
+    key(&mut a, KeyCode::Char('c'));
+    typed(&mut a, "the first step was the right one");
+    let fx = key(&mut a, KeyCode::Enter);
+    let Some(Request::Feedback(comment)) = fx.first().cloned() else {
+        panic!("the comment is sent: {fx:?}");
+    };
+    assert_eq!(
+        comment.parent.as_deref(),
+        Some(rating.id.as_str()),
+        "the comment refines the rating"
+    );
+    assert_eq!(comment.span_id, rating.span_id);
+    // A selection across a tool call's boundary keeps every line and the spans it covers.
+    key(&mut a, KeyCode::Char('v'));
+    for _ in 0..3 {
+        key(&mut a, KeyCode::Char('j'));
+    }
+    let s = screen(&mut a, 120, 30);
+    assert!(s.contains("4 lines selected"), "the selection shows its size: {s}");
+    key(&mut a, KeyCode::Char('c'));
+    typed(&mut a, "from here to there");
+    let fx = key(&mut a, KeyCode::Enter);
+    let Some(Request::Feedback(range)) = fx.first().cloned() else {
+        panic!("the range comment is sent: {fx:?}");
+    };
+    let h = range.highlight.expect("a highlight");
+    assert_eq!(h.quote.lines().count(), 4, "{h:?}");
+    assert_eq!(h.end_line - h.start_line, 3, "{h:?}");
+    assert!(range.spans.len() > 1, "it crosses nodes: {:?}", range.spans);
+    assert_eq!(range.span_id, range.spans[0]);
+}
+
+#[test]
+fn the_feedback_thread_in_the_detail_view() {
+    both("feedback_thread", || {
+        let mut a = app(&events(), false);
+        key(&mut a, KeyCode::Char('4'));
+        let Some(Request::Feedback(mut grade)) = key(&mut a, KeyCode::Char('m')).first().cloned() else {
+            panic!("m grades");
+        };
+        grade.id = "00000000000000a1".into();
+        grade.at = inquest::model::Timestamp::from_secs(1_772_362_000);
+        a.rated = None;
+        a.feedback_saved(grade.clone());
+        let mut reply = grade.clone();
+        reply.id = "00000000000000a2".into();
+        reply.grade = None;
+        reply.parent = Some(grade.id.clone());
+        reply.comment = Some("right service, but the pool, not a deploy".into());
+        a.feedback_saved(reply);
+        key(&mut a, KeyCode::Enter);
+        key(&mut a, KeyCode::Char('G'));
+        a
+    });
+}
+
+#[test]
+fn causes_that_guidance_moved_are_marked_and_strong_evidence_is_called_out() {
+    let guided = events_learned(vec!["orders-db is innocent, look at checkout".into()]);
+    both("causes_guided", || {
+        let mut a = app(&guided, false);
+        key(&mut a, KeyCode::Char('4'));
+        a
+    });
+    let mut a = app(&guided, false);
+    let s = screen(&mut a, 200, 40);
+    assert!(
+        s.contains("↓ guidance (evidence 0.7") && s.contains("evidence disagrees"),
+        "{s}"
+    );
+    assert!(s.contains("↑ guidance"), "{s}");
+    key(&mut a, KeyCode::Char('4'));
+    let i = a.root_causes().iter().position(|r| r.service == "orders-db").unwrap();
+    for _ in 0..i {
+        key(&mut a, KeyCode::Char('j'));
+    }
+    key(&mut a, KeyCode::Enter);
+    let s = screen(&mut a, 120, 40);
+    assert!(
+        s.contains("guidance lowered it") && s.contains("evidence disagrees"),
+        "{s}"
+    );
+}
+
+fn review(all: &[Event]) -> App {
+    let mut a = App::new(Keymap::builtin("default").unwrap(), "oncall".into(), false);
+    a.load_replay(all.to_vec());
+    a
+}
+
+#[test]
+fn a_review_replays_event_by_event_and_call_by_call() {
+    let all = events();
+    both("replay", || {
+        let mut a = review(&all);
+        key(&mut a, KeyCode::Home);
+        for _ in 0..40 {
+            key(&mut a, KeyCode::Char('{'));
+        }
+        a
+    });
+    let mut a = review(&all);
+    let n = all.len();
+    assert_eq!(a.replay.as_ref().unwrap().at, n, "a review opens at the end");
+    key(&mut a, KeyCode::Char('['));
+    assert_eq!(a.replay.as_ref().unwrap().at, n - 1);
+    key(&mut a, KeyCode::Char(']'));
+    assert_eq!(a.replay.as_ref().unwrap().at, n);
+    key(&mut a, KeyCode::Char('{'));
+    let at = a.replay.as_ref().unwrap().at;
+    assert!(
+        matches!(all[at - 1].kind, EventKind::ToolCallStarted { .. }),
+        "{{ stops at a tool call"
+    );
+    let calls_then = a.state.as_ref().unwrap().tool_calls;
+    assert!(calls_then < a.replay.as_ref().unwrap().events.len() as u32);
+    assert!(screen(&mut a, 100, 30).contains(&format!("replay {at}/{n}")));
+    // Space plays from the beginning of what is left, then 4x, 16x, pause.
+    key(&mut a, KeyCode::Char(' '));
+    assert_eq!(a.replay.as_ref().unwrap().speed(), 1);
+    for want in [4, 16, 0, 1] {
+        key(&mut a, KeyCode::Char(' '));
+        assert_eq!(a.replay.as_ref().unwrap().speed(), want);
+    }
+    assert!(a.replay_tick(Duration::from_secs(60)));
+    assert!(a.replay.as_ref().unwrap().at > at);
+    // A live investigation has no replay.
+    let mut live = app(&running(&all, 3), true);
+    key(&mut live, KeyCode::Char('['));
+    assert!(live.replay.is_none());
 }

@@ -128,6 +128,14 @@ fn an_engineer_steers_grades_and_comments_in_the_cockpit() {
     t.wait_for("a root cause", |s| s.contains("1. "));
     t.keys(&["4", "y"]);
     t.wait_for("the grade saved", |s| s.contains("saved: graded correct"));
+    // c right after the grade comments on it: one thread.
+    t.keys(&["c"]);
+    t.wait_for("the reply composer", |s| {
+        s.contains("Comment on your rating of root cause")
+    });
+    t.text("the pool, as the config change says");
+    t.keys(&["Enter"]);
+    t.wait_for("the reply saved", |s| s.contains("saved: comment (in reply)"));
 
     // Select two evidence lines and comment on them.
     t.keys(&["3", "j", "v", "j", "c"]);
@@ -138,7 +146,12 @@ fn an_engineer_steers_grades_and_comments_in_the_cockpit() {
     t.keys(&["Enter"]);
     t.wait_for("the comment saved", |s| s.contains("saved: comment on lines 2-3"));
 
+    // q while it runs asks first.
     t.keys(&["q"]);
+    t.wait_for("the quit question", |s| {
+        s.contains("Quit while the investigation runs?")
+    });
+    t.keys(&["y"]);
     let store_path = dir.join("inquest.db");
     let t0 = Instant::now();
     let trace = loop {
@@ -171,7 +184,7 @@ fn check_store(db: &Path, dir: &Path, trace: &str) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let fb: Value = serde_json::from_slice(&out.stdout).unwrap();
     let fb = fb.as_array().unwrap();
-    assert_eq!(fb.len(), 2, "{fb:?}");
+    assert_eq!(fb.len(), 3, "{fb:?}");
 
     let store = Store::open(db).unwrap();
     let trace_id = store.resolve(trace).unwrap();
@@ -211,8 +224,21 @@ fn check_store(db: &Path, dir: &Path, trace: &str) {
             .any(|e| e.span_id.to_string() == graded && matches!(e.kind, EventKind::HypothesisProposed { .. }))
     );
 
-    // The comment is on a piece of logs-first's evidence, lines 2-3, quoting them.
-    let comment = fb.iter().find(|f| f["comment"].is_string()).expect("a comment");
+    // The reply to the grade names it as its parent; the grade has none.
+    assert!(
+        grade["parent"].is_null() && grade["id"].as_str().is_some_and(|i| i.len() == 16),
+        "{grade}"
+    );
+    let reply = fb.iter().find(|f| f["parent"].is_string()).expect("a reply");
+    assert_eq!(reply["parent"], grade["id"]);
+    assert_eq!(reply["span_id"], grade["span_id"]);
+    assert_eq!(reply["comment"], "the pool, as the config change says");
+
+    // The comment is on a piece of logs-first's evidence, lines 2-3, quoting them as shown.
+    let comment = fb
+        .iter()
+        .find(|f| f["comment"].is_string() && f["parent"].is_null())
+        .expect("a comment");
     assert_eq!(comment["comment"], "these two lines show the pool running dry");
     assert_eq!(comment["target"], "evidence");
     assert_eq!(comment["highlight"]["start_line"], 2);
@@ -233,7 +259,16 @@ fn check_store(db: &Path, dir: &Path, trace: &str) {
         "the evidence belongs to logs-first"
     );
     let body = inquest::tools::sanitize::clean(&evidence.body);
-    let lines: Vec<&str> = body.lines().collect();
+    let now = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::InvestigationStarted { now, .. } => Some(*now),
+            _ => None,
+        })
+        .unwrap();
+    // Log lines read as time, level and message: the quote is what the engineer saw.
+    let rows = inquest::tui::readable::readable(evidence.kind, &body, now).expect("logs read as rows");
+    let lines: Vec<String> = rows.iter().map(inquest::tui::readable::text).collect();
     assert_eq!(comment["highlight"]["quote"].as_str().unwrap(), lines[1..=2].join("\n"));
 }
 
@@ -270,4 +305,63 @@ fn a_malformed_theme_still_starts_with_a_visible_message() {
     });
     assert!(s.contains("chartreuse-ish"), "{s}");
     t.keys(&["q"]);
+}
+
+#[test]
+fn budget_stop_detail_and_ctrl_c_in_the_real_cockpit() {
+    if !have_tmux() {
+        assert!(
+            std::env::var_os("INQUEST_REQUIRE_TMUX").is_none(),
+            "tmux is required for this test"
+        );
+        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("inquest-e2e-ctl-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let t = Tmux {
+        session: format!("inquest-e2e-ctl-{}", std::process::id()),
+        dir: dir.clone(),
+    };
+    let command = format!(
+        "env INQUEST_DATA_DIR={} INQUEST_CONFIG_HOME={} USER=tester TERM=xterm-256color {} demo --pace 600ms --budget-calls 60",
+        dir.display(),
+        dir.join("config").display(),
+        BIN
+    );
+    t.cmd(&["new-session", "-d", "-s", &t.session, "-x", "80", "-y", "24", &command]);
+    t.wait_for("the cockpit", |s| s.contains("/60 calls"));
+    // b raises the budget and the engine's answer is confirmed.
+    t.keys(&["b"]);
+    t.wait_for("the budget raised", |s| s.contains("budget raised to 90 tool calls"));
+    t.wait_for("the new limit in the status line", |s| s.contains("/90 calls"));
+    // Ctrl-C asks; n keeps it running.
+    t.keys(&["C-c"]);
+    t.wait_for("the stop question", |s| s.contains("Stop the investigation?"));
+    t.keys(&["n"]);
+    t.wait_for("the question gone", |s| !s.contains("Stop the investigation?"));
+    // Ctrl-C then y stops and keeps the review open.
+    t.wait_for("a root cause", |s| s.contains("1. "));
+    t.keys(&["C-c"]);
+    t.wait_for("the stop question", |s| s.contains("Stop the investigation?"));
+    t.keys(&["y"]);
+    t.wait_for("the investigation stopped", |s| s.contains("stopped"));
+    // Enter on the top cause opens its detail; Esc returns.
+    t.keys(&["4", "Enter"]);
+    t.wait_for("the detail view", |s| {
+        s.contains("Root cause 1 of") && s.contains("Proposed by")
+    });
+    t.keys(&["Escape"]);
+    t.wait_for("the panes again", |s| {
+        s.contains("Root causes") && !s.contains("Proposed by")
+    });
+    // On a stopped investigation Ctrl-C wants a second press, then quits.
+    t.keys(&["C-c"]);
+    t.wait_for("the second-press hint", |s| s.contains("Ctrl-C again to quit"));
+    t.keys(&["C-c"]);
+    // The program ends, and with it the tmux session.
+    t.wait_for("the cockpit gone", |s| {
+        s.trim().is_empty() || s.contains("review it with: inquest open")
+    });
 }

@@ -63,6 +63,9 @@ fn an_investigation_reaches_a_collector_as_one_trace_with_its_feedback() {
     let span = top["hypotheses"][0].as_str().unwrap();
     store
         .save_feedback(&Feedback {
+            id: Feedback::new_id(),
+            parent: None,
+            spans: Vec::new(),
             trace_id: trace.parse::<TraceId>().unwrap(),
             span_id: span.parse().unwrap(),
             target: "root_cause".into(),

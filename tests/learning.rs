@@ -45,6 +45,9 @@ fn grade(dir: &Path, events: &[Value], cause: &Value, grade: Grade) {
         .unwrap();
     store
         .save_feedback(&Feedback {
+            id: Feedback::new_id(),
+            parent: None,
+            spans: Vec::new(),
             trace_id: trace,
             span_id: span.parse().unwrap(),
             target: "root_cause".into(),
@@ -131,5 +134,36 @@ fn a_grade_becomes_guidance_for_the_next_run_of_the_alert() {
     let out = inquest(&dir, &["learned", "--forget", "CheckoutLatencyHigh"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(learned_lines(&run(&dir, &[])).is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_partly_grade_never_raises_the_kind_it_rules_out() {
+    let dir: PathBuf = std::env::temp_dir().join(format!("inquest-learn-partly-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let first = run(&dir, &[]);
+    let ranked = causes(&first);
+    let checkout = ranked
+        .iter()
+        .find(|c| c["service"] == "checkout" && c["kind"] == "bad_deploy")
+        .expect("checkout · bad_deploy is ranked");
+    grade(&dir, &first, checkout, Grade::Partly);
+    let confidence = |events: &[Value]| {
+        causes(events).iter().find(|c| c["service"] == "checkout").map(|c| {
+            (
+                c["kind"].as_str().unwrap().to_string(),
+                c["confidence"].as_f64().unwrap(),
+            )
+        })
+    };
+    let learned = run(&dir, &[]);
+    assert!(learned_lines(&learned)[0].contains("the kind was not bad_deploy"));
+    let without = run(&dir, &["--no-learned"]);
+    let (_, base) = confidence(&without).unwrap();
+    match confidence(&learned) {
+        Some((kind, c)) if kind == "bad_deploy" => assert!(c <= base, "{c} > {base} without learning"),
+        _ => {}
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -198,7 +198,7 @@ pub struct UiOpts {
     pub theme: Option<String>,
 }
 
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone)]
 pub struct RunOpts {
     /// Strategies to run as branches, comma separated (default: all).
     #[arg(long, value_delimiter = ',')]
@@ -220,9 +220,43 @@ pub struct RunOpts {
     pub pace: Option<String>,
     /// `builtin` (statistical, no model), `llm` (the model in config.toml's [llm]) or
     /// `hybrid` (the built-in analysis, its findings checked by the model).
-    #[arg(long, value_name = "NAME", default_value = "builtin")]
+    #[arg(long, value_name = "NAME", default_value = RunOpts::DEFAULT_REASONER)]
     pub reasoner: String,
     /// Start without the guidance that past grades of this alert left.
     #[arg(long)]
     pub no_learned: bool,
+}
+
+impl RunOpts {
+    /// One name for clap's default and [`Default`], so `inquest` alone runs as `inquest demo` does.
+    pub const DEFAULT_REASONER: &'static str = "builtin";
+}
+
+impl Default for RunOpts {
+    fn default() -> Self {
+        RunOpts {
+            strategies: Vec::new(),
+            budget_calls: None,
+            budget_tokens: None,
+            branch_budget_calls: None,
+            branch_budget_tokens: None,
+            pace: None,
+            reasoner: RunOpts::DEFAULT_REASONER.to_string(),
+            no_learned: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_arguments_run_with_the_reasoner_a_flagless_demo_gets() {
+        let Some(Cmd::Demo { opts, .. }) = Cli::parse_from(["inquest", "demo"]).command else {
+            panic!("demo parses");
+        };
+        assert_eq!(RunOpts::default().reasoner, opts.reasoner);
+        assert_eq!(opts.reasoner, "builtin");
+    }
 }

@@ -124,10 +124,7 @@ pub(super) fn cockpit_open(prefix: &str, ui: &UiOpts) -> Result<ExitCode, Failur
     let feedback = store.feedback(trace)?;
     let (keymap, view, notices) = ui_parts(ui);
     let mut app = crate::tui::app::App::new(keymap, author(), false);
-    for e in &events {
-        app.on_event(e);
-    }
-    app.live = false;
+    app.load_replay(events);
     app.feedback = feedback;
     app.toast = notices.first().map(|n| (n.clone(), true));
     let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();

@@ -60,7 +60,13 @@ pub fn merge(branches: &[BranchHypotheses<'_>], guidance: &[String], limit: usiz
     let mut out: Vec<RootCause> = by_service
         .into_iter()
         .map(|(service, mut acc)| {
-            let w = guidance::weight(guidance, &service, &services);
+            let mut w = guidance::weight(guidance, &service, &services);
+            // A kind the engineer ruled out ("partly": right service, wrong kind) is
+            // never the one named while another was proposed, and is never raised.
+            let rejected = guidance::rejected_kinds(guidance, &service);
+            if acc.kinds.keys().any(|k| !rejected.iter().any(|r| r == k.as_str())) {
+                acc.kinds.retain(|k, _| !rejected.iter().any(|r| r == k.as_str()));
+            }
             // The strongest branch, raised by the others that agree. Branches
             // read the same telemetry, so agreement counts half, not as
             // independent proof.
@@ -69,13 +75,16 @@ pub fn merge(branches: &[BranchHypotheses<'_>], guidance: &[String], limit: usiz
             let top = cs.first().copied().unwrap_or(0.0);
             let others: f64 = cs.iter().skip(1).map(|c| 1.0 - 0.5 * c).product();
             let raw = (top + (1.0 - top) * (1.0 - others)).min(MAX_CONFIDENCE);
-            let confidence = if w >= 1.0 { 1.0 - (1.0 - raw) / w } else { raw * w }.min(MAX_CONFIDENCE);
             let kind = acc
                 .kinds
                 .iter()
                 .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)))
                 .map(|(k, _)| *k)
                 .unwrap_or(FaultKind::BadDeploy);
+            if rejected.iter().any(|r| r == kind.as_str()) {
+                w = w.min(1.0);
+            }
+            let confidence = if w >= 1.0 { 1.0 - (1.0 - raw) / w } else { raw * w }.min(MAX_CONFIDENCE);
             let statement = acc.best.get(&kind).map(|b| b.1.clone()).unwrap_or_default();
             acc.hyps.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             acc.evidence.sort();
@@ -88,6 +97,8 @@ pub fn merge(branches: &[BranchHypotheses<'_>], guidance: &[String], limit: usiz
                 evidence: acc.evidence,
                 branches: acc.branches,
                 hypotheses: acc.hyps.into_iter().map(|h| h.1).collect(),
+                // What the evidence alone says, kept where guidance moved the confidence.
+                evidence_confidence: (w != 1.0).then(|| (raw * 1000.0).round() / 1000.0),
             }
         })
         .collect();

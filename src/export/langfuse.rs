@@ -82,7 +82,13 @@ pub fn scores(feedback: &[Feedback]) -> Vec<Value> {
             "name": name,
             "value": value,
             "dataType": kind,
-            "metadata": {"target": f.target, "author": red.redact(&f.author), "bundle_id": f.bundle_id},
+            "metadata": {
+                "target": f.target,
+                "author": red.redact(&f.author),
+                "bundle_id": f.bundle_id,
+                "feedback_id": f.id,
+                "parent": f.parent,
+            },
         });
         if !comment.is_empty() {
             s["comment"] = json!(comment);
@@ -138,5 +144,40 @@ mod tests {
         )
         .unwrap();
         assert_eq!(lf.scores_url(), "http://127.0.0.1:3000/api/public/scores");
+    }
+
+    #[test]
+    fn a_reply_score_names_the_feedback_it_refines() {
+        use crate::model::{SpanId, Timestamp, TraceId};
+        let grade = Feedback {
+            id: "00000000000000a1".into(),
+            parent: None,
+            spans: Vec::new(),
+            trace_id: TraceId::random(),
+            span_id: SpanId::random(),
+            target: "root_cause".into(),
+            rating: None,
+            grade: Some(crate::model::Grade::Partly),
+            highlight: None,
+            comment: None,
+            author: "a".into(),
+            at: Timestamp::from_secs(1),
+            bundle_id: "b".into(),
+        };
+        let reply = Feedback {
+            id: "00000000000000a2".into(),
+            parent: Some(grade.id.clone()),
+            grade: None,
+            comment: Some("the pool, not a deploy".into()),
+            ..grade.clone()
+        };
+        let s = scores(&[grade, reply]);
+        assert_eq!(s[0]["metadata"]["parent"], Value::Null);
+        assert_eq!(s[1]["metadata"]["parent"], "00000000000000a1");
+        let c = s[1]["comment"].as_str().unwrap();
+        assert!(
+            c.starts_with("the pool, not a deploy") && c.contains("in reply to feedback 00000000000000a1"),
+            "{c}"
+        );
     }
 }

@@ -223,7 +223,12 @@ pub fn feedback(trace: TraceId, items: &[Feedback]) -> Vec<Value> {
                 "id": uuid(&id_hex),
                 "run_id": run_of(f.span_id),
                 "key": key,
-                "feedback_source": {"type": "api", "metadata": {"author": red.redact(&f.author), "target": f.target}},
+                "feedback_source": {"type": "api", "metadata": {
+                    "author": red.redact(&f.author),
+                    "target": f.target,
+                    "feedback_id": f.id,
+                    "parent": f.parent,
+                }},
             });
             if !score.is_null() {
                 v["score"] = score;

@@ -771,6 +771,7 @@ mod tests {
                 evidence: vec![evidence],
                 branches: vec![metrics, fork],
                 hypotheses: vec![hyp_db],
+                evidence_confidence: None,
             },
             RootCause {
                 service: "checkout".into(),
@@ -780,6 +781,7 @@ mod tests {
                 evidence: vec![],
                 branches: vec![logs],
                 hypotheses: vec![hyp_co],
+                evidence_confidence: None,
             },
         ];
         b.push(
@@ -806,6 +808,9 @@ mod tests {
         let fx = fixture();
         let fb = vec![
             Feedback {
+                id: Feedback::new_id(),
+                parent: None,
+                spans: Vec::new(),
                 trace_id: fx.state.trace_id,
                 span_id: fx.hyp_db,
                 target: "root_cause".into(),
@@ -818,6 +823,9 @@ mod tests {
                 bundle_id: "b-42".into(),
             },
             Feedback {
+                id: Feedback::new_id(),
+                parent: None,
+                spans: Vec::new(),
                 trace_id: fx.state.trace_id,
                 span_id: fx.evidence,
                 target: "evidence".into(),

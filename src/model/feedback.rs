@@ -40,6 +40,14 @@ pub struct Highlight {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Feedback {
+    /// This record's id (16 hex), made by whoever gives the feedback, so a
+    /// comment can name its rating before either is stored. Records stored
+    /// before ids existed read back with one made from their row.
+    #[serde(default)]
+    pub id: String,
+    /// The record this one refines (a comment on a rating or grade), or none.
+    #[serde(default)]
+    pub parent: Option<String>,
     pub trace_id: TraceId,
     pub span_id: SpanId,
     /// What the span is: `branch`, `step`, `tool_call`, `evidence`, `root_cause`.
@@ -51,4 +59,14 @@ pub struct Feedback {
     pub author: String,
     pub at: Timestamp,
     pub bundle_id: String,
+    /// Every span a highlight covers, when it crosses nodes (the first is `span_id`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spans: Vec<SpanId>,
+}
+
+impl Feedback {
+    /// A fresh record id.
+    pub fn new_id() -> String {
+        SpanId::random().to_string()
+    }
 }

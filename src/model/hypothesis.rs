@@ -36,4 +36,7 @@ pub struct RootCause {
     /// The hypothesis spans merged into it; feedback on a root cause names the first.
     #[serde(default)]
     pub hypotheses: Vec<SpanId>,
+    /// The confidence from the evidence alone, when guidance moved it (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_confidence: Option<f64>,
 }

@@ -619,6 +619,7 @@ mod tests {
             evidence: vec![],
             branches: vec![span(BRANCH)],
             hypotheses: vec![],
+            evidence_confidence: None,
         }
     }
 

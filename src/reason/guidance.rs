@@ -67,10 +67,38 @@ pub fn verdicts(text: &str, services: &[String]) -> Vec<(String, Verdict)> {
     out
 }
 
+/// The fault kinds guidance rules out for `service`: "the kind was not
+/// bad_deploy" (what a "partly" grade teaches) in a line that names it.
+pub fn rejected_kinds(guidance: &[String], service: &str) -> Vec<String> {
+    const MARK: &str = "kind was not ";
+    let names = [service.to_string()];
+    let mut out = Vec::new();
+    for g in guidance {
+        let lower = g.to_lowercase();
+        if verdicts(&lower, &names).is_empty() {
+            continue;
+        }
+        let mut rest = lower.as_str();
+        while let Some(i) = rest.find(MARK) {
+            rest = &rest[i + MARK.len()..];
+            let kind: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            if !kind.is_empty() && !out.contains(&kind) {
+                out.push(kind);
+            }
+        }
+    }
+    out
+}
+
 /// The weight guidance puts on a service's score: above 1 for suspects, below for innocents.
 pub fn weight(guidance: &[String], service: &str, services: &[String]) -> f64 {
     let mut w = 1.0;
     for g in guidance {
+        // "Suspect X; the kind was not K" (a partly grade) must not raise X as K,
+        // and the weight cannot tell kinds apart: such a line leaves X's weight be.
+        if !rejected_kinds(std::slice::from_ref(g), service).is_empty() {
+            continue;
+        }
         for (s, v) in verdicts(g, services) {
             if s == service {
                 w = match v {
@@ -92,6 +120,16 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect()
+    }
+
+    #[test]
+    fn a_partly_line_rules_out_its_kind_for_its_service_only() {
+        let g = vec![
+            "Learned from trace 1234, graded partly right by a: suspect catalog; the kind was not bad_deploy."
+                .to_string(),
+        ];
+        assert_eq!(rejected_kinds(&g, "catalog"), vec!["bad_deploy".to_string()]);
+        assert!(rejected_kinds(&g, "frontend").is_empty());
     }
 
     #[test]

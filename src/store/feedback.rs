@@ -28,7 +28,17 @@ fn read_feedback(r: &Row<'_>) -> rusqlite::Result<Feedback> {
         end_line: end.and_then(|e| u32::try_from(e).ok()).unwrap_or(0),
         quote: quote.unwrap_or_default(),
     });
+    let row: i64 = r.get(12)?;
+    let id: Option<String> = r.get(13)?;
+    let covers: String = r.get(15)?;
     Ok(Feedback {
+        id: id.unwrap_or_else(|| format!("{row:016x}")),
+        parent: r.get(14)?,
+        spans: covers
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().map_err(|e| conversion(15, e)))
+            .collect::<rusqlite::Result<Vec<_>>>()?,
         trace_id: trace.parse().map_err(|e| conversion(0, e))?,
         span_id: span.parse().map_err(|e| conversion(1, e))?,
         target: r.get(2)?,
@@ -62,8 +72,9 @@ impl Store {
         let inserted = conn
             .prepare_cached(
                 "INSERT INTO feedback (trace_id, span_id, target, rating, grade, \
-                 highlight_start, highlight_end, quote, comment, author, at, bundle_id) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 highlight_start, highlight_end, quote, comment, author, at, bundle_id, \
+                 feedback_id, parent, covers) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )
             .and_then(|mut st| {
                 st.insert(params![
@@ -79,6 +90,9 @@ impl Store {
                     f.author,
                     f.at.0,
                     f.bundle_id,
+                    (!f.id.is_empty()).then_some(f.id.as_str()),
+                    f.parent,
+                    f.spans.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(","),
                 ])
             })
             .map_err(err);
@@ -93,7 +107,7 @@ impl Store {
         self.conn()
             .prepare_cached(
                 "SELECT trace_id, span_id, target, rating, grade, highlight_start, \
-                 highlight_end, quote, comment, author, at, bundle_id \
+                 highlight_end, quote, comment, author, at, bundle_id, id, feedback_id, parent, covers \
                  FROM feedback WHERE trace_id = ?1 ORDER BY id",
             )
             .and_then(|mut st| {
@@ -112,6 +126,9 @@ mod tests {
 
     fn feedback(trace: TraceId, n: i64) -> Feedback {
         Feedback {
+            id: Feedback::new_id(),
+            parent: None,
+            spans: Vec::new(),
             trace_id: trace,
             span_id: SpanId::random(),
             target: "root_cause".into(),
@@ -155,6 +172,48 @@ mod tests {
         let store = Store::open(dir.db()).unwrap();
         assert_eq!(store.feedback(trace).unwrap(), vec![first, bare]);
         assert!(store.feedback(TraceId::random()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn feedback_from_a_store_before_threads_reads_back_with_an_id_and_no_parent() {
+        let dir = TempDir::new("feedback-v2");
+        let trace = TraceId::random();
+        {
+            // A store as version 2 wrote it.
+            let conn = rusqlite::Connection::open(dir.db()).unwrap();
+            for sql in &crate::store::schema::MIGRATIONS[..2] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            conn.execute(
+                "INSERT INTO investigations (trace_id, started_at, alert_name, source, reasoner, bundle_id, \
+                 status, pid, pid_start) VALUES (?1, 0, 'A', 'sim', 'builtin', 'b', 'done', 0, 0)",
+                [trace.to_string()],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO feedback (trace_id, span_id, target, rating, author, at, bundle_id) \
+                 VALUES (?1, ?2, 'branch', 'up', 'alice', 5, 'b')",
+                [trace.to_string(), SpanId::random().to_string()],
+            )
+            .unwrap();
+        }
+        let store = Store::open(dir.db()).unwrap();
+        let old = store.feedback(trace).unwrap();
+        assert_eq!(old.len(), 1);
+        assert_eq!(old[0].id, format!("{:016x}", 1));
+        assert_eq!(old[0].parent, None);
+        // A reply to it keeps the link.
+        let reply = Feedback {
+            parent: Some(old[0].id.clone()),
+            rating: None,
+            grade: None,
+            highlight: None,
+            target: "branch".into(),
+            ..feedback(trace, 2)
+        };
+        store.save_feedback(&reply).unwrap();
+        assert_eq!(store.feedback(trace).unwrap()[1], reply);
     }
 
     #[test]

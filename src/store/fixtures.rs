@@ -127,6 +127,7 @@ pub fn realistic(trace: TraceId) -> Vec<Event> {
         evidence: vec![evidence],
         branches: vec![branch],
         hypotheses: vec![hyp],
+        evidence_confidence: None,
     };
     vec![
         t.started("CheckoutLatencyHigh", "checkout"),

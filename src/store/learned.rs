@@ -210,6 +210,9 @@ mod tests {
 
     fn graded(trace: TraceId, span: SpanId, grade: Grade, target: &str) -> Feedback {
         Feedback {
+            id: Feedback::new_id(),
+            parent: None,
+            spans: Vec::new(),
             trace_id: trace,
             span_id: span,
             target: target.into(),

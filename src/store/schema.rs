@@ -119,6 +119,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE investigations ADD COLUMN estimated_tokens INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE investigations ADD COLUMN cost_microusd INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 5: feedback as a thread: each record's own id and the record it refines, and
+    // the spans a highlight covers when it crosses nodes. Older rows keep NULLs and
+    // read back with an id made from their row.
+    r#"
+    ALTER TABLE feedback ADD COLUMN feedback_id TEXT;
+    ALTER TABLE feedback ADD COLUMN parent TEXT;
+    ALTER TABLE feedback ADD COLUMN covers TEXT NOT NULL DEFAULT '';
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -37,6 +37,9 @@ macro_rules! actions {
 
 actions! {
     Quit = "quit", "quit";
+    Interrupt = "interrupt", "stop";
+    Stop = "stop", "stop";
+    RaiseBudget = "raise_budget", "more budget";
     Help = "help", "help";
     FocusNext = "focus_next", "focus";
     FocusPrev = "focus_prev", "focus back";
@@ -50,6 +53,7 @@ actions! {
     Pause = "pause", "pause";
     Fork = "fork", "fork";
     Open = "open", "investigate";
+    Detail = "detail", "details";
     Down = "down", "down";
     Up = "up", "up";
     PageDown = "page_down", "page down";
@@ -57,6 +61,15 @@ actions! {
     First = "first", "first";
     Last = "last", "last";
     Select = "select", "select";
+    StepBack = "step_back", "back";
+    StepForward = "step_forward", "forward";
+    CallBack = "call_back", "call back";
+    CallForward = "call_forward", "next call";
+    Play = "play", "play";
+    Raw = "raw", "raw";
+    Wrap = "wrap", "wrap";
+    ScrollLeft = "scroll_left", "left";
+    ScrollRight = "scroll_right", "right";
     Cancel = "cancel", "cancel";
     Search = "search", "search";
     SearchNext = "search_next", "next match";
@@ -86,7 +99,7 @@ impl Action {
         use Action::*;
         const MOVE: &[Action] = &[
             Down, Up, PageDown, PageUp, First, Last, Select, Comment, RateUp, RateDown, Cancel, Search, SearchNext,
-            SearchPrev,
+            SearchPrev, Detail,
         ];
         match layer {
             Layer::Global => &[
@@ -99,6 +112,14 @@ impl Action {
                 FocusEvidence,
                 FocusCauses,
                 Guide,
+                Interrupt,
+                Stop,
+                RaiseBudget,
+                StepBack,
+                StepForward,
+                CallBack,
+                CallForward,
+                Play,
             ],
             Layer::Tree => &[
                 Down,
@@ -113,8 +134,31 @@ impl Action {
                 RateDown,
                 Comment,
                 Open,
+                Detail,
+                Search,
             ],
-            Layer::Stream | Layer::Evidence => MOVE,
+            Layer::Stream => MOVE,
+            Layer::Evidence => &[
+                Down,
+                Up,
+                PageDown,
+                PageUp,
+                First,
+                Last,
+                Select,
+                Comment,
+                RateUp,
+                RateDown,
+                Cancel,
+                Search,
+                SearchNext,
+                SearchPrev,
+                Detail,
+                Raw,
+                Wrap,
+                ScrollLeft,
+                ScrollRight,
+            ],
             Layer::Causes => &[
                 Down,
                 Up,
@@ -124,10 +168,28 @@ impl Action {
                 RateUp,
                 RateDown,
                 Comment,
+                Search,
+                Detail,
             ],
             Layer::Composer => &[Submit, Newline, Cancel],
-            Layer::Confirm => &[Yes, No],
-            Layer::Help => &[Close, Down, Up],
+            Layer::Confirm => &[Yes, No, Interrupt],
+            Layer::Help => &[Close, Down, Up, Search],
+            Layer::Detail => &[
+                Close,
+                Down,
+                Up,
+                PageDown,
+                PageUp,
+                First,
+                Last,
+                RateUp,
+                RateDown,
+                Comment,
+                GradeCorrect,
+                GradePartly,
+                GradeWrong,
+                Interrupt,
+            ],
         }
     }
 
@@ -137,21 +199,54 @@ impl Action {
         match layer {
             Layer::Composer => &[Submit, Newline, Cancel],
             Layer::Confirm => &[Yes, No],
-            Layer::Help => &[Close],
+            Layer::Help => &[Search, Close],
+            Layer::Detail => &[
+                Down,
+                PageDown,
+                GradeCorrect,
+                GradePartly,
+                GradeWrong,
+                RateUp,
+                RateDown,
+                Comment,
+                Close,
+            ],
             Layer::Tree => &[
                 Help,
+                Detail,
+                Play,
+                StepBack,
+                StepForward,
                 GuideBranch,
                 Guide,
                 Prune,
                 Pause,
                 Fork,
+                RaiseBudget,
+                Stop,
                 RateUp,
                 RateDown,
+                Comment,
                 FocusNext,
                 Quit,
             ],
-            Layer::Causes => &[Help, GradeCorrect, GradePartly, GradeWrong, Comment, FocusNext, Quit],
-            _ => &[Help, Select, Comment, RateUp, RateDown, FocusNext, Quit],
+            Layer::Causes => &[
+                Help,
+                Detail,
+                GradeCorrect,
+                GradePartly,
+                GradeWrong,
+                Comment,
+                Stop,
+                FocusNext,
+                Quit,
+            ],
+            Layer::Evidence => &[
+                Help, Detail, Select, Comment, Raw, Wrap, RateUp, RateDown, Search, SearchNext, Stop, FocusNext, Quit,
+            ],
+            _ => &[
+                Help, Detail, Select, Comment, RateUp, RateDown, Search, SearchNext, Stop, FocusNext, Quit,
+            ],
         }
     }
 }

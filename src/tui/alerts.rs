@@ -46,7 +46,7 @@ impl AlertList {
             Action::Up => self.sel = self.sel.saturating_sub(1),
             Action::First => self.sel = 0,
             Action::Last => self.sel = n.saturating_sub(1),
-            Action::Open if n > 0 => return Pick::Investigate(self.sel),
+            Action::Open | Action::Detail if n > 0 => return Pick::Investigate(self.sel),
             Action::Quit => return Pick::Quit,
             _ => {}
         }
@@ -113,7 +113,7 @@ impl AlertList {
                 .unwrap_or_default()
         };
         let mut spans = vec![Span::raw(" ")];
-        spans.extend(hint(Action::Open, "investigate"));
+        spans.extend(hint(Action::Detail, "investigate"));
         spans.extend(hint(Action::Down, "down"));
         spans.extend(hint(Action::Up, "up"));
         spans.push(Span::styled("r", t.style(Role::StatusKey)));

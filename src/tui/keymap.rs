@@ -38,10 +38,12 @@ pub enum Layer {
     Composer,
     Confirm,
     Help,
+    /// The full view of one node.
+    Detail,
 }
 
 impl Layer {
-    pub const ALL: [Layer; 8] = [
+    pub const ALL: [Layer; 9] = [
         Layer::Global,
         Layer::Tree,
         Layer::Stream,
@@ -50,6 +52,7 @@ impl Layer {
         Layer::Composer,
         Layer::Confirm,
         Layer::Help,
+        Layer::Detail,
     ];
 
     /// The layer's table name in a key map file.
@@ -63,6 +66,7 @@ impl Layer {
             Layer::Composer => "composer",
             Layer::Confirm => "confirm",
             Layer::Help => "help",
+            Layer::Detail => "detail",
         }
     }
 
@@ -76,7 +80,7 @@ impl Layer {
 
     /// Whether bindings of the `global` layer apply here.
     fn inherits_global(self) -> bool {
-        !matches!(self, Layer::Global | Layer::Composer | Layer::Confirm)
+        !matches!(self, Layer::Global | Layer::Composer | Layer::Confirm | Layer::Detail)
     }
 }
 

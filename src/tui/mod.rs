@@ -7,6 +7,7 @@ pub mod app;
 pub mod highlight;
 pub mod key;
 pub mod keymap;
+pub mod readable;
 pub mod term;
 pub mod theme;
 pub mod views;

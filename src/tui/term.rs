@@ -200,6 +200,9 @@ pub async fn run(mut s: Session) -> std::io::Result<App> {
                 pacer.request();
             }
             _ = tick.tick() => {
+                if s.app.replay_tick(TICK) {
+                    pacer.request();
+                }
                 let running = s.app.state.as_ref().is_some_and(|st| st.branches.iter().any(|b| b.status == BranchStatus::Running));
                 if running {
                     s.app.tick += 1;

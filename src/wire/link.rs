@@ -120,6 +120,9 @@ mod tests {
         let (_events, rx) = mpsc::unbounded_channel();
         let (requests, mut replies) = local(rx, None, Some(store));
         let f = Feedback {
+            id: Feedback::new_id(),
+            parent: None,
+            spans: Vec::new(),
             trace_id: TraceId::random(),
             span_id: SpanId::random(),
             target: "branch".into(),

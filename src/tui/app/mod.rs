@@ -1,9 +1,13 @@
 //! The cockpit's app: engine events and keys in, commands and feedback out,
 //! as requests. Nothing here touches the terminal or the engine.
 
+mod control;
+mod detail;
 mod lines;
+mod replay;
 mod state;
 mod update;
 
 pub use lines::{LineKind, StreamLine};
-pub use state::{App, Cursor, Focus, Mode, Purpose, Target};
+pub use replay::Replay;
+pub use state::{App, Ask, Cursor, Focus, Mode, Purpose, Target, proposals};

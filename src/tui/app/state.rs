@@ -72,6 +72,10 @@ pub enum Purpose {
     Comment {
         target: Target,
         highlight: Option<Highlight>,
+        /// The rating or grade this comment refines.
+        parent: Option<String>,
+        /// Every span the highlight covers, when it crosses nodes.
+        spans: Vec<SpanId>,
     },
 }
 
@@ -81,17 +85,71 @@ pub enum Mode {
         purpose: Purpose,
         area: Box<TextArea<'static>>,
     },
-    ConfirmPrune {
-        branch: SpanId,
-        label: String,
-    },
+    /// A question before something that cannot be taken back.
+    Confirm(Ask),
     Help {
         scroll: u16,
+        /// Only the bindings whose keys or words hold this.
+        filter: String,
+        /// Typing the filter.
+        typing: bool,
+    },
+    /// Everything about one node, full height; `scroll` in wrapped rows.
+    Detail {
+        target: Target,
+        scroll: usize,
     },
     /// Typing a search in the stream or the evidence.
     Search {
         input: String,
     },
+}
+
+/// What a confirmation asks.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ask {
+    Prune {
+        branch: SpanId,
+        label: String,
+    },
+    /// Quit while the investigation still runs (leaving stops it).
+    Quit,
+    /// Stop the running investigation (Ctrl-C); a second Ctrl-C quits.
+    Stop,
+}
+
+/// The hypotheses merged into `rc`, with their branch's strategy, most
+/// confident first (the strategy settles ties, so arrival order never shows).
+pub fn proposals<'a>(s: &'a InvestigationState, rc: &RootCause) -> Vec<(&'a str, &'a crate::model::Hypothesis)> {
+    let mut out: Vec<(&str, &crate::model::Hypothesis)> = s
+        .branches
+        .iter()
+        .flat_map(|b| {
+            b.hypotheses
+                .iter()
+                .filter(|(span, _)| rc.hypotheses.contains(span))
+                .map(move |(_, h)| (b.strategy.as_str(), h))
+        })
+        .collect();
+    out.sort_by(|a, b| b.1.confidence.total_cmp(&a.1.confidence).then(a.0.cmp(b.0)));
+    out
+}
+
+/// The first of `spans` that is stored evidence with a body of a few lines, else the first stored.
+fn strongest<'a>(state: &InvestigationState, mut spans: impl Iterator<Item = &'a SpanId> + Clone) -> Option<SpanId> {
+    let stored = |s: &&SpanId| state.evidence.contains_key(*s);
+    let full = |s: &&SpanId| {
+        state
+            .evidence
+            .get(*s)
+            .is_some_and(|e| e.evidence.body.lines().nth(3).is_some())
+    };
+    spans
+        .clone()
+        .filter(stored)
+        .find(full)
+        .or_else(|| spans.find(stored))
+        .copied()
 }
 
 /// A pane with a cursor and an optional line selection.
@@ -156,6 +214,22 @@ pub struct App {
     pub notices: Vec<String>,
     /// The last search, for `n` and `N`.
     pub search: Option<String>,
+    /// Ctrl-C was pressed and nothing else since: the next one quits.
+    pub(super) interrupted: bool,
+    /// The evidence shown as its raw body rather than its readable form.
+    pub evidence_raw: bool,
+    /// Long evidence lines wrap rather than clip.
+    pub evidence_wrap: bool,
+    /// Columns the evidence is scrolled right by (when not wrapping).
+    pub evidence_hscroll: usize,
+    /// The pane the evidence pane follows (the last focused other than itself).
+    pub evidence_source: Focus,
+    /// A stored investigation being reviewed, which can be replayed.
+    pub replay: Option<super::replay::Replay>,
+    /// The rating just given, which `c` comments on for a few seconds: (its id, what it rated, until).
+    pub rated: Option<(String, Target, std::time::Instant)>,
+    /// Commands sent that the engine has not answered yet, oldest first, to confirm each with a toast.
+    pub(super) asked: std::collections::VecDeque<crate::model::Command>,
 }
 
 impl App {
@@ -175,6 +249,14 @@ impl App {
             feedback: Vec::new(),
             toast: None,
             search: None,
+            interrupted: false,
+            evidence_source: Focus::Tree,
+            rated: None,
+            replay: None,
+            evidence_raw: false,
+            evidence_wrap: false,
+            evidence_hscroll: 0,
+            asked: Default::default(),
             pending: Vec::new(),
             lines: LineCache::default(),
             quit: false,
@@ -197,7 +279,10 @@ impl App {
             }
         }
         if let EventKind::CommandRejected { command, reason } = &e.kind {
+            self.asked.pop_front();
             self.toast = Some((format!("{command} refused: {}", clean(reason)), true));
+        } else {
+            self.confirm_answer(e);
         }
         if matches!(e.kind, EventKind::InvestigationFinished { .. }) {
             self.live = false;
@@ -236,49 +321,76 @@ impl App {
         self.state.as_ref()?.branches.get(*i)
     }
 
-    /// The evidence the evidence pane shows: the tool call under the stream
-    /// cursor if it brought some, else the branch's latest.
+    /// The evidence the evidence pane shows, following the pane last focused:
+    /// the selected cause's strongest evidence; the tool call (or hypothesis)
+    /// under the stream cursor, nothing for a thought; in the tree, or while
+    /// the stream follows its end, what the branch found for the top cause.
     pub fn evidence_span(&self) -> Option<SpanId> {
         self.evidence_span_in(&self.stream_lines())
     }
 
     /// [`evidence_span`](Self::evidence_span) with the stream lines already at hand.
     pub fn evidence_span_in(&self, lines: &[StreamLine]) -> Option<SpanId> {
+        match self.evidence_source {
+            Focus::Causes => return self.cause_evidence(self.cause_sel),
+            Focus::Stream if !self.stream_follow => return self.evidence_at_cursor(lines),
+            _ => {}
+        }
         let b = self.selected_branch()?;
-        let evidence = &self.state.as_ref()?.evidence;
-        let at_cursor = lines
-            .get(self.stream.line.min(lines.len().saturating_sub(1)))
-            .map(|l| l.target.span);
-        // At the cursor: a finished call's evidence (none when it failed), or
-        // the first evidence a hypothesis rests on.
-        let here = at_cursor.and_then(|span| b.steps.iter().find(|s| s.span() == span));
-        match here {
-            Some(Step::ToolCall {
+        let state = self.state.as_ref()?;
+        let mine = |span: &&SpanId| state.evidence.get(span).is_some_and(|e| e.branch == Some(b.span));
+        // What this branch found for the top cause, else for its own best guess.
+        let top = state.root_causes.first().and_then(|rc| {
+            let own = b.hypotheses.iter().filter(|(span, _)| rc.hypotheses.contains(span));
+            strongest(state, own.flat_map(|(_, h)| h.evidence.iter()).filter(mine))
+        });
+        let best = b.best().and_then(|h| strongest(state, h.evidence.iter().filter(mine)));
+        top.or(best).or_else(|| {
+            // Otherwise the latest evidence with something in it.
+            let has_body = |span: &SpanId| {
+                state
+                    .evidence
+                    .get(span)
+                    .is_some_and(|e| e.evidence.body.lines().nth(3).is_some())
+            };
+            let latest = |want_body: bool| {
+                b.steps.iter().rev().find_map(|s| match s {
+                    Step::ToolCall { evidence: Some(e), .. } if !want_body || has_body(e) => Some(*e),
+                    _ => None,
+                })
+            };
+            latest(true).or_else(|| latest(false))
+        })
+    }
+
+    /// The evidence of the line under the stream cursor: a finished call's
+    /// (none when it failed), a hypothesis's strongest; none for a thought.
+    fn evidence_at_cursor(&self, lines: &[StreamLine]) -> Option<SpanId> {
+        let b = self.selected_branch()?;
+        let state = self.state.as_ref()?;
+        let span = lines
+            .get(self.stream.line.min(lines.len().saturating_sub(1)))?
+            .target
+            .span;
+        match b.steps.iter().find(|s| s.span() == span)? {
+            Step::ToolCall {
                 evidence: Some(e),
                 status: Some(_),
                 ..
-            }) => return Some(*e),
-            Some(Step::ToolCall { status: Some(st), .. }) if *st != crate::model::CallStatus::Ok => return None,
-            Some(Step::Hypothesis { hypothesis, .. }) => {
-                if let Some(e) = hypothesis.evidence.iter().find(|e| evidence.contains_key(e)) {
-                    return Some(*e);
-                }
-            }
-            _ => {}
+            } => Some(*e),
+            Step::Hypothesis { hypothesis, .. } => strongest(state, hypothesis.evidence.iter()),
+            _ => None,
         }
-        // Otherwise the latest evidence with something in it.
-        let has_body = |span: &SpanId| {
-            evidence
-                .get(span)
-                .is_some_and(|e| e.evidence.body.lines().nth(3).is_some())
-        };
-        let latest = |want_body: bool| {
-            b.steps.iter().rev().find_map(|s| match s {
-                Step::ToolCall { evidence: Some(e), .. } if !want_body || has_body(e) => Some(*e),
-                _ => None,
-            })
-        };
-        latest(true).or_else(|| latest(false))
+    }
+
+    /// The strongest evidence of the `i`th root cause: the first, in the
+    /// order its hypotheses cite it, with more than a few lines to show.
+    pub fn cause_evidence(&self, i: usize) -> Option<SpanId> {
+        let state = self.state.as_ref()?;
+        let rc = state.root_causes.get(i)?;
+        let cited = proposals(state, rc);
+        strongest(state, cited.iter().flat_map(|(_, h)| h.evidence.iter()))
+            .or_else(|| strongest(state, rc.evidence.iter()))
     }
 
     pub fn evidence_lines(&self) -> Vec<String> {
@@ -288,7 +400,21 @@ impl App {
         let Some(ev) = self.state.as_ref().and_then(|s| s.evidence.get(&span)) else {
             return vec![];
         };
-        clean(&ev.evidence.body).lines().map(str::to_string).collect()
+        let body = clean(&ev.evidence.body);
+        match self.readable_evidence(span) {
+            Some(rows) => rows.iter().map(crate::tui::readable::text).collect(),
+            None => body.lines().map(str::to_string).collect(),
+        }
+    }
+
+    /// The readable form of the evidence `span`, unless the raw body was asked for.
+    pub fn readable_evidence(&self, span: SpanId) -> Option<Vec<crate::tui::readable::Row>> {
+        if self.evidence_raw {
+            return None;
+        }
+        let s = self.state.as_ref()?;
+        let ev = s.evidence.get(&span)?;
+        crate::tui::readable::readable(ev.evidence.kind, &clean(&ev.evidence.body), s.now)
     }
 
     pub fn root_causes(&self) -> &[RootCause] {
@@ -300,8 +426,9 @@ impl App {
         match &self.mode {
             Mode::Normal => self.focus.layer(),
             Mode::Composer { .. } => Layer::Composer,
-            Mode::ConfirmPrune { .. } => Layer::Confirm,
+            Mode::Confirm(_) => Layer::Confirm,
             Mode::Help { .. } => Layer::Help,
+            Mode::Detail { .. } => Layer::Detail,
             Mode::Search { .. } => Layer::Composer,
         }
     }
@@ -309,6 +436,25 @@ impl App {
     /// Spans with feedback, for markers.
     pub fn feedback_spans(&self) -> BTreeSet<SpanId> {
         self.feedback.iter().map(|f| f.span_id).collect()
+    }
+
+    /// The mark of each span with feedback: ✎ commented, else ▲ rated up or
+    /// ▼ rated down (the latest rating), else ◆ graded.
+    pub fn feedback_marks(&self) -> BTreeMap<SpanId, &'static str> {
+        let mut out: BTreeMap<SpanId, &'static str> = BTreeMap::new();
+        for f in &self.feedback {
+            let m = out.entry(f.span_id).or_insert("◆");
+            if *m == "✎" {
+                continue;
+            }
+            *m = match (&f.comment, &f.rating) {
+                (Some(_), _) => "✎",
+                (_, Some(Rating::Up)) => "▲",
+                (_, Some(Rating::Down)) => "▼",
+                _ => m,
+            };
+        }
+        out
     }
 
     /// Branches with feedback on themselves or anything in them.
@@ -339,12 +485,26 @@ impl App {
             (Some(Rating::Up), _, _) => "rated up".to_string(),
             (Some(Rating::Down), _, _) => "rated down".to_string(),
             (_, _, Some(_)) => match &f.highlight {
+                Some(h) if f.spans.len() > 1 => format!(
+                    "comment on lines {}-{} across {} nodes",
+                    h.start_line,
+                    h.end_line,
+                    f.spans.len()
+                ),
                 Some(h) => format!("comment on lines {}-{}", h.start_line, h.end_line),
                 None => "comment".to_string(),
             },
             _ => "feedback".to_string(),
         };
-        self.toast = Some((format!("saved: {what} on {} {}", f.target, f.span_id.short()), false));
+        let offer = match &self.rated {
+            Some((id, _, until)) if *id == f.id && std::time::Instant::now() < *until => " · add a comment? (c)",
+            _ => "",
+        };
+        let reply = if f.parent.is_some() { " (in reply)" } else { "" };
+        self.toast = Some((
+            format!("saved: {what}{reply} on {} {}{offer}", f.target, f.span_id.short()),
+            false,
+        ));
         self.feedback.push(f);
     }
 

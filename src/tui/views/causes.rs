@@ -6,9 +6,27 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::View;
+use crate::model::RootCause;
 use crate::tools::sanitize::clean;
 use crate::tui::app::{App, Focus, Mode};
 use crate::tui::theme::Role;
+
+/// Evidence alone at or above this, a guidance demotion is called out.
+const STRONG: f64 = 0.7;
+
+/// " ↑ guidance (evidence 0.28)" where guidance moved the cause, else nothing.
+pub(super) fn guided(rc: &RootCause) -> String {
+    match rc.evidence_confidence {
+        Some(e) if rc.confidence > e => format!(" ↑ guidance (evidence {e:.2})"),
+        Some(e) if rc.confidence < e => format!(" ↓ guidance (evidence {e:.2})"),
+        _ => String::new(),
+    }
+}
+
+/// Guidance pushed down a cause the evidence strongly supports.
+pub(super) fn disagrees(rc: &RootCause) -> bool {
+    rc.evidence_confidence.is_some_and(|e| e >= STRONG && rc.confidence < e)
+}
 
 impl View {
     pub(super) fn causes(&self, f: &mut Frame, area: Rect, app: &mut App) {
@@ -43,6 +61,11 @@ impl View {
                 Span::styled(clean(&rc.service), t.style(Role::CausesService)),
                 Span::styled(format!(" · {} · ", rc.kind.as_str()), t.style(Role::CausesKind)),
                 Span::styled(format!("{:.2}", rc.confidence), t.style(Role::CausesConfidence)),
+                Span::styled(guided(rc), t.style(Role::StreamGuidance)),
+                Span::styled(
+                    if disagrees(rc) { " evidence disagrees" } else { "" },
+                    t.style(Role::StatusWarning),
+                ),
                 Span::styled(grade.unwrap_or_default(), t.style(Role::CausesGraded)),
                 Span::styled(format!("  {}", clean(&rc.statement)), t.style(Role::CausesKind)),
             ]);

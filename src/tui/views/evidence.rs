@@ -64,10 +64,18 @@ impl View {
                 };
                 (text.join(" "), role)
             });
-        let title = match (&ev, &failed) {
-            (_, Some(_)) => " Call failed ".to_string(),
-            (Some((_, e)), _) => format!(" Evidence: {} ", clean(&e.summary)),
-            (None, None) => " Evidence ".into(),
+        let title = match (&ev, &failed, &reading) {
+            (_, Some(_), _) => " Call failed ".to_string(),
+            (Some((_, e)), _, _) => format!(
+                " Evidence: {}{} ",
+                clean(&e.summary),
+                super::stream::selected(app.evidence.selection())
+            ),
+            // What is read has no evidence of its own: say what it is, not "evidence".
+            (None, None, Some((_, Role::StreamGuidance))) => " Guidance ".into(),
+            (None, None, Some((_, Role::StreamHypothesis))) => " Hypothesis ".into(),
+            (None, None, Some(_)) => " Thought ".into(),
+            (None, None, None) => " Evidence ".into(),
         };
         let block = self.block(clip(&title, area.width.saturating_sub(4) as usize), focused);
         let inner = block.inner(area);
@@ -114,7 +122,11 @@ impl View {
             }
             head.extend(self.sparks.as_ref().map(|s| s.1.clone()).unwrap_or_default());
         }
-        let lines = self.highlighter.lines(span, &e.syntax, &e.body, &t);
+        let readable = self.readable_lines(app, span);
+        let lines: &[Line<'static>] = match &readable {
+            Some(l) => l,
+            None => self.highlighter.lines(span, &e.syntax, &e.body, &t),
+        };
         let h = (inner.height as usize).saturating_sub(head.len());
         if !lines.is_empty() {
             app.evidence.line = app.evidence.line.min(lines.len() - 1);
@@ -122,8 +134,16 @@ impl View {
         app.evidence.follow(h);
         let sel = app.evidence.selection();
         let mut out = head;
-        for (n, l) in lines.iter().enumerate().skip(app.evidence.scroll).take(h) {
-            let mut line = l.clone();
+        let bottom = out.len() + h;
+        for (n, l) in lines.iter().enumerate().skip(app.evidence.scroll) {
+            if out.len() >= bottom {
+                break;
+            }
+            let mut line = if app.evidence_wrap {
+                l.clone()
+            } else {
+                shift(l, app.evidence_hscroll)
+            };
             if let Some(p) = &app.search {
                 line = super::mark_matches(line, p);
             }
@@ -133,10 +153,92 @@ impl View {
             if focused && n == app.evidence.line {
                 line = line.patch_style(t.style(Role::StreamCursor));
             }
-            out.push(line);
+            if app.evidence_wrap {
+                out.extend(wrap_line(line, w));
+            } else {
+                out.push(line);
+            }
         }
+        out.truncate(bottom);
         f.render_widget(Paragraph::new(out), inner);
     }
+}
+
+impl View {
+    /// The readable form of the evidence `span` in colour, built once per evidence.
+    fn readable_lines(&mut self, app: &App, span: crate::model::SpanId) -> Option<std::rc::Rc<Vec<Line<'static>>>> {
+        match &self.readable {
+            Some((key, lines)) if *key == (span, app.evidence_raw) => Some(lines.clone()),
+            _ => app.readable_evidence(span).map(|rows| {
+                let lines: std::rc::Rc<Vec<Line<'static>>> =
+                    std::rc::Rc::new(rows.iter().map(|r| tones(r, &self.theme)).collect());
+                self.readable = Some(((span, app.evidence_raw), lines.clone()));
+                lines
+            }),
+        }
+    }
+}
+
+/// A readable row in the theme's colours.
+fn tones(row: &crate::tui::readable::Row, t: &Theme) -> Line<'static> {
+    use crate::tui::readable::Tone;
+    Line::from(
+        row.iter()
+            .map(|(text, tone)| {
+                let role = match tone {
+                    Tone::Time => Role::StreamTime,
+                    Tone::Error => Role::EvidenceError,
+                    Tone::Warn => Role::EvidenceWarn,
+                    Tone::Info => Role::EvidenceKeyword,
+                    Tone::Text => Role::EvidenceText,
+                    Tone::Dim => Role::EvidenceComment,
+                    Tone::Header => Role::PaneTitle,
+                };
+                Span::styled(text.clone(), t.style(role))
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// `line` without its first `n` characters (scrolled right).
+fn shift(line: &Line<'static>, n: usize) -> Line<'static> {
+    if n == 0 {
+        return line.clone();
+    }
+    let mut skip = n;
+    let mut spans = Vec::new();
+    for s in &line.spans {
+        let len = s.content.chars().count();
+        if skip >= len {
+            skip -= len;
+            continue;
+        }
+        spans.push(Span::styled(s.content.chars().skip(skip).collect::<String>(), s.style));
+        skip = 0;
+    }
+    Line::from(spans).style(line.style)
+}
+
+/// `line` cut into rows of `w` characters, its styles kept.
+fn wrap_line(line: Line<'static>, w: usize) -> Vec<Line<'static>> {
+    let mut rows: Vec<Line<'static>> = vec![Line::default().style(line.style)];
+    let mut n = 0;
+    for s in line.spans {
+        let mut chars: Vec<char> = s.content.chars().collect();
+        while !chars.is_empty() {
+            if n == w {
+                rows.push(Line::default().style(line.style));
+                n = 0;
+            }
+            let take = (w - n).min(chars.len());
+            let piece: String = chars.drain(..take).collect();
+            n += take;
+            if let Some(r) = rows.last_mut() {
+                r.spans.push(Span::styled(piece, s.style));
+            }
+        }
+    }
+    rows
 }
 
 /// `text` cut into rows of `w` characters, at most `max` rows, the last ending in … when cut.

@@ -3,6 +3,7 @@
 //! (beyond keeping its cursors inside what is drawn).
 
 mod causes;
+mod detail;
 mod evidence;
 mod overlays;
 mod status;
@@ -20,11 +21,16 @@ use super::theme::Theme;
 use crate::model::InvestigationState;
 use crate::tui::theme::Role;
 
+/// Which evidence, and whether raw, the readable lines were built for.
+type ReadableKey = (crate::model::SpanId, bool);
+
 pub struct View {
     pub theme: Theme,
     pub highlighter: Highlighter,
     /// The sparklines last drawn, by (evidence, width).
     sparks: Option<((crate::model::SpanId, u16), Vec<Line<'static>>)>,
+    /// The readable evidence last drawn, by (evidence, raw).
+    readable: Option<(ReadableKey, std::rc::Rc<Vec<Line<'static>>>)>,
 }
 
 impl View {
@@ -33,6 +39,7 @@ impl View {
             theme,
             highlighter: Highlighter::new(),
             sparks: None,
+            readable: None,
         }
     }
 
@@ -71,8 +78,16 @@ impl View {
         self.hints(f, rows[3], app);
         match &app.mode {
             Mode::Composer { .. } => self.composer(f, area, app),
-            Mode::ConfirmPrune { label, .. } => self.confirm(f, area, label),
-            Mode::Help { scroll } => self.help(f, area, app, *scroll),
+            Mode::Confirm(ask) => self.confirm(f, area, app, ask),
+            Mode::Detail { .. } => {
+                // Full height: everything between the status line and the hints.
+                let body = Rect {
+                    height: rows[1].height + rows[2].height,
+                    ..rows[1]
+                };
+                self.detail(f, body, app)
+            }
+            Mode::Help { scroll, filter, typing } => self.help(f, area, app, *scroll, filter, *typing),
             Mode::Normal | Mode::Search { .. } => {}
         }
     }

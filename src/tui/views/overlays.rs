@@ -9,9 +9,24 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 use super::{View, centered, fit};
 use crate::tools::sanitize::clean;
 use crate::tui::action::Action;
-use crate::tui::app::{App, Mode, Purpose};
+use crate::tui::app::{App, Ask, Mode, Purpose};
 use crate::tui::keymap::Layer;
 use crate::tui::theme::Role;
+
+/// What the marks in the panes mean, for the help's legend.
+const LEGEND: &[(&str, &str)] = &[
+    ("○", "queued (a spinner while running)"),
+    ("✓", "done, or a tool call that succeeded"),
+    ("✗", "pruned, or a tool call that failed"),
+    ("!", "failed"),
+    ("‖", "paused"),
+    ("$", "out of budget (b raises the budget)"),
+    ("▲ ▼", "rated up · rated down"),
+    ("✎", "commented"),
+    ("◆", "graded (root causes show the grade)"),
+    ("•", "feedback on something in this branch"),
+    ("↑ ↓", "guidance raised · lowered this cause's rank"),
+];
 
 impl View {
     pub(super) fn composer(&self, f: &mut Frame, area: Rect, app: &mut App) {
@@ -23,15 +38,30 @@ impl View {
             Purpose::Guide { branch: None, .. } => (" Guidance for the whole investigation ".to_string(), None),
             Purpose::Guide { label, .. } => (format!(" Guidance for {label} "), None),
             Purpose::Fork { label, .. } => (format!(" Fork {label} with guidance "), None),
-            Purpose::Comment { target, highlight } => (
+            Purpose::Comment {
+                target,
+                highlight,
+                parent,
+                spans,
+            } => (
                 format!(
-                    " Comment on {} {} ",
+                    " {} {} {} ",
+                    if parent.is_some() {
+                        "Comment on your rating of"
+                    } else {
+                        "Comment on"
+                    },
                     target.kind.replace('_', " "),
                     clean(&target.label)
                 ),
                 highlight.as_ref().map(|h| {
+                    let across = if spans.len() > 1 {
+                        format!(" across {} nodes", spans.len())
+                    } else {
+                        String::new()
+                    };
                     format!(
-                        "lines {}-{}: {}",
+                        "lines {}-{}{across}: {}",
                         h.start_line,
                         h.end_line,
                         h.quote.lines().next().unwrap_or("")
@@ -67,25 +97,56 @@ impl View {
         f.render_widget(&**text, text_area);
     }
 
-    pub(super) fn confirm(&self, f: &mut Frame, area: Rect, label: &str) {
+    pub(super) fn confirm(&self, f: &mut Frame, area: Rect, app: &App, ask: &Ask) {
         let t = &self.theme;
-        let r = centered(area, 44.min(area.width), 5);
+        let key = |a: Action| {
+            app.keymap
+                .hint(Layer::Confirm, a)
+                .unwrap_or_else(|| a.name().to_string())
+        };
+        let (title, question, why, yes, no) = match ask {
+            Ask::Prune { label, .. } => (
+                " Prune ",
+                format!("Prune {}?", clean(label)),
+                "Its hypotheses leave the conclusion.".to_string(),
+                "prune",
+                "keep",
+            ),
+            Ask::Quit => (
+                " Quit ",
+                "Quit while the investigation runs?".to_string(),
+                "Leaving stops every branch; the trace stays.".to_string(),
+                "quit",
+                "stay",
+            ),
+            Ask::Stop => (
+                " Stop ",
+                "Stop the investigation?".to_string(),
+                format!("The review stays open. {} again: quit.", key(Action::Interrupt)),
+                "stop",
+                "keep running",
+            ),
+        };
+        let r = centered(area, 50.min(area.width), 5);
         f.render_widget(Clear, r);
         let block = Block::default()
             .borders(Borders::ALL)
             .border_type(BorderType::Rounded)
             .border_style(t.style(Role::DialogBorder))
-            .title(" Prune ");
+            .title(title);
         let p = Paragraph::new(vec![
-            Line::styled(format!("Prune {label}?"), t.style(Role::DialogText)),
-            Line::styled("Its hypotheses leave the conclusion.", t.style(Role::DialogText)),
-            Line::styled("y prune · n keep", t.style(Role::HelpKey)),
+            Line::styled(question, t.style(Role::DialogText)),
+            Line::styled(why, t.style(Role::DialogText)),
+            Line::styled(
+                format!("{} {yes} · {} {no}", key(Action::Yes), key(Action::No)),
+                t.style(Role::HelpKey),
+            ),
         ])
         .block(block);
         f.render_widget(p, r);
     }
 
-    pub(super) fn help(&self, f: &mut Frame, area: Rect, app: &App, scroll: u16) {
+    pub(super) fn help(&self, f: &mut Frame, area: Rect, app: &App, scroll: u16, filter: &str, typing: bool) {
         let t = &self.theme;
         let r = centered(
             area,
@@ -94,21 +155,40 @@ impl View {
         );
         f.render_widget(Clear, r);
         let mut lines = Vec::new();
+        let needle = filter.to_lowercase();
+        if typing || !filter.is_empty() {
+            lines.push(Line::from(vec![
+                Span::styled("  filter: ", t.style(Role::HelpKey)),
+                Span::styled(
+                    format!("{}{}", clean(filter), if typing { "▏" } else { "" }),
+                    t.style(Role::HelpDesc),
+                ),
+            ]));
+        }
         let focus_layer = app.focus.layer();
         for layer in [focus_layer, Layer::Global, Layer::Composer] {
-            lines.push(Line::styled(
-                format!("{} keys", layer.name()),
-                t.style(Role::PaneTitle).add_modifier(Modifier::BOLD),
-            ));
-            // One line per action, with every key bound to it.
+            // One line per action available now, with every key bound to it.
             let mut rows: Vec<(Action, Vec<String>, String)> = Vec::new();
             for b in app.keymap.bindings(layer) {
+                if layer != Layer::Composer && !app.available(b.run) {
+                    continue;
+                }
                 let keys: Vec<String> = b.on.iter().map(|k| k.to_string()).collect();
                 match rows.iter_mut().find(|r| r.0 == b.run) {
                     Some(r) => r.1.push(keys.join(" ")),
                     None => rows.push((b.run, vec![keys.join(" ")], b.desc.clone())),
                 }
             }
+            rows.retain(|(_, keys, desc)| {
+                needle.is_empty() || desc.to_lowercase().contains(&needle) || keys.iter().any(|k| k.contains(filter))
+            });
+            if rows.is_empty() {
+                continue;
+            }
+            lines.push(Line::styled(
+                format!("{} keys", layer.name()),
+                t.style(Role::PaneTitle).add_modifier(Modifier::BOLD),
+            ));
             for (_, keys, desc) in rows {
                 lines.push(Line::from(vec![
                     Span::styled(format!("  {:<18}", keys.join(", ")), t.style(Role::HelpKey)),
@@ -116,6 +196,18 @@ impl View {
                 ]));
             }
             lines.push(Line::raw(""));
+        }
+        lines.push(Line::styled(
+            "legend",
+            t.style(Role::PaneTitle).add_modifier(Modifier::BOLD),
+        ));
+        for (mark, what) in LEGEND {
+            if needle.is_empty() || what.contains(&needle) {
+                lines.push(Line::from(vec![
+                    Span::styled(format!("  {mark:<18}"), t.style(Role::HelpKey)),
+                    Span::styled(*what, t.style(Role::HelpDesc)),
+                ]));
+            }
         }
         let block = Block::default()
             .borders(Borders::ALL)

@@ -12,6 +12,16 @@ use crate::tui::action::Action;
 use crate::tui::app::App;
 use crate::tui::theme::Role;
 
+/// "replay 120/480 · 4x" while a review is not at its end, or playing.
+fn replay(app: &App) -> Option<String> {
+    let r = app.replay.as_ref()?;
+    let speed = match r.speed() {
+        0 => String::new(),
+        x => format!(" · {x}x"),
+    };
+    (r.at < r.events.len() || r.speed() > 0).then(|| format!("replay {}/{}{speed}", r.at, r.events.len()))
+}
+
 impl View {
     pub(super) fn status(&self, f: &mut Frame, area: Rect, app: &App) {
         let t = &self.theme;
@@ -72,6 +82,7 @@ impl View {
                         ],
                     ),
                     (0, vec![Span::styled(st, t.style(role))]),
+                    (0, replay(app).map(v).into_iter().collect()),
                 ];
                 let width = |segs: &[&(u8, Vec<Span>)]| -> usize {
                     9 + segs
@@ -117,7 +128,12 @@ impl View {
         // Whole hints only, as many as fit; the last (quit, close) always shows.
         let hints: Vec<(String, String)> = Action::hints(layer)
             .iter()
-            .filter_map(|&a| app.keymap.hint(layer, a).map(|k| (k, format!(" {}  ", a.label()))))
+            .filter(|&&a| app.available(a))
+            .filter_map(|&a| {
+                app.keymap
+                    .hint(layer, a)
+                    .map(|k| (k, format!(" {}  ", app.hint_label(a))))
+            })
             .collect();
         let width = |h: &(String, String)| h.0.chars().count() + h.1.chars().count();
         let mut room = (area.width as usize).saturating_sub(1 + hints.last().map(width).unwrap_or(0));

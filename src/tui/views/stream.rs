@@ -9,12 +9,22 @@ use super::View;
 use crate::tui::app::{App, Focus, LineKind, Mode, StreamLine};
 use crate::tui::theme::Role;
 
+/// " · 3 lines selected" while a selection is open, so its size shows as it moves.
+pub(super) fn selected(sel: Option<(usize, usize)>) -> String {
+    match sel {
+        Some((a, b)) if a == b => " · 1 line selected".into(),
+        Some((a, b)) => format!(" · {} lines selected", b - a + 1),
+        None => String::new(),
+    }
+}
+
 impl View {
     pub(super) fn stream(&self, f: &mut Frame, area: Rect, app: &mut App, lines: &[StreamLine]) {
         let t = &self.theme;
         let focused = app.focus == Focus::Stream && matches!(app.mode, Mode::Normal);
+        let size = selected(app.stream.selection());
         let title = match app.selected_branch() {
-            Some(b) => format!(" Stream: {} ", b.strategy),
+            Some(b) => format!(" Stream: {}{size} ", b.strategy),
             None => " Stream ".into(),
         };
         let block = self.block(title, focused);
@@ -27,7 +37,7 @@ impl View {
         app.stream.line = app.stream.line.min(lines.len() - 1);
         app.stream.follow(h);
         let sel = app.stream.selection();
-        let marked = app.feedback_spans();
+        let marked = app.feedback_marks();
         let mut out = Vec::new();
         for (n, l) in lines.iter().enumerate().skip(app.stream.scroll).take(h) {
             let time = l.at.map(|a| a.clock()).unwrap_or_else(|| "        ".into());
@@ -47,10 +57,9 @@ impl View {
             } else {
                 icon
             };
-            let mark = if l.node_line == 0 && marked.contains(&l.target.span) {
-                "✎"
-            } else {
-                " "
+            let mark = match marked.get(&l.target.span) {
+                Some(m) if l.node_line == 0 => m,
+                _ => " ",
             };
             let mut spans = vec![
                 Span::styled(format!("{time} "), t.style(Role::StreamTime)),

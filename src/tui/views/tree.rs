@@ -26,6 +26,7 @@ impl View {
         }
         app.tree_sel = app.tree_sel.min(rows.len() - 1);
         let marked = app.branches_with_feedback();
+        let own = app.feedback_marks();
         let Some(s) = &app.state else { return };
         let h = inner.height as usize;
         // Where there is room, a second line under each branch: its calls and best guess.
@@ -54,7 +55,12 @@ impl View {
                 (_, Some(c)) => format!("{c:.2}"),
                 _ => String::new(),
             };
-            let mark = if marked.contains(&b.span) { "✎" } else { " " };
+            // The branch's own feedback, else a dot for feedback on something in it.
+            let mark = match own.get(&b.span) {
+                Some(m) => m,
+                None if marked.contains(&b.span) => "•",
+                None => " ",
+            };
             let name_w = (inner.width as usize).saturating_sub(indent.chars().count() + 2 + 7 + 1);
             let mut spans = vec![
                 Span::raw(indent),
