@@ -71,11 +71,10 @@ pub(super) fn feedback(prefix: &str, json: bool) -> Result<ExitCode, Failure> {
     let items = store.feedback(trace)?;
     let mut out = std::io::stdout().lock();
     if json {
-        let _ = writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&items).unwrap_or_else(|_| "[]".into())
-        );
+        // Quotes and comments may carry what a log line leaked: redacted, as every exit is.
+        let mut v = serde_json::to_value(&items).unwrap_or_default();
+        crate::tools::redact::Redactor::new().redact_json(&mut v);
+        let _ = writeln!(out, "{}", crate::tools::sanitize::json_pretty(&v));
         return Ok(ExitCode::SUCCESS);
     }
     if items.is_empty() {
