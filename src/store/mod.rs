@@ -18,4 +18,4 @@ pub use error::StoreError;
 pub use investigations::InvestigationRow;
 pub use learned::{LEARNED_MAX, StrategyStat};
 pub use schema::SCHEMA_VERSION;
-pub use writer::{BATCH_DELAY, BATCH_MAX, StoreWriter};
+pub use writer::{BATCH_DELAY, BATCH_MAX, SaveStatus, StoreWriter};
