@@ -389,7 +389,7 @@ fn feedback_section(out: &mut String, st: &InvestigationState, feedback: &[Feedb
             inline(&f.author),
             utc(f.at)
         );
-        if let Some(c) = f.comment.as_deref().map(clean) {
+        if let Some(c) = f.comment.as_deref().map(|c| clean(&red(c))) {
             for line in c.trim_end().lines() {
                 let _ = writeln!(out, "  > {}", block_line(line));
             }

@@ -342,7 +342,8 @@ fn real_value(v: &str) -> bool {
     !(v.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-')
         || markers.contains(&lower.as_str())
         || v.chars().all(|c| c == '*' || c == 'x' || c == 'X')
-        || v.starts_with(['$', '{', '<', '%', '['])
+        || v.starts_with(['$', '{', '<', '['])
+        || v.starts_with("%(")
         || lower.contains("redacted"))
 }
 
