@@ -141,6 +141,12 @@ pub(super) fn cockpit_open(prefix: &str, ui: &UiOpts) -> Result<ExitCode, Failur
         app.on_event(e);
     }
     app.live = false;
+    // A run whose process died is interrupted, not running (the store can tell).
+    if let (Some(st), Ok(Some(row))) = (app.state.as_mut(), store.get(trace))
+        && st.status == crate::model::InvestigationStatus::Running
+    {
+        st.status = row.status;
+    }
     app.feedback = feedback;
     app.toast = notices.first().map(|n| (n.clone(), true));
     let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();
