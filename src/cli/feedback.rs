@@ -34,7 +34,7 @@ pub(super) fn learned_cmd(alert: Option<&str>, json: bool, forget: bool) -> Resu
             .iter()
             .map(|(name, lines, stats)| serde_json::json!({"alert": name, "guidance": lines, "strategies": stats}))
             .collect();
-        println!("{}", serde_json::Value::Array(v));
+        println!("{}", crate::tools::sanitize::json_line(&serde_json::Value::Array(v)));
         return Ok(ExitCode::SUCCESS);
     }
     if out.is_empty() {
@@ -92,7 +92,7 @@ pub(super) fn feedback(prefix: &str, json: bool) -> Result<ExitCode, Failure> {
             "{} {} {:<10} {:<8} {}{}",
             f.at.to_rfc3339().get(..19).unwrap_or(""),
             f.span_id.short(),
-            f.target,
+            clean(&f.target),
             what,
             clean(&f.author),
             f.comment
