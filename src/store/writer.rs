@@ -258,6 +258,27 @@ mod tests {
     use crate::store::fixtures::{TempDir, Trace, realistic};
 
     #[test]
+    fn a_failed_write_is_kept_in_the_save_status_and_returned_by_finish() {
+        let dir = TempDir::new("writer-fails");
+        let store = Store::open(dir.db()).unwrap();
+        // A connection that refuses every write, as a full disk or a read-only file does.
+        store.conn().execute_batch("PRAGMA query_only = ON").unwrap();
+        let status = SaveStatus::new();
+        let w = StoreWriter::spawn_reporting(store, status.clone());
+        let trace = TraceId::random();
+        for e in realistic(trace) {
+            w.send(e);
+        }
+        let err = w.finish().unwrap_err().to_string();
+        let told = status.error().expect("the failure is kept");
+        assert!(told.contains(&dir.db().display().to_string()), "{told}");
+        assert!(
+            err.contains("readonly") || err.contains("read-only") || err.contains("query_only"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn finish_writes_everything_in_order() {
         let dir = TempDir::new("writer-finish");
         let trace = TraceId::random();
