@@ -568,9 +568,8 @@ impl Check<'_> {
                     s.get_ref().name.span(),
                     format!(
                         "expected a service name of lowercase letters, digits and '-' (a DNS label, at most {} \
-                         characters, starting and ending with a letter or digit), found {}",
+                         characters, starting and ending with a letter or digit), found {name:?}",
                         limits::NAME,
-                        format!("{name:?}")
                     ),
                 ));
             }
@@ -579,10 +578,7 @@ impl Check<'_> {
             {
                 return Err(self.at(
                     s.span(),
-                    format!(
-                        "expected a namespace of lowercase letters, digits and '-' (a DNS label), found {}",
-                        format!("{ns:?}")
-                    ),
+                    format!("expected a namespace of lowercase letters, digits and '-' (a DNS label), found {ns:?}"),
                 ));
             }
             if index.insert(name.clone(), names.len()).is_some() {
