@@ -198,8 +198,9 @@ pub(crate) fn init_logs() -> Option<tracing_appender::non_blocking::WorkerGuard>
     std::fs::create_dir_all(&dir).ok()?;
     let appender = tracing_appender::rolling::daily(dir, "inquest.log");
     let (writer, guard) = tracing_appender::non_blocking(appender);
+    // Logs quote what tools, servers and models said: redacted like every exit.
     let sub = tracing_subscriber::fmt()
-        .with_writer(writer)
+        .with_writer(move || crate::tools::redact::RedactingWriter(writer.clone()))
         .with_ansi(false)
         .with_target(false)
         .finish();

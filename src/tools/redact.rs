@@ -267,6 +267,22 @@ impl Redactor {
     }
 }
 
+/// An `io::Write` that redacts what passes through it: the log file's writer.
+/// A log event arrives in one write, so a secret is never split across two.
+pub struct RedactingWriter<W: std::io::Write>(pub W);
+
+impl<W: std::io::Write> std::io::Write for RedactingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(Redactor::new().redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// Byte ranges of placeholders already written, so no rule matches into them.
 fn placeholders_in(s: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
@@ -386,6 +402,16 @@ mod tests {
             r.redact("nothing secret here: p99 412ms"),
             "nothing secret here: p99 412ms"
         );
+    }
+
+    #[test]
+    fn the_log_writer_redacts_each_event() {
+        use std::io::Write;
+        let mut w = RedactingWriter(Vec::new());
+        w.write_all(b"WARN request failed for postgres://app:hunter2secret@db:5432/x\n")
+            .unwrap();
+        let out = String::from_utf8(w.0).unwrap();
+        assert!(!out.contains("hunter2secret") && out.ends_with('\n'), "{out}");
     }
 
     #[test]
