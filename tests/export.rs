@@ -188,7 +188,7 @@ fn an_investigation_reaches_a_collector_as_one_trace_with_its_feedback() {
         .as_str()
         .unwrap();
     assert!(
-        comment.contains("[API_KEY_1]") && comment.contains("leaked in the runbook"),
+        comment.contains("[REDACTED:openai-key:1]") && comment.contains("leaked in the runbook"),
         "{comment}"
     );
 
@@ -250,7 +250,7 @@ fn an_investigation_reaches_a_collector_as_one_trace_with_its_feedback() {
     assert_eq!(score["dataType"], "CATEGORICAL");
     let comment = score["comment"].as_str().unwrap();
     assert!(
-        comment.contains("[API_KEY_1]") && comment.contains("pool exhausted"),
+        comment.contains("[REDACTED:openai-key:1]") && comment.contains("pool exhausted"),
         "{comment}"
     );
     assert!(!reqs[1].body.contains("sk-proj-"));

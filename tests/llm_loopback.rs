@@ -390,7 +390,7 @@ fn an_openai_compatible_model_investigates_through_the_tools() {
         seen.iter().all(|(_, _, body)| !body.contains("hunter2-secret")),
         "a secret reached the model"
     );
-    assert!(seen.iter().any(|(_, _, body)| body.contains("[PASSWORD_")));
+    assert!(seen.iter().any(|(_, _, body)| body.contains("[REDACTED:")));
     // The malformed arguments were answered with an error the model could read.
     assert!(seen.iter().any(|(_, _, body)| body.contains("are not a JSON object")));
     // A tool that would change the system is refused by the guard, and the model is told so.

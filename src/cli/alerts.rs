@@ -34,11 +34,7 @@ pub(super) fn alerts(json: bool) -> Result<ExitCode, Failure> {
         .map_err(|e| Failure::Other(e.to_string()))?;
     let mut out = std::io::stdout().lock();
     if json {
-        let _ = writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&alerts).unwrap_or_else(|_| "[]".into())
-        );
+        let _ = writeln!(out, "{}", crate::tools::sanitize::json_pretty(&alerts));
         return Ok(ExitCode::SUCCESS);
     }
     if alerts.is_empty() {

@@ -88,17 +88,27 @@ pub(super) fn cockpit_alerts(
 /// The cockpit on an investigation that starts now.
 pub(super) fn cockpit_live(setup: Setup, ui: &UiOpts, learned: bool) -> Result<ExitCode, Failure> {
     let (keymap, view, notices) = ui_parts(ui);
-    let store = open_store().ok();
+    let store = open_store();
     let feedback_store = open_store().ok();
     let rt = runtime(2)?;
     let trace = rt.block_on(async move {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let running = launch(Launch::new(setup).store(store).learned(learned).sink(Channel(tx)));
+        let (store, unsaved) = match store {
+            Ok(s) => (Some(s), None),
+            Err(Failure::Other(m) | Failure::BadInput(m)) => (None, Some(m)),
+        };
+        let l = Launch::new(setup).store(store).learned(learned).sink(Channel(tx));
+        let saved = l.save_status();
+        if let Some(m) = unsaved {
+            saved.fail(m);
+        }
+        let running = launch(l);
         let trace = running.trace_id;
         let commands = running.commands();
         let mut app = crate::tui::app::App::new(keymap, author(), true);
         app.toast = notices.first().map(|n| (n.clone(), true));
-        let (requests, replies) = wire::link::local(rx, Some(commands.clone()), feedback_store);
+        let (requests, replies) =
+            wire::link::local_saving(rx, Some(commands.clone()), feedback_store, Some(saved.clone()));
         let session = crate::tui::term::Session {
             app,
             view,
@@ -109,9 +119,12 @@ pub(super) fn cockpit_live(setup: Setup, ui: &UiOpts, learned: bool) -> Result<E
         // Leaving the cockpit stops what is still running; the store gets every event.
         let _ = commands.send(Command::Stop);
         let _ = running.wait().await;
-        result.map(|_| trace)
+        result.map(|_| (trace, saved.error()))
     });
-    let trace = trace.map_err(|e| Failure::Other(format!("terminal: {e}")))?;
+    let (trace, unsaved) = trace.map_err(|e| Failure::Other(format!("terminal: {e}")))?;
+    if let Some(cause) = unsaved {
+        return Err(Failure::Other(format!("investigation {trace} was not saved: {cause}")));
+    }
     println!("trace {trace} · review it with: inquest open {}", trace.short());
     Ok(ExitCode::SUCCESS)
 }
@@ -125,6 +138,12 @@ pub(super) fn cockpit_open(prefix: &str, ui: &UiOpts) -> Result<ExitCode, Failur
     let (keymap, view, notices) = ui_parts(ui);
     let mut app = crate::tui::app::App::new(keymap, author(), false);
     app.load_replay(events);
+    // A run whose process died is interrupted, not running (the store can tell).
+    if let (Some(st), Ok(Some(row))) = (app.state.as_mut(), store.get(trace))
+        && st.status == crate::model::InvestigationStatus::Running
+    {
+        st.status = row.status;
+    }
     app.feedback = feedback;
     app.toast = notices.first().map(|n| (n.clone(), true));
     let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();

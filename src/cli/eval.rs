@@ -27,15 +27,15 @@ pub(super) fn scenarios(json: bool) -> Result<ExitCode, Failure> {
     }
     let mut out = std::io::stdout().lock();
     if json {
-        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+        let _ = writeln!(out, "{}", crate::tools::sanitize::json_pretty(&rows));
     } else {
         for r in &rows {
             let _ = writeln!(
                 out,
                 "{:<34} {:>3} services  {}",
-                r["id"].as_str().unwrap_or(""),
+                crate::tools::sanitize::clean(r["id"].as_str().unwrap_or("")),
                 r["services"],
-                r["title"].as_str().unwrap_or("")
+                crate::tools::sanitize::clean(r["title"].as_str().unwrap_or(""))
             );
         }
     }
@@ -82,7 +82,9 @@ pub(super) fn eval(
         }
     });
     let text = if json {
-        serde_json::to_string_pretty(&report).map_err(|e| Failure::Other(e.to_string()))? + "\n"
+        crate::tools::sanitize::json_safe(
+            &serde_json::to_string_pretty(&report).map_err(|e| Failure::Other(e.to_string()))?,
+        ) + "\n"
     } else if markdown {
         crate::eval::report::markdown(&report)
     } else {

@@ -20,7 +20,7 @@ pub(super) fn export_langfuse(prefix: &str, host: Option<&str>) -> Result<ExitCo
         .block_on(otlp::send(&lf.otel_url(), &lf.headers(), &body, timeout))
         .map_err(Failure::Other)?;
     if !said.is_empty() {
-        eprintln!("inquest: {}: {said}", lf.otel_url());
+        eprintln!("inquest: {}: {}", lf.otel_url(), crate::tools::sanitize::clean(&said));
     }
     let sent = rt
         .block_on(langfuse::send_scores(&lf, &scores, timeout))
@@ -61,7 +61,7 @@ pub(super) fn export_otlp(prefix: &str, url: &str) -> Result<ExitCode, Failure> 
     let body = otlp::payload(&state, &feedback);
     let spans = otlp::span_count(&body);
     if url == "-" {
-        let _ = writeln!(std::io::stdout().lock(), "{body}");
+        let _ = writeln!(std::io::stdout().lock(), "{}", crate::tools::sanitize::json_line(&body));
         return Ok(ExitCode::SUCCESS);
     }
     let endpoint = otlp::traces_url(url).map_err(Failure::BadInput)?;
@@ -72,7 +72,7 @@ pub(super) fn export_otlp(prefix: &str, url: &str) -> Result<ExitCode, Failure> 
         .block_on(otlp::send(&endpoint, &headers, &body, Duration::from_secs(30)))
         .map_err(Failure::Other)?;
     if !said.is_empty() {
-        eprintln!("inquest: {endpoint}: {said}");
+        eprintln!("inquest: {endpoint}: {}", crate::tools::sanitize::clean(&said));
     }
     eprintln!(
         "trace {trace}: {spans} spans and {} pieces of feedback sent to {endpoint}",

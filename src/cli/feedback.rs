@@ -34,7 +34,7 @@ pub(super) fn learned_cmd(alert: Option<&str>, json: bool, forget: bool) -> Resu
             .iter()
             .map(|(name, lines, stats)| serde_json::json!({"alert": name, "guidance": lines, "strategies": stats}))
             .collect();
-        println!("{}", serde_json::Value::Array(v));
+        println!("{}", crate::tools::sanitize::json_line(&serde_json::Value::Array(v)));
         return Ok(ExitCode::SUCCESS);
     }
     if out.is_empty() {
@@ -71,11 +71,10 @@ pub(super) fn feedback(prefix: &str, json: bool) -> Result<ExitCode, Failure> {
     let items = store.feedback(trace)?;
     let mut out = std::io::stdout().lock();
     if json {
-        let _ = writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&items).unwrap_or_else(|_| "[]".into())
-        );
+        // Quotes and comments may carry what a log line leaked: redacted, as every exit is.
+        let mut v = serde_json::to_value(&items).unwrap_or_default();
+        crate::tools::redact::Redactor::new().redact_json(&mut v);
+        let _ = writeln!(out, "{}", crate::tools::sanitize::json_pretty(&v));
         return Ok(ExitCode::SUCCESS);
     }
     if items.is_empty() {
@@ -93,7 +92,7 @@ pub(super) fn feedback(prefix: &str, json: bool) -> Result<ExitCode, Failure> {
             "{} {} {:<10} {:<8} {}{}",
             f.at.to_rfc3339().get(..19).unwrap_or(""),
             f.span_id.short(),
-            f.target,
+            clean(&f.target),
             what,
             clean(&f.author),
             f.comment

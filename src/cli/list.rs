@@ -13,11 +13,7 @@ pub(super) fn list(json: bool) -> Result<ExitCode, Failure> {
     let rows = store.list()?;
     let mut out = std::io::stdout().lock();
     if json {
-        let _ = writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into())
-        );
+        let _ = writeln!(out, "{}", crate::tools::sanitize::json_pretty(&rows));
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {

@@ -71,6 +71,9 @@ pub fn main() -> ExitCode {
             };
         }
     };
+    if let Err(f) = install_redaction() {
+        return finish(Err(f));
+    }
     let command = match cli.command {
         Some(c) => c,
         None => {
@@ -198,13 +201,30 @@ pub(crate) fn init_logs() -> Option<tracing_appender::non_blocking::WorkerGuard>
     std::fs::create_dir_all(&dir).ok()?;
     let appender = tracing_appender::rolling::daily(dir, "inquest.log");
     let (writer, guard) = tracing_appender::non_blocking(appender);
+    // Logs quote what tools, servers and models said: redacted like every exit.
     let sub = tracing_subscriber::fmt()
-        .with_writer(writer)
+        .with_writer(move || crate::tools::redact::RedactingWriter(writer.clone()))
         .with_ansi(false)
         .with_target(false)
         .finish();
     tracing::subscriber::set_global_default(sub).ok()?;
     Some(guard)
+}
+
+/// The shipped redaction rules with config.toml's `[redact]` over them, for
+/// every exit of this process. A config file that does not parse is reported
+/// by the command that reads it; here it leaves the shipped rules.
+fn install_redaction() -> Result<(), Failure> {
+    let dir = crate::config::config_dir();
+    let (settings, _) = crate::config::settings(dir.as_deref());
+    let rules = crate::tools::redact::Rules::from_settings(&settings.redact).map_err(|e| {
+        let file = dir
+            .map(|d| d.join("config.toml").display().to_string())
+            .unwrap_or_default();
+        Failure::BadInput(format!("{file}: [redact]: {e}"))
+    })?;
+    crate::tools::redact::install(rules);
+    Ok(())
 }
 
 pub(crate) fn settings() -> Result<crate::config::Settings, Failure> {

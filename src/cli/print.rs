@@ -90,13 +90,14 @@ pub(super) fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-pub(super) fn print_summary(s: &InvestigationState, label: &str) {
+pub(super) fn print_summary(s: &InvestigationState, label: &str, saved: bool) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "\n{} on {} · {label}\ntrace {} · bundle {} · {} branches · {} tool calls{} · {} ms · {}\n",
+        "\n{} on {} · {}\ntrace {} · bundle {} · {} branches · {} tool calls{} · {} ms · {}\n",
         clean(&s.alert.name),
         clean(s.alert.service().unwrap_or("?")),
+        clean(label),
         s.trace_id,
         s.bundle_id,
         s.branches.len(),
@@ -151,5 +152,7 @@ pub(super) fn print_summary(s: &InvestigationState, label: &str) {
                 .unwrap_or_else(|| "—".into())
         );
     }
-    let _ = writeln!(out, "\nReport: inquest report {}", s.trace_id.short());
+    if saved {
+        let _ = writeln!(out, "\nReport: inquest report {}", s.trace_id.short());
+    }
 }

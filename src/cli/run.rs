@@ -131,7 +131,7 @@ pub(super) fn investigate_firing(
         }
         let known: Vec<String> = alerts
             .iter()
-            .map(|a| format!("{} ({})", clean(&a.name), a.fingerprint))
+            .map(|a| format!("{} ({})", clean(&a.name), clean(&a.fingerprint)))
             .collect();
         return Err(Failure::BadInput(format!(
             "no firing alert {:?}; firing: {}",
@@ -145,10 +145,10 @@ pub(super) fn investigate_firing(
             "inquest: investigating the newest of {} firing alerts, {} ({}); --pick chooses another",
             alerts.len() + 1,
             clean(&alert.name),
-            alert.fingerprint
+            clean(&alert.fingerprint)
         );
     }
-    let label = format!("alert {} from Alertmanager", alert.fingerprint);
+    let label = format!("alert {} from Alertmanager", clean(&alert.fingerprint));
     investigate_this(alert, &label, json, opts)
 }
 
@@ -175,17 +175,20 @@ pub(super) fn investigate_this(
 }
 
 pub(super) fn execute(setup: Setup, label: &str, json: bool, demo: bool, learned: bool) -> Result<ExitCode, Failure> {
-    // The store is where feedback and review come from; a run without one still reports.
-    let store = match open_store() {
-        Ok(store) => Some(store),
+    // The store is where feedback and review come from; a run without one still
+    // reports, and then fails: an investigation that was not saved is never
+    // reported as saved.
+    let (store, unsaved) = match open_store() {
+        Ok(store) => (Some(store), None),
         Err(Failure::Other(m) | Failure::BadInput(m)) => {
-            eprintln!("inquest: not saving this investigation: {m}");
-            None
+            eprintln!("inquest: not saving this investigation: {}", clean(&m));
+            (None, Some(m))
         }
     };
     let rt = runtime(2)?;
-    let state = rt.block_on(async move {
+    let (state, saved) = rt.block_on(async move {
         let mut l = Launch::new(setup).store(store).learned(learned);
+        let saved = l.save_status();
         if json {
             l = l.sink(JsonLines);
         } else if demo {
@@ -200,13 +203,22 @@ pub(super) fn execute(setup: Setup, label: &str, json: bool, demo: bool, learned
         });
         let state = running.wait().await;
         stopper.abort();
-        state
+        (state, saved)
     });
     let Some(state) = state else {
         return Err(Failure::Other("the investigation engine failed".into()));
     };
+    // The engine has dropped its sinks by now, so the store writer has written
+    // (or failed to write) everything.
+    let unsaved = unsaved.or_else(|| saved.error());
     if !json {
-        print_summary(&state, label);
+        print_summary(&state, label, unsaved.is_none());
+    }
+    if let Some(cause) = unsaved {
+        return Err(Failure::Other(format!(
+            "investigation {} was not saved: {cause}",
+            state.trace_id
+        )));
     }
     Ok(match state.status {
         InvestigationStatus::Failed => ExitCode::from(1),

@@ -40,6 +40,49 @@ pub struct Settings {
     #[serde(default)]
     pub serve: Serve,
     pub llm: Option<LlmSettings>,
+    #[serde(default)]
+    pub redact: RedactSettings,
+}
+
+/// `[redact]`: the shipped redaction rules (redact.toml) extended and tuned.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactSettings {
+    /// More rules, in the shape of redact.toml's.
+    #[serde(default)]
+    pub extra: Vec<RedactRule>,
+    /// Regexes: a match that one of them also matches is kept as it is.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Redact e-mail addresses (default true).
+    #[serde(default = "yes")]
+    pub emails: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for RedactSettings {
+    fn default() -> Self {
+        RedactSettings {
+            extra: vec![],
+            allow: vec![],
+            emails: true,
+        }
+    }
+}
+
+/// One redaction rule: what it is called, what it matches, the words that
+/// must be in the text for it to run, and an optional check of the match.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactRule {
+    pub id: String,
+    pub regex: String,
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    pub validator: Option<String>,
 }
 
 /// The model `--reasoner llm` uses.

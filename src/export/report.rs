@@ -5,9 +5,14 @@
 //! Everything but the headings comes from untrusted text (alert labels, tool
 //! output, log lines, model output), so it passes through [`inline`] (or a
 //! fenced block) on the way in: terminal control is stripped and Markdown
-//! that could break the layout is escaped.
+//! that could break the layout is escaped. On the way in it is also redacted
+//! (before any cut), with one [`Redactor`] for the whole report so that one
+//! secret is one placeholder throughout.
 
+use std::cell::RefCell;
 use std::fmt::Write;
+
+use crate::tools::redact::Redactor;
 
 use crate::tools::render::call_args;
 use crate::tools::sanitize::clean;
@@ -22,8 +27,28 @@ const ARGS_MAX: usize = 120;
 /// Longest statement or summary in a table cell.
 const CELL_MAX: usize = 300;
 
+thread_local! {
+    /// The redactor of the report being written on this thread.
+    static RED: RefCell<Option<Redactor>> = const { RefCell::new(None) };
+}
+
+/// `s` redacted by the report's redactor.
+fn red(s: &str) -> String {
+    RED.with(|r| match r.borrow().as_ref() {
+        Some(r) => r.redact(s),
+        None => Redactor::new().redact(s),
+    })
+}
+
 /// The whole report.
 pub fn markdown(state: &InvestigationState, feedback: &[Feedback]) -> String {
+    RED.with(|r| *r.borrow_mut() = Some(Redactor::new()));
+    let out = markdown_body(state, feedback);
+    RED.with(|r| *r.borrow_mut() = None);
+    out
+}
+
+fn markdown_body(state: &InvestigationState, feedback: &[Feedback]) -> String {
     let mut out = String::new();
     title(&mut out, state);
     summary(&mut out, state);
@@ -376,7 +401,7 @@ fn feedback_section(out: &mut String, st: &InvestigationState, feedback: &[Feedb
             inline(&f.author),
             utc(f.at)
         );
-        if let Some(c) = f.comment.as_deref().map(clean) {
+        if let Some(c) = f.comment.as_deref().map(|c| clean(&red(c))) {
             for line in c.trim_end().lines() {
                 let _ = writeln!(out, "  > {}", block_line(line));
             }
@@ -488,6 +513,7 @@ fn call_status_str(s: CallStatus) -> &'static str {
 }
 
 fn truncate(s: &str, max: usize) -> String {
+    let s = &red(s);
     if s.chars().count() <= max {
         s.to_string()
     } else {
@@ -506,7 +532,7 @@ fn cell(s: &str) -> String {
 /// table cell): control stripped, line breaks folded into spaces, and the
 /// characters that could end a cell or start markup escaped.
 fn inline(s: &str) -> String {
-    let cleaned = clean(s);
+    let cleaned = clean(&red(s));
     let mut out = String::with_capacity(cleaned.len());
     let mut space = false;
     for c in cleaned.trim().chars() {
@@ -542,7 +568,7 @@ fn block_line(line: &str) -> String {
 
 /// Verbatim text in a fenced code block whose fence no backtick run inside can close.
 fn fenced(out: &mut String, text: &str, indent: &str) {
-    let text = clean(text);
+    let text = clean(&red(text));
     let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest.max(2) + 1);
     let _ = writeln!(out, "{indent}{fence}text");

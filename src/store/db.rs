@@ -62,6 +62,7 @@ impl Store {
                 source,
             })?;
         }
+        refuse_damaged(&path)?;
         // Another process creating or migrating the file can hold it for a moment in ways
         // SQLite reports as busy without waiting (switching to WAL): try again, briefly.
         let started = std::time::Instant::now();
@@ -104,6 +105,9 @@ impl Store {
                     "journal_mode stayed {mode}, WAL is needed"
                 ))));
             }
+        }
+        if wal {
+            quick_check(&conn, &path)?;
         }
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
@@ -472,6 +476,58 @@ fn top_cause(root_causes: &[RootCause]) -> (Option<&str>, Option<&str>, Option<f
     match root_causes.first() {
         Some(rc) => (Some(rc.service.as_str()), Some(rc.kind.as_str()), Some(rc.confidence)),
         None => (None, None, None),
+    }
+}
+
+/// A file that is there but is not an SQLite database, or is empty though
+/// nobody is creating it, is damaged: opening it would make it a new, empty
+/// store and lose what it held.
+fn refuse_damaged(path: &Path) -> Result<(), StoreError> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    let damaged = |detail: &str| StoreError::Damaged {
+        path: path.to_path_buf(),
+        detail: detail.to_string(),
+    };
+    if meta.len() == 0 {
+        // A store being created right now by another process is empty for a
+        // moment; one that stayed empty was cut short (a full disk, a crash).
+        let age = meta.modified().ok().and_then(|m| m.elapsed().ok()).unwrap_or_default();
+        if age > Duration::from_secs(2) && !wal_beside(path) {
+            return Err(damaged("the file is empty"));
+        }
+        return Ok(());
+    }
+    let mut head = [0u8; 16];
+    use std::io::Read;
+    let read = std::fs::File::open(path).and_then(|mut f| f.read(&mut head));
+    match read {
+        Ok(n) if n < 16 || &head != b"SQLite format 3\0" => Err(damaged("not an SQLite database")),
+        _ => Ok(()),
+    }
+}
+
+fn wal_beside(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(PathBuf::from(wal)).is_ok_and(|m| m.len() > 0)
+}
+
+/// SQLite's own check of the pages, cheap enough for every open.
+fn quick_check(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let verdict: Result<String, rusqlite::Error> = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0));
+    match verdict {
+        Ok(v) if v == "ok" => Ok(()),
+        Ok(v) => Err(StoreError::Damaged {
+            path: path.to_path_buf(),
+            detail: v,
+        }),
+        Err(e) if is_busy(&e) => Ok(()),
+        Err(e) => Err(StoreError::Damaged {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        }),
     }
 }
 

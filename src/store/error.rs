@@ -73,4 +73,11 @@ pub enum StoreError {
     },
     #[error("trace store {}: the writer thread stopped unexpectedly", path.display())]
     WriterDied { path: PathBuf },
+    #[error(
+        "the trace store {} is damaged ({detail}); it was left as it is: move it aside to start a new one, \
+         or recover it with `sqlite3 {} .recover`",
+        path.display(),
+        path.display()
+    )]
+    Damaged { path: PathBuf, detail: String },
 }

@@ -20,4 +20,4 @@ pub use investigations::InvestigationRow;
 pub use learned::{LEARNED_MAX, StrategyStat};
 pub use queue::{Admission, Claimed, Recovered, intake_key};
 pub use schema::SCHEMA_VERSION;
-pub use writer::{BATCH_DELAY, BATCH_MAX, StoreWriter};
+pub use writer::{BATCH_DELAY, BATCH_MAX, SaveStatus, StoreWriter};

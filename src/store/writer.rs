@@ -1,11 +1,12 @@
 //! A background thread that appends events in batches, so the engine never
 //! waits on the disk. A batch is written when 256 events are queued or 50 ms
 //! after the first unwritten one, whichever comes first; a crash loses at most
-//! that much.
+//! that much. A write that fails is never dropped: the first failure is kept
+//! in a [`SaveStatus`] the caller holds, and [`StoreWriter::finish`] returns it.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -23,46 +24,89 @@ enum Msg {
     Flush(SyncSender<()>),
 }
 
+/// Whether what a writer was sent is saved: the first failure, shared between
+/// the writer's thread and whoever started it (the run command, the cockpit,
+/// the server), so that an unsaved investigation is never reported as saved.
+#[derive(Clone, Debug, Default)]
+pub struct SaveStatus(Arc<Mutex<Option<String>>>);
+
+impl SaveStatus {
+    pub fn new() -> SaveStatus {
+        SaveStatus::default()
+    }
+
+    /// The first failure, naming the store and the cause; `None` while every write succeeded.
+    pub fn error(&self) -> Option<String> {
+        self.0
+            .lock()
+            .map(|e| e.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Records a failure; the first one is kept.
+    pub fn fail(&self, msg: String) {
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(msg);
+        }
+    }
+}
+
 /// Owns a [`Store`] on a dedicated thread and appends what it is sent.
 pub struct StoreWriter {
     tx: Option<Sender<Msg>>,
     thread: Option<JoinHandle<Result<(), StoreError>>>,
     healthy: Arc<AtomicBool>,
+    status: SaveStatus,
     path: std::path::PathBuf,
 }
 
 impl StoreWriter {
     pub fn spawn(store: Store) -> StoreWriter {
-        StoreWriter::spawn_tuned(store, BATCH_MAX, BATCH_DELAY)
+        StoreWriter::spawn_tuned(store, BATCH_MAX, BATCH_DELAY, SaveStatus::new())
     }
 
-    fn spawn_tuned(store: Store, max: usize, delay: Duration) -> StoreWriter {
+    /// A writer whose failures also land in `status`.
+    pub fn spawn_reporting(store: Store, status: SaveStatus) -> StoreWriter {
+        StoreWriter::spawn_tuned(store, BATCH_MAX, BATCH_DELAY, status)
+    }
+
+    fn spawn_tuned(store: Store, max: usize, delay: Duration, status: SaveStatus) -> StoreWriter {
         let (tx, rx) = mpsc::channel();
         let healthy = Arc::new(AtomicBool::new(true));
         let path = store.path().to_path_buf();
         let flag = Arc::clone(&healthy);
+        let slot = status.clone();
         let thread = std::thread::Builder::new()
             .name("inquest-store".into())
-            .spawn(move || run(store, rx, flag, max, delay));
+            .spawn(move || run(store, rx, flag, slot, max, delay));
         match thread {
             Ok(thread) => StoreWriter {
                 tx: Some(tx),
                 thread: Some(thread),
                 healthy,
+                status,
                 path,
             },
             // No thread (the OS refused one): every send is dropped and finish
             // reports it.
-            Err(_) => {
+            Err(e) => {
                 healthy.store(false, Ordering::Relaxed);
+                status.fail(format!("trace store {}: no writer thread: {e}", path.display()));
                 StoreWriter {
                     tx: None,
                     thread: None,
                     healthy,
+                    status,
                     path,
                 }
             }
         }
+    }
+
+    /// Where this writer's failures are kept.
+    pub fn status(&self) -> SaveStatus {
+        self.status.clone()
     }
 
     /// Queues one event. Never blocks on the disk.
@@ -96,7 +140,7 @@ impl StoreWriter {
     fn stop(&mut self) -> Result<(), StoreError> {
         // Closing the channel tells the thread to write what is left and end.
         self.tx.take();
-        match self.thread.take() {
+        let result = match self.thread.take() {
             Some(t) => t.join().unwrap_or_else(|_| {
                 Err(StoreError::WriterDied {
                     path: self.path.clone(),
@@ -106,7 +150,11 @@ impl StoreWriter {
             None => Err(StoreError::WriterDied {
                 path: self.path.clone(),
             }),
+        };
+        if let Err(e) = &result {
+            self.status.fail(e.to_string());
         }
+        result
     }
 }
 
@@ -123,6 +171,7 @@ fn run(
     store: Store,
     rx: Receiver<Msg>,
     healthy: Arc<AtomicBool>,
+    status: SaveStatus,
     max: usize,
     delay: Duration,
 ) -> Result<(), StoreError> {
@@ -131,6 +180,7 @@ fn run(
         pending: Vec::with_capacity(max),
         first_error: None,
         healthy,
+        status,
     };
     let mut deadline: Option<Instant> = None;
     loop {
@@ -172,6 +222,7 @@ struct Batch {
     pending: Vec<Event>,
     first_error: Option<StoreError>,
     healthy: Arc<AtomicBool>,
+    status: SaveStatus,
 }
 
 impl Batch {
@@ -193,6 +244,7 @@ impl Batch {
 
     fn fail(&mut self, e: StoreError) {
         self.healthy.store(false, Ordering::Relaxed);
+        self.status.fail(e.to_string());
         if self.first_error.is_none() {
             self.first_error = Some(e);
         }
@@ -204,6 +256,27 @@ mod tests {
     use super::*;
     use crate::model::{SpanId, Timestamp, TraceId};
     use crate::store::fixtures::{TempDir, Trace, realistic};
+
+    #[test]
+    fn a_failed_write_is_kept_in_the_save_status_and_returned_by_finish() {
+        let dir = TempDir::new("writer-fails");
+        let store = Store::open(dir.db()).unwrap();
+        // A connection that refuses every write, as a full disk or a read-only file does.
+        store.conn().execute_batch("PRAGMA query_only = ON").unwrap();
+        let status = SaveStatus::new();
+        let w = StoreWriter::spawn_reporting(store, status.clone());
+        let trace = TraceId::random();
+        for e in realistic(trace) {
+            w.send(e);
+        }
+        let err = w.finish().unwrap_err().to_string();
+        let told = status.error().expect("the failure is kept");
+        assert!(told.contains(&dir.db().display().to_string()), "{told}");
+        assert!(
+            err.contains("readonly") || err.contains("read-only") || err.contains("query_only"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn finish_writes_everything_in_order() {
@@ -259,7 +332,12 @@ mod tests {
         let mut t = Trace::new(trace, Timestamp::from_secs(100));
         let branch = SpanId::random();
         // A timer that never fires: only a full batch can commit.
-        let w = StoreWriter::spawn_tuned(Store::open(dir.db()).unwrap(), BATCH_MAX, Duration::from_secs(3600));
+        let w = StoreWriter::spawn_tuned(
+            Store::open(dir.db()).unwrap(),
+            BATCH_MAX,
+            Duration::from_secs(3600),
+            SaveStatus::new(),
+        );
         w.send(t.started("Load", "checkout"));
         for i in 0..(BATCH_MAX * 2 - 1 + 10) {
             w.send(t.thought(branch, &i.to_string()));

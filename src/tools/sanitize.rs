@@ -24,9 +24,49 @@ pub fn clean(s: &str) -> String {
     out
 }
 
+/// Serialized JSON made safe to print: serde_json escapes C0 controls but
+/// writes DEL, C1 controls, bidi overrides and isolates and the line
+/// separators raw; here they become `\u` escapes. Such characters can only
+/// be inside JSON strings, where the escape means the same character.
+pub fn json_safe(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        match c {
+            '\u{7f}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r' | ' ') => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A value as pretty JSON, made safe to print with [`json_safe`].
+pub fn json_pretty(v: &impl serde::Serialize) -> String {
+    json_safe(&serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")))
+}
+
+/// A value as one line of JSON, made safe to print with [`json_safe`].
+pub fn json_line(v: &impl serde::Serialize) -> String {
+    json_safe(&serde_json::to_string(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::clean;
+    use super::{clean, json_line, json_safe};
+
+    #[test]
+    fn json_carries_control_as_escapes() {
+        let v = serde_json::json!({"s": "a\u{202e}b\u{9b}c\u{7f}d\u{1b}[2J"});
+        let out = json_line(&v);
+        assert_eq!(out, r#"{"s":"a\u202eb\u009bc\u007fd\u001b[2J"}"#);
+        let back: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(back, v);
+        assert_eq!(json_safe("plain ünï"), "plain ünï");
+    }
 
     #[test]
     fn control_is_shown_not_obeyed() {

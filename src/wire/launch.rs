@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::engine::{EventSink, Ids, Running, Setup, start};
 use crate::model::{SpanId, TraceId};
-use crate::store::{Store, StoreWriter};
+use crate::store::{SaveStatus, Store, StoreWriter};
 
 /// What to start and where its events go besides the store.
 pub struct Launch {
@@ -17,6 +17,8 @@ pub struct Launch {
     pub learned: bool,
     /// Other sinks: stdout, a cockpit's channel, a progress printer.
     pub sinks: Vec<Box<dyn EventSink>>,
+    /// Whether the events were saved: the store's first failure lands here.
+    pub saved: SaveStatus,
 }
 
 impl Launch {
@@ -26,7 +28,13 @@ impl Launch {
             store: None,
             learned: false,
             sinks: Vec::new(),
+            saved: SaveStatus::new(),
         }
+    }
+    /// Where a failure to save this investigation will be told: check it
+    /// once the run is over (the store writer has finished by then).
+    pub fn save_status(&self) -> SaveStatus {
+        self.saved.clone()
     }
     pub fn store(mut self, store: Option<Store>) -> Launch {
         self.store = store;
@@ -55,6 +63,7 @@ pub fn launch(l: Launch) -> Running {
         store,
         learned,
         sinks: extra,
+        saved,
     } = l;
     let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
     if let Some(store) = store {
@@ -64,7 +73,7 @@ pub fn launch(l: Launch) -> Running {
                 Err(e) => tracing::warn!("learned guidance: {e}"),
             }
         }
-        sinks.push(Box::new(StoreWriter::spawn(store)));
+        sinks.push(Box::new(StoreWriter::spawn_reporting(store, saved)));
     }
     sinks.extend(extra);
     start(setup, sinks)

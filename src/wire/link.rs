@@ -4,7 +4,7 @@
 use tokio::sync::mpsc;
 
 use crate::model::{Command, Event, Feedback, Reply, Request};
-use crate::store::Store;
+use crate::store::{SaveStatus, Store};
 
 /// Why a command cannot go anywhere.
 const NOT_RUNNING: &str = "the investigation is no longer running";
@@ -20,19 +20,60 @@ pub fn local(
     commands: Option<mpsc::UnboundedSender<Command>>,
     store: Option<Store>,
 ) -> (mpsc::UnboundedSender<Request>, mpsc::UnboundedReceiver<Reply>) {
+    local_saving(events, commands, store, None)
+}
+
+/// [`local`], also telling the cockpit, once, "not saved: <cause>" when the
+/// investigation's events stop reaching the store (`saved`, from the launch).
+pub fn local_saving(
+    events: mpsc::UnboundedReceiver<Event>,
+    commands: Option<mpsc::UnboundedSender<Command>>,
+    store: Option<Store>,
+    saved: Option<SaveStatus>,
+) -> (mpsc::UnboundedSender<Request>, mpsc::UnboundedReceiver<Reply>) {
     let (req_tx, requests) = mpsc::unbounded_channel();
     let (reply_tx, replies) = mpsc::unbounded_channel();
     // Two tasks, so a slow save never holds back the events.
-    tokio::spawn(forward(events, reply_tx.clone()));
+    tokio::spawn(forward(events, reply_tx.clone(), saved));
     tokio::spawn(answer(requests, commands, store, reply_tx));
     (req_tx, replies)
 }
 
-async fn forward(mut events: mpsc::UnboundedReceiver<Event>, replies: mpsc::UnboundedSender<Reply>) {
-    while let Some(e) = events.recv().await {
-        if replies.send(Reply::Event(e)).is_err() {
-            break;
+/// The request name of the refusal that says the events are not being saved.
+pub const STORE: &str = "store";
+
+async fn forward(
+    mut events: mpsc::UnboundedReceiver<Event>,
+    replies: mpsc::UnboundedSender<Reply>,
+    mut saved: Option<SaveStatus>,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    loop {
+        let reply = tokio::select! {
+            e = events.recv() => match e {
+                Some(e) => Reply::Event(e),
+                None => break,
+            },
+            _ = tick.tick(), if saved.is_some() => {
+                match saved.as_ref().and_then(|s| s.error()) {
+                    Some(cause) => {
+                        saved = None;
+                        Reply::Refused { request: STORE.into(), reason: format!("not saved: {cause}") }
+                    }
+                    None => continue,
+                }
+            }
+        };
+        if replies.send(reply).is_err() {
+            return;
         }
+    }
+    // The run is over and its writer finished: a last failure is still told.
+    if let Some(cause) = saved.and_then(|s| s.error()) {
+        let _ = replies.send(Reply::Refused {
+            request: STORE.into(),
+            reason: format!("not saved: {cause}"),
+        });
     }
 }
 
@@ -102,6 +143,21 @@ mod tests {
             panic!("not refused")
         };
         assert_eq!((request.as_str(), reason.as_str()), ("command", NOT_RUNNING));
+    }
+
+    #[tokio::test]
+    async fn a_store_that_fails_is_told_once_as_not_saved() {
+        let (events, rx) = mpsc::unbounded_channel();
+        let saved = SaveStatus::new();
+        let (requests, mut replies) = local_saving(rx, None, None, Some(saved.clone()));
+        saved.fail("trace store /x/inquest.db: disk full".into());
+        let Some(Reply::Refused { request, reason }) = replies.recv().await else {
+            panic!("not told")
+        };
+        assert_eq!(request, STORE);
+        assert_eq!(reason, "not saved: trace store /x/inquest.db: disk full");
+        drop((events, requests));
+        assert!(replies.recv().await.is_none(), "told twice");
     }
 
     #[tokio::test]

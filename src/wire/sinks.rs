@@ -17,7 +17,8 @@ impl EventSink for JsonLines {
     fn emit(&mut self, e: &Event) {
         let mut out = std::io::stdout().lock();
         // A closed stdout (a pipe into `head`) must not stop the investigation.
-        let _ = writeln!(out, "{}", e.to_json_line());
+        // Control and bidi characters in untrusted text go out as `\u` escapes.
+        let _ = writeln!(out, "{}", crate::tools::sanitize::json_safe(&e.to_json_line()));
         let _ = out.flush();
     }
 }

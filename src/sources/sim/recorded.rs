@@ -49,6 +49,13 @@ pub fn parse_openmetrics(path: &Path, text: &str) -> Result<Vec<MetricSeries>, S
         };
         let mut labels = Labels::new();
         let name = match name_labels.find('{') {
+            Some(open) if !name_labels.ends_with('}') || name_labels.len() < open + 2 => {
+                return Err(err(
+                    path,
+                    ln,
+                    "a `{` that no `}` closes: expected `name{labels} value timestamp`".into(),
+                ));
+            }
             Some(open) => {
                 parse_labels(&name_labels[open + 1..name_labels.len() - 1], &mut labels)
                     .map_err(|m| err(path, ln, m))?;

@@ -15,6 +15,30 @@ use crate::model::{FaultKind, Timestamp, parse_duration_ms};
 /// The default wall-clock start when a scenario gives none.
 pub const DEFAULT_START: &str = "2026-03-01T10:00:00Z";
 
+/// Hard limits on what a scenario file may ask of the simulator: past them it
+/// is refused with the file, the line and the limit, never run out of memory,
+/// time or stack.
+pub mod limits {
+    /// The largest scenario file, bytes.
+    pub const FILE_BYTES: usize = 2 << 20;
+    /// Services in one scenario.
+    pub const SERVICES: usize = 200;
+    /// Pods: the sum of every service's replicas.
+    pub const PODS: u64 = 5_000;
+    /// Replicas of one service.
+    pub const REPLICAS: u32 = 500;
+    /// Requests per second of one service.
+    pub const RPS: f64 = 100_000.0;
+    /// The longest telemetry window, ms (7 days).
+    pub const WINDOW_MS: i64 = 7 * 24 * 3_600_000;
+    /// Steps (samples per series) in the window.
+    pub const STEPS: i64 = 20_000;
+    /// Services times steps: what the simulator's memory and time grow with.
+    pub const SERVICE_STEPS: i64 = 50_000;
+    /// Longest service or namespace name (a DNS label).
+    pub const NAME: usize = 63;
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scenario {
     pub id: String,
@@ -322,6 +346,15 @@ impl<'de> Deserialize<'de> for Dur {
 
 /// Loads and validates a scenario file.
 pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
+    let too_big = std::fs::metadata(path).is_ok_and(|m| m.len() > limits::FILE_BYTES as u64);
+    if too_big {
+        return Err(ScenarioError {
+            path: path.display().to_string(),
+            line: 0,
+            column: 0,
+            message: format!("the scenario is larger than {} bytes", limits::FILE_BYTES),
+        });
+    }
     let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
         path: path.display().to_string(),
         line: 0,
@@ -439,8 +472,11 @@ impl Check<'_> {
                 format!("expected an id of lowercase letters, digits and '-', found {id:?}"),
             ));
         }
-        if raw.window.ms <= 0 {
-            return Err(self.at(raw.window.span.clone(), "expected a window longer than zero".into()));
+        if raw.window.ms <= 0 || raw.window.ms > limits::WINDOW_MS {
+            return Err(self.at(
+                raw.window.span.clone(),
+                "expected a window longer than zero and at most 7d".into(),
+            ));
         }
         if raw.step.ms <= 0 || raw.step.ms > raw.window.ms {
             return Err(self.at(
@@ -448,12 +484,32 @@ impl Check<'_> {
                 "expected a step longer than zero and no longer than the window".into(),
             ));
         }
-        if raw.window.ms / raw.step.ms > 20_000 {
+        if raw.window.ms / raw.step.ms > limits::STEPS {
             return Err(self.at(
                 raw.step.span.clone(),
                 format!(
-                    "expected at most 20000 steps in the window, this step gives {}",
+                    "expected at most {} steps in the window, this step gives {}",
+                    limits::STEPS,
                     raw.window.ms / raw.step.ms
+                ),
+            ));
+        }
+        let steps = raw.window.ms / raw.step.ms;
+        let services = raw.services.len() as i64;
+        if services > limits::SERVICES as i64 {
+            let at = raw.services.get(limits::SERVICES).map(|s| s.span()).unwrap_or(0..0);
+            return Err(self.at(
+                at,
+                format!("expected at most {} services, found {services}", limits::SERVICES),
+            ));
+        }
+        if services.saturating_mul(steps) > limits::SERVICE_STEPS {
+            return Err(self.at(
+                raw.step.span.clone(),
+                format!(
+                    "{services} services over {steps} steps is more than the simulator's limit of {} \
+                     service-steps; use a longer step, a shorter window or fewer services",
+                    limits::SERVICE_STEPS
                 ),
             ));
         }
@@ -507,8 +563,23 @@ impl Check<'_> {
         let mut index: HashMap<String, usize> = HashMap::new();
         for s in raw {
             let name = s.get_ref().name.get_ref().clone();
-            if name.is_empty() {
-                return Err(self.at(s.get_ref().name.span(), "expected a service name".into()));
+            if !dns_label(&name) {
+                return Err(self.at(
+                    s.get_ref().name.span(),
+                    format!(
+                        "expected a service name of lowercase letters, digits and '-' (a DNS label, at most {} \
+                         characters, starting and ending with a letter or digit), found {name:?}",
+                        limits::NAME,
+                    ),
+                ));
+            }
+            if let Some(ns) = &s.get_ref().namespace
+                && !dns_label(ns)
+            {
+                return Err(self.at(
+                    s.span(),
+                    format!("expected a namespace of lowercase letters, digits and '-' (a DNS label), found {ns:?}"),
+                ));
             }
             if index.insert(name.clone(), names.len()).is_some() {
                 return Err(self.at(
@@ -527,6 +598,7 @@ impl Check<'_> {
     /// Services: resolvable calls, sane replicas and rates, no cycles.
     fn services(&self, raw: &[Spanned<RawService>], names: &Names) -> Result<Vec<ServiceSpec>, ScenarioError> {
         let mut specs = Vec::new();
+        let mut pods: u64 = 0;
         for s in raw {
             let r = s.get_ref();
             let mut calls = Vec::new();
@@ -540,19 +612,39 @@ impl Check<'_> {
                 }
             }
             let replicas = match &r.replicas {
-                Some(v) if *v.get_ref() == 0 || *v.get_ref() > 500 => {
-                    return Err(self.at(v.span(), "expected replicas between 1 and 500".into()));
+                Some(v) if *v.get_ref() == 0 || *v.get_ref() > limits::REPLICAS => {
+                    return Err(self.at(
+                        v.span(),
+                        format!("expected replicas between 1 and {}", limits::REPLICAS),
+                    ));
                 }
                 Some(v) => *v.get_ref(),
                 None => 2,
             };
             let rps = match &r.rps {
-                Some(v) if !(v.get_ref().is_finite() && *v.get_ref() > 0.0) => {
-                    return Err(self.at(v.span(), "expected rps above zero".into()));
+                Some(v) if !(v.get_ref().is_finite() && *v.get_ref() > 0.0 && *v.get_ref() <= limits::RPS) => {
+                    return Err(self.at(
+                        v.span(),
+                        format!(
+                            "expected rps above zero and at most {}, found {:e}",
+                            limits::RPS,
+                            v.get_ref()
+                        ),
+                    ));
                 }
                 Some(v) => Some(*v.get_ref()),
                 None => None,
             };
+            pods += u64::from(replicas);
+            if pods > limits::PODS {
+                return Err(self.at(
+                    s.span(),
+                    format!(
+                        "expected at most {} pods (replicas over all services) in all",
+                        limits::PODS
+                    ),
+                ));
+            }
             specs.push(ServiceSpec {
                 name: r.name.get_ref().clone(),
                 kind: r.kind,
@@ -651,46 +743,58 @@ fn explain(msg: &str) -> String {
     msg.to_string()
 }
 
+/// A cycle in the call graph, if any: a depth-first search with its own stack,
+/// so a long chain of calls in the file cannot overflow the thread's.
 fn find_cycle(specs: &[ServiceSpec]) -> Option<Vec<String>> {
     let idx: HashMap<&str, usize> = specs.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
-    // 0 unvisited, 1 on stack, 2 done
+    let calls: Vec<Vec<usize>> = specs
+        .iter()
+        .map(|s| s.calls.iter().filter_map(|c| idx.get(c.as_str()).copied()).collect())
+        .collect();
+    // 0 unvisited, 1 on the path, 2 done
     let mut state = vec![0u8; specs.len()];
-    let mut stack: Vec<usize> = Vec::new();
-    fn visit(
-        i: usize,
-        specs: &[ServiceSpec],
-        idx: &HashMap<&str, usize>,
-        state: &mut [u8],
-        stack: &mut Vec<usize>,
-    ) -> Option<Vec<String>> {
-        state[i] = 1;
-        stack.push(i);
-        for c in &specs[i].calls {
-            let j = idx[c.as_str()];
-            if state[j] == 1 {
-                let pos = stack.iter().position(|x| *x == j).unwrap_or(0);
-                let mut cyc: Vec<String> = stack[pos..].iter().map(|k| specs[*k].name.clone()).collect();
-                cyc.push(specs[j].name.clone());
-                return Some(cyc);
-            }
-            if state[j] == 0
-                && let Some(c) = visit(j, specs, idx, state, stack)
-            {
-                return Some(c);
-            }
+    for root in 0..specs.len() {
+        if state[root] != 0 {
+            continue;
         }
-        stack.pop();
-        state[i] = 2;
-        None
-    }
-    for i in 0..specs.len() {
-        if state[i] == 0
-            && let Some(c) = visit(i, specs, &idx, &mut state, &mut stack)
-        {
-            return Some(c);
+        // (service, next call to follow)
+        let mut path: Vec<(usize, usize)> = vec![(root, 0)];
+        state[root] = 1;
+        while let Some(&mut (i, ref mut next)) = path.last_mut() {
+            if let Some(&j) = calls[i].get(*next) {
+                *next += 1;
+                match state[j] {
+                    1 => {
+                        let pos = path.iter().position(|(k, _)| *k == j).unwrap_or(0);
+                        let mut cyc: Vec<String> = path[pos..].iter().map(|(k, _)| specs[*k].name.clone()).collect();
+                        cyc.push(specs[j].name.clone());
+                        return Some(cyc);
+                    }
+                    0 => {
+                        state[j] = 1;
+                        path.push((j, 0));
+                    }
+                    _ => {}
+                }
+            } else {
+                state[i] = 2;
+                path.pop();
+            }
         }
     }
     None
+}
+
+/// A DNS label: lowercase letters, digits and '-', 1 to 63 long, starting and
+/// ending with a letter or digit.
+fn dns_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= limits::NAME
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
 }
 
 impl Scenario {

@@ -7,11 +7,23 @@ use super::rng::Rng;
 use super::scenario::ServiceKind;
 use crate::sources::telemetry::Span;
 
+/// The most spans one trace holds. A call graph where services share callees
+/// has exponentially many paths; a real tracer's traces stay bounded too.
+/// Also bounds the recursion depth, so no input can overflow the stack.
+pub const MAX_TRACE_SPANS: usize = 400;
+/// The most spans of a whole scenario: sampling stops there, as a tracer's
+/// sampler would, so memory stays bounded however large the topology.
+pub const MAX_SPANS: usize = 100_000;
+
 struct Gen<'a> {
     d: &'a Dynamics,
     r: Rng,
     trace_id: String,
     out: Vec<Span>,
+    /// Where the current trace's spans start in `out`.
+    trace_start: usize,
+    /// Outgoing edges per service, computed once.
+    calls: Vec<Vec<usize>>,
 }
 
 impl Gen<'_> {
@@ -43,9 +55,11 @@ impl Gen<'_> {
         let own_err = self.r.chance(sv.own_errs[i].total());
         let mut t = start_ns + (self.lognormal(sv.self_ms[i], sv.sigma) * 0.5e6) as i64;
         let mut err = own_err;
-        let edges: Vec<usize> = (0..self.d.edges.len()).filter(|e| self.d.edges[*e].from == s).collect();
-        for e in edges {
-            let edge = &self.d.edges[e];
+        for k in 0..self.calls[s].len() {
+            if self.out.len() - self.trace_start + 2 > MAX_TRACE_SPANS {
+                break;
+            }
+            let edge = &self.d.edges[self.calls[s][k]];
             if !self.r.chance(edge.p_call[i]) || own_err {
                 continue;
             }
@@ -103,12 +117,18 @@ pub fn render(d: &Dynamics, seed: u64) -> Vec<Span> {
     let entries: Vec<usize> = (0..d.svcs.len())
         .filter(|s| !d.edges.iter().any(|e| e.to == *s) && d.svcs[*s].kind != ServiceKind::Queue)
         .collect();
+    let mut calls = vec![Vec::new(); d.svcs.len()];
+    for (e, edge) in d.edges.iter().enumerate() {
+        calls[edge.from].push(e);
+    }
     for s in entries {
         let mut g = Gen {
             d,
             r: Rng::keyed(seed, &format!("traces/{}", d.svcs[s].name)),
             trace_id: String::new(),
             out: Vec::new(),
+            trace_start: 0,
+            calls: calls.clone(),
         };
         let per_step = d.step_ms as f64 / 60_000.0 * 4.0;
         for i in 0..d.n {
@@ -116,7 +136,11 @@ pub fn render(d: &Dynamics, seed: u64) -> Vec<Span> {
                 continue;
             }
             for _ in 0..g.r.poisson(per_step) {
+                if out.len() + g.out.len() >= MAX_SPANS {
+                    break;
+                }
                 g.trace_id = g.r.hex(32);
+                g.trace_start = g.out.len();
                 let start = d.time(i).0 + (g.r.f64() * d.step_ms as f64 * 1e6) as i64;
                 g.server(s, i, None, start);
             }
