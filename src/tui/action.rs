@@ -82,8 +82,8 @@ actions! {
     Comment = "comment", "comment";
     Submit = "submit", "send";
     Newline = "newline", "new line";
-    Yes = "yes", "prune";
-    No = "no", "keep";
+    Yes = "yes", "yes";
+    No = "no", "no";
     Close = "close", "close";
     // Unbinds a key sequence.
     Noop = "noop", "";
