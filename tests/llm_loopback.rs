@@ -330,7 +330,9 @@ fn an_openai_compatible_model_investigates_through_the_tools() {
         .iter()
         .filter(|e| e["type"] == "tool_call_finished" && e["tool"] == "prometheus_query")
         .collect();
-    assert!(queries.len() >= 2 && queries.iter().all(|q| q["status"] == "ok"));
+    // Every query that ran answered; the one with malformed arguments never ran (refused, below).
+    let ran: Vec<&&Value> = queries.iter().filter(|q| q["status"] != "refused").collect();
+    assert!(ran.len() >= 2 && ran.iter().all(|q| q["status"] == "ok"));
 
     // Thoughts streamed: several deltas into one thought span.
     let mut per_span: std::collections::HashMap<String, usize> = Default::default();
@@ -393,6 +395,13 @@ fn an_openai_compatible_model_investigates_through_the_tools() {
     assert!(seen.iter().any(|(_, _, body)| body.contains("[REDACTED:")));
     // The malformed arguments were answered with an error the model could read.
     assert!(seen.iter().any(|(_, _, body)| body.contains("are not a JSON object")));
+    // ... and the trace shows the refused call.
+    assert!(
+        events.iter().any(|e| e["type"] == "tool_call_finished"
+            && e["status"] == "refused"
+            && e["error"].as_str().is_some_and(|r| r.contains("are not a JSON object"))),
+        "the malformed call is not in the trace"
+    );
     // A tool that would change the system is refused by the guard, and the model is told so.
     assert!(events.iter().any(|e| e["type"] == "tool_call_finished"
         && e["tool"] == "k8s_delete_deployment"

@@ -252,4 +252,28 @@ impl BranchPort for Port {
     fn guard(&self) -> &Guard {
         &self.guard
     }
+
+    fn refused(&self, tool: &str, args: Value, reason: String) {
+        let call = self.shared.ids.span();
+        self.send(
+            call,
+            self.span,
+            EventKind::ToolCallStarted {
+                tool: tool.to_string(),
+                args,
+            },
+        );
+        self.send(
+            call,
+            self.span,
+            EventKind::ToolCallFinished {
+                tool: tool.to_string(),
+                status: CallStatus::Refused,
+                duration_ms: 0,
+                summary: format!("{tool} refused"),
+                evidence_span_id: None,
+                error: Some(reason),
+            },
+        );
+    }
 }

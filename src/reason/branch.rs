@@ -45,6 +45,9 @@ pub trait BranchPort: Send + Sync {
     fn add_usage(&self, tokens: u64, cost_microusd: u64, estimated: bool) -> Result<(), BranchEnd>;
     /// The guard, for reasoners that list the tools they may use.
     fn guard(&self) -> &Guard;
+    /// Records a call that was refused before it could run (arguments that are
+    /// not JSON, a malformed proposal), so the trace shows it; spends no budget.
+    fn refused(&self, tool: &str, args: Value, reason: String);
 }
 
 /// One branch as its reasoner sees it.
@@ -118,5 +121,10 @@ impl BranchCtx {
     /// The guard, for reasoners that list the tools they may use.
     pub fn guard(&self) -> &Guard {
         self.port.guard()
+    }
+
+    /// Records a call refused before it could run (see [`BranchPort::refused`]).
+    pub fn refused(&self, tool: &str, args: Value, reason: impl Into<String>) {
+        self.port.refused(tool, args, reason.into())
     }
 }

@@ -201,12 +201,14 @@ impl Llm {
             let args: Value = match serde_json::from_str(&call.arguments) {
                 Ok(v @ Value::Object(_)) => v,
                 Ok(_) | Err(_) => {
+                    let reason = format!(
+                        "the arguments for {} are not a JSON object; send an object matching its schema",
+                        call.name
+                    );
+                    ctx.refused(&call.name, Value::String(call.arguments.clone()), reason.clone());
                     msgs.push(Msg::Tool {
                         id: call.id.clone(),
-                        content: format!(
-                            "error: the arguments for {} are not a JSON object; send an object matching its schema",
-                            call.name
-                        ),
+                        content: format!("error: {reason}"),
                         is_error: true,
                     });
                     continue;
@@ -219,7 +221,10 @@ impl Llm {
                         out.proposed += 1;
                         "recorded".to_string()
                     }
-                    Err(e) => format!("error: {e}"),
+                    Err(e) => {
+                        ctx.refused(&call.name, args.clone(), e.to_string());
+                        format!("error: {e}")
+                    }
                 };
                 msgs.push(Msg::Tool {
                     id: call.id.clone(),
