@@ -788,6 +788,40 @@ fn enter_opens_the_whole_node_and_esc_returns() {
 }
 
 #[test]
+fn the_evidence_a_cause_rests_on_opens_its_own_detail_and_esc_comes_back() {
+    use inquest::tui::app::Mode;
+    let all = events();
+    let mut a = app(&all, false);
+    key(&mut a, KeyCode::Char('4'));
+    key(&mut a, KeyCode::Enter);
+    let cause = match &a.mode {
+        Mode::Detail { target, .. } => target.clone(),
+        _ => panic!("not in a detail view"),
+    };
+    // Drawing lays out the chain; Tab picks its first piece, shown reversed, Enter opens it.
+    let _ = screen(&mut a, 120, 40);
+    assert!(!a.detail_links.is_empty(), "the cause rests on evidence");
+    key(&mut a, KeyCode::Tab);
+    assert_eq!(a.detail_pick, Some(0));
+    let first = a.detail_links[0].clone();
+    key(&mut a, KeyCode::Enter);
+    match &a.mode {
+        Mode::Detail { target, .. } => {
+            assert_eq!(target.span, first.span);
+            assert_eq!(target.kind, "evidence");
+        }
+        _ => panic!("not in a detail view"),
+    }
+    let s = screen(&mut a, 120, 40);
+    assert!(s.contains("Evidence:"), "{s}");
+    // Esc goes back to the cause, then out.
+    key(&mut a, KeyCode::Esc);
+    assert!(matches!(&a.mode, Mode::Detail { target, .. } if target.span == cause.span));
+    key(&mut a, KeyCode::Esc);
+    assert!(matches!(a.mode, Mode::Normal));
+}
+
+#[test]
 fn the_evidence_pane_follows_the_selected_cause() {
     let all = events();
     let mut a = app(&all, false);

@@ -176,6 +176,8 @@ impl Action {
             Layer::Help => &[Close, Down, Up, Search],
             Layer::Detail => &[
                 Close,
+                FocusNext,
+                Detail,
                 Down,
                 Up,
                 PageDown,

@@ -12,7 +12,11 @@ impl App {
     /// Opens the full view of the node under the cursor of the focused pane.
     pub(super) fn open_detail(&mut self) {
         match self.target_here() {
-            Some(target) => self.mode = Mode::Detail { target, scroll: 0 },
+            Some(target) => {
+                self.detail_back.clear();
+                self.detail_pick = None;
+                self.mode = Mode::Detail { target, scroll: 0 };
+            }
             None => self.toast = Some(("nothing here to open yet".into(), true)),
         }
     }
@@ -23,7 +27,37 @@ impl App {
             return None;
         };
         match action {
-            Action::Close => self.mode = Mode::Normal,
+            // Back to the view this one was opened from, else out.
+            Action::Close => match self.detail_back.pop() {
+                Some((t, s)) => {
+                    self.detail_pick = None;
+                    self.mode = Mode::Detail { target: t, scroll: s };
+                }
+                None => self.mode = Mode::Normal,
+            },
+            // The next link (a piece of evidence the cause rests on), round again at the end.
+            Action::FocusNext => {
+                let n = self.detail_links.len();
+                self.detail_pick = match (n, self.detail_pick) {
+                    (0, _) => None,
+                    (_, None) => Some(0),
+                    (n, Some(i)) => Some((i + 1) % n),
+                };
+                if n == 0 {
+                    self.toast = Some(("nothing here links further".into(), false));
+                }
+            }
+            Action::Detail => match self.detail_pick.and_then(|i| self.detail_links.get(i)).cloned() {
+                Some(next) => {
+                    self.detail_back.push((target.clone(), *scroll));
+                    self.detail_pick = None;
+                    self.mode = Mode::Detail {
+                        target: next,
+                        scroll: 0,
+                    };
+                }
+                None => self.toast = Some(("pick a piece of evidence first (Tab)".into(), false)),
+            },
             Action::Down => *scroll = scroll.saturating_add(1),
             Action::Up => *scroll = scroll.saturating_sub(1),
             Action::PageDown => *scroll = scroll.saturating_add(PAGE),

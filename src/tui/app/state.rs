@@ -205,6 +205,11 @@ pub struct App {
     pub feedback: Vec<Feedback>,
     /// A short message in the status line: (text, is_error).
     pub toast: Option<(String, bool)>,
+    /// What the open detail view links to (a cause's evidence chain), as drawn last,
+    /// the link picked, and the views to go back to.
+    pub detail_links: Vec<Target>,
+    pub detail_pick: Option<usize>,
+    pub detail_back: Vec<(Target, usize)>,
     pub(super) pending: Vec<Key>,
     pub(super) lines: LineCache,
     pub quit: bool,
@@ -248,6 +253,9 @@ impl App {
             cause_sel: 0,
             feedback: Vec::new(),
             toast: None,
+            detail_links: Vec::new(),
+            detail_pick: None,
+            detail_back: Vec::new(),
             search: None,
             interrupted: false,
             evidence_source: Focus::Tree,

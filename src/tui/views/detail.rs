@@ -29,20 +29,27 @@ impl View {
             return;
         };
         let target = target.clone();
-        let (title, rows) = match &app.state {
+        let (title, rows, links) = match &app.state {
             Some(s) => content(s, &app.feedback, &target),
-            None => (String::new(), vec![]),
+            None => (String::new(), vec![], vec![]),
         };
+        let pick = app.detail_pick.filter(|i| *i < links.len());
+        let picked_row = pick.map(|i| links[i].0);
+        app.detail_links = links.into_iter().map(|(_, t)| t).collect();
         f.render_widget(Clear, area);
         let block = self.block(clip(&format!(" {title} "), area.width.saturating_sub(4) as usize), true);
         let inner = block.inner(area);
         f.render_widget(block, area);
         let w = (inner.width as usize).max(8);
         let mut lines: Vec<Line<'static>> = Vec::new();
-        for Row(text, role, indent) in rows {
+        let mut picked_line = None;
+        for (i, Row(text, role, indent)) in rows.into_iter().enumerate() {
             let style = t.style(role);
             let style = if role == Role::PaneTitle {
                 style.add_modifier(Modifier::BOLD)
+            } else if picked_row == Some(i) {
+                picked_line = Some(lines.len());
+                style.add_modifier(Modifier::REVERSED)
             } else {
                 style
             };
@@ -55,15 +62,25 @@ impl View {
         }
         let h = inner.height as usize;
         let max = lines.len().saturating_sub(h);
+        // A picked link is kept in sight.
+        if let Some(at) = picked_line
+            && (at < *scroll || at >= *scroll + h)
+        {
+            *scroll = at.saturating_sub(h / 3);
+        }
         *scroll = (*scroll).min(max);
         let shown: Vec<Line> = lines.into_iter().skip(*scroll).take(h).collect();
         f.render_widget(Paragraph::new(shown), inner);
     }
 }
 
-/// The title and the rows about `target`.
-fn content(s: &InvestigationState, feedback: &[Feedback], target: &Target) -> (String, Vec<Row>) {
+/// A row that opens another node's detail, and that node.
+type Link = (usize, Target);
+
+/// The title, the rows about `target`, and the rows that link further.
+fn content(s: &InvestigationState, feedback: &[Feedback], target: &Target) -> (String, Vec<Row>, Vec<Link>) {
     let mut rows = Vec::new();
+    let mut links = Vec::new();
     let title;
     let cause = s
         .root_causes
@@ -78,7 +95,7 @@ fn content(s: &InvestigationState, feedback: &[Feedback], target: &Target) -> (S
             clean(&rc.service),
             rc.kind.as_str()
         );
-        root_cause(s, rc, &mut rows);
+        root_cause(s, rc, &mut rows, &mut links);
     } else if let Some(ev) = s.evidence.get(&target.span) {
         title = format!("Evidence: {}", clean(&ev.evidence.summary));
         rows.push(Row(clean(&ev.evidence.summary), Role::PaneTitle, 0));
@@ -114,10 +131,10 @@ fn content(s: &InvestigationState, feedback: &[Feedback], target: &Target) -> (S
         rows.push(Row("Nothing more is known of this node.".into(), Role::StreamArgs, 0));
     }
     feedback_rows(feedback, target.span, &mut rows);
-    (title, rows)
+    (title, rows, links)
 }
 
-fn root_cause(s: &InvestigationState, rc: &RootCause, rows: &mut Vec<Row>) {
+fn root_cause(s: &InvestigationState, rc: &RootCause, rows: &mut Vec<Row>, links: &mut Vec<Link>) {
     rows.push(Row(
         format!("confidence {:.2}", rc.confidence),
         Role::CausesConfidence,
@@ -170,6 +187,14 @@ fn root_cause(s: &InvestigationState, rc: &RootCause, rows: &mut Vec<Row>) {
     for (n, span) in chain.iter().enumerate() {
         let Some(ev) = s.evidence.get(span) else { continue };
         let from = ev.branch.and_then(|b| s.branch(b)).map(|b| clean(&b.strategy));
+        links.push((
+            rows.len(),
+            Target {
+                span: *span,
+                kind: "evidence".into(),
+                label: clean(&ev.evidence.summary),
+            },
+        ));
         rows.push(Row(
             format!(
                 "{}. {}{}",
