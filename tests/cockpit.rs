@@ -609,12 +609,7 @@ fn feedback_is_marked_saved_only_when_its_host_answers() {
     let (requests, mut host) = tokio::sync::mpsc::unbounded_channel();
     let (_answers, replies) = tokio::sync::mpsc::unbounded_channel();
     let view = View::new(Theme::builtin("default").unwrap());
-    let mut s = Session {
-        app: a,
-        view,
-        replies,
-        requests,
-    };
+    let mut s = Session::new(a, view, replies, requests);
     let fx = key(&mut s.app, KeyCode::Char('y'));
     assert_eq!(s.apply(fx), 1);
     let Ok(Request::Feedback(f)) = host.try_recv() else {
@@ -628,12 +623,31 @@ fn feedback_is_marked_saved_only_when_its_host_answers() {
     assert_eq!(s.app.feedback, vec![f]);
     let (toast, error) = s.app.toast.clone().unwrap();
     assert!(toast.starts_with("saved: graded correct") && !error, "{toast}");
+    // A second grade the store refuses is kept, said so, and offered again.
+    let fx = key(&mut s.app, KeyCode::Char('n'));
+    assert_eq!(s.apply(fx), 1);
+    let Ok(Request::Feedback(g)) = host.try_recv() else {
+        panic!("no feedback sent")
+    };
     assert!(s.receive(Reply::Refused {
         request: Request::FEEDBACK.into(),
         reason: "NOT saved: disk full".into(),
     }));
-    assert_eq!(s.app.toast, Some(("NOT saved: disk full".into(), true)));
+    assert_eq!(
+        s.app.toast,
+        Some(("NOT saved: disk full · 1 kept, offered again every 5 s".into(), true))
+    );
     assert_eq!(s.app.feedback.len(), 1);
+    assert_eq!(s.unsaved, vec![g.clone()]);
+    assert!(s.retry_at.is_some(), "a retry is due");
+    assert_eq!(s.retry_unsaved(), 1);
+    let Ok(Request::Feedback(again)) = host.try_recv() else {
+        panic!("the kept feedback was not offered again")
+    };
+    assert_eq!(again, g);
+    assert!(s.receive(Reply::FeedbackSaved(again)));
+    assert!(s.unsaved.is_empty() && s.in_flight.is_empty());
+    assert_eq!(s.app.feedback.len(), 2);
 }
 
 fn ctrl(app: &mut App, c: char) -> Vec<Request> {

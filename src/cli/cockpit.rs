@@ -109,12 +109,7 @@ pub(super) fn cockpit_live(setup: Setup, ui: &UiOpts, learned: bool) -> Result<E
         app.toast = notices.first().map(|n| (n.clone(), true));
         let (requests, replies) =
             wire::link::local_saving(rx, Some(commands.clone()), feedback_store, Some(saved.clone()));
-        let session = crate::tui::term::Session {
-            app,
-            view,
-            replies,
-            requests,
-        };
+        let session = crate::tui::term::Session::new(app, view, replies, requests);
         let result = crate::tui::term::run(session).await;
         // Leaving the cockpit stops what is still running; the store gets every event.
         let _ = commands.send(Command::Stop);
@@ -153,12 +148,7 @@ pub(super) fn cockpit_open(prefix: &str, ui: &UiOpts) -> Result<ExitCode, Failur
         .map_err(|e| Failure::Other(format!("cannot start the runtime: {e}")))?;
     rt.block_on(async move {
         let (requests, replies) = wire::link::local(rx, None, Some(store));
-        let session = crate::tui::term::Session {
-            app,
-            view,
-            replies,
-            requests,
-        };
+        let session = crate::tui::term::Session::new(app, view, replies, requests);
         crate::tui::term::run(session).await
     })
     .map_err(|e| Failure::Other(format!("terminal: {e}")))?;

@@ -2,6 +2,7 @@
 //! panic and signals; the event loop that merges keys, engine events and
 //! ticks, and draws at most one frame per ~17 ms (under 60 a second) however fast events arrive.
 
+use std::collections::VecDeque;
 use std::io::Stdout;
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use tokio::time::Instant;
 
 use super::app::App;
 use super::views::View;
-use crate::model::{BranchStatus, Reply, Request};
+use crate::model::{BranchStatus, Feedback, Reply, Request};
 
 /// The shortest time between two frames.
 pub const FRAME: Duration = Duration::from_millis(17);
@@ -103,18 +104,57 @@ pub struct Session {
     pub replies: mpsc::UnboundedReceiver<Reply>,
     /// Commands and feedback.
     pub requests: mpsc::UnboundedSender<Request>,
+    /// Feedback sent and not yet answered, oldest first (the host answers
+    /// feedback in the order it was sent), and feedback the host refused to
+    /// keep: held here and sent again every [`RETRY`], so none is lost.
+    pub in_flight: VecDeque<Feedback>,
+    pub unsaved: Vec<Feedback>,
+    /// When the unsaved feedback is offered again.
+    pub retry_at: Option<Instant>,
 }
 
+/// How often feedback the store refused is offered again.
+pub const RETRY: Duration = Duration::from_secs(5);
+
 impl Session {
+    pub fn new(
+        app: App,
+        view: View,
+        replies: mpsc::UnboundedReceiver<Reply>,
+        requests: mpsc::UnboundedSender<Request>,
+    ) -> Session {
+        Session {
+            app,
+            view,
+            replies,
+            requests,
+            in_flight: VecDeque::new(),
+            unsaved: Vec::new(),
+            retry_at: None,
+        }
+    }
+
+    /// Sends the feedback the host refused once more; returns how many went.
+    pub fn retry_unsaved(&mut self) -> usize {
+        self.retry_at = None;
+        let again: Vec<Request> = self.unsaved.drain(..).map(Request::Feedback).collect();
+        self.apply(again)
+    }
+
     /// Passes on what the app asked for; the answers come back as replies.
     /// Returns how many pieces of feedback went out, to await their answers.
     pub fn apply(&mut self, requests: Vec<Request>) -> usize {
         let mut feedback = 0;
         for r in requests {
-            let is_feedback = matches!(r, Request::Feedback(_));
+            let kept = match &r {
+                Request::Feedback(f) => Some(f.clone()),
+                Request::Command(_) => None,
+            };
             if self.requests.send(r).is_err() {
                 self.app.toast = Some(("the investigation is no longer running".into(), true));
-            } else if is_feedback {
+                self.unsaved.extend(kept);
+            } else if let Some(f) = kept {
+                self.in_flight.push_back(f);
                 feedback += 1;
             }
         }
@@ -129,13 +169,24 @@ impl Session {
                 false
             }
             Reply::FeedbackSaved(f) => {
+                self.in_flight.pop_front();
                 self.app.feedback_saved(f);
                 true
             }
             Reply::Refused { request, reason } => {
                 tracing::warn!(%request, %reason, "request refused");
-                self.app.toast = Some((reason, true));
-                request == Request::FEEDBACK
+                if request != Request::FEEDBACK {
+                    self.app.toast = Some((reason, true));
+                    return false;
+                }
+                self.unsaved.extend(self.in_flight.pop_front());
+                self.retry_at.get_or_insert_with(|| Instant::now() + RETRY);
+                let kept = match self.unsaved.len() {
+                    0 => String::new(),
+                    n => format!(" · {n} kept, offered again every {} s", RETRY.as_secs()),
+                };
+                self.app.toast = Some((format!("{reason}{kept}"), true));
+                true
             }
         }
     }
@@ -208,6 +259,9 @@ pub async fn run(mut s: Session) -> std::io::Result<App> {
                     s.app.tick += 1;
                     pacer.request();
                 }
+            }
+            _ = sleep_until(s.retry_at), if s.retry_at.is_some() => {
+                unanswered += s.retry_unsaved();
             }
             _ = wait(&mut term_sig) => s.app.quit = true,
             _ = wait(&mut hup_sig) => s.app.quit = true,
