@@ -17,6 +17,35 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// A session named for the test, with its own data and config directories;
+    /// `None` (the test skipped, loudly) where tmux is missing and not required.
+    fn prepare(tag: &str) -> Option<Tmux> {
+        if !have_tmux() {
+            assert!(
+                std::env::var_os("INQUEST_REQUIRE_TMUX").is_none(),
+                "tmux is required for this test"
+            );
+            eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+            return None;
+        }
+        let name = format!("inquest-e2e{tag}-{}", std::process::id());
+        let dir = std::env::temp_dir().join(&name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("config")).unwrap();
+        Some(Tmux { session: name, dir })
+    }
+
+    /// Starts `inquest ARGS` in a `width`x`height` terminal on the session's directories.
+    fn start(&self, args: &str, width: u16, height: u16) {
+        let command = format!(
+            "env INQUEST_DATA_DIR={} INQUEST_CONFIG_HOME={} USER=tester TERM=xterm-256color {BIN} {args}",
+            self.dir.display(),
+            self.dir.join("config").display(),
+        );
+        let (w, h) = (width.to_string(), height.to_string());
+        self.cmd(&["new-session", "-d", "-s", &self.session, "-x", &w, "-y", &h, &command]);
+    }
+
     fn cmd(&self, args: &[&str]) -> String {
         let out = Command::new("tmux").args(args).output().expect("tmux runs");
         String::from_utf8_lossy(&out.stdout).to_string()
@@ -68,28 +97,9 @@ fn have_tmux() -> bool {
 
 #[test]
 fn an_engineer_steers_grades_and_comments_in_the_cockpit() {
-    if !have_tmux() {
-        assert!(
-            std::env::var_os("INQUEST_REQUIRE_TMUX").is_none(),
-            "tmux is required for this test"
-        );
-        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("inquest-e2e-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let t = Tmux {
-        session: format!("inquest-e2e-{}", std::process::id()),
-        dir: dir.clone(),
-    };
-    let command = format!(
-        "env INQUEST_DATA_DIR={} INQUEST_CONFIG_HOME={} USER=tester TERM=xterm-256color {} demo --pace 600ms",
-        dir.display(),
-        dir.join("config").display(),
-        BIN
-    );
-    t.cmd(&["new-session", "-d", "-s", &t.session, "-x", "100", "-y", "30", &command]);
+    let Some(t) = Tmux::prepare("") else { return };
+    let dir = t.dir.clone();
+    t.start("demo --pace 600ms", 100, 30);
 
     // The cockpit opens on the tree, the first branch selected.
     let s = t.wait_for("the branch tree", |s| {
@@ -274,32 +284,13 @@ fn check_store(db: &Path, dir: &Path, trace: &str) {
 
 #[test]
 fn a_malformed_theme_still_starts_with_a_visible_message() {
-    if !have_tmux() {
-        assert!(
-            std::env::var_os("INQUEST_REQUIRE_TMUX").is_none(),
-            "tmux is required for this test"
-        );
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("inquest-e2e-theme-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("config")).unwrap();
+    let Some(t) = Tmux::prepare("-theme") else { return };
     std::fs::write(
-        dir.join("config/theme.toml"),
+        t.dir.join("config/theme.toml"),
         "[tree]\nrunning = { fg = \"chartreuse-ish\" }\n",
     )
     .unwrap();
-    let t = Tmux {
-        session: format!("inquest-e2e-theme-{}", std::process::id()),
-        dir: dir.clone(),
-    };
-    let command = format!(
-        "env INQUEST_DATA_DIR={} INQUEST_CONFIG_HOME={} TERM=xterm-256color {} demo --pace 300ms",
-        dir.display(),
-        dir.join("config").display(),
-        BIN
-    );
-    t.cmd(&["new-session", "-d", "-s", &t.session, "-x", "100", "-y", "30", &command]);
+    t.start("demo --pace 300ms", 100, 30);
     let s = t.wait_for("the cockpit with a message", |s| {
         s.contains("Branches") && s.contains("theme.toml:2")
     });
@@ -309,28 +300,8 @@ fn a_malformed_theme_still_starts_with_a_visible_message() {
 
 #[test]
 fn budget_stop_detail_and_ctrl_c_in_the_real_cockpit() {
-    if !have_tmux() {
-        assert!(
-            std::env::var_os("INQUEST_REQUIRE_TMUX").is_none(),
-            "tmux is required for this test"
-        );
-        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("inquest-e2e-ctl-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let t = Tmux {
-        session: format!("inquest-e2e-ctl-{}", std::process::id()),
-        dir: dir.clone(),
-    };
-    let command = format!(
-        "env INQUEST_DATA_DIR={} INQUEST_CONFIG_HOME={} USER=tester TERM=xterm-256color {} demo --pace 600ms --budget-calls 60",
-        dir.display(),
-        dir.join("config").display(),
-        BIN
-    );
-    t.cmd(&["new-session", "-d", "-s", &t.session, "-x", "80", "-y", "24", &command]);
+    let Some(t) = Tmux::prepare("-ctl") else { return };
+    t.start("demo --pace 600ms --budget-calls 60", 80, 24);
     t.wait_for("the cockpit", |s| s.contains("/60 calls"));
     // b raises the budget and the engine's answer is confirmed.
     t.keys(&["b"]);
