@@ -66,40 +66,31 @@ pub(super) fn rollout_events(b: &mut Build) {
     for c in &b.changes {
         if let Some(&t) = b.index.get(&c.target) {
             let sv = &b.svcs[t];
-            match c.kind {
-                ChangeKind::Deploy | ChangeKind::Restart => {
-                    if let Some(p) = sv.pods.iter().find(|p| p.from_i == c.i) {
-                        b.kube_events.push(KubeEvent {
-                            i: c.i,
-                            last_i: c.i,
-                            count: 1,
-                            object_kind: "Deployment",
-                            object_name: sv.name.clone(),
-                            namespace: sv.namespace.clone(),
-                            reason: "ScalingReplicaSet".into(),
-                            message: format!("Scaled up replica set {} to {}", p.replicaset, sv.desired[c.i]),
-                            warning: false,
-                        });
-                    }
-                }
-                ChangeKind::Scale => {
-                    b.kube_events.push(KubeEvent {
-                        i: c.i,
-                        last_i: c.i,
-                        count: 1,
-                        object_kind: "Deployment",
-                        object_name: sv.name.clone(),
-                        namespace: sv.namespace.clone(),
-                        reason: "ScalingReplicaSet".into(),
-                        message: format!(
-                            "Scaled replica set {} to {}",
-                            sv.pods.first().map(|p| p.replicaset.as_str()).unwrap_or(""),
-                            sv.desired[c.i]
-                        ),
-                        warning: false,
-                    });
-                }
-                _ => {}
+            let message = match c.kind {
+                ChangeKind::Deploy | ChangeKind::Restart => sv
+                    .pods
+                    .iter()
+                    .find(|p| p.from_i == c.i)
+                    .map(|p| format!("Scaled up replica set {} to {}", p.replicaset, sv.desired[c.i])),
+                ChangeKind::Scale => Some(format!(
+                    "Scaled replica set {} to {}",
+                    sv.pods.first().map(|p| p.replicaset.as_str()).unwrap_or(""),
+                    sv.desired[c.i]
+                )),
+                _ => None,
+            };
+            if let Some(message) = message {
+                b.kube_events.push(KubeEvent {
+                    i: c.i,
+                    last_i: c.i,
+                    count: 1,
+                    object_kind: "Deployment",
+                    object_name: sv.name.clone(),
+                    namespace: sv.namespace.clone(),
+                    reason: "ScalingReplicaSet".into(),
+                    message,
+                    warning: false,
+                });
             }
         }
     }
