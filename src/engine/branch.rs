@@ -130,18 +130,24 @@ impl Port {
         Ok(())
     }
 
-    async fn call_tool(&self, tool: &str, args: Value) -> Result<Result<Called, String>, BranchEnd> {
-        self.wait_and_check().await?;
-        self.take_call()?;
+    /// A new tool-call span, its start in the trace.
+    fn start_call(&self, tool: &str, args: Value) -> SpanId {
         let call = self.shared.ids.span();
         self.send(
             call,
             self.span,
             EventKind::ToolCallStarted {
                 tool: tool.to_string(),
-                args: args.clone(),
+                args,
             },
         );
+        call
+    }
+
+    async fn call_tool(&self, tool: &str, args: Value) -> Result<Result<Called, String>, BranchEnd> {
+        self.wait_and_check().await?;
+        self.take_call()?;
+        let call = self.start_call(tool, args.clone());
         let t0 = tokio::time::Instant::now();
         let result = self.guard.call(tool, &args).await;
         let duration_ms = t0.elapsed().as_millis() as u64;
@@ -254,15 +260,7 @@ impl BranchPort for Port {
     }
 
     fn refused(&self, tool: &str, args: Value, reason: String) {
-        let call = self.shared.ids.span();
-        self.send(
-            call,
-            self.span,
-            EventKind::ToolCallStarted {
-                tool: tool.to_string(),
-                args,
-            },
-        );
+        let call = self.start_call(tool, args);
         self.send(
             call,
             self.span,
