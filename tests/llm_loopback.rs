@@ -491,6 +491,7 @@ fn live_with_events(
             strategy_models: Default::default(),
             text_tool_calls: false,
             max_output_tokens: None,
+            temperature: None,
         }),
         ..Default::default()
     };

@@ -26,13 +26,14 @@ pub struct Pool {
     pub queue: Queue,
     pub settings: Settings,
     pub store_path: PathBuf,
-    pub author: String,
     pub metrics: Arc<Metrics>,
     /// Where investigations run: a runtime of their own, so a busy
     /// investigation never delays an answer (the health check above all).
     investigations: tokio::runtime::Handle,
     /// Traces being investigated now.
     running: Mutex<HashSet<TraceId>>,
+    /// What each investigation runs with: `[serve] strategies`, or a bundle's.
+    pub base: Options,
 }
 
 /// How the pool stopped.
@@ -53,11 +54,16 @@ impl Pool {
         metrics: Arc<Metrics>,
         investigations: tokio::runtime::Handle,
     ) -> Pool {
+        let base = Options {
+            author,
+            strategies: settings.serve.strategies.clone(),
+            ..Options::default()
+        };
         Pool {
+            base,
             queue,
             settings,
             store_path,
-            author,
             metrics,
             investigations,
             running: Mutex::new(HashSet::new()),
@@ -134,11 +140,7 @@ impl Pool {
         } = job;
         let t0 = Instant::now();
         tracing::info!(worker, trace = %trace_id, alert = %alert.name, attempts, "investigation starting");
-        let opts = Options {
-            author: self.author.clone(),
-            strategies: self.settings.serve.strategies.clone(),
-            ..Options::default()
-        };
+        let opts = self.base.clone();
         let setup = match for_alert(alert, &self.settings, &opts) {
             Ok(s) => s,
             Err(e) => return self.failed(id, trace_id, e.to_string()).await,

@@ -127,6 +127,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE feedback ADD COLUMN parent TEXT;
     ALTER TABLE feedback ADD COLUMN covers TEXT NOT NULL DEFAULT '';
     "#,
+    // 6: what each tool call of an investigation answered, redacted, keyed by the
+    // tool and its arguments (canonical JSON): what `inquest replay` answers from.
+    r#"
+    CREATE TABLE tool_answers (
+        trace_id TEXT NOT NULL,
+        tool     TEXT NOT NULL,
+        args     TEXT NOT NULL,
+        ok       INTEGER NOT NULL,
+        answer   TEXT NOT NULL,
+        PRIMARY KEY (trace_id, tool, args)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -73,6 +73,15 @@ pub fn launch(l: Launch) -> Running {
                 Err(e) => tracing::warn!("learned guidance: {e}"),
             }
         }
+        // What the tools answered is kept beside the events, for `inquest replay`.
+        match Store::open(store.path()) {
+            Ok(second) => {
+                let recording = super::record::Recording::new(setup.guard.backend().clone());
+                sinks.push(Box::new(super::record::KeepAnswers::new(second, recording.kept())));
+                setup.guard = Arc::new(setup.guard.with_backend(Arc::new(recording)));
+            }
+            Err(e) => tracing::warn!("tool answers not kept for replay: {e}"),
+        }
         sinks.push(Box::new(StoreWriter::spawn_reporting(store, saved)));
     }
     sinks.extend(extra);
