@@ -76,9 +76,22 @@ pub(super) fn bundle_show(file: Option<PathBuf>, json: bool) -> Result<ExitCode,
         None => default_bundle()?,
         Some(p) => {
             let loaded = load(p)?;
-            let catalog = Catalog::builtin().map_err(|e| Failure::Other(e.to_string()))?;
-            let id = loaded.bundle.id(&catalog);
-            ((*loaded.bundle).clone(), id)
+            // As it would run here (a model's fingerprint needs config.toml's [llm]);
+            // a bundle that would not run here is shown as written, with why.
+            let mut opts = Options::default();
+            match apply(&loaded, &mut opts).and_then(|_| Ok(crate::wire::parts(&opts)?)) {
+                Ok(parts) => (parts.bundle, parts.id),
+                Err(Failure::BadInput(why) | Failure::Other(why)) => {
+                    eprintln!(
+                        "inquest: {}: would not run here: {}",
+                        p.display(),
+                        crate::tools::sanitize::clean(&why)
+                    );
+                    let catalog = Catalog::builtin().map_err(|e| Failure::Other(e.to_string()))?;
+                    let id = loaded.bundle.id(&catalog);
+                    ((*loaded.bundle).clone(), id)
+                }
+            }
         }
     };
     let text = if json {

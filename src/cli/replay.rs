@@ -39,8 +39,10 @@ struct Row {
     unanswered: usize,
     /// Guidance an engineer gave the original, which the replay does not repeat.
     steered: usize,
-    /// `same`, `changed`, or `error`.
+    /// `same` (the same top causes in the same order), `changed`, or `error`.
     verdict: String,
+    /// Whether the top cause (service and kind) is the original's.
+    top_same: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -54,6 +56,7 @@ async fn one(store: &Store, trace: TraceId, opts: &Options, save: bool) -> Row {
         unanswered: 0,
         steered: 0,
         verdict: "error".into(),
+        top_same: false,
         error: None,
     };
     let o = match original(store, trace) {
@@ -85,15 +88,9 @@ async fn one(store: &Store, trace: TraceId, opts: &Options, save: bool) -> Row {
         return row;
     };
     let candidate = causes(&state.root_causes);
-    row.verdict = if same(
-        &row.original.as_ref().map(|s| s.causes.clone()).unwrap_or_default(),
-        &candidate,
-    ) {
-        "same"
-    } else {
-        "changed"
-    }
-    .into();
+    let before = row.original.as_ref().map(|s| s.causes.clone()).unwrap_or_default();
+    row.top_same = same(&before[..before.len().min(1)], &candidate[..candidate.len().min(1)]);
+    row.verdict = if same(&before, &candidate) { "same" } else { "changed" }.into();
     row.unanswered = missed.load(Ordering::Relaxed);
     row.candidate = Some(Side {
         bundle_id,
@@ -118,9 +115,14 @@ fn causes_text(c: &[Cause]) -> String {
 fn text(rows: &[Row]) -> String {
     let mut out = String::new();
     for r in rows {
+        let note = if r.verdict == "changed" && r.top_same {
+            " (the top cause holds)"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
-            "{} {}  {}",
+            "{} {}  {}{note}",
             &r.trace_id[..8.min(r.trace_id.len())],
             r.alert,
             r.verdict
