@@ -148,6 +148,10 @@ pub struct Serve {
     pub tls_key_file: Option<PathBuf>,
     #[serde(default)]
     pub limits: ServeLimits,
+    /// Keep what each tool call answered, so `inquest replay` can re-run the
+    /// investigation (default false: it costs a few hundred KB per investigation).
+    #[serde(default)]
+    pub keep_tool_answers: bool,
 }
 
 /// What one client may hold or send (`[serve.limits]`).

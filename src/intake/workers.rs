@@ -153,7 +153,11 @@ impl Pool {
         };
         self.running().insert(trace_id);
         self.metrics.running.fetch_add(1, Relaxed);
-        let launched = Launch::new(setup).store(Some(store)).learned(true).trace(trace_id);
+        let launched = Launch::new(setup)
+            .store(Some(store))
+            .learned(true)
+            .trace(trace_id)
+            .keep_answers(self.settings.serve.keep_tool_answers);
         let status = self
             .investigations
             .spawn(async move { launch(launched).wait().await.map(|s| s.status) })
