@@ -4,19 +4,22 @@
 mod alerts;
 mod args;
 mod auth;
+mod bundle;
 mod cockpit;
+mod compare;
 mod eval;
 mod export;
 mod feedback;
 mod list;
 mod print;
+mod replay;
 mod report;
 mod run;
 mod serve;
 mod sim;
 
 use alerts::alerts;
-pub use args::{AuthCmd, Cli, Cmd, RunOpts, SimCmd, UiOpts};
+pub use args::{AuthCmd, BundleCmd, Cli, Cmd, RunOpts, SimCmd, UiOpts};
 use auth::auth_set;
 use cockpit::{cockpit_alerts, cockpit_demo, cockpit_open};
 use eval::{eval, scenarios};
@@ -129,8 +132,9 @@ pub fn main() -> ExitCode {
         } => auth_set(&provider),
         Cmd::Serve {
             listen,
+            bundle,
             insecure_no_auth,
-        } => serve(&listen, insecure_no_auth),
+        } => serve(&listen, insecure_no_auth, bundle),
         Cmd::Sim {
             what: SimCmd::Export { scenario, openmetrics },
         } => sim_export(&scenario, &openmetrics),
@@ -155,7 +159,22 @@ pub fn main() -> ExitCode {
             json,
             markdown,
             jobs,
-        } => eval(dir, &reasoner, json, markdown, jobs),
+            bundle,
+            against,
+            gate,
+        } => match against {
+            Some(baseline) => compare::eval_against(dir, bundle, &baseline, gate.as_deref(), json, jobs),
+            None => eval(dir, &reasoner, json, markdown, jobs, bundle),
+        },
+        Cmd::Bundle {
+            what: BundleCmd::Show { file, json },
+        } => bundle::bundle_show(file, json),
+        Cmd::Replay {
+            traces,
+            bundle,
+            json,
+            save,
+        } => replay::replay(&traces, bundle, json, save),
     };
     finish(result)
 }

@@ -1,6 +1,7 @@
 //! The SQLite trace store: investigations, append-only events, evidence bodies,
 //! feedback, learned guidance and strategy statistics.
 
+mod answers;
 mod db;
 mod error;
 mod feedback;
@@ -14,6 +15,7 @@ mod writer;
 #[cfg(test)]
 mod fixtures;
 
+pub use answers::ToolAnswer;
 pub use db::{DB_FILE, Store};
 pub use error::StoreError;
 pub use investigations::InvestigationRow;

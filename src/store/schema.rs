@@ -132,6 +132,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE intake ADD COLUMN simulated TEXT;
     "#,
+    // 7: what each tool call of an investigation answered, redacted, keyed by the
+    // tool and its arguments (canonical JSON): what `inquest replay` answers from.
+    r#"
+    CREATE TABLE tool_answers (
+        trace_id TEXT NOT NULL,
+        tool     TEXT NOT NULL,
+        args     TEXT NOT NULL,
+        ok       INTEGER NOT NULL,
+        answer   TEXT NOT NULL,
+        PRIMARY KEY (trace_id, tool, args)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -19,6 +19,8 @@ pub struct Launch {
     pub sinks: Vec<Box<dyn EventSink>>,
     /// Whether the events were saved: the store's first failure lands here.
     pub saved: SaveStatus,
+    /// With a store: keep what the tools answered, for `inquest replay` (default on).
+    pub keep_answers: bool,
 }
 
 impl Launch {
@@ -29,7 +31,12 @@ impl Launch {
             learned: false,
             sinks: Vec::new(),
             saved: SaveStatus::new(),
+            keep_answers: true,
         }
+    }
+    pub fn keep_answers(mut self, on: bool) -> Launch {
+        self.keep_answers = on;
+        self
     }
     /// Where a failure to save this investigation will be told: check it
     /// once the run is over (the store writer has finished by then).
@@ -64,6 +71,7 @@ pub fn launch(l: Launch) -> Running {
         learned,
         sinks: extra,
         saved,
+        keep_answers,
     } = l;
     let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
     if let Some(store) = store {
@@ -72,6 +80,16 @@ pub fn launch(l: Launch) -> Running {
                 Ok(lines) => setup.learned = lines,
                 Err(e) => tracing::warn!("learned guidance: {e}"),
             }
+        }
+        // What the tools answered is kept beside the events, for `inquest replay`.
+        match keep_answers.then(|| Store::open(store.path())) {
+            None => {}
+            Some(Ok(second)) => {
+                let recording = super::record::Recording::new(setup.guard.backend().clone());
+                sinks.push(Box::new(super::record::KeepAnswers::new(second, recording.kept())));
+                setup.guard = Arc::new(setup.guard.with_backend(Arc::new(recording)));
+            }
+            Some(Err(e)) => tracing::warn!("tool answers not kept for replay: {e}"),
         }
         sinks.push(Box::new(StoreWriter::spawn_reporting(store, saved)));
     }

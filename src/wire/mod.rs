@@ -4,10 +4,13 @@
 //! The command line, the cockpit's launchers and the server all start
 //! investigations through [`launch`].
 
+pub mod bundle;
 mod launch;
 pub mod link;
+pub mod record;
+pub mod replay;
 mod setup;
 pub mod sinks;
 
 pub use launch::{Launch, launch};
-pub use setup::{Options, SetupError, for_alert, for_backend, for_scenario, strategies};
+pub use setup::{Options, Parts, SetupError, for_alert, for_backend, for_scenario, parts, strategies};
