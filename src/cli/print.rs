@@ -24,9 +24,14 @@ pub(super) fn progress_printer() -> impl FnMut(&Event) + Send {
                 clean(alert.service().unwrap_or("?")),
                 e.trace_id
             )),
-            EventKind::BranchStarted { strategy, .. } => {
+            EventKind::BranchStarted {
+                strategy, allotment, ..
+            } => {
                 names.insert(e.span_id, strategy.clone());
-                Some(format!("  {strategy:<17} started"))
+                match allotment {
+                    Some(a) => Some(format!("  {strategy:<17} started · {}", clean(&a.reason))),
+                    None => Some(format!("  {strategy:<17} started")),
+                }
             }
             EventKind::GuidanceApplied { text, author, .. } => {
                 Some(format!("  » {}: {}", clean(author), truncate(&clean(text), 140)))

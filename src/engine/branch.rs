@@ -8,7 +8,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
 use super::clock::{Clock, Ids};
-use crate::model::{BoxFuture, Budget, CallStatus, EventKind, Hypothesis, SpanId};
+use crate::model::{Allotment, BoxFuture, Budget, CallStatus, EventKind, Hypothesis, SpanId};
 use crate::reason::{BranchEnd, BranchPort, Called};
 use crate::tools::{CallError, Guard, render};
 
@@ -66,6 +66,8 @@ pub(crate) struct Port {
     pub(crate) shared: Arc<Shared>,
     pub(crate) calls: AtomicU32,
     pub(crate) tokens: AtomicU64,
+    /// This branch's own share of the budget, when past grades set one.
+    pub(crate) allotment: Option<Allotment>,
 }
 
 impl Port {
@@ -113,7 +115,8 @@ impl Port {
     /// Takes one tool call from the budgets, or says which budget is spent.
     fn take_call(&self) -> Result<(), BranchEnd> {
         let budget = self.shared.budget();
-        if let Some(limit) = budget.branch_tool_calls
+        let own = self.allotment.as_ref().map(|a| a.tool_calls);
+        if let Some(limit) = own.or(budget.branch_tool_calls)
             && self.calls.load(Ordering::SeqCst) >= limit
         {
             return Err(BranchEnd::OutOfBudget(format!(
@@ -241,7 +244,8 @@ impl BranchPort for Port {
         let total = self.shared.tokens.fetch_add(n, Ordering::SeqCst) + n;
         self.budget_used();
         let budget = self.shared.budget();
-        if let Some(limit) = budget.branch_tokens
+        let own = self.allotment.as_ref().and_then(|a| a.tokens);
+        if let Some(limit) = own.or(budget.branch_tokens)
             && self.tokens.load(Ordering::SeqCst) > limit
         {
             return Err(BranchEnd::OutOfBudget(format!(

@@ -101,6 +101,8 @@ fn setup(strategies: &[&str], calls: usize, delay_ms: u64) -> Setup {
         author: "tester".into(),
         bundle_id: "test".into(),
         learned: Vec::new(),
+        shared_patterns: Vec::new(),
+        records: Vec::new(),
         clock: Arc::new(FixedClock::new(Timestamp(0))),
         ids: Arc::new(CountingIds::default()),
     }

@@ -57,3 +57,36 @@ impl Budget {
         }
     }
 }
+
+/// A branch's own share of the investigation's budget, set when past grades
+/// of the alert say which strategies to trust, and why it got that share.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allotment {
+    /// Tool calls this branch may make.
+    pub tool_calls: u32,
+    /// Model tokens this branch may spend (only where a per-branch token budget applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
+    /// Why, in words: "budget 14 calls: 5 of 6 graded correct on HighErrorRate".
+    pub reason: String,
+}
+
+/// How one strategy has done on an alert, as its budget share reads it: the
+/// grades on root causes its branches supported.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StrategyRecord {
+    pub strategy: String,
+    pub correct: u32,
+    pub partly: u32,
+    pub wrong: u32,
+    /// From an imported shared pattern rather than this store's own grades
+    /// (counted at a lower weight).
+    #[serde(default)]
+    pub shared: bool,
+}
+
+impl StrategyRecord {
+    pub fn runs(&self) -> u32 {
+        self.correct + self.partly + self.wrong
+    }
+}

@@ -10,7 +10,7 @@ use rusqlite::params;
 
 use super::db::Store;
 use super::error::StoreError;
-use crate::model::{Feedback, Grade, InvestigationState};
+use crate::model::{Feedback, Grade, InvestigationState, StrategyRecord};
 
 /// How one strategy has done on an alert, from graded root causes it supported.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -180,6 +180,22 @@ impl Store {
                 .then(a.strategy.cmp(&b.strategy))
         });
         Ok(rows)
+    }
+
+    /// The strategies' records on `alert_name` from this store's own grades,
+    /// as the engine shares out the budget by them.
+    pub fn strategy_records(&self, alert_name: &str) -> Result<Vec<StrategyRecord>, StoreError> {
+        Ok(self
+            .strategy_stats(alert_name)?
+            .into_iter()
+            .map(|s| StrategyRecord {
+                strategy: s.strategy,
+                correct: s.correct,
+                partly: s.partly,
+                wrong: s.wrong,
+                shared: false,
+            })
+            .collect())
     }
 
     /// Forgets what grades taught about `alert_name` (all alerts when None); returns the lines removed.

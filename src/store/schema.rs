@@ -127,6 +127,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE feedback ADD COLUMN parent TEXT;
     ALTER TABLE feedback ADD COLUMN covers TEXT NOT NULL DEFAULT '';
     "#,
+    // 6: patterns imported from another store (`inquest learned --import`), kept apart
+    // from this store's own grades: an alert name with `{service}` for its service,
+    // the role the cause played, its kind, the grades, and the strategies' grades (JSON).
+    r#"
+    CREATE TABLE shared_patterns (
+        alert       TEXT NOT NULL,
+        role        TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        correct     INTEGER NOT NULL,
+        partly      INTEGER NOT NULL,
+        wrong       INTEGER NOT NULL,
+        strategies  TEXT NOT NULL DEFAULT '[]',
+        imported_at INTEGER NOT NULL,
+        PRIMARY KEY (alert, role, kind)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.
