@@ -4,7 +4,7 @@
 //! roles, kinds and counts and no name from the store; another store imports
 //! it and its next investigation starts with the shared pattern.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -60,16 +60,6 @@ fn branches(events: &[Value]) -> Vec<(String, String, Option<Value>)> {
         .collect()
 }
 
-fn strategies_of(events: &[Value], cause: &Value) -> BTreeSet<String> {
-    let names: BTreeMap<String, String> = branches(events).into_iter().map(|(s, n, _)| (s, n)).collect();
-    cause["branches"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| names[b.as_str().unwrap()].clone())
-        .collect()
-}
-
 fn calls(events: &[Value]) -> BTreeMap<String, u64> {
     branches(events)
         .into_iter()
@@ -102,70 +92,93 @@ fn grade(dir: &Path, events: &[Value], cause: &Value, grade: Grade, comment: Opt
 #[test]
 fn a_strategy_that_keeps_being_right_gets_more_of_the_budget_and_a_miss_still_runs() {
     let dir = fresh("trust");
-    let first = run(&dir, "checkout-db-pool", &[]);
+    const SC: &str = "checkout-db-pool";
+    // traces-first alone finds the pool exhaustion: graded correct.
+    let first = run(&dir, SC, &["--strategies", "traces-first"]);
     assert!(
         branches(&first).iter().all(|(_, _, a)| a.is_none()),
         "nothing graded: the budget is as configured"
     );
-    let ranked = causes(&first);
-    let right = strategies_of(&first, &ranked[0]);
-    // A cause that only strategies outside the right ones supported, graded wrong once.
-    let miss = ranked[1..]
-        .iter()
-        .find(|c| strategies_of(&first, c).is_disjoint(&right))
-        .expect("a cause the top cause's strategies did not support");
-    let missed = strategies_of(&first, miss);
-    grade(&dir, &first, &ranked[0], Grade::Correct, None);
-    grade(&dir, &first, miss, Grade::Wrong, None);
+    assert_eq!(causes(&first)[0]["service"], "orders-db");
+    grade(&dir, &first, &causes(&first)[0], Grade::Correct, None);
+    // changes-first alone also blames the frontend's deploy: graded wrong, its only record.
+    let second = run(&dir, SC, &["--strategies", "changes-first"]);
+    let deploy = causes(&second)
+        .into_iter()
+        .find(|c| c["service"] == "frontend")
+        .expect("changes-first ranks the frontend deploy");
+    grade(&dir, &second, &deploy, Grade::Wrong, None);
 
-    let second = run(&dir, "checkout-db-pool", &[]);
-    let n = branches(&second).len() as u64;
-    let shares = calls(&second);
-    assert_eq!(shares.values().sum::<u64>(), 200, "the default budget, shared out: {shares:?}");
-    let first_started = &branches(&second)[0].1;
-    assert!(right.contains(first_started), "{first_started} started first, not one of {right:?}");
-    for r in &right {
-        for (s, c) in &shares {
-            if !right.contains(s) {
-                assert!(shares[r] > *c, "{r} (right) {} ≤ {s} {c}: {shares:?}", shares[r]);
-            }
+    let all = run(&dir, SC, &[]);
+    let n = branches(&all).len() as u64;
+    let shares = calls(&all);
+    assert_eq!(
+        shares.values().sum::<u64>(),
+        200,
+        "the default budget, shared out: {shares:?}"
+    );
+    assert_eq!(branches(&all)[0].1, "traces-first", "the trusted strategy starts first");
+    for (s, c) in &shares {
+        if s != "traces-first" {
+            assert!(shares["traces-first"] > *c, "traces-first ≤ {s}: {shares:?}");
         }
     }
-    let floor = 100 / n; // half the budget split evenly
-    for m in &missed {
-        assert!(shares[m] >= floor, "{m} got {} < floor {floor}", shares[m]);
-        let span = branches(&second).into_iter().find(|(_, s, _)| s == m).unwrap().0;
-        let ran = second
-            .iter()
-            .any(|e| e["type"] == "tool_call_started" && e["parent_span_id"] == span.as_str());
-        assert!(ran, "{m} still investigates after one miss");
-    }
-    // The tree says why: the reason rides on branch_started.
-    let why = branches(&second)
+    // The early miss keeps at least the floor, half the budget split evenly, and still investigates.
+    let floor = 100 / n;
+    assert!(shares["changes-first"] >= floor, "{shares:?}");
+    assert!(shares["changes-first"] < shares["metrics-first"], "{shares:?}");
+    let span = branches(&all)
         .into_iter()
-        .find(|(_, s, _)| s == first_started)
-        .and_then(|(_, _, a)| a)
-        .unwrap()["reason"]
-        .as_str()
+        .find(|(_, s, _)| s == "changes-first")
         .unwrap()
-        .to_string();
+        .0;
+    let ran = all
+        .iter()
+        .filter(|e| e["type"] == "tool_call_started" && e["parent_span_id"] == span.as_str())
+        .count();
+    assert!(ran > 0, "changes-first still investigates after one miss");
+    // The tree says why: the reason rides on branch_started.
+    let reason = |events: &[Value], strategy: &str| {
+        branches(events)
+            .into_iter()
+            .find(|(_, s, _)| s == strategy)
+            .and_then(|(_, _, a)| a)
+            .unwrap()["reason"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
     assert_eq!(
-        why,
+        reason(&all, "traces-first"),
         format!(
             "budget {} calls: 1 of 1 graded correct on CheckoutLatencyHigh",
-            shares[first_started]
+            shares["traces-first"]
         )
+    );
+    assert_eq!(
+        reason(&all, "changes-first"),
+        format!(
+            "budget {} calls (exploration share): 0 of 1 graded correct on CheckoutLatencyHigh",
+            shares["changes-first"]
+        )
+    );
+    assert_eq!(
+        reason(&all, "logs-first").split(": ").nth(1),
+        Some("no graded record on CheckoutLatencyHigh yet")
     );
 
     // Right again: more of the budget the next time.
-    grade(&dir, &second, &causes(&second)[0], Grade::Correct, None);
-    let third = run(&dir, "checkout-db-pool", &[]);
-    let again = calls(&third);
-    for r in &right {
-        assert!(again[r] > shares[r], "{r}: {} then {}", shares[r], again[r]);
-    }
+    let again = run(&dir, SC, &["--strategies", "traces-first"]);
+    grade(&dir, &again, &causes(&again)[0], Grade::Correct, None);
+    let more = calls(&run(&dir, SC, &[]));
+    assert!(
+        more["traces-first"] > shares["traces-first"],
+        "{} then {}",
+        shares["traces-first"],
+        more["traces-first"]
+    );
     // Off with --no-learned: the budget as configured.
-    let off = run(&dir, "checkout-db-pool", &["--no-learned"]);
+    let off = run(&dir, SC, &["--no-learned"]);
     assert!(branches(&off).iter().all(|(_, _, a)| a.is_none()));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -188,8 +201,8 @@ const PLANTED: &[&str] = &[
 ];
 
 fn planted_scenario(dir: &Path) -> PathBuf {
-    let base = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/checkout-db-pool.toml"))
-        .unwrap();
+    let base =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/checkout-db-pool.toml")).unwrap();
     let text = base
         .replace("checkout-db-pool", "zorblax-incident")
         .replace("CheckoutLatencyHigh", "ZorblaxCheckoutLatencyHigh")
@@ -208,7 +221,10 @@ fn planted_scenario(dir: &Path) -> PathBuf {
             "summary = \"checkout p99 latency above 2s for 5m\"",
             "summary = \"p99 above 2s on 10.77.42.9, see https://grafana.garply.corp.example/d/waldo or mail oncall-thud@garply.corp.example\"",
         );
-    assert!(text.contains("grault") && text.contains("waldo"), "the scenario was planted");
+    assert!(
+        text.contains("grault") && text.contains("waldo"),
+        "the scenario was planted"
+    );
     let path = dir.join("zorblax-incident.toml");
     std::fs::write(&path, text).unwrap();
     path
@@ -232,7 +248,10 @@ fn an_anonymized_export_carries_patterns_and_no_name_and_another_store_uses_it()
         );
     }
     let lines = inquest(&a, &["learned"]);
-    assert!(String::from_utf8_lossy(&lines.stdout).contains("quuxly"), "the store itself keeps names");
+    assert!(
+        String::from_utf8_lossy(&lines.stdout).contains("quuxly"),
+        "the store itself keeps names"
+    );
 
     // Without --anonymize nothing is written.
     let file = a.join("patterns.jsonl");
@@ -249,7 +268,11 @@ fn an_anonymized_export_carries_patterns_and_no_name_and_another_store_uses_it()
         assert!(!lower.contains(name), "{name} leaked into the export:\n{lower}");
     }
     // The pattern itself: the alert with its service as a role, the cause's role, kind and counts.
-    let patterns: Vec<Value> = lower.lines().skip(1).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let patterns: Vec<Value> = lower
+        .lines()
+        .skip(1)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let p = patterns
         .iter()
         .find(|p| p["kind"] == "connection_pool_exhaustion")
@@ -262,14 +285,22 @@ fn an_anonymized_export_carries_patterns_and_no_name_and_another_store_uses_it()
     // Store B, with the same kind of alert on its own service, imports the patterns.
     let b = fresh("share-b");
     let bad = b.join("bad.jsonl");
-    std::fs::write(&bad, String::from_utf8_lossy(&bytes).replace("callee-database", "my-db")).unwrap();
+    std::fs::write(
+        &bad,
+        String::from_utf8_lossy(&bytes).replace("callee-database", "my-db"),
+    )
+    .unwrap();
     let refused = inquest(&b, &["learned", "--import", bad.to_str().unwrap()]);
     assert_eq!(refused.status.code(), Some(2));
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("bad.jsonl:2:") && err.contains("role"), "{err}");
 
     let imported = inquest(&b, &["learned", "--import", file.to_str().unwrap()]);
-    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
     let events = run(&b, "checkout-db-pool", &[]);
     let shared: Vec<&str> = events
         .iter()
@@ -278,7 +309,8 @@ fn an_anonymized_export_carries_patterns_and_no_name_and_another_store_uses_it()
         .collect();
     assert_eq!(shared.len(), 1, "{shared:?}");
     assert!(
-        shared[0].contains("a database behind the alerting service") && shared[0].contains("connection_pool_exhaustion"),
+        shared[0].contains("a database behind the alerting service")
+            && shared[0].contains("connection_pool_exhaustion"),
         "{shared:?}"
     );
     let reasons: Vec<String> = branches(&events)
@@ -286,7 +318,9 @@ fn an_anonymized_export_carries_patterns_and_no_name_and_another_store_uses_it()
         .filter_map(|(_, _, a)| Some(a?["reason"].as_str()?.to_string()))
         .collect();
     assert!(
-        reasons.iter().any(|r| r.contains("shared pattern 2 of 2 graded correct")),
+        reasons
+            .iter()
+            .any(|r| r.contains("shared pattern 2 of 2 graded correct")),
         "{reasons:?}"
     );
     // The report names it too.

@@ -14,7 +14,10 @@ pub(super) fn learned_cmd(alert: Option<&str>, json: bool, forget: bool) -> Resu
         if alert.is_none() {
             let shared = store.forget_shared()?;
             if shared > 0 {
-                eprintln!("forgot {shared} imported shared pattern{}", if shared == 1 { "" } else { "s" });
+                eprintln!(
+                    "forgot {shared} imported shared pattern{}",
+                    if shared == 1 { "" } else { "s" }
+                );
             }
         }
         eprintln!(

@@ -23,8 +23,8 @@ use cockpit::{cockpit_alerts, cockpit_demo, cockpit_open};
 use eval::{eval, scenarios};
 use export::{export_langfuse, export_langsmith, export_otlp};
 use feedback::{feedback, learned_cmd};
-use patterns::{learned_export, learned_import};
 use list::list;
+use patterns::{learned_export, learned_import};
 use report::report;
 use run::{investigate, investigate_alert, investigate_firing};
 use serve::serve;
@@ -156,7 +156,9 @@ pub fn main() -> ExitCode {
             ..
         } => learned_export(&file, anonymize),
         Cmd::Learned { import: Some(file), .. } => learned_import(&file),
-        Cmd::Learned { alert, json, forget, .. } => learned_cmd(alert.as_deref(), json, forget),
+        Cmd::Learned {
+            alert, json, forget, ..
+        } => learned_cmd(alert.as_deref(), json, forget),
         Cmd::Eval {
             dir,
             reasoner,

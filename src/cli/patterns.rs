@@ -36,7 +36,9 @@ pub(super) fn learned_export(file: &Path, anonymize: bool) -> Result<ExitCode, F
         if exported.graded == 1 { "" } else { "s" },
         match exported.dropped {
             0 => String::new(),
-            n => format!(" ({n} left out: no role next to the alert could be derived, or the alert's name spells a name)"),
+            n => format!(
+                " ({n} left out: no role next to the alert could be derived, or the alert's name spells a name)"
+            ),
         },
         if file == Path::new("-") {
             "stdout".to_string()
@@ -51,7 +53,8 @@ pub(super) fn learned_import(file: &Path) -> Result<ExitCode, Failure> {
     let shown = file.display();
     let bytes = std::fs::read(file).map_err(|e| Failure::BadInput(format!("{shown}: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|_| Failure::BadInput(format!("{shown}: not UTF-8 text")))?;
-    let patterns = parse_patterns(&text).map_err(|e| Failure::BadInput(format!("{shown}:{}: {}", e.line, e.message)))?;
+    let patterns =
+        parse_patterns(&text).map_err(|e| Failure::BadInput(format!("{shown}:{}: {}", e.line, e.message)))?;
     let store = open_store()?;
     let n = store.import_patterns(&patterns)?;
     eprintln!(

@@ -206,14 +206,25 @@ mod tests {
             why,
             &format!("budget {traces} calls: 5 of 6 graded correct on HighErrorRate")
         );
-        assert!(plan[2].1.reason.contains("0 of 1 graded correct"), "{}", plan[2].1.reason);
+        assert!(
+            plan[2].1.reason.contains("0 of 1 graded correct"),
+            "{}",
+            plan[2].1.reason
+        );
     }
 
     #[test]
     fn a_long_losing_record_still_keeps_the_floor() {
         let s = names(&["a", "b"]);
         let records = [rec("a", 50, 0, 0, false), rec("b", 0, 0, 50, false)];
-        let plan = allot(&s, &Records { alert: "X", records: &records }, &budget(100));
+        let plan = allot(
+            &s,
+            &Records {
+                alert: "X",
+                records: &records,
+            },
+            &budget(100),
+        );
         assert!(calls_of(&plan, 1) >= 25, "{plan:?}");
         assert!(plan[1].1.reason.contains("exploration share"), "{plan:?}");
     }
@@ -222,7 +233,14 @@ mod tests {
     fn shared_grades_count_less_than_local_ones() {
         let s = names(&["a", "b"]);
         let records = [rec("a", 4, 0, 0, true), rec("b", 4, 0, 0, false)];
-        let plan = allot(&s, &Records { alert: "X", records: &records }, &budget(100));
+        let plan = allot(
+            &s,
+            &Records {
+                alert: "X",
+                records: &records,
+            },
+            &budget(100),
+        );
         assert!(calls_of(&plan, 1) > calls_of(&plan, 0), "{plan:?}");
         assert!(calls_of(&plan, 0) > 50 / 2, "shared still counts: {plan:?}");
         assert!(
@@ -242,7 +260,14 @@ mod tests {
             branch_tokens: Some(1_000),
             ..Budget::default()
         };
-        let plan = allot(&s, &Records { alert: "X", records: &records }, &b);
+        let plan = allot(
+            &s,
+            &Records {
+                alert: "X",
+                records: &records,
+            },
+            &b,
+        );
         let total: u32 = plan.iter().map(|(_, a)| a.tool_calls).sum();
         assert_eq!(total, 20);
         let tokens: u64 = plan.iter().map(|(_, a)| a.tokens.unwrap()).sum();

@@ -124,7 +124,17 @@ impl Topology {
 
 fn looks_like_database(s: &str) -> bool {
     let s = s.to_ascii_lowercase();
-    let words = ["postgres", "mysql", "mariadb", "sql", "redis", "mongo", "cassandra", "dynamo", "memcache"];
+    let words = [
+        "postgres",
+        "mysql",
+        "mariadb",
+        "sql",
+        "redis",
+        "mongo",
+        "cassandra",
+        "dynamo",
+        "memcache",
+    ];
     s.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w == "db") || words.iter().any(|w| s.contains(w))
 }
 

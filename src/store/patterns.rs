@@ -6,7 +6,7 @@
 //! pattern:
 //!
 //! ```json
-//! {"alert":"{service}LatencyHigh","role":"downstream-database","kind":"resource_exhaustion",
+//! {"alert":"{service}LatencyHigh","role":"downstream-database","kind":"connection_pool_exhaustion",
 //!  "correct":3,"partly":1,"wrong":0,
 //!  "strategies":[{"strategy":"metrics-first","correct":3,"partly":1,"wrong":0}]}
 //! ```
@@ -106,18 +106,30 @@ pub fn parse_patterns(text: &str) -> Result<Vec<Pattern>, PatternError> {
     }
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     let Some((i, first)) = lines.next() else {
-        return Err(err(1, format!("empty: expected the header {{\"format\":\"{PATTERNS_FORMAT}\",\"version\":{PATTERNS_VERSION}}}")));
+        return Err(err(
+            1,
+            format!("empty: expected the header {{\"format\":\"{PATTERNS_FORMAT}\",\"version\":{PATTERNS_VERSION}}}"),
+        ));
     };
     let header: Header = serde_json::from_str(first).map_err(|e| {
-        err(i + 1, format!("expected the header {{\"format\":\"{PATTERNS_FORMAT}\",\"version\":{PATTERNS_VERSION}}}: {e}"))
+        err(
+            i + 1,
+            format!("expected the header {{\"format\":\"{PATTERNS_FORMAT}\",\"version\":{PATTERNS_VERSION}}}: {e}"),
+        )
     })?;
     if header.format != PATTERNS_FORMAT {
-        return Err(err(i + 1, format!("format {:?}, expected {PATTERNS_FORMAT:?}", header.format)));
+        return Err(err(
+            i + 1,
+            format!("format {:?}, expected {PATTERNS_FORMAT:?}", header.format),
+        ));
     }
     if header.version != PATTERNS_VERSION {
         return Err(err(
             i + 1,
-            format!("version {}, this inquest reads version {PATTERNS_VERSION}", header.version),
+            format!(
+                "version {}, this inquest reads version {PATTERNS_VERSION}",
+                header.version
+            ),
         ));
     }
     let mut out = Vec::new();
@@ -206,7 +218,9 @@ impl Store {
         }
         let mut folded = Vec::new();
         for row in rows {
-            let Ok(trace) = row.trace.parse::<TraceId>() else { continue };
+            let Ok(trace) = row.trace.parse::<TraceId>() else {
+                continue;
+            };
             let Ok(state) = InvestigationState::fold(&self.events(trace)?) else {
                 continue;
             };
@@ -228,8 +242,10 @@ impl Store {
                 out.dropped += 1;
                 continue;
             };
-            let (Some(role), Some(alert)) = (topology.role(alerting, &rc.service), alert_pattern(&state.alert, &private))
-            else {
+            let (Some(role), Some(alert)) = (
+                topology.role(alerting, &rc.service),
+                alert_pattern(&state.alert, &private),
+            ) else {
                 out.dropped += 1;
                 continue;
             };
@@ -251,7 +267,11 @@ impl Store {
             };
             bump(&mut p.correct, &mut p.partly, &mut p.wrong);
             // A strategy named after something private is left out of the pattern.
-            for s in row.strategies.split(',').filter(|s| name_ok(s, 64) && !private.leaks(s)) {
+            for s in row
+                .strategies
+                .split(',')
+                .filter(|s| name_ok(s, 64) && !private.leaks(s))
+            {
                 let i = match p.strategies.iter().position(|x| x.strategy == s) {
                     Some(i) => i,
                     None => {
@@ -350,7 +370,11 @@ impl Store {
                     role_phrase(&p.role),
                     p.kind,
                     p.correct,
-                    if p.partly > 0 { format!(", partly {}", p.partly) } else { String::new() },
+                    if p.partly > 0 {
+                        format!(", partly {}", p.partly)
+                    } else {
+                        String::new()
+                    },
                 )
             })
             .collect();
@@ -384,7 +408,7 @@ mod tests {
 
     #[test]
     fn a_file_is_read_line_by_line_and_refused_with_the_line() {
-        let good = r#"{"alert":"{service}LatencyHigh","role":"callee-database","kind":"resource_exhaustion","correct":2,"partly":0,"wrong":1,"strategies":[{"strategy":"metrics-first","correct":2,"partly":0,"wrong":1}]}"#;
+        let good = r#"{"alert":"{service}LatencyHigh","role":"callee-database","kind":"connection_pool_exhaustion","correct":2,"partly":0,"wrong":1,"strategies":[{"strategy":"metrics-first","correct":2,"partly":0,"wrong":1}]}"#;
         let ps = parse_patterns(&format!("{HEADER}\n{good}\n")).unwrap();
         assert_eq!(ps.len(), 1);
         assert_eq!(ps[0].role, "callee-database");
@@ -403,7 +427,10 @@ mod tests {
         assert_eq!(e.line, 2);
 
         let extra = good.replace("\"correct\":2,", "\"correct\":2,\"service\":\"orders-db\",");
-        assert!(parse_patterns(&format!("{HEADER}\n{extra}\n")).is_err(), "no field beyond the format's");
+        assert!(
+            parse_patterns(&format!("{HEADER}\n{extra}\n")).is_err(),
+            "no field beyond the format's"
+        );
         assert_eq!(parse_patterns("").unwrap_err().line, 1);
     }
 }
