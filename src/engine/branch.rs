@@ -66,8 +66,24 @@ pub(crate) struct Port {
     pub(crate) shared: Arc<Shared>,
     pub(crate) calls: AtomicU32,
     pub(crate) tokens: AtomicU64,
-    /// This branch's own share of the budget, when past grades set one.
-    pub(crate) allotment: Option<Allotment>,
+    /// This branch's own share of the budget, when past grades set one, and
+    /// the budget it was a share of.
+    pub(crate) allotment: Option<(Allotment, Budget)>,
+}
+
+impl Port {
+    /// The branch's own limits: its allotment, grown or shrunk with the
+    /// investigation's budget since (an engineer raising the budget raises
+    /// every share), else the uniform per-branch limits.
+    fn own_limits(&self, now: &Budget) -> (Option<u32>, Option<u64>) {
+        let Some((a, from)) = &self.allotment else {
+            return (now.branch_tool_calls, now.branch_tokens);
+        };
+        let scale = |v: u64, was: u64, is: u64| if was == 0 { v } else { (v * is).div_ceil(was) };
+        let calls = scale(a.tool_calls as u64, from.tool_calls as u64, now.tool_calls as u64);
+        let tokens = a.tokens.map(|t| scale(t, from.tokens, now.tokens));
+        (Some(calls.min(u32::MAX as u64) as u32), tokens)
+    }
 }
 
 impl Port {
@@ -115,8 +131,7 @@ impl Port {
     /// Takes one tool call from the budgets, or says which budget is spent.
     fn take_call(&self) -> Result<(), BranchEnd> {
         let budget = self.shared.budget();
-        let own = self.allotment.as_ref().map(|a| a.tool_calls);
-        if let Some(limit) = own.or(budget.branch_tool_calls)
+        if let (Some(limit), _) = self.own_limits(&budget)
             && self.calls.load(Ordering::SeqCst) >= limit
         {
             return Err(BranchEnd::OutOfBudget(format!(
@@ -244,8 +259,7 @@ impl BranchPort for Port {
         let total = self.shared.tokens.fetch_add(n, Ordering::SeqCst) + n;
         self.budget_used();
         let budget = self.shared.budget();
-        let own = self.allotment.as_ref().and_then(|a| a.tokens);
-        if let Some(limit) = own.or(budget.branch_tokens)
+        if let (_, Some(limit)) = self.own_limits(&budget)
             && self.tokens.load(Ordering::SeqCst) > limit
         {
             return Err(BranchEnd::OutOfBudget(format!(

@@ -281,7 +281,7 @@ impl Orch {
             shared: self.shared.clone(),
             calls: AtomicU32::new(0),
             tokens: AtomicU64::new(0),
-            allotment,
+            allotment: allotment.map(|a| (a, self.shared.budget())),
         };
         let ctx = BranchCtx::new(span, strategy.clone(), self.alert.clone(), self.now, Box::new(port));
         let sem = self.sem.clone();
