@@ -151,8 +151,9 @@ fn a_strategy_that_keeps_being_right_gets_more_of_the_budget_and_a_miss_still_ru
     assert_eq!(
         reason(&all, "traces-first"),
         format!(
-            "budget {} calls: 1 of 1 graded correct on CheckoutLatencyHigh",
-            shares["traces-first"]
+            "budget {} calls: 1 of 1 graded correct on CheckoutLatencyHigh ({})",
+            shares["traces-first"],
+            causes(&first)[0]["kind"].as_str().unwrap()
         )
     );
     assert_eq!(

@@ -17,7 +17,9 @@
 //! `EXPLORE / n`, and a later success raises its weight again. Branches start
 //! in order of weight (ties keep the configured order).
 
-use crate::model::{Allotment, Budget, StrategyRecord};
+use std::collections::BTreeMap;
+
+use crate::model::{Allotment, Budget, FaultKind, StrategyRecord};
 
 /// The part of the budget split evenly, whatever the records say.
 pub const EXPLORE: f64 = 0.5;
@@ -96,11 +98,12 @@ fn apportion(pool: u64, shares: &[f64]) -> Vec<u64> {
     out
 }
 
-/// One strategy's grades, its own and shared.
+/// One strategy's grades, its own and shared, and the kinds of the correct ones.
 #[derive(Default)]
 struct Tally {
     own: (u32, u32, u32),
     shared: (u32, u32, u32),
+    kinds: BTreeMap<FaultKind, u32>,
 }
 
 impl Tally {
@@ -111,8 +114,28 @@ impl Tally {
             side.0 += r.correct;
             side.1 += r.partly;
             side.2 += r.wrong;
+            for (k, n) in &r.correct_kinds {
+                *t.kinds.entry(*k).or_default() += n;
+            }
         }
         t
+    }
+
+    /// " (connection_pool_exhaustion)", or " (3 bad_deploy, 1 memory_leak)": what it was right about.
+    fn kinds(&self) -> String {
+        match self.kinds.len() {
+            0 => String::new(),
+            1 => format!(
+                " ({})",
+                self.kinds.keys().next().map(|k| k.to_string()).unwrap_or_default()
+            ),
+            _ => {
+                let mut by: Vec<(&FaultKind, &u32)> = self.kinds.iter().collect();
+                by.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                let parts: Vec<String> = by.iter().map(|(k, n)| format!("{n} {k}")).collect();
+                format!(" ({})", parts.join(", "))
+            }
+        }
     }
 
     /// Laplace-smoothed odds of success.
@@ -134,10 +157,18 @@ impl Tally {
         };
         let own = self.own.0 + self.own.1 + self.own.2 > 0;
         let shared = self.shared.0 + self.shared.1 + self.shared.2 > 0;
+        let kinds = self.kinds();
         match (own, shared) {
-            (true, true) => format!("{} on {alert}; shared pattern {}", words(self.own), words(self.shared)),
-            (true, false) => format!("{} on {alert}", words(self.own)),
-            (false, true) => format!("no grades here on {alert}; shared pattern {}", words(self.shared)),
+            (true, true) => format!(
+                "{} on {alert}; shared pattern {}{kinds}",
+                words(self.own),
+                words(self.shared)
+            ),
+            (true, false) => format!("{} on {alert}{kinds}", words(self.own)),
+            (false, true) => format!(
+                "no grades here on {alert}; shared pattern {}{kinds}",
+                words(self.shared)
+            ),
             (false, false) => format!("no graded record on {alert} yet"),
         }
     }
@@ -154,6 +185,7 @@ mod tests {
             partly,
             wrong,
             shared,
+            correct_kinds: BTreeMap::new(),
         }
     }
 
@@ -210,6 +242,29 @@ mod tests {
             plan[2].1.reason.contains("0 of 1 graded correct"),
             "{}",
             plan[2].1.reason
+        );
+    }
+
+    #[test]
+    fn the_reason_names_the_kinds_it_was_right_about() {
+        let s = names(&["a", "b"]);
+        let mut own = rec("a", 3, 0, 1, false);
+        own.correct_kinds = BTreeMap::from([(FaultKind::BadDeploy, 1), (FaultKind::MemoryLeak, 2)]);
+        let mut shared = rec("a", 1, 0, 0, true);
+        shared.correct_kinds = BTreeMap::from([(FaultKind::MemoryLeak, 1)]);
+        let plan = allot(
+            &s,
+            &Records {
+                alert: "X",
+                records: &[own, shared],
+            },
+            &budget(100),
+        );
+        assert!(
+            plan[0].1.reason.ends_with(
+                ": 3 of 4 graded correct on X; shared pattern 1 of 1 graded correct (3 memory_leak, 1 bad_deploy)"
+            ),
+            "{plan:?}"
         );
     }
 

@@ -1,6 +1,10 @@
 //! Limits on what an investigation may spend.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use super::FaultKind;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Budget {
@@ -83,6 +87,9 @@ pub struct StrategyRecord {
     /// (counted at a lower weight).
     #[serde(default)]
     pub shared: bool,
+    /// Of the correct grades, how many per fault kind, where the kind is known.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub correct_kinds: BTreeMap<FaultKind, u32>,
 }
 
 impl StrategyRecord {

@@ -379,12 +379,15 @@ impl Store {
             })
             .collect();
         let mut records: BTreeMap<String, StrategyRecord> = BTreeMap::new();
-        for s in fits.iter().flat_map(|p| &p.strategies) {
+        for (kind, s) in fits.iter().flat_map(|p| p.strategies.iter().map(move |s| (p.kind, s))) {
             let r = records.entry(s.strategy.clone()).or_insert_with(|| StrategyRecord {
                 strategy: s.strategy.clone(),
                 shared: true,
                 ..Default::default()
             });
+            if s.correct > 0 {
+                *r.correct_kinds.entry(kind).or_default() += s.correct;
+            }
             r.correct += s.correct;
             r.partly += s.partly;
             r.wrong += s.wrong;

@@ -129,7 +129,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "#,
     // 6: patterns imported from another store (`inquest learned --import`), kept apart
     // from this store's own grades: an alert name with `{service}` for its service,
-    // the role the cause played, its kind, the grades, and the strategies' grades (JSON).
+    // the role the cause played, its kind, the grades, and the strategies' grades (JSON);
+    // and the fault kind of each graded root cause (NULL for lines learned before).
     r#"
     CREATE TABLE shared_patterns (
         alert       TEXT NOT NULL,
@@ -142,6 +143,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
         imported_at INTEGER NOT NULL,
         PRIMARY KEY (alert, role, kind)
     );
+    ALTER TABLE learned_guidance ADD COLUMN kind TEXT;
     "#,
 ];
 
