@@ -156,6 +156,10 @@ pub(super) fn print_summary(s: &InvestigationState, label: &str, saved: bool) {
                 .map(|c| format!("{c:.2}"))
                 .unwrap_or_else(|| "—".into())
         );
+        // Why the branch had the share of the budget it had.
+        if let Some(a) = &b.allotment {
+            let _ = writeln!(out, "  {:<17} {}", "", truncate(&clean(&a.reason), 120));
+        }
     }
     if saved {
         let _ = writeln!(out, "\nReport: inquest report {}", s.trace_id.short());
