@@ -53,8 +53,10 @@ pub(super) fn learned_import(file: &Path) -> Result<ExitCode, Failure> {
     let shown = file.display();
     let bytes = std::fs::read(file).map_err(|e| Failure::BadInput(format!("{shown}: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|_| Failure::BadInput(format!("{shown}: not UTF-8 text")))?;
-    let patterns =
-        parse_patterns(&text).map_err(|e| Failure::BadInput(format!("{shown}:{}: {}", e.line, e.message)))?;
+    let patterns = parse_patterns(&text).map_err(|e| match e.line {
+        0 => Failure::BadInput(format!("{shown}: {}", e.message)),
+        n => Failure::BadInput(format!("{shown}:{n}: {}", e.message)),
+    })?;
     let store = open_store()?;
     let n = store.import_patterns(&patterns)?;
     eprintln!(

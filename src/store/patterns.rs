@@ -232,6 +232,11 @@ impl Store {
             graded: folded.len(),
             ..Default::default()
         };
+        // Strategies of your own making may carry a name no label spells: only
+        // the built-in ones travel.
+        let shareable: Vec<String> = crate::tools::Catalog::builtin()
+            .map(|c| c.strategies.into_iter().map(|s| s.name).collect())
+            .unwrap_or_default();
         let mut by_key: BTreeMap<(String, String, FaultKind), Pattern> = BTreeMap::new();
         for (row, state, topology) in &folded {
             let found = state
@@ -266,11 +271,11 @@ impl Store {
                 _ => *w += 1,
             };
             bump(&mut p.correct, &mut p.partly, &mut p.wrong);
-            // A strategy named after something private is left out of the pattern.
+            // A strategy of your own, or one spelling a private name, is left out of the pattern.
             for s in row
                 .strategies
                 .split(',')
-                .filter(|s| name_ok(s, 64) && !private.leaks(s))
+                .filter(|s| shareable.iter().any(|b| b == s) && !private.leaks(s))
             {
                 let i = match p.strategies.iter().position(|x| x.strategy == s) {
                     Some(i) => i,
