@@ -237,13 +237,13 @@ fn replace_spelled(name: &str, word: &str, with: &str) -> String {
         return name.to_string();
     }
     let chars: Vec<char> = name.chars().collect();
+    let tchars: Vec<char> = target.chars().collect();
     let mut out = String::new();
     let mut i = 0;
     while i < chars.len() {
         // Match `target` from i, skipping punctuation inside the name.
         let mut j = i;
         let mut k = 0;
-        let tchars: Vec<char> = target.chars().collect();
         while j < chars.len() && k < tchars.len() {
             let c = chars[j];
             if c.is_ascii_alphanumeric() {
