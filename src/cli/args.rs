@@ -189,9 +189,21 @@ pub enum Cmd {
         alert: Option<String>,
         #[arg(long)]
         json: bool,
-        /// Forget it (the alert's, or everything when no alert is named).
+        /// Forget it (the alert's, or everything when no alert is named,
+        /// imported shared patterns included).
         #[arg(long)]
         forget: bool,
+        /// Write what was learned as shared patterns (JSON Lines, `-` for
+        /// stdout); needs --anonymize: names never leave this store.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["forget", "import"])]
+        export: Option<PathBuf>,
+        /// Replace every service, namespace, pod, host, address and free text
+        /// by its role next to the alert; items with no derivable role are left out.
+        #[arg(long, requires = "export")]
+        anonymize: bool,
+        /// Load shared patterns another store exported, as a lower-weight prior.
+        #[arg(long, value_name = "FILE", conflicts_with = "forget")]
+        import: Option<PathBuf>,
     },
     /// The built-in scenarios.
     Scenarios {

@@ -11,6 +11,7 @@ mod eval;
 mod export;
 mod feedback;
 mod list;
+mod patterns;
 mod print;
 mod replay;
 mod report;
@@ -26,6 +27,7 @@ use eval::{eval, scenarios};
 use export::{export_langfuse, export_langsmith, export_otlp};
 use feedback::{feedback, learned_cmd};
 use list::list;
+use patterns::{learned_export, learned_import};
 use report::report;
 use run::{investigate, investigate_alert, investigate_firing};
 use serve::serve;
@@ -152,7 +154,15 @@ pub fn main() -> ExitCode {
             (None, None, None) => Err(Failure::BadInput("give --otlp URL, --langfuse or --langsmith".into())),
         },
         Cmd::Scenarios { json } => scenarios(json),
-        Cmd::Learned { alert, json, forget } => learned_cmd(alert.as_deref(), json, forget),
+        Cmd::Learned {
+            export: Some(file),
+            anonymize,
+            ..
+        } => learned_export(&file, anonymize),
+        Cmd::Learned { import: Some(file), .. } => learned_import(&file),
+        Cmd::Learned {
+            alert, json, forget, ..
+        } => learned_cmd(alert.as_deref(), json, forget),
         Cmd::Eval {
             dir,
             reasoner,

@@ -1,6 +1,7 @@
 //! Starting an investigation the same way from everywhere (a headless run, the
-//! cockpit, the server, eval): the guidance past grades left, the store as a
-//! sink, then the engine.
+//! cockpit, the server, eval): the guidance past grades and shared patterns
+//! left, the strategies' records the engine shares the budget by, the store
+//! as a sink, then the engine.
 
 use std::sync::Arc;
 
@@ -13,7 +14,8 @@ pub struct Launch {
     pub setup: Setup,
     /// Where the events are kept; `None` runs without saving (eval, or no store to be had).
     pub store: Option<Store>,
-    /// Whether guidance that past grades of this alert left applies (off for `--no-learned` and eval).
+    /// Whether what past grades of this alert taught applies (guidance, shared
+    /// patterns, the budget's split by strategy record): off for `--no-learned` and eval.
     pub learned: bool,
     /// Other sinks: stdout, a cockpit's channel, a progress printer.
     pub sinks: Vec<Box<dyn EventSink>>,
@@ -79,6 +81,17 @@ pub fn launch(l: Launch) -> Running {
             match store.learned(&setup.alert.name, setup.alert.service()) {
                 Ok(lines) => setup.learned = lines,
                 Err(e) => tracing::warn!("learned guidance: {e}"),
+            }
+            match store.strategy_records(&setup.alert.name) {
+                Ok(records) => setup.records = records,
+                Err(e) => tracing::warn!("strategy records: {e}"),
+            }
+            match store.shared_for(&setup.alert) {
+                Ok((lines, records)) => {
+                    setup.shared_patterns = lines;
+                    setup.records.extend(records);
+                }
+                Err(e) => tracing::warn!("shared patterns: {e}"),
             }
         }
         // What the tools answered is kept beside the events, for `inquest replay`.

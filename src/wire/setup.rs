@@ -195,6 +195,8 @@ pub fn for_backend(
         now,
         author: opts.author.clone(),
         learned: Vec::new(),
+        shared_patterns: Vec::new(),
+        records: Vec::new(),
         bundle_id: bundle,
         clock,
         ids,
