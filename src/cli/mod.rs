@@ -4,6 +4,7 @@
 mod alerts;
 mod args;
 mod auth;
+mod capture;
 mod cockpit;
 mod eval;
 mod export;
@@ -148,6 +149,28 @@ pub fn main() -> ExitCode {
             (None, None, None) => Err(Failure::BadInput("give --otlp URL, --langfuse or --langsmith".into())),
         },
         Cmd::Scenarios { json } => scenarios(json),
+        Cmd::Capture {
+            trace_id,
+            trace,
+            alert,
+            truth,
+            out,
+            before,
+            after,
+            step,
+            hops,
+            log_files,
+        } => capture::capture(&capture::CaptureArgs {
+            trace: trace_id.or(trace),
+            alert,
+            truth,
+            out,
+            before,
+            after,
+            step,
+            hops,
+            log_files,
+        }),
         Cmd::Learned { alert, json, forget } => learned_cmd(alert.as_deref(), json, forget),
         Cmd::Eval {
             dir,
