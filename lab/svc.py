@@ -370,7 +370,9 @@ class Pool:
             active, held = self.active, self.held
         out.append("# TYPE pg_stat_activity_count gauge")
         out.append(f'pg_stat_activity_count{{{base},state="active"}} {active}')
-        out.append(f'pg_stat_activity_count{{{base},state="idle"}} {max(0, 2 - active)}')
+        # The pool keeps two sessions warm when it has the slots for them.
+        idle = max(0, min(2 - active, self.size - held - active))
+        out.append(f'pg_stat_activity_count{{{base},state="idle"}} {idle}')
         out.append(f'pg_stat_activity_count{{{base},state="idle in transaction"}} {held}')
         out.append("# TYPE pg_settings_max_connections gauge")
         out.append(f'pg_settings_max_connections{{service="{NAME}",namespace="{NS}"}} {self.size}')
