@@ -107,6 +107,27 @@ fn a_captured_incident_replays_offline_to_the_service_that_broke() {
         "{toml}"
     );
 
+    // From a stored investigation: its alert, and the truth from the root cause graded correct.
+    let run = inquest(&dir, &["run", "--alert", alert.to_str().unwrap(), "--json"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let text = String::from_utf8_lossy(&run.stdout);
+    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let trace = last["trace_id"].as_str().unwrap().to_string();
+    let rc = &last["root_causes"][0];
+    let graded = store_grade(&dir, &trace, rc["hypotheses"][0].as_str().unwrap());
+    let from_trace = dir.join("recorded/from-trace.toml");
+    let cap = inquest(&dir, &["capture", &trace[..8], "--out", from_trace.to_str().unwrap()]);
+    assert!(cap.status.success(), "{}", String::from_utf8_lossy(&cap.stderr));
+    let toml = std::fs::read_to_string(&from_trace).unwrap();
+    assert!(
+        toml.contains(&format!(
+            "[truth]\nservice = \"{}\"\nkind = \"{}\"",
+            rc["service"].as_str().unwrap(),
+            rc["kind"].as_str().unwrap()
+        )),
+        "{graded:?}\n{toml}"
+    );
+
     // Offline, from the recording alone: no Prometheus, no simulator behind it.
     drop(prom);
     std::fs::write(dir.join("config/config.toml"), "").unwrap();
@@ -114,4 +135,27 @@ fn a_captured_incident_replays_offline_to_the_service_that_broke() {
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     assert_eq!(top(&run).0, "orders-db");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Grades a root cause (by its first hypothesis span) correct in the store under `dir/data`.
+fn store_grade(dir: &Path, trace: &str, hypothesis: &str) -> inquest::model::Feedback {
+    use inquest::model::{Feedback, Grade, SpanId, Timestamp, TraceId};
+    let store = inquest::store::Store::open(dir.join("data/inquest.db")).unwrap();
+    let f = Feedback {
+        id: Feedback::new_id(),
+        parent: None,
+        trace_id: trace.parse::<TraceId>().unwrap(),
+        span_id: hypothesis.parse::<SpanId>().unwrap(),
+        target: "root_cause".into(),
+        rating: None,
+        grade: Some(Grade::Correct),
+        highlight: None,
+        comment: None,
+        author: "sre".into(),
+        at: Timestamp::now(),
+        bundle_id: String::new(),
+        spans: Vec::new(),
+    };
+    store.save_feedback(&f).unwrap();
+    f
 }

@@ -353,13 +353,14 @@ async fn metrics(b: &dyn Backend, w: &Window, services: &BTreeSet<String>) -> Re
     Ok(trim_buckets(out))
 }
 
-/// Gauges without the labels the scrape added (`job`, `instance`), unless
-/// two series differ only by them.
+/// Gauges without the labels the reasoner never reads (`job` and `instance`
+/// from the scrape, `namespace`, `container`), unless two series differ only by them.
 fn without_scrape_labels(series: Vec<MetricSeries>) -> Vec<MetricSeries> {
     let strip = |s: &MetricSeries| {
         let mut l = s.labels.clone();
-        l.remove("job");
-        l.remove("instance");
+        for k in ["job", "instance", "namespace", "container"] {
+            l.remove(k);
+        }
         l
     };
     let distinct: BTreeSet<_> = series.iter().map(strip).collect();
@@ -808,6 +809,41 @@ mod tests {
         assert_eq!(n.into_iter().collect::<Vec<_>>(), vec!["co", "db", "fe", "pay"]);
         assert!(g.neighbourhood("co", 2).contains("bank"));
         assert!(!g.neighbourhood("co", 5).contains("x"));
+    }
+
+    #[test]
+    fn log_files_keep_the_window_and_the_services_and_name_a_bad_line() {
+        let dir = std::env::temp_dir().join(format!("inquest-capture-logs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("svc.log");
+        std::fs::write(
+            &p,
+            concat!(
+                r#"{"ts":"2026-12-02T04:00:00Z","service":"db","level":"error","message":"too many connections","route":"/q"}"#,
+                "\n",
+                r#"{"ts":"2026-12-02T04:00:00Z","service":"other","level":"info","message":"x"}"#,
+                "\n",
+                r#"{"ts":"2026-12-02T05:00:00Z","service":"db","level":"info","message":"late"}"#,
+                "\n"
+            ),
+        )
+        .unwrap();
+        let t = Timestamp::parse_rfc3339("2026-12-02T04:00:00Z").unwrap().millis();
+        let w = Window {
+            start: t - 60_000,
+            end: t + 60_000,
+            step: 30_000,
+        };
+        let svcs = BTreeSet::from(["db".to_string()]);
+        let got = file_logs(&p, &w, &svcs).ok().unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].message, "too many connections route=/q");
+        std::fs::write(&p, "{\"service\":\"db\"}\n").unwrap();
+        match file_logs(&p, &w, &svcs) {
+            Err(Failure::BadInput(m)) => assert!(m.ends_with("svc.log:1: expected \"ts\" (RFC 3339)"), "{m}"),
+            _ => panic!("a line without a time is refused"),
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
