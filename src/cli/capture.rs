@@ -674,9 +674,37 @@ fn write(
         recorded.push(format!("kubernetes = {}", toml_str(&format!("{stem}/k8s.json"))));
     }
 
+    let t = scenario_toml(&id, alert, truth, w, g, services, &recorded, &red);
+    std::fs::write(&a.out, &t).map_err(|e| io(&a.out, e))?;
+    files.insert(0, (a.out.clone(), t.len() as u64));
+    // What was written must load as a scenario: checked here rather than found out later.
+    crate::sources::sim::Simulator::load(&a.out.display().to_string())
+        .map_err(|e| Failure::Other(format!("the captured scenario does not load: {e}")))?;
+    Ok(Written {
+        services: services.iter().map(|s| clean(s)).collect(),
+        series: n_series,
+        samples,
+        logs: logs.len(),
+        kube: n_kube,
+        files,
+    })
+}
+
+/// The scenario file: header, the alert, the services and their calls, the truth, the recording.
+#[allow(clippy::too_many_arguments)]
+fn scenario_toml(
+    id: &str,
+    alert: &Alert,
+    truth: &(String, FaultKind),
+    w: &Window,
+    g: &Graph,
+    services: &BTreeSet<String>,
+    recorded: &[String],
+    red: &Redactor,
+) -> String {
     let mut t = String::new();
     let start = Timestamp::from_millis(w.start);
-    t.push_str(&format!("id = {}\n", toml_str(&id)));
+    t.push_str(&format!("id = {}\n", toml_str(id)));
     t.push_str(&format!(
         "title = {}\n",
         toml_str(&red.redact(&format!(
@@ -738,19 +766,7 @@ fn write(
         toml_str("Recorded from a real stack; the truth is what was injected or graded correct.")
     ));
     t.push_str(&format!("\n[recorded]\n{}\n", recorded.join("\n")));
-    std::fs::write(&a.out, &t).map_err(|e| io(&a.out, e))?;
-    files.insert(0, (a.out.clone(), t.len() as u64));
-    // What was written must load as a scenario: checked here rather than found out later.
-    crate::sources::sim::Simulator::load(&a.out.display().to_string())
-        .map_err(|e| Failure::Other(format!("the captured scenario does not load: {e}")))?;
-    Ok(Written {
-        services: services.iter().map(|s| clean(s)).collect(),
-        series: n_series,
-        samples,
-        logs: logs.len(),
-        kube: n_kube,
-        files,
-    })
+    t
 }
 
 #[cfg(test)]
