@@ -348,12 +348,19 @@ def main():
                     c.proc.wait(timeout=5)
                 except subprocess.TimeoutExpired:
                     c.proc.kill()
+        parents = set()
         for c in cs:
             if c.cgroup:
+                parents.add(os.path.dirname(c.cgroup.path))
                 try:
                     os.rmdir(c.cgroup.path)
                 except OSError:
                     pass
+        for p in parents:
+            try:
+                os.rmdir(p)
+            except OSError:
+                pass
 
 
 if __name__ == "__main__":
