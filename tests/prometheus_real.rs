@@ -2,9 +2,8 @@
 //! promtool; `inquest run --alert` reads metrics from it (and the rest from
 //! the simulator) and reaches the same top root cause as the simulated run.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
 use inquest::sources::sim::Simulator;
 use inquest::sources::{Backend, ToolData};
@@ -13,16 +12,6 @@ use serde_json::{Value, json};
 mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_inquest");
-
-struct Server(Child, PathBuf);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-        let _ = std::fs::remove_dir_all(&self.1);
-    }
-}
 
 fn run(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
@@ -56,12 +45,7 @@ fn other_label_names_are_mapped_by_config() {
 }
 
 fn check(renamed: bool) {
-    if !common::have("prometheus") || !common::have("promtool") {
-        assert!(
-            std::env::var_os("INQUEST_REQUIRE_PROMETHEUS").is_none(),
-            "prometheus and promtool are required"
-        );
-        eprintln!("skipped: prometheus is not installed (.ci/run installs it)");
+    if !common::have_prometheus() {
         return;
     }
     let scenario = "checkout-db-pool";
@@ -69,63 +53,19 @@ fn check(renamed: bool) {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("config")).unwrap();
 
-    // The scenario's metrics, backfilled into a TSDB.
-    let om = dir.join("metrics.om");
-    let out = run(
-        &dir,
-        &["sim", "export", scenario, "--openmetrics", om.to_str().unwrap()],
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    if renamed {
-        let text = std::fs::read_to_string(&om).unwrap();
+    // The scenario's metrics, backfilled into a TSDB a Prometheus on loopback serves.
+    let _server = common::BackfilledPrometheus::start(&dir, scenario, |text| {
+        if !renamed {
+            return text;
+        }
         let text = text
             .replace("peer_service=\"", "peer=\"")
             .replace("{service=\"", "{job=\"")
             .replace(",service=\"", ",job=\"");
         assert!(!text.contains("service=\""));
-        std::fs::write(&om, text).unwrap();
-    }
-    let tsdb = dir.join("tsdb");
-    let out = Command::new("promtool")
-        .args([
-            "tsdb",
-            "create-blocks-from",
-            "openmetrics",
-            om.to_str().unwrap(),
-            tsdb.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "promtool: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-
-    // Prometheus on loopback, keeping the backfilled (old) blocks.
-    let port = common::free_port();
-    std::fs::write(dir.join("prometheus.yml"), "global:\n  scrape_interval: 15s\n").unwrap();
-    let child = Command::new("prometheus")
-        .args([
-            &format!("--config.file={}", dir.join("prometheus.yml").display()),
-            &format!("--storage.tsdb.path={}", tsdb.display()),
-            &format!("--web.listen-address=127.0.0.1:{port}"),
-            "--storage.tsdb.retention.time=100y",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _server = Server(child, dir.clone());
-    let base = format!("http://127.0.0.1:{port}");
-    let t0 = Instant::now();
-    while common::http("GET", port, "/-/ready", &[], "").is_none_or(|r| r.0 != 200) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "prometheus did not become ready"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        text
+    });
+    let base = format!("http://127.0.0.1:{}", _server.port);
 
     // The scenario's alert as Alertmanager would send it; metrics from Prometheus, the rest simulated.
     let alert = Simulator::new(Simulator::load(scenario).unwrap()).unwrap().alert();

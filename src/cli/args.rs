@@ -52,6 +52,7 @@ pub enum Cmd {
         /// Scenario id (see `inquest scenarios`) or path to a scenario file.
         #[arg(
             long,
+            alias = "scenario-file",
             required_unless_present_any = ["alert", "alertmanager"],
             conflicts_with_all = ["alert", "alertmanager"]
         )]
@@ -204,6 +205,41 @@ pub enum Cmd {
         /// Load shared patterns another store exported, as a lower-weight prior.
         #[arg(long, value_name = "FILE", conflicts_with = "forget")]
         import: Option<PathBuf>,
+    },
+    /// Freeze an incident into a recorded scenario: the metrics the reasoner reads
+    /// (from [sources.prometheus]) for the services around the alert, logs and
+    /// Kubernetes objects where configured, redacted, with the alert and its truth.
+    Capture {
+        /// A stored investigation: its alert, and the truth from a root cause graded correct.
+        #[arg(conflicts_with_all = ["alert", "trace"])]
+        trace_id: Option<String>,
+        /// The same, as a flag.
+        #[arg(long, value_name = "TRACE", conflicts_with = "alert")]
+        trace: Option<String>,
+        /// An alert file (Alertmanager webhook payload or one alert) instead of a trace.
+        #[arg(long, value_name = "FILE")]
+        alert: Option<PathBuf>,
+        /// What really broke, e.g. orders-db/connection_pool_exhaustion (needed with --alert).
+        #[arg(long, value_name = "SERVICE/KIND")]
+        truth: Option<String>,
+        /// The scenario file to write; its data goes in a directory of the same name beside it.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// How far before the alert the recording starts.
+        #[arg(long, value_name = "DURATION", default_value = "30m")]
+        before: String,
+        /// How far after the alert it ends (never past now).
+        #[arg(long, value_name = "DURATION", default_value = "2m")]
+        after: String,
+        /// Resolution of the recorded samples.
+        #[arg(long, value_name = "DURATION", default_value = "30s")]
+        step: String,
+        /// Calls away from the alert's service (either way) still recorded.
+        #[arg(long, value_name = "N", default_value_t = 3)]
+        hops: usize,
+        /// JSON-lines log files to record from (ts, service, level, message), repeatable.
+        #[arg(long = "log-file", value_name = "FILE")]
+        log_files: Vec<PathBuf>,
     },
     /// The built-in scenarios.
     Scenarios {

@@ -5,6 +5,7 @@ mod alerts;
 mod args;
 mod auth;
 mod bundle;
+mod capture;
 mod cockpit;
 mod compare;
 mod eval;
@@ -154,6 +155,28 @@ pub fn main() -> ExitCode {
             (None, None, None) => Err(Failure::BadInput("give --otlp URL, --langfuse or --langsmith".into())),
         },
         Cmd::Scenarios { json } => scenarios(json),
+        Cmd::Capture {
+            trace_id,
+            trace,
+            alert,
+            truth,
+            out,
+            before,
+            after,
+            step,
+            hops,
+            log_files,
+        } => capture::capture(&capture::CaptureArgs {
+            trace: trace_id.or(trace),
+            alert,
+            truth,
+            out,
+            before,
+            after,
+            step,
+            hops,
+            log_files,
+        }),
         Cmd::Learned {
             export: Some(file),
             anonymize,

@@ -206,3 +206,94 @@ pub fn run_alert(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> 
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// A Prometheus on loopback serving a TSDB backfilled by promtool from a
+/// scenario's metrics; killed and its directory removed when dropped.
+pub struct BackfilledPrometheus {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    pub port: u16,
+}
+
+impl Drop for BackfilledPrometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Whether prometheus and promtool are here; without them, fails under
+/// INQUEST_REQUIRE_PROMETHEUS and otherwise says loudly that the test is skipped.
+pub fn have_prometheus() -> bool {
+    if have("prometheus") && have("promtool") {
+        return true;
+    }
+    assert!(
+        std::env::var_os("INQUEST_REQUIRE_PROMETHEUS").is_none(),
+        "prometheus and promtool are required"
+    );
+    eprintln!("skipped: prometheus is not installed (.ci/run installs it)");
+    false
+}
+
+impl BackfilledPrometheus {
+    /// Exports `scenario`'s metrics, passes the text through `edit`, backfills
+    /// it under `dir` (removed on drop) and serves it.
+    pub fn start(dir: &std::path::Path, scenario: &str, edit: impl Fn(String) -> String) -> BackfilledPrometheus {
+        use std::process::Stdio;
+        std::fs::create_dir_all(dir).unwrap();
+        let om = dir.join("metrics.om");
+        let out = Command::new(env!("CARGO_BIN_EXE_inquest"))
+            .args(["sim", "export", scenario, "--openmetrics", om.to_str().unwrap()])
+            .env("INQUEST_DATA_DIR", dir.join("data"))
+            .env("INQUEST_CONFIG_HOME", dir.join("no-config"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        std::fs::write(&om, edit(std::fs::read_to_string(&om).unwrap())).unwrap();
+        let tsdb = dir.join("tsdb");
+        let out = Command::new("promtool")
+            .args([
+                "tsdb",
+                "create-blocks-from",
+                "openmetrics",
+                om.to_str().unwrap(),
+                tsdb.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        std::fs::write(dir.join("prometheus.yml"), "global:\n  scrape_interval: 15s\n").unwrap();
+        let child = Command::new("prometheus")
+            .args([
+                &format!("--config.file={}", dir.join("prometheus.yml").display()),
+                &format!("--storage.tsdb.path={}", tsdb.display()),
+                &format!("--web.listen-address=127.0.0.1:{port}"),
+                "--storage.tsdb.retention.time=100y",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let p = BackfilledPrometheus {
+            child,
+            dir: dir.to_path_buf(),
+            port,
+        };
+        let t0 = std::time::Instant::now();
+        while http("GET", port, "/-/ready", &[], "").is_none_or(|r| r.0 != 200) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "prometheus did not become ready"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        p
+    }
+}
