@@ -6,8 +6,10 @@
 
 mod launch;
 pub mod link;
+pub mod remote;
 mod setup;
 pub mod sinks;
+pub mod sse;
 
 pub use launch::{Launch, launch};
 pub use setup::{Options, SetupError, for_alert, for_backend, for_scenario, strategies};
