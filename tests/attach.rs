@@ -22,7 +22,7 @@ fn inquest(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
 fn inquest_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let out = std::process::Command::new(BIN)
         .args(args)
-        .env("INQUEST_DATA_DIR", &dir)
+        .env("INQUEST_DATA_DIR", dir)
         .env("INQUEST_CONFIG_HOME", dir.join("config"))
         .env_remove("INQUEST_TOKEN")
         .envs(env.iter().copied())
@@ -103,4 +103,192 @@ fn the_config_names_the_server_and_the_token_variable() {
     let (code, _, err) = inquest_in(&dir, &["feedback", "3f9c"], &[("TEAM_TOKEN", "nope")]);
     assert_eq!(code, 2);
     assert!(err.contains("401 unauthorized (check TEAM_TOKEN)"), "{err}");
+}
+
+/// A TCP forwarder between the cockpit and the server that can drop every
+/// connection through it at once, as a flaky network does.
+struct Proxy {
+    port: u16,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(upstream: u16) -> Proxy {
+        use std::net::{TcpListener, TcpStream};
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::<TcpStream>::new()));
+        let conns = open.clone();
+        std::thread::spawn(move || {
+            for client in l.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                conns
+                    .lock()
+                    .unwrap()
+                    .extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { port, open }
+    }
+
+    /// Drops every connection now open.
+    fn cut(&self) {
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// The seqs of the events a `events?after=N` request asked after, and the commands posted (user, body).
+#[derive(Default)]
+struct Seen {
+    afters: Vec<u64>,
+    commands: Vec<(String, String)>,
+}
+
+/// A stand-in for `inquest serve`'s attach API, replaying recorded events
+/// `pause` apart: enough to drive a real cockpit over real HTTP and SSE.
+fn fake_server(
+    events: Vec<String>,
+    row: String,
+    pause: std::time::Duration,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Seen>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Seen::default()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(s) = s else { return };
+            let (events, row, log) = (events.clone(), row.clone(), log.clone());
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut w = s;
+                let mut first = String::new();
+                let _ = r.read_line(&mut first);
+                let mut headers = Vec::new();
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                        break;
+                    }
+                    headers.push(h.trim().to_lowercase());
+                }
+                let header = |n: &str| {
+                    headers
+                        .iter()
+                        .find_map(|h| h.strip_prefix(&format!("{n}: ")).map(str::to_string))
+                        .unwrap_or_default()
+                };
+                let path = first.split_whitespace().nth(1).unwrap_or("").to_string();
+                if first.starts_with("POST") {
+                    let mut body = vec![0u8; header("content-length").parse().unwrap_or(0)];
+                    let _ = r.read_exact(&mut body);
+                    log.lock()
+                        .unwrap()
+                        .commands
+                        .push((header("x-inquest-user"), String::from_utf8_lossy(&body).to_string()));
+                    let _ = w.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 17\r\n\r\n{\"accepted\":true}");
+                } else if let Some((_, after)) = path.split_once("/events?after=") {
+                    let after: u64 = after.parse().unwrap();
+                    log.lock().unwrap().afters.push(after);
+                    let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n");
+                    let _ = w.write_all(b"event: presence\ndata: {\"attached\": [\"tester\", \"bob\"]}\n\n");
+                    for e in &events {
+                        let v: serde_json::Value = serde_json::from_str(e).unwrap();
+                        let seq = v["seq"].as_u64().unwrap();
+                        if seq <= after {
+                            continue;
+                        }
+                        if w.write_all(format!("id: {seq}\nevent: event\ndata: {e}\n\n").as_bytes())
+                            .is_err()
+                        {
+                            return;
+                        }
+                        std::thread::sleep(pause);
+                    }
+                    let _ = w.write_all(b"event: end\ndata: {\"status\": \"done\"}\n\n");
+                } else {
+                    let _ = w
+                        .write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{row}", row.len()).as_bytes());
+                }
+            });
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn a_cockpit_attached_through_a_dropping_proxy_resumes_steers_and_names_the_others() {
+    let Some(t) = common::tmux::Tmux::prepare("attach-proxy") else {
+        return;
+    };
+    // A real investigation's events, recorded.
+    let rec = home("record");
+    let (code, out, err) = inquest_in(&rec, &["run", "--scenario", "checkout-db-pool", "--json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let events: Vec<String> = out.lines().map(str::to_string).collect();
+    let (_, rows, _) = inquest_in(&rec, &["list", "--json"], &[]);
+    let rows: serde_json::Value = serde_json::from_str(&rows).unwrap();
+    let calls = rows[0]["tool_calls"].as_u64().unwrap();
+    let trace = rows[0]["trace_id"].as_str().unwrap().to_string();
+    let mut row = rows[0].clone();
+    row["status"] = "running".into();
+    let (port, seen) = fake_server(events.clone(), row.to_string(), std::time::Duration::from_millis(20));
+    let proxy = Proxy::start(port);
+    let url = format!("http://127.0.0.1:{}", proxy.port);
+    t.start(
+        "a",
+        &format!("--server {url} open {}", &trace[..8]),
+        &[("INQUEST_TOKEN", "t")],
+        100,
+        30,
+    );
+    let s = t.wait_for("a", "the tree and who else is here", |s| {
+        s.contains("Branches") && s.contains("with bob")
+    });
+    assert!(!s.contains("with tester"), "{s}");
+    proxy.cut();
+    // Guidance typed in the cockpit goes to the server with its author.
+    t.keys("a", &["G"]);
+    t.wait_for("a", "the composer", |s| s.contains("Guidance"));
+    t.text("a", "check orders-db");
+    t.keys("a", &["Enter"]);
+    let s = t.wait_for("a", "the end", |s| {
+        s.lines().next().is_some_and(|l| l.contains(" done"))
+    });
+    assert!(
+        s.contains(&format!(" {calls}/")),
+        "the call count is the run's, {calls}:\n{s}"
+    );
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.afters.len(), 2, "one reconnection: {:?}", seen.afters);
+    assert_eq!(seen.afters[0], 0);
+    assert!(
+        seen.afters[1] > 0 && seen.afters[1] < events.len() as u64,
+        "{:?}",
+        seen.afters
+    );
+    let (user, body) = seen.commands.first().expect("the guidance was posted");
+    assert_eq!(user, "tester");
+    assert!(
+        body.contains("inject_guidance") && body.contains("check orders-db"),
+        "{body}"
+    );
+    // q on a finished investigation leaves; on the server nothing changes.
+    t.keys("a", &["q"]);
+    t.wait_for("a", "the last word", |s| s.contains("review it with: inquest --server"));
 }

@@ -126,7 +126,10 @@ impl ListFrame<'_> {
 impl Pickable for AlertList {
     type Item = Alert;
     fn on_key(&mut self, keymap: &Keymap, ev: &crossterm::event::KeyEvent) -> Pick {
-        navigate(keymap, ev, &mut self.sel, self.alerts.len())
+        AlertList::on_key(self, keymap, ev)
+    }
+    fn draw(&self, f: &mut Frame, t: &Theme, keymap: &Keymap) {
+        AlertList::draw(self, f, t, keymap)
     }
     fn item(&self, i: usize) -> Option<Alert> {
         self.alerts.get(i).cloned()
@@ -141,7 +144,14 @@ impl Pickable for AlertList {
             Err(e) => self.error = Some(e),
         }
     }
-    fn draw(&self, f: &mut Frame, t: &Theme, keymap: &Keymap) {
+}
+
+impl AlertList {
+    pub fn on_key(&mut self, keymap: &Keymap, ev: &crossterm::event::KeyEvent) -> Pick {
+        navigate(keymap, ev, &mut self.sel, self.alerts.len())
+    }
+
+    pub fn draw(&self, f: &mut Frame, t: &Theme, keymap: &Keymap) {
         let mut lines = Vec::new();
         if let Some(e) = &self.error {
             lines.push(Line::styled(clean(e), t.style(Role::StatusWarning)));
