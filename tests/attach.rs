@@ -290,5 +290,6 @@ fn a_cockpit_attached_through_a_dropping_proxy_resumes_steers_and_names_the_othe
     );
     // q on a finished investigation leaves; on the server nothing changes.
     t.keys("a", &["q"]);
-    t.wait_for("a", "the last word", |s| s.contains("review it with: inquest --server"));
+    let s = t.wait_for("a", "the last word", |s| s.contains("[exited"));
+    assert!(s.contains("review it with:") && s.contains("[exited 0]"), "{s}");
 }

@@ -69,7 +69,7 @@ fn a_hang_up_mid_run_lets_the_investigation_finish_and_be_stored() {
         .unwrap();
     assert!(killed.success());
     std::thread::sleep(Duration::from_millis(500));
-    assert!(alive(pid), "SIGHUP ended the process");
+    assert!(alive(pid), "SIGHUP ended the process; screen:\n{}", t.screen("a"));
     let (_, out, _) = t.run(&["list", "--json"], &[]);
     assert!(out.contains("\"running\""), "stopped at once on SIGHUP: {out}");
     let row = finished(&t);
@@ -82,4 +82,20 @@ fn a_hang_up_mid_run_lets_the_investigation_finish_and_be_stored() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+#[test]
+fn closing_the_terminal_mid_run_lets_the_investigation_finish_and_be_stored() {
+    let Some(t) = Tmux::prepare("close") else { return };
+    t.start("a", "demo --pace 250ms", &[], 100, 30);
+    t.wait_for("a", "the branch tree", |s| {
+        s.contains("Branches") && s.contains("calls")
+    });
+    let pid = t.pid("a");
+    // The terminal itself goes away, as when an SSH connection drops.
+    t.close("a");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(alive(pid), "the process ended with its terminal");
+    let row = finished(&t);
+    assert_eq!(row["status"], "done", "{row}");
 }

@@ -232,8 +232,15 @@ pub async fn run(mut s: Session) -> std::io::Result<App> {
     // Feedback sent and not yet answered: quitting waits for it, so none is lost on the way to the store.
     let mut unanswered = 0usize;
     loop {
-        if pacer.take(Instant::now()) {
-            draw(&mut terminal, &mut s)?;
+        if pacer.take(Instant::now())
+            && let Err(e) = draw(&mut terminal, &mut s)
+        {
+            // The terminal is gone (closed before its hang-up signal arrived):
+            // as on a hang-up, leave without stopping what runs.
+            tracing::warn!(%e, "the terminal cannot be drawn on");
+            s.app.hangup = true;
+            s.app.keep_running();
+            break;
         }
         let next = pacer.due();
         tokio::select! {
@@ -304,7 +311,13 @@ pub async fn run(mut s: Session) -> std::io::Result<App> {
             }
         }
     }
-    drop(terminal);
+    if s.app.hangup {
+        // Dropped, ratatui would show the cursor and, failing on a terminal
+        // that is gone, print to it: a panic. There is nothing left to restore.
+        std::mem::forget(terminal);
+    } else {
+        drop(terminal);
+    }
     Ok(s.app)
 }
 

@@ -38,8 +38,10 @@ impl Tmux {
     /// Starts `inquest ARGS` with `env` in a `width`x`height` window `window` of the session.
     pub fn start(&self, window: &str, args: &str, env: &[(&str, &str)], width: u16, height: u16) {
         let extra: String = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+        // A shell stays after the process ends, so its last words and exit code can be read.
         let command = format!(
-            "env INQUEST_DATA_DIR={} INQUEST_CONFIG_HOME={} USER=tester TERM=xterm-256color {extra}{} {args}",
+            "env INQUEST_DATA_DIR={} INQUEST_CONFIG_HOME={} USER=tester TERM=xterm-256color {extra}{} {args}; \
+             echo \"[exited $?]\"; sleep 600",
             self.dir.display(),
             self.dir.join("config").display(),
             BIN
@@ -47,8 +49,6 @@ impl Tmux {
         let (w, h) = (width.to_string(), height.to_string());
         let target = format!("{}-{window}", self.session);
         self.cmd(&["new-session", "-d", "-s", &target, "-x", &w, "-y", &h, &command]);
-        // The pane stays after the process ends, so its last words can be read.
-        self.cmd(&["set-option", "-t", &target, "remain-on-exit", "on"]);
     }
 
     pub fn cmd(&self, args: &[&str]) -> String {
@@ -68,16 +68,21 @@ impl Tmux {
     pub fn screen(&self, window: &str) -> String {
         self.cmd(&["capture-pane", "-p", "-t", &format!("{}-{window}", self.session)])
     }
-    /// The pid of the process in `window`.
+    /// The pid of inquest in `window`.
     pub fn pid(&self, window: &str) -> u32 {
-        let out = self.cmd(&[
-            "display-message",
-            "-p",
-            "-t",
-            &format!("{}-{window}", self.session),
-            "#{pane_pid}",
-        ]);
-        out.trim().parse().expect("a pane pid")
+        let target = format!("{}-{window}", self.session);
+        let out = self.cmd(&["display-message", "-p", "-t", &target, "#{pane_pid}"]);
+        // Below the pane's shell, however many shells deep.
+        let mut todo: Vec<u32> = vec![out.trim().parse().expect("a pane pid")];
+        while let Some(p) = todo.pop() {
+            let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            if cmdline.starts_with(BIN.as_bytes()) {
+                return p;
+            }
+            let children = std::fs::read_to_string(format!("/proc/{p}/task/{p}/children")).unwrap_or_default();
+            todo.extend(children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+        }
+        panic!("inquest does not run in {window}");
     }
     /// Ends `window`'s session: its terminal goes away, as with a dropped SSH connection.
     pub fn close(&self, window: &str) {
