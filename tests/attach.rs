@@ -293,3 +293,206 @@ fn a_cockpit_attached_through_a_dropping_proxy_resumes_steers_and_names_the_othe
     let s = t.wait_for("a", "the last word", |s| s.contains("[exited"));
     assert!(s.contains("review it with:") && s.contains("[exited 0]"), "{s}");
 }
+
+/// A real `inquest serve` on loopback with simulated sources, a shared token
+/// and a token for each of `tester` and `bob`; killed (by its pid) when dropped.
+struct Server {
+    dir: std::path::PathBuf,
+    port: u16,
+    child: std::process::Child,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Server {
+    /// `None` (skipped, loudly) where this build's server has no investigations API.
+    fn start(tag: &str) -> Option<Server> {
+        let dir = home(&format!("server-{tag}"));
+        std::fs::write(
+            dir.join("config/config.toml"),
+            "[sources.simulator]\nscenario = \"checkout-db-pool\"\n\n[serve]\ntoken_env = \"T_SHARED\"\n\n\
+             [serve.users]\ntester = { token_env = \"T_TESTER\" }\nbob = { token_env = \"T_BOB\" }\n",
+        )
+        .unwrap();
+        let port = common::free_port();
+        let child = std::process::Command::new(BIN)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("INQUEST_DATA_DIR", dir.join("data"))
+            .env("INQUEST_CONFIG_HOME", dir.join("config"))
+            .env("T_SHARED", "shared-token")
+            .env("T_TESTER", "tester-token")
+            .env("T_BOB", "bob-token")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut server = Server { dir, port, child };
+        let t0 = std::time::Instant::now();
+        while common::http("GET", port, "/healthz", &[], "").map(|a| a.0) != Some(200) {
+            if server.child.try_wait().ok().flatten().is_some() {
+                eprintln!("skipped: this inquest serve does not take per-user tokens ([serve.users])");
+                return None;
+            }
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(30),
+                "the server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let auth = [("Authorization", "Bearer shared-token".to_string())];
+        if common::http("GET", port, "/v1/investigations", &auth, "").map(|a| a.0) == Some(404) {
+            eprintln!("skipped: this inquest serve has no /v1/investigations");
+            return None;
+        }
+        Some(server)
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the demo scenario at `pace`; its trace id.
+    fn investigate(&self, pace: &str) -> String {
+        let body = format!("{{\"scenario\": \"checkout-db-pool\", \"pace\": \"{pace}\"}}");
+        let auth = [("Authorization", "Bearer shared-token".to_string())];
+        let (status, body) = common::http("POST", self.port, "/v1/investigations", &auth, &body).unwrap();
+        assert_eq!(status, 202, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["trace_id"].as_str().unwrap().to_string()
+    }
+
+    /// The investigation's row once it is no longer running.
+    fn finished(&self, trace: &str) -> serde_json::Value {
+        let t0 = std::time::Instant::now();
+        loop {
+            let (code, out, err) = inquest(
+                &["--server", &self.url(), "list", "--json"],
+                &[("INQUEST_TOKEN", "tester-token")],
+            );
+            assert_eq!(code, 0, "{err}");
+            let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+            if let Some(r) = rows.as_array().unwrap().iter().find(|r| r["trace_id"] == trace)
+                && r["status"] != "running"
+            {
+                return r.clone();
+            }
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(120),
+                "never finished: {rows}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+    }
+
+    /// The events the server stored for `trace`.
+    fn events(&self, trace: &str) -> Vec<inquest::model::Event> {
+        let store = inquest::store::Store::open(self.dir.join("data/inquest.db")).unwrap();
+        let id = store.resolve(trace).unwrap();
+        store.events(id).unwrap()
+    }
+}
+
+#[test]
+fn two_cockpits_share_a_served_investigation_that_outlives_them() {
+    let Some(t) = common::tmux::Tmux::prepare("attach-e2e") else {
+        return;
+    };
+    let Some(server) = Server::start("share") else { return };
+    let trace = server.investigate("400ms");
+    let open = format!("--server {} open {}", server.url(), &trace[..8]);
+    t.start("a", &open, &[("INQUEST_TOKEN", "tester-token")], 100, 30);
+    t.start("b", &open, &[("INQUEST_TOKEN", "bob-token"), ("USER", "bob")], 100, 30);
+    // Each names the other; the header's call count moves.
+    let first = t.wait_for("a", "bob named", |s| s.contains("with bob") && s.contains("calls"));
+    t.wait_for("b", "tester named", |s| s.contains("with tester"));
+    let calls = |s: &str| {
+        s.lines()
+            .next()
+            .and_then(|l| l.split(" calls").next())
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.split('/').next())
+            .and_then(|n| n.parse::<u32>().ok())
+    };
+    let c0 = calls(&first).expect("a call count");
+    t.wait_for("a", "the call count moving", |s| calls(s).is_some_and(|c| c > c0));
+    // Guidance typed in one cockpit shows in the other, with its author.
+    t.keys("a", &["G"]);
+    t.wait_for("a", "the composer", |s| s.contains("Guidance"));
+    t.text("a", "look at orders-db pool");
+    t.keys("a", &["Enter"]);
+    let sent = std::time::Instant::now();
+    t.wait_for("b", "tester's guidance", |s| {
+        s.contains("tester: look at orders-db pool")
+    });
+    let seen_in = sent.elapsed();
+    eprintln!("guidance seen by the other cockpit in {} ms", seen_in.as_millis());
+    assert!(seen_in < std::time::Duration::from_secs(3), "{seen_in:?}");
+    // The first cockpit's terminal goes away; the investigation does not.
+    t.close("a");
+    t.keys("b", &["q"]);
+    let s = t.wait_for("b", "the detach note", |s| s.contains("[exited"));
+    assert!(s.contains("detached; the investigation continues on"), "{s}");
+    let row = server.finished(&trace);
+    assert_eq!(row["status"], "done", "{row}");
+    let guidance: Vec<String> = server
+        .events(&trace)
+        .iter()
+        .filter_map(|e| match &e.kind {
+            inquest::model::EventKind::GuidanceApplied { text, author, .. } if text.contains("orders-db pool") => {
+                Some(author.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !guidance.is_empty() && guidance.iter().all(|a| a == "tester"),
+        "{guidance:?}"
+    );
+}
+
+#[test]
+fn a_cockpit_attached_to_a_server_through_a_cut_proxy_misses_nothing() {
+    let Some(t) = common::tmux::Tmux::prepare("attach-cut") else {
+        return;
+    };
+    let Some(server) = Server::start("cut") else { return };
+    let trace = server.investigate("150ms");
+    let proxy = Proxy::start(server.port);
+    let url = format!("http://127.0.0.1:{}", proxy.port);
+    t.start(
+        "a",
+        &format!("--server {url} open {}", &trace[..8]),
+        &[("INQUEST_TOKEN", "tester-token")],
+        100,
+        30,
+    );
+    t.wait_for("a", "the tree", |s| s.contains("Branches") && s.contains("calls"));
+    proxy.cut();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    proxy.cut();
+    let s = t.wait_for("a", "the end", |s| {
+        s.lines().next().is_some_and(|l| l.contains(" done"))
+    });
+    let row = server.finished(&trace);
+    let calls = row["tool_calls"].as_u64().unwrap();
+    assert!(
+        s.contains(&format!(" {calls}/")),
+        "the cockpit's call count is the server's, {calls}:\n{s}"
+    );
+    // The events the server holds are whole: 1..N, each once.
+    let seqs: Vec<u64> = server.events(&trace).iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    // Wrong token: one line, exit 2.
+    let (code, _, err) = inquest(
+        &["--server", &server.url(), "open", &trace],
+        &[("INQUEST_TOKEN", "nope")],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("401 unauthorized (check INQUEST_TOKEN)"), "{err}");
+}
