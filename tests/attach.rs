@@ -405,7 +405,8 @@ fn two_cockpits_share_a_served_investigation_that_outlives_them() {
     };
     let Some(server) = Server::start("share") else { return };
     let trace = server.investigate("400ms");
-    let open = format!("--server {} open {}", server.url(), &trace[..8]);
+    // The whole id: it may still be queued, which a prefix cannot find.
+    let open = format!("--server {} open {trace}", server.url());
     t.start("a", &open, &[("INQUEST_TOKEN", "tester-token")], 100, 30);
     t.start("b", &open, &[("INQUEST_TOKEN", "bob-token"), ("USER", "bob")], 100, 30);
     // Each names the other; the header's call count moves.

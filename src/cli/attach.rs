@@ -81,10 +81,17 @@ pub(super) fn report(remote: Remote, prefix: &str) -> Result<ExitCode, Failure> 
 pub(super) fn open(remote: Remote, prefix: &str, ui: &UiOpts) -> Result<ExitCode, Failure> {
     let _logs = super::init_logs();
     let rt = runtime(2)?;
-    let row = rt.block_on(remote.get(prefix)).map_err(failure)?;
-    let row: InvestigationRow = serde_json::from_value(row)
-        .map_err(|e| Failure::Other(format!("{}: not an investigation: {e}", remote.base())))?;
-    attach(rt, remote, row.trace_id, ui)
+    let trace = match rt.block_on(remote.get(prefix)) {
+        Ok(row) => {
+            serde_json::from_value::<InvestigationRow>(row)
+                .map_err(|e| Failure::Other(format!("{}: not an investigation: {e}", remote.base())))?
+                .trace_id
+        }
+        // Queued, not started: a whole trace id can be followed from its first event.
+        Err(RemoteError::Refused(404, m)) => prefix.parse().map_err(|_| Failure::BadInput(m))?,
+        Err(e) => return Err(failure(e)),
+    };
+    attach(rt, remote, trace, ui)
 }
 
 /// `inquest --server URL demo`: the demo scenario, started on the server, attached to.
