@@ -27,13 +27,13 @@ pub(super) fn serve(listen: &str, insecure_no_auth: bool) -> Result<ExitCode, Fa
             .await
             .map_err(|e| Failure::BadInput(format!("--listen {listen}: {e}")))?
             .all(|a| a.ip().is_loopback());
-        let auth = match (&intake.limits().token, loopback, insecure_no_auth) {
-            (Some(_), _, _) => "bearer token required",
-            (None, true, _) => "no token: loopback only",
-            (None, false, true) => "NO AUTHENTICATION (--insecure-no-auth)",
-            (None, false, false) => {
+        let auth = match (intake.limits().auth_required(), loopback, insecure_no_auth) {
+            (true, _, _) => "bearer token required",
+            (false, true, _) => "no token: loopback only",
+            (false, false, true) => "NO AUTHENTICATION (--insecure-no-auth)",
+            (false, false, false) => {
                 return Err(Failure::BadInput(format!(
-                    "--listen {listen}: without [serve] token_env, serve listens on loopback only; \
+                    "--listen {listen}: without [serve] token_env or [serve.users], serve listens on loopback only; \
                      set a token or pass --insecure-no-auth"
                 )));
             }
@@ -47,7 +47,7 @@ pub(super) fn serve(listen: &str, insecure_no_auth: bool) -> Result<ExitCode, Fa
         let recovered = intake.recover().await.map_err(Failure::Other)?;
         let l = intake.limits();
         eprintln!(
-            "inquest: listening on {}://{addr} (POST /alertmanager, /pagerduty; GET /healthz, /metrics); {auth}; \
+            "inquest: listening on {}://{addr} (POST /alertmanager, /pagerduty; GET /healthz, /metrics; /v1/investigations); {auth}; \
              {} workers, queue up to {}, drain {}s",
             if intake.tls() { "https" } else { "http" },
             l.workers,

@@ -160,6 +160,22 @@ pub struct Serve {
     pub tls_key_file: Option<PathBuf>,
     #[serde(default)]
     pub limits: ServeLimits,
+    /// Per-user bearer tokens (`[serve.users] alice = { token_env = "..." }`):
+    /// a request carrying one is authored by that user.
+    #[serde(default)]
+    pub users: std::collections::BTreeMap<String, ServeUser>,
+    /// Whether `POST /v1/investigations` may start simulated scenarios although
+    /// real sources are configured (always allowed when only the simulator is).
+    #[serde(default)]
+    pub scenarios: bool,
+}
+
+/// One user of the server's API (`[serve.users]`).
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeUser {
+    /// Name of the environment variable holding this user's bearer token.
+    pub token_env: String,
 }
 
 /// What one client may hold or send (`[serve.limits]`).

@@ -14,7 +14,7 @@ use super::clock::{Clock, Ids, RandomIds, SystemClock};
 use super::conclusion::{BranchHypotheses, merge};
 use super::sink::EventSink;
 use crate::model::{
-    Alert, BranchStatus, Budget, CallStatus, Command, EVENT_VERSION, Event, EventKind, GuidanceScope,
+    Alert, Authored, BranchStatus, Budget, CallStatus, Command, EVENT_VERSION, Event, EventKind, GuidanceScope,
     InvestigationState, InvestigationStatus, RootCause, Scope, SpanId, Timestamp, TraceId,
 };
 use crate::reason::{BranchCtx, BranchEnd, Reasoner};
@@ -54,6 +54,8 @@ pub struct Running {
     pub trace_id: TraceId,
     pub root_span: SpanId,
     commands: mpsc::UnboundedSender<Command>,
+    /// Commands from others than the investigation's author (a server's clients).
+    authored: mpsc::UnboundedSender<Authored>,
     handle: JoinHandle<Option<InvestigationState>>,
 }
 
@@ -63,6 +65,11 @@ impl Running {
     }
     pub fn send(&self, c: Command) {
         let _ = self.commands.send(c);
+    }
+    /// Where commands that carry their own author go; the events they cause
+    /// name that author.
+    pub fn authored(&self) -> mpsc::UnboundedSender<Authored> {
+        self.authored.clone()
     }
     /// Waits for the end; `None` only if the engine task itself panicked.
     pub async fn wait(self) -> Option<InvestigationState> {
@@ -105,6 +112,7 @@ pub fn start(setup: Setup, sinks: Vec<Box<dyn EventSink>>) -> Running {
     let trace = setup.ids.trace();
     let root = setup.ids.span();
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (authored_tx, authored_rx) = mpsc::unbounded_channel();
     let (tx, rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         budget: Mutex::new(setup.budget),
@@ -166,13 +174,14 @@ pub fn start(setup: Setup, sinks: Vec<Box<dyn EventSink>>) -> Running {
         for s in &setup.strategies {
             orch.spawn_branch(s.clone(), None, None);
         }
-        orch.run(cmd_rx, rx).await;
+        orch.run(cmd_rx, authored_rx, rx).await;
         orch.state
     });
     Running {
         trace_id: trace,
         root_span: root,
         commands: cmd_tx,
+        authored: authored_tx,
         handle,
     }
 }
@@ -212,7 +221,9 @@ impl Orch {
             .count()
     }
 
-    fn spawn_branch(&mut self, strategy: Strategy, parent: Option<SpanId>, guidance: Option<String>) -> SpanId {
+    fn spawn_branch(&mut self, strategy: Strategy, parent: Option<SpanId>, fork: Option<(String, String)>) -> SpanId {
+        // A fork's guidance, and who gave it.
+        let (guidance, author) = fork.unzip();
         let span = self.shared.ids.span();
         self.emit(
             span,
@@ -237,7 +248,7 @@ impl Orch {
                     scope: GuidanceScope::Branch,
                     branch: Some(span),
                     text: g.clone(),
-                    author: self.author.clone(),
+                    author: author.unwrap_or_default(),
                 },
             );
         }
@@ -342,7 +353,7 @@ impl Orch {
     }
 
     /// Returns true when the investigation should stop.
-    fn command(&mut self, c: Command) -> bool {
+    fn command(&mut self, c: Command, author: String) -> bool {
         match c {
             Command::InjectGuidance {
                 scope: Scope::Investigation,
@@ -358,7 +369,7 @@ impl Orch {
                         scope: GuidanceScope::Investigation,
                         branch: None,
                         text,
-                        author: self.author.clone(),
+                        author: author.clone(),
                     },
                 );
                 self.update_conclusion();
@@ -380,7 +391,7 @@ impl Orch {
                             scope: GuidanceScope::Branch,
                             branch: Some(b),
                             text,
-                            author: self.author.clone(),
+                            author: author.clone(),
                         },
                     );
                 }
@@ -389,7 +400,7 @@ impl Orch {
             },
             Command::Prune { branch } => match self.status(branch) {
                 Some(s) if s.is_live() => {
-                    self.cut(branch, BranchStatus::Pruned, format!("pruned by {}", self.author));
+                    self.cut(branch, BranchStatus::Pruned, format!("pruned by {author}"));
                     self.update_conclusion();
                 }
                 Some(s) => self.reject("prune", format!("branch {} is already {}", branch.short(), s.as_str())),
@@ -400,7 +411,7 @@ impl Orch {
                     if let Some(rt) = self.branches.iter().find(|x| x.span == branch) {
                         let _ = rt.control.paused.send_replace(true);
                     }
-                    self.set_status(branch, BranchStatus::Paused, Some(format!("paused by {}", self.author)));
+                    self.set_status(branch, BranchStatus::Paused, Some(format!("paused by {author}")));
                 }
                 Some(s) => self.reject("pause", format!("branch {} is {}", branch.short(), s.as_str())),
                 None => self.reject("pause", format!("no branch {}", branch.short())),
@@ -410,11 +421,7 @@ impl Orch {
                     if let Some(rt) = self.branches.iter().find(|x| x.span == branch) {
                         let _ = rt.control.paused.send_replace(false);
                     }
-                    self.set_status(
-                        branch,
-                        BranchStatus::Running,
-                        Some(format!("resumed by {}", self.author)),
-                    );
+                    self.set_status(branch, BranchStatus::Running, Some(format!("resumed by {author}")));
                 }
                 Some(s) => self.reject(
                     "resume",
@@ -430,7 +437,7 @@ impl Orch {
                     .map(|b| b.strategy.clone())
                 {
                     Some(strategy) => {
-                        self.spawn_branch(strategy, Some(branch), Some(guidance));
+                        self.spawn_branch(strategy, Some(branch), Some((guidance, author)));
                     }
                     None => self.reject("fork", format!("no branch {}", branch.short())),
                 }
@@ -457,11 +464,7 @@ impl Orch {
                     .filter(|s| self.status(*s).is_some_and(|x| x.is_live()))
                     .collect();
                 for s in live {
-                    self.cut(
-                        s,
-                        BranchStatus::Pruned,
-                        format!("investigation stopped by {}", self.author),
-                    );
+                    self.cut(s, BranchStatus::Pruned, format!("investigation stopped by {author}"));
                 }
                 return true;
             }
@@ -469,9 +472,15 @@ impl Orch {
         false
     }
 
-    async fn run(&mut self, mut commands: mpsc::UnboundedReceiver<Command>, mut rx: mpsc::UnboundedReceiver<Msg>) {
+    async fn run(
+        &mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut authored: mpsc::UnboundedReceiver<Authored>,
+        mut rx: mpsc::UnboundedReceiver<Msg>,
+    ) {
         let mut stopped = false;
         let mut commands_open = true;
+        let mut authored_open = true;
         loop {
             if self.live() == 0 || stopped {
                 break;
@@ -485,8 +494,15 @@ impl Orch {
                     None => break,
                 },
                 c = commands.recv(), if commands_open => match c {
-                    Some(c) => stopped = self.command(c),
+                    Some(c) => stopped = self.command(c, self.author.clone()),
                     None => commands_open = false,
+                },
+                c = authored.recv(), if authored_open => match c {
+                    Some(Authored { command, author }) => {
+                        let author = author.unwrap_or_else(|| self.author.clone());
+                        stopped = self.command(command, author);
+                    }
+                    None => authored_open = false,
                 },
                 _ = tokio::time::sleep_until(deadline) => {
                     let live: Vec<SpanId> = self.branches.iter().map(|b| b.span)

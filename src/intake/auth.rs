@@ -33,6 +33,14 @@ impl Token {
     }
 }
 
+/// A request's author as given (`X-Inquest-User`, a `[serve.users]` name):
+/// 1 to 64 letters, digits and `. _ @ + -`, so it is safe in a terminal, a
+/// log line and JSON as it is.
+pub fn author_name(s: &str) -> Option<&str> {
+    let ok = !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._@+-".contains(&b));
+    ok.then_some(s)
+}
+
 /// Whether any `v1=` signature in the header is the HMAC-SHA256 of the body.
 pub fn signed(secret: &[u8], header: &str, body: &[u8]) -> bool {
     header
@@ -78,6 +86,20 @@ mod tests {
         assert!(!signed(b"s3cret", &format!("v1={good}"), b"tampered"));
         assert!(!signed(b"s3cret", "v1=zz", body));
         assert!(!signed(b"s3cret", "", body));
+    }
+
+    #[test]
+    fn author_names_are_short_and_plain() {
+        assert_eq!(author_name("alice"), Some("alice"));
+        assert_eq!(
+            author_name("bob.smith+sre@example.com"),
+            Some("bob.smith+sre@example.com")
+        );
+        assert_eq!(author_name(""), None);
+        assert_eq!(author_name("a b"), None);
+        assert_eq!(author_name("eve\u{1b}[2J"), None);
+        assert_eq!(author_name("élise"), None);
+        assert_eq!(author_name(&"a".repeat(65)), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::hub::Hub;
 use super::limits::Limits;
 use super::metrics::Metrics;
 use super::queue::Queue;
@@ -64,12 +65,24 @@ impl Intake {
         store.set_busy_timeout(STORE_BUSY).map_err(|e| e.to_string())?;
         let queue = Queue::new(store, limits.max_queue);
         let metrics = Arc::new(Metrics::default());
+        let hub = Arc::new(Hub::default());
+        let src = &settings.sources;
+        // Simulated scenarios where nothing real is configured, or where allowed outright.
+        let only_simulator = src.simulator.is_some()
+            && src.prometheus.is_none()
+            && src.loki.is_none()
+            && src.jaeger.is_none()
+            && src.tempo.is_none()
+            && src.kubernetes.is_none()
+            && src.alertmanager.is_none();
+        let scenarios = settings.serve.scenarios || only_simulator;
         let pool = Arc::new(Pool::new(
             queue.clone(),
             settings,
             store_path,
-            author,
+            author.clone(),
             metrics.clone(),
+            hub.clone(),
             investigations,
         ));
         let server = Arc::new(Server {
@@ -78,8 +91,17 @@ impl Intake {
             metrics,
             pagerduty_secret,
             tls,
+            hub,
+            author,
+            scenarios,
         });
         Ok(Intake { server, pool })
+    }
+
+    /// The investigations the API follows: what a worker publishes there
+    /// reaches every client of the trace (benches publish their own).
+    pub fn hub(&self) -> Arc<Hub> {
+        self.server.hub.clone()
     }
 
     /// Whether connections are HTTPS.

@@ -15,6 +15,8 @@ pub struct Limits {
     pub max_queue: usize,
     pub drain: Duration,
     pub token: Option<Token>,
+    /// `[serve.users]`: each user's name and token.
+    pub users: Vec<(String, Token)>,
     pub max_body_bytes: usize,
     pub max_alerts_per_request: usize,
     pub max_connections: usize,
@@ -54,6 +56,23 @@ impl Limits {
                 }
             },
         };
+        let mut users = Vec::new();
+        for (name, u) in &s.users {
+            if super::auth::author_name(name).is_none() {
+                return Err(format!(
+                    "[serve.users] {name:?}: expected a user name of letters, digits and . _ @ + - (at most 64)"
+                ));
+            }
+            match env(&u.token_env) {
+                Some(t) if !t.trim().is_empty() => users.push((name.clone(), Token::new(t.trim()))),
+                _ => {
+                    return Err(format!(
+                        "[serve.users] {name}: the environment variable {} is not set",
+                        u.token_env
+                    ));
+                }
+            }
+        }
         let tls = match (&s.tls_cert_file, &s.tls_key_file) {
             (Some(c), Some(k)) => Some((c.clone(), k.clone())),
             (None, None) => None,
@@ -70,6 +89,7 @@ impl Limits {
             max_queue: s.max_queue.unwrap_or(DEFAULT_MAX_QUEUE),
             drain: dur("drain", &s.drain, DEFAULT_DRAIN)?,
             token,
+            users,
             max_body_bytes: l.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY),
             max_alerts_per_request: l.max_alerts_per_request.unwrap_or(DEFAULT_MAX_ALERTS).max(1),
             max_connections: max_connections.max(1),
@@ -77,6 +97,39 @@ impl Limits {
             body_timeout: dur("limits.body_timeout", &l.body_timeout, DEFAULT_TIMEOUT)?,
             tls,
         })
+    }
+}
+
+/// No token, or not one of the server's.
+#[derive(Debug, PartialEq)]
+pub struct Unauthorized;
+
+impl Limits {
+    /// Whether requests must carry a bearer token.
+    pub fn auth_required(&self) -> bool {
+        self.token.is_some() || !self.users.is_empty()
+    }
+
+    /// Who an `Authorization` header proves the client is: `Ok(None)` for the
+    /// shared token (or when no token is required), `Ok(Some(user))` for a
+    /// `[serve.users]` token, `Err` when a token is required and not given.
+    /// Every token is compared, so the time taken does not tell which matched.
+    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Option<&str>, Unauthorized> {
+        if !self.auth_required() {
+            return Ok(None);
+        }
+        let shared = self.token.as_ref().is_some_and(|t| t.allows(authorization));
+        let mut user = None;
+        for (name, t) in &self.users {
+            if t.allows(authorization) && user.is_none() {
+                user = Some(name.as_str());
+            }
+        }
+        match (user, shared) {
+            (Some(u), _) => Ok(Some(u)),
+            (None, true) => Ok(None),
+            (None, false) => Err(Unauthorized),
+        }
     }
 }
 
@@ -107,5 +160,29 @@ mod tests {
         let l = Limits::resolve(&s, |_| Some("abc".into())).unwrap();
         assert_eq!(l.drain, Duration::from_millis(500));
         assert!(l.token.unwrap().allows(Some("Bearer abc")));
+    }
+
+    #[test]
+    fn a_user_token_names_its_user_and_the_shared_token_names_nobody() {
+        let mut s = Serve {
+            token_env: Some("T".into()),
+            ..Serve::default()
+        };
+        s.users
+            .insert("alice".into(), crate::config::ServeUser { token_env: "TA".into() });
+        let env = |n: &str| Some(if n == "TA" { "alice-secret" } else { "shared" }.to_string());
+        let l = Limits::resolve(&s, env).unwrap();
+        assert_eq!(l.authenticate(Some("Bearer alice-secret")), Ok(Some("alice")));
+        assert_eq!(l.authenticate(Some("Bearer shared")), Ok(None));
+        assert_eq!(l.authenticate(Some("Bearer nope")), Err(Unauthorized));
+        assert_eq!(l.authenticate(None), Err(Unauthorized));
+        assert!(
+            Limits::resolve(&s, |n| (n == "T").then(|| "x".into()))
+                .unwrap_err()
+                .contains("TA is not set")
+        );
+        s.users
+            .insert("bad name".into(), crate::config::ServeUser { token_env: "TA".into() });
+        assert!(Limits::resolve(&s, env).unwrap_err().contains("bad name"));
     }
 }

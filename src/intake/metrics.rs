@@ -50,6 +50,27 @@ impl Reason {
     }
 }
 
+/// The API's routes, one label value each.
+const ROUTES: [&str; 8] = [
+    "list", "start", "get", "events", "commands", "feedback", "report", "other",
+];
+
+/// The route label of an API request.
+fn route(method: &hyper::Method, path: &str) -> usize {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let name = match (segments.as_slice(), method == hyper::Method::POST) {
+        (["v1", "investigations"], false) => "list",
+        (["v1", "investigations"], true) => "start",
+        (["v1", "investigations", _], false) => "get",
+        (["v1", "investigations", _, "events"], _) => "events",
+        (["v1", "investigations", _, "commands"], _) => "commands",
+        (["v1", "investigations", _, "feedback"], _) => "feedback",
+        (["v1", "investigations", _, "report"], _) => "report",
+        _ => "other",
+    };
+    ROUTES.iter().position(|r| *r == name).unwrap_or(ROUTES.len() - 1)
+}
+
 /// Upper bounds (seconds) of the investigation duration histogram.
 const BUCKETS: [f64; 10] = [1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0];
 
@@ -68,12 +89,17 @@ pub struct Metrics {
     buckets: [AtomicU64; BUCKETS.len()],
     duration_count: AtomicU64,
     duration_micros: AtomicU64,
+    api_requests: [AtomicU64; ROUTES.len()],
 }
 
 impl Metrics {
     /// `n` alerts turned away for `why`.
     pub fn reject_alerts(&self, why: Reason, n: usize) {
         self.alerts_rejected[why.index()].fetch_add(n as u64, Relaxed);
+    }
+    /// An authenticated request to the investigations API.
+    pub fn api_request(&self, method: &hyper::Method, path: &str) {
+        self.api_requests[route(method, path)].fetch_add(1, Relaxed);
     }
     /// A request turned away before its alerts were read.
     pub fn refuse_request(&self, why: Reason) {
@@ -91,7 +117,8 @@ impl Metrics {
     }
 
     /// The exposition, with the queue length read by the caller from the store.
-    pub fn render(&self, queue_len: Option<usize>) -> String {
+    /// The exposition; `live` is the investigations the API follows now.
+    pub fn render(&self, queue_len: Option<usize>, live: usize) -> String {
         let mut o = String::with_capacity(4096);
         let mut counter = |name: &str, help: &str, v: u64| {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
@@ -157,6 +184,20 @@ impl Metrics {
             "Open client connections.",
             self.connections.load(Relaxed),
         );
+        gauge(
+            &mut o,
+            "inquest_api_investigations_live",
+            "Investigations running or followed while queued, as the API sees them.",
+            live as u64,
+        );
+        let name = "inquest_api_requests_total";
+        let _ = writeln!(
+            o,
+            "# HELP {name} Authenticated requests to /v1/investigations, by route.\n# TYPE {name} counter"
+        );
+        for (i, r) in ROUTES.iter().enumerate() {
+            let _ = writeln!(o, "{name}{{route=\"{r}\"}} {}", self.api_requests[i].load(Relaxed));
+        }
         let name = "inquest_investigations_finished_total";
         let _ = writeln!(
             o,
@@ -195,7 +236,16 @@ mod tests {
         m.received.fetch_add(3, Relaxed);
         m.reject_alerts(Reason::QueueFull, 2);
         m.observe_duration(Duration::from_millis(1500));
-        let text = m.render(Some(7));
+        m.api_request(&hyper::Method::GET, "/v1/investigations/abcd/events");
+        let text = m.render(Some(7), 1);
+        assert!(
+            text.contains("inquest_api_requests_total{route=\"events\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("inquest_api_requests_total{route=\"list\"} 0\n"),
+            "{text}"
+        );
         assert!(text.contains("inquest_intake_alerts_received_total 3\n"), "{text}");
         assert!(text.contains("inquest_intake_alerts_rejected_total{reason=\"queue_full\"} 2\n"));
         assert!(text.contains("inquest_intake_queue_length 7\n"));

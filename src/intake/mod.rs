@@ -1,19 +1,25 @@
 //! `inquest serve`: alerts in over HTTP (Alertmanager's webhook, PagerDuty
 //! webhooks v3 with their signature checked), stored in the intake queue
-//! before they are answered, investigated by a bounded pool of workers.
+//! before they are answered, investigated by a bounded pool of workers; and
+//! the investigations API (`/v1/investigations`) that starts, follows and
+//! steers them.
 
+mod api;
 mod auth;
 mod http;
+mod hub;
 mod lifecycle;
 mod limits;
 mod metrics;
 mod queue;
 mod routes;
 mod server;
+mod sse;
 mod tls;
 mod workers;
 
 pub use auth::{Token, signed};
+pub use hub::{Hub, Live};
 pub use lifecycle::Intake;
 pub use limits::Limits;
 pub use workers::Drained;

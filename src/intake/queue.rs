@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use crate::model::{Alert, TraceId};
-use crate::store::{Admission, Claimed, Recovered, Store, StoreError};
+use crate::store::{Admission, Claimed, Recovered, Simulated, Store, StoreError};
 
 #[derive(Clone)]
 pub struct Queue {
@@ -34,7 +34,7 @@ impl Queue {
         }
     }
 
-    async fn blocking<T: Send + 'static>(
+    pub(super) async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, QueueError> {
@@ -46,6 +46,16 @@ impl Queue {
     pub async fn offer(&self, alerts: Vec<Alert>) -> Result<Admission, QueueError> {
         let max = self.max_queue;
         let admission = self.blocking(move |s| s.enqueue(&alerts, max)).await?;
+        if matches!(&admission, Admission::Accepted { started, .. } if !started.is_empty()) {
+            self.wake.notify_waiters();
+        }
+        Ok(admission)
+    }
+
+    /// Queues an investigation of a simulated scenario and wakes the workers.
+    pub async fn offer_simulated(&self, alert: Alert, sim: Simulated) -> Result<Admission, QueueError> {
+        let max = self.max_queue;
+        let admission = self.blocking(move |s| s.enqueue_simulated(&alert, &sim, max)).await?;
         if matches!(&admission, Admission::Accepted { started, .. } if !started.is_empty()) {
             self.wake.notify_waiters();
         }

@@ -7,21 +7,23 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::auth::signed;
-use super::limits::Limits;
+use super::hub::Hub;
+use super::limits::{Limits, Unauthorized};
 use super::metrics::{Metrics, Reason};
 use super::queue::Queue;
 use super::routes::{self, Malformed, PagerDuty};
 use crate::model::Alert;
-use crate::store::Admission;
+use crate::store::{Admission, Simulated};
 
-pub type Reply = Response<Full<Bytes>>;
+/// An answer: a whole body, or an event stream fed as events happen.
+pub type Reply = Response<Either<Full<Bytes>, super::sse::Stream>>;
 
 /// Seconds a client is asked to wait when the queue is full or the store is busy.
 const RETRY_QUEUE_FULL: &str = "30";
@@ -34,6 +36,18 @@ pub struct Server {
     pub pagerduty_secret: Option<Vec<u8>>,
     /// HTTPS when `[serve]` names a certificate and key.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The investigations running now, for the API.
+    pub hub: Arc<Hub>,
+    /// Who a request is from when neither its header nor its token names anyone.
+    pub author: String,
+    /// Whether the API may start simulated scenarios.
+    pub scenarios: bool,
+}
+
+/// What a request asks the queue to store.
+pub enum Offer {
+    Alerts(Vec<Alert>),
+    Simulated(Alert, Simulated),
 }
 
 impl Server {
@@ -46,23 +60,30 @@ impl Server {
         }
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         // PagerDuty proves itself with its signature instead.
-        if path != "/pagerduty"
-            && let Some(token) = &self.limits.token
-            && !token.allows(header("authorization"))
-        {
-            self.metrics.refuse_request(Reason::Unauthorized);
-            let mut r = reply(
-                StatusCode::UNAUTHORIZED,
-                json!({"error": "expected Authorization: Bearer <token> ([serve] token_env)"}),
-            );
-            r.headers_mut()
-                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return Ok(r);
+        let user = match self.limits.authenticate(header("authorization")) {
+            Ok(user) => user,
+            Err(Unauthorized) if path == "/pagerduty" => None,
+            Err(Unauthorized) => {
+                self.metrics.refuse_request(Reason::Unauthorized);
+                let mut r = reply(
+                    StatusCode::UNAUTHORIZED,
+                    json!({"error": "expected Authorization: Bearer <token> ([serve] token_env or [serve.users])"}),
+                );
+                r.headers_mut()
+                    .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return Ok(r);
+            }
+        };
+        if path.starts_with("/v1/") {
+            self.metrics.api_request(&parts.method, path);
+            return Ok(self.api(&parts, body, user).await);
         }
         Ok(match (&parts.method, path) {
             (&Method::GET, "/metrics") => {
                 let queued = self.queue.len().await.ok();
-                let mut r = Response::new(Full::new(Bytes::from(self.metrics.render(queued))));
+                let mut r = Response::new(Either::Left(Full::new(Bytes::from(
+                    self.metrics.render(queued, self.hub.following()),
+                ))));
                 r.headers_mut().insert(
                     CONTENT_TYPE,
                     HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -82,13 +103,13 @@ impl Server {
             }
             _ => reply(
                 StatusCode::NOT_FOUND,
-                json!({"error": "POST /alertmanager or /pagerduty; GET /healthz or /metrics"}),
+                json!({"error": "POST /alertmanager or /pagerduty; GET /healthz or /metrics; /v1/investigations"}),
             ),
         })
     }
 
     /// The whole body, within the size and time limits.
-    async fn body(&self, length: Option<&str>, body: Incoming) -> Result<Bytes, Reply> {
+    pub(super) async fn body(&self, length: Option<&str>, body: Incoming) -> Result<Bytes, Reply> {
         let max = self.limits.max_body_bytes;
         let too_large = || {
             self.metrics.refuse_request(Reason::TooLarge);
@@ -143,7 +164,7 @@ impl Server {
             .received
             .fetch_add((parsed.alerts.len() + parsed.errors.len()) as u64, Relaxed);
         self.metrics.reject_alerts(Reason::Malformed, parsed.errors.len());
-        let mut answer = self.admit(parsed.alerts).await;
+        let mut answer = self.admit(Offer::Alerts(parsed.alerts)).await;
         if !parsed.errors.is_empty()
             && answer.status.is_success()
             && let Value::Object(o) = &mut answer.body
@@ -168,22 +189,25 @@ impl Server {
         match routes::pagerduty(body) {
             Ok(PagerDuty::Triggered(alert)) => {
                 self.metrics.received.fetch_add(1, Relaxed);
-                self.admit(vec![alert]).await.reply()
+                self.admit(Offer::Alerts(vec![alert])).await.reply()
             }
             Ok(PagerDuty::Ignored(kind)) => reply(StatusCode::OK, json!({"ignored": kind})),
             Err(m) => self.malformed(m),
         }
     }
 
-    fn malformed(&self, Malformed(why): Malformed) -> Reply {
+    pub(super) fn malformed(&self, Malformed(why): Malformed) -> Reply {
         self.metrics.refuse_request(Reason::Malformed);
         reply(StatusCode::BAD_REQUEST, json!({"error": why}))
     }
 
     /// Stores the alerts; the answer says which traces they will have.
-    async fn admit(&self, alerts: Vec<Alert>) -> Answer {
-        let n = alerts.len();
-        match self.queue.offer(alerts).await {
+    pub(super) async fn admit(&self, offer: Offer) -> Answer {
+        let (n, offered) = match offer {
+            Offer::Alerts(alerts) => (alerts.len(), self.queue.offer(alerts).await),
+            Offer::Simulated(alert, sim) => (1, self.queue.offer_simulated(alert, sim).await),
+        };
+        match offered {
             Ok(Admission::Accepted { started, duplicates }) => {
                 self.metrics.accepted.fetch_add(started.len() as u64, Relaxed);
                 self.metrics.deduplicated.fetch_add(duplicates as u64, Relaxed);
@@ -212,9 +236,9 @@ impl Server {
 }
 
 /// An answer still open to additions.
-struct Answer {
-    status: StatusCode,
-    body: Value,
+pub(super) struct Answer {
+    pub(super) status: StatusCode,
+    pub(super) body: Value,
     retry_after: Option<&'static str>,
 }
 
@@ -234,7 +258,7 @@ impl Answer {
             retry_after: Some(after),
         }
     }
-    fn reply(self) -> Reply {
+    pub(super) fn reply(self) -> Reply {
         let mut r = reply(self.status, self.body);
         if let Some(after) = self.retry_after {
             r.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static(after));
@@ -244,7 +268,7 @@ impl Answer {
 }
 
 pub fn reply(status: StatusCode, body: Value) -> Reply {
-    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    let mut r = Response::new(Either::Left(Full::new(Bytes::from(body.to_string()))));
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

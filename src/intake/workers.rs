@@ -11,12 +11,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::hub::Hub;
 use super::metrics::Metrics;
 use super::queue::Queue;
 use crate::config::Settings;
 use crate::model::{InvestigationStatus, TraceId};
-use crate::store::{Claimed, Store};
-use crate::wire::{Launch, Options, for_alert, launch};
+use crate::sources::sim::Simulator;
+use crate::store::{Claimed, Simulated, Store};
+use crate::wire::sinks::Each;
+use crate::wire::{Launch, Options, SetupError, for_alert, for_scenario, launch};
 
 /// How often an idle worker looks at the queue even without a wake-up.
 const POLL: Duration = Duration::from_millis(500);
@@ -28,6 +31,8 @@ pub struct Pool {
     pub store_path: PathBuf,
     pub author: String,
     pub metrics: Arc<Metrics>,
+    /// Where the API finds the investigations running.
+    pub hub: Arc<Hub>,
     /// Where investigations run: a runtime of their own, so a busy
     /// investigation never delays an answer (the health check above all).
     investigations: tokio::runtime::Handle,
@@ -51,6 +56,7 @@ impl Pool {
         store_path: PathBuf,
         author: String,
         metrics: Arc<Metrics>,
+        hub: Arc<Hub>,
         investigations: tokio::runtime::Handle,
     ) -> Pool {
         Pool {
@@ -59,6 +65,7 @@ impl Pool {
             store_path,
             author,
             metrics,
+            hub,
             investigations,
             running: Mutex::new(HashSet::new()),
         }
@@ -131,6 +138,7 @@ impl Pool {
             trace_id,
             alert,
             attempts,
+            simulated,
         } = job;
         let t0 = Instant::now();
         tracing::info!(worker, trace = %trace_id, alert = %alert.name, attempts, "investigation starting");
@@ -139,7 +147,11 @@ impl Pool {
             strategies: self.settings.serve.strategies.clone(),
             ..Options::default()
         };
-        let setup = match for_alert(alert, &self.settings, &opts) {
+        let setup = match simulated {
+            Some(sim) => simulated_setup(&sim, opts),
+            None => for_alert(alert, &self.settings, &opts).map(Launch::new),
+        };
+        let setup = match setup {
             Ok(s) => s,
             Err(e) => return self.failed(id, trace_id, e.to_string()).await,
         };
@@ -151,10 +163,21 @@ impl Pool {
         };
         self.running().insert(trace_id);
         self.metrics.running.fetch_add(1, Relaxed);
-        let launched = Launch::new(setup).store(Some(store)).learned(true).trace(trace_id);
+        // Clients of the API see its events as they happen, and steer it.
+        let live = self.hub.open(trace_id);
+        let publish = live.clone();
+        let launched = setup
+            .store(Some(store))
+            .learned(true)
+            .trace(trace_id)
+            .sink(Each(move |e| publish.publish(e)));
         let status = self
             .investigations
-            .spawn(async move { launch(launched).wait().await.map(|s| s.status) })
+            .spawn(async move {
+                let running = launch(launched);
+                live.running(running.authored());
+                running.wait().await.map(|s| s.status)
+            })
             .await
             .ok()
             .flatten();
@@ -165,6 +188,8 @@ impl Pool {
         if let Err(e) = self.queue.finish(id, ok, error).await {
             tracing::error!(trace = %trace_id, %e, "could not mark the alert done; the next start will see it finished");
         }
+        // After the queue says finished: a client that finds no entry finds the end stored.
+        self.hub.close(trace_id, status.unwrap_or(InvestigationStatus::Failed));
         self.running().remove(&trace_id);
         if ok {
             self.metrics.done.fetch_add(1, Relaxed);
@@ -180,5 +205,18 @@ impl Pool {
         if let Err(e) = self.queue.finish(id, false, Some(error)).await {
             tracing::error!(%trace, %e, "could not mark the alert failed");
         }
+        self.hub.close(trace, InvestigationStatus::Failed);
     }
+}
+
+/// A simulated scenario's investigation, as `inquest run --scenario` sets it up.
+fn simulated_setup(sim: &Simulated, mut opts: Options) -> Result<Launch, SetupError> {
+    let sc = Simulator::load(&sim.scenario)?;
+    // As `--pace`: each call takes from half to one and a half times the pace.
+    opts.pace = sim.pace_ms.map(|ms| {
+        let d = Duration::from_millis(ms);
+        (d / 2, d + d / 2)
+    });
+    opts.budget_calls = sim.budget_calls;
+    for_scenario(sc, &opts).map(Launch::new)
 }

@@ -23,3 +23,18 @@ pub enum Command {
     SetBudget { budget: BudgetPatch },
     Stop,
 }
+
+/// A command and who sent it: what the engine's command channel carries. The
+/// author names the sender in the events the command causes ("pruned by
+/// alice"); `None` is the investigation's own author (the local cockpit).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Authored {
+    pub command: Command,
+    pub author: Option<String>,
+}
+
+impl From<Command> for Authored {
+    fn from(command: Command) -> Authored {
+        Authored { command, author: None }
+    }
+}

@@ -17,7 +17,7 @@ mod time;
 
 pub use alert::Alert;
 pub use budget::{Budget, BudgetPatch};
-pub use command::{Command, Scope};
+pub use command::{Authored, Command, Scope};
 pub use event::{
     BranchStatus, CallStatus, EVENT_VERSION, Event, EventKind, GuidanceScope, InvestigationStatus, kind_phrase,
 };

@@ -18,6 +18,6 @@ pub use db::{DB_FILE, Store};
 pub use error::StoreError;
 pub use investigations::InvestigationRow;
 pub use learned::{LEARNED_MAX, StrategyStat};
-pub use queue::{Admission, Claimed, Recovered, intake_key};
+pub use queue::{Admission, Claimed, Recovered, Simulated, intake_key};
 pub use schema::SCHEMA_VERSION;
 pub use writer::{BATCH_DELAY, BATCH_MAX, SaveStatus, StoreWriter};

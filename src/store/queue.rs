@@ -23,6 +23,19 @@ pub struct Claimed {
     pub alert: Alert,
     /// 1 the first time, more when an earlier run was cut off.
     pub attempts: u32,
+    /// A simulated scenario to investigate instead of the alert against the configured sources.
+    pub simulated: Option<Simulated>,
+}
+
+/// An investigation of a simulated scenario, queued like an alert.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Simulated {
+    /// The scenario, as `inquest run --scenario` takes it.
+    pub scenario: String,
+    /// Simulated latency of each tool call, in milliseconds.
+    pub pace_ms: Option<u64>,
+    /// The investigation's tool-call budget.
+    pub budget_calls: Option<u32>,
 }
 
 /// What became of a batch offered to the queue.
@@ -65,6 +78,23 @@ impl Store {
     /// Stores the alerts not seen before, all in one transaction, unless the
     /// queue would then hold more than `max_queue` waiting alerts.
     pub fn enqueue(&self, alerts: &[Alert], max_queue: usize) -> Result<Admission, StoreError> {
+        let rows = alerts.iter().map(|a| (intake_key(a), a, None)).collect();
+        self.enqueue_rows(rows, max_queue)
+    }
+
+    /// Queues an investigation of a simulated scenario (its alert given); never a duplicate.
+    pub fn enqueue_simulated(&self, alert: &Alert, sim: &Simulated, max_queue: usize) -> Result<Admission, StoreError> {
+        let json =
+            serde_json::to_string(sim).map_err(|e| self.sql_err(rusqlite::Error::ToSqlConversionFailure(e.into())))?;
+        let key = format!("simulated:{}", TraceId::random());
+        self.enqueue_rows(vec![(key, alert, Some(json))], max_queue)
+    }
+
+    fn enqueue_rows(
+        &self,
+        rows: Vec<(String, &Alert, Option<String>)>,
+        max_queue: usize,
+    ) -> Result<Admission, StoreError> {
         let mut conn = self.conn();
         let err = |e| self.sql_err(e);
         let tx = conn
@@ -78,16 +108,16 @@ impl Store {
         {
             let mut st = tx
                 .prepare_cached(
-                    "INSERT INTO intake (key, alert, received_at, state, trace_id) \
-                     VALUES (?1, ?2, ?3, 'queued', ?4) ON CONFLICT (key) DO NOTHING",
+                    "INSERT INTO intake (key, alert, received_at, state, trace_id, simulated) \
+                     VALUES (?1, ?2, ?3, 'queued', ?4, ?5) ON CONFLICT (key) DO NOTHING",
                 )
                 .map_err(err)?;
-            for a in alerts {
+            for (key, a, simulated) in rows {
                 let json =
                     serde_json::to_string(a).map_err(|e| err(rusqlite::Error::ToSqlConversionFailure(e.into())))?;
                 let trace = TraceId::random();
                 match st
-                    .execute(params![intake_key(a), json, now, trace.to_string()])
+                    .execute(params![key, json, now, trace.to_string(), simulated])
                     .map_err(err)?
                 {
                     0 => duplicates += 1,
@@ -104,6 +134,24 @@ impl Store {
         Ok(Admission::Accepted { started, duplicates })
     }
 
+    /// The trace of the alert queued under `key` (a duplicate's first sending).
+    pub fn intake_trace(&self, key: &str) -> Result<Option<TraceId>, StoreError> {
+        let id: Option<String> = self
+            .conn()
+            .query_row("SELECT trace_id FROM intake WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.sql_err(e))?;
+        Ok(id.and_then(|t| t.parse().ok()))
+    }
+
+    /// Whether `trace` waits in the intake queue or is being started: known, not yet stored.
+    pub fn intake_pending(&self, trace: TraceId) -> Result<bool, StoreError> {
+        self.conn()
+            .prepare_cached("SELECT 1 FROM intake WHERE trace_id = ?1 AND state IN ('queued', 'running')")
+            .and_then(|mut st| st.exists([trace.to_string()]))
+            .map_err(|e| self.sql_err(e))
+    }
+
     /// Takes the oldest waiting alert, if any, and marks it running.
     pub fn claim(&self) -> Result<Option<Claimed>, StoreError> {
         let conn = self.conn();
@@ -111,7 +159,7 @@ impl Store {
             .prepare_cached(
                 "UPDATE intake SET state = 'running', attempts = attempts + 1 \
                  WHERE id = (SELECT id FROM intake WHERE state = 'queued' ORDER BY id LIMIT 1) \
-                 RETURNING id, trace_id, alert, attempts",
+                 RETURNING id, trace_id, alert, attempts, simulated",
             )
             .and_then(|mut st| {
                 st.query_row([], |r| {
@@ -120,12 +168,13 @@ impl Store {
                         r.get::<_, String>(1)?,
                         r.get::<_, String>(2)?,
                         r.get::<_, i64>(3)?,
+                        r.get::<_, Option<String>>(4)?,
                     ))
                 })
                 .optional()
             })
             .map_err(|e| self.sql_err(e))?;
-        let Some((id, trace, alert, attempts)) = row else {
+        let Some((id, trace, alert, attempts, simulated)) = row else {
             return Ok(None);
         };
         let bad = |col: usize, e: Box<dyn std::error::Error + Send + Sync>| {
@@ -144,11 +193,20 @@ impl Store {
                 return Err(bad(2, e.into()));
             }
         };
+        let simulated = match simulated.as_deref().map(serde_json::from_str) {
+            None => None,
+            Some(Ok(s)) => Some(s),
+            Some(Err(e)) => {
+                self.finish_claimed(id, false, Some(&format!("unreadable scenario: {e}")))?;
+                return Err(bad(4, e.into()));
+            }
+        };
         Ok(Some(Claimed {
             id,
             trace_id,
             alert,
             attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            simulated,
         }))
     }
 

@@ -127,6 +127,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE feedback ADD COLUMN parent TEXT;
     ALTER TABLE feedback ADD COLUMN covers TEXT NOT NULL DEFAULT '';
     "#,
+    // 6: investigations of a simulated scenario started through the server's
+    // API: the scenario and its options, as JSON, beside the scenario's alert.
+    r#"
+    ALTER TABLE intake ADD COLUMN simulated TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.
