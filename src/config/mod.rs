@@ -50,7 +50,7 @@ pub struct Settings {
 #[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Remote {
-    /// The server's base URL, e.g. `http://inquest.internal:9095`.
+    /// The server's base URL, e.g. `http://inquest.internal:9797`.
     pub url: Option<String>,
     /// Name of the environment variable holding the bearer token (default `INQUEST_TOKEN`).
     pub token_env: Option<String>,

@@ -51,7 +51,7 @@ pub struct Remote {
 }
 
 impl Remote {
-    /// `base` like `http://127.0.0.1:9095`; `token` sent as a bearer token;
+    /// `base` like `http://127.0.0.1:9797`; `token` sent as a bearer token;
     /// `user` names the author of what this client sends.
     pub fn new(base: &str, token: Option<String>, token_env: &str, user: &str) -> Result<Remote, String> {
         let base = base.trim_end_matches('/').to_string();
