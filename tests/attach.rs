@@ -425,6 +425,10 @@ fn two_cockpits_share_a_served_investigation_that_outlives_them() {
     let seen_in = sent.elapsed();
     eprintln!("guidance seen by the other cockpit in {} ms", seen_in.as_millis());
     assert!(seen_in < std::time::Duration::from_secs(3), "{seen_in:?}");
+    // Feedback one gives shows in the other's threads, with its author.
+    t.keys("b", &["+"]);
+    t.wait_for("b", "bob's rating saved", |s| s.contains("saved: rated up"));
+    t.wait_for("a", "bob's rating", |s| s.contains("bob rated up on branch"));
     // The first cockpit's terminal goes away; the investigation does not.
     t.close("a");
     t.keys("b", &["q"]);
