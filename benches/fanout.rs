@@ -1,24 +1,26 @@
 //! Event fan-out of the investigations API: one investigation of 10,000
 //! events followed by 20 SSE clients over loopback, against the real server.
-//! Criterion reports client-events/s (10,000 × 20 per iteration). At the end
-//! it prints the server's CPU time per iteration (its own runtime's threads,
-//! not the clients') and the p50/p99 lag from an event's publication to its
-//! arrival at a client.
+//! Two cases: the events all held before the clients connect (a late joiner's
+//! replay: the server's fan-out throughput), and the events published live at
+//! 5 a millisecond while the clients follow. Criterion reports client-events/s
+//! (10,000 × 20 per iteration). At the end it prints the server's CPU time per
+//! run (its own runtime's threads, not the clients' or the publisher's), the
+//! p50/p99 lag from an event's publication to its arrival at a client (live
+//! case), and how many events clients missed by being cut off as too slow.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use inquest::config::{Serve, Settings, SimulatorSource};
-use inquest::intake::Intake;
+use inquest::intake::{Hub, Intake};
 use inquest::model::{EVENT_VERSION, Event, EventKind, InvestigationStatus, SpanId, Timestamp, TraceId};
 
 const EVENTS: u64 = 10_000;
 const CLIENTS: usize = 20;
 /// Events published per millisecond: a busy investigation, far above a real one's rate.
-const PER_MS: u64 = 20;
+const PER_MS: u64 = 5;
 const SERVER_THREAD: &str = "fanout-server";
 
 fn event(trace: TraceId, root: SpanId, seq: u64) -> Event {
@@ -92,6 +94,95 @@ fn follow(port: u16, trace: TraceId, ready: std::sync::mpsc::Sender<()>) -> Vec<
     got
 }
 
+/// What one run measured.
+#[derive(Default)]
+struct Tally {
+    runs: u32,
+    cpu: f64,
+    lags: Vec<Duration>,
+    short: usize,
+}
+
+impl Tally {
+    fn print(&mut self, what: &str) {
+        self.lags.sort();
+        let l = &self.lags;
+        let pct = |p: f64| {
+            l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or_default()
+        };
+        println!(
+            "{what}: {} runs of {EVENTS} events to {CLIENTS} clients; server CPU {:.3} s per run; \
+             lag p50 {:?}, p99 {:?}, max {:?}; {} events not delivered (clients cut off as too slow)",
+            self.runs,
+            self.cpu / f64::from(self.runs.max(1)),
+            pct(0.50),
+            pct(0.99),
+            l.last().copied().unwrap_or_default(),
+            self.short
+        );
+    }
+}
+
+/// One investigation of `EVENTS` events followed by `CLIENTS` clients: all
+/// held before they connect (`paced` false), or published as they follow,
+/// `PER_MS` a millisecond. The time from the first client connecting or the
+/// first event (paced) to the last client's `end`.
+fn run(hub: &Hub, port: u16, paced: bool, tally: &mut Tally) -> Duration {
+    let trace = TraceId::random();
+    let root = SpanId::random();
+    let live = hub.open(trace);
+    let mut sent = Vec::with_capacity(EVENTS as usize);
+    let publish = |seq: u64, sent: &mut Vec<Instant>| {
+        sent.push(Instant::now());
+        live.publish(&event(trace, root, seq));
+    };
+    if !paced {
+        for seq in 1..=EVENTS {
+            publish(seq, &mut sent);
+        }
+    }
+    let cpu0 = cpu_of_threads(SERVER_THREAD);
+    let t0 = Instant::now();
+    let (ready_tx, ready) = std::sync::mpsc::channel();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let tx = ready_tx.clone();
+            std::thread::spawn(move || follow(port, trace, tx))
+        })
+        .collect();
+    for _ in 0..CLIENTS {
+        ready.recv().unwrap();
+    }
+    let t0 = if paced {
+        let t0 = Instant::now();
+        for seq in 1..=EVENTS {
+            publish(seq, &mut sent);
+            if seq % PER_MS == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        t0
+    } else {
+        t0
+    };
+    let all: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let took = t0.elapsed();
+    tally.cpu += cpu_of_threads(SERVER_THREAD) - cpu0;
+    tally.runs += 1;
+    hub.close(trace, InvestigationStatus::Done);
+    for got in all {
+        tally.short += EVENTS as usize - got.len();
+        if paced {
+            for (seq, at) in got {
+                tally.lags.push(at.saturating_duration_since(sent[(seq - 1) as usize]));
+            }
+        }
+    }
+    took
+}
+
 fn fanout(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("inquest-bench-fanout-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -128,72 +219,19 @@ fn fanout(c: &mut Criterion) {
         let _ = stopped.await;
     }));
 
-    let lags: Arc<Mutex<Vec<Duration>>> = Arc::default();
-    let (mut cpu, mut iterations, mut short) = (0.0, 0u32, 0usize);
+    let (mut held, mut paced) = (Tally::default(), Tally::default());
     let mut g = c.benchmark_group("api");
     g.throughput(Throughput::Elements(EVENTS * CLIENTS as u64));
-    g.sample_size(10).measurement_time(Duration::from_secs(10));
-    g.bench_function("fan-out/10k events to 20 SSE clients", |b| {
-        b.iter_custom(|iters| {
-            let mut took = Duration::ZERO;
-            for _ in 0..iters {
-                let trace = TraceId::random();
-                let root = SpanId::random();
-                let live = hub.open(trace);
-                let (ready_tx, ready) = std::sync::mpsc::channel();
-                let clients: Vec<_> = (0..CLIENTS)
-                    .map(|_| {
-                        let tx = ready_tx.clone();
-                        std::thread::spawn(move || follow(port, trace, tx))
-                    })
-                    .collect();
-                for _ in 0..CLIENTS {
-                    ready.recv().unwrap();
-                }
-                let cpu0 = cpu_of_threads(SERVER_THREAD);
-                let t0 = Instant::now();
-                let mut sent = Vec::with_capacity(EVENTS as usize);
-                for seq in 1..=EVENTS {
-                    sent.push(Instant::now());
-                    live.publish(&event(trace, root, seq));
-                    if seq % PER_MS == 0 {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                }
-                let mut all = Vec::new();
-                for c in clients {
-                    all.push(c.join().unwrap());
-                }
-                took += t0.elapsed();
-                cpu += cpu_of_threads(SERVER_THREAD) - cpu0;
-                iterations += 1;
-                hub.close(trace, InvestigationStatus::Done);
-                let mut l = lags.lock().unwrap();
-                for got in all {
-                    short += EVENTS as usize - got.len();
-                    for (seq, at) in got {
-                        l.push(at.saturating_duration_since(sent[(seq - 1) as usize]));
-                    }
-                }
-            }
-            took
-        })
+    g.sample_size(10).measurement_time(Duration::from_secs(25));
+    g.bench_function("fan-out/10k held events to 20 SSE clients", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| run(&hub, port, false, &mut held)).sum())
+    });
+    g.bench_function("fan-out/10k live events (5 per ms) to 20 SSE clients", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| run(&hub, port, true, &mut paced)).sum())
     });
     g.finish();
-    let mut l = lags.lock().unwrap();
-    l.sort();
-    let pct = |p: f64| {
-        l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
-            .copied()
-    };
-    println!(
-        "fan-out: {iterations} runs of {EVENTS} events to {CLIENTS} clients; server CPU {:.3} s per run; \
-         lag p50 {:?}, p99 {:?}, max {:?}; {short} events not delivered (clients cut off as too slow)",
-        cpu / f64::from(iterations.max(1)),
-        pct(0.50).unwrap_or_default(),
-        pct(0.99).unwrap_or_default(),
-        l.last().copied().unwrap_or_default(),
-    );
+    held.print("held");
+    paced.print("live");
     let _ = stop.send(());
     let _ = rt.block_on(served);
     let _ = std::fs::remove_dir_all(&dir);

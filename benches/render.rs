@@ -66,6 +66,7 @@ fn investigation(branches: usize, total: usize) -> Vec<Event> {
                 title: format!("Branch {i}"),
                 parent_branch: None,
                 guidance: None,
+                allotment: None,
             },
             &mut out,
         );

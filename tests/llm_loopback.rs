@@ -451,6 +451,55 @@ fn an_anthropic_model_streams_tool_use_and_proposes() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A bundle's model route and temperature reach the model; the trace records
+/// the id `bundle show` gives the same file.
+#[test]
+fn a_bundles_model_route_reaches_the_model_and_names_the_trace() {
+    let script = Arc::new(Script {
+        anthropic: true,
+        ..Default::default()
+    });
+    let port = serve(script.clone());
+    let dir = setup_dir(
+        "bundle",
+        &format!(
+            "[llm]\nprovider = \"anthropic\"\nbase_url = \"http://127.0.0.1:{port}\"\nmodel = \"scripted\"\napi_key_env = \"INQUEST_TEST_KEY\"\n"
+        ),
+    );
+    let bundle = dir.join("candidate.toml");
+    std::fs::write(
+        &bundle,
+        "strategies = [\"metrics-first\"]\n\n[reasoner]\nkind = \"llm\"\n\n[model]\nprovider = \"anthropic\"\nmodel = \"scripted-2\"\ntemperature = 0.3\n",
+    )
+    .unwrap();
+    let events = common::run_alert(
+        &dir,
+        &["--bundle", bundle.to_str().unwrap()],
+        &[("INQUEST_TEST_KEY", KEY)],
+    );
+    assert_eq!(events[0]["reasoner"], "llm:anthropic:scripted-2");
+    assert_eq!(events[0]["strategies"], json!(["metrics-first"]));
+    let seen = script.seen.lock().unwrap().clone();
+    assert!(!seen.is_empty());
+    for (_, _, body) in &seen {
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["model"], "scripted-2");
+        assert_eq!(v["temperature"], 0.3);
+    }
+    let shown = Command::new(env!("CARGO_BIN_EXE_inquest"))
+        .args(["bundle", "show", bundle.to_str().unwrap(), "--json"])
+        .env("INQUEST_DATA_DIR", dir.join("data"))
+        .env("INQUEST_CONFIG_HOME", &dir)
+        .env("INQUEST_TEST_KEY", KEY)
+        .output()
+        .unwrap();
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["id"], events[0]["bundle_id"], "{shown}");
+    assert_eq!(shown["model"]["temperature"], 0.3);
+    no_key_anywhere(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// An investigation through the library, so commands can be sent while the model works.
 fn live(port: u16, tokens: u64) -> inquest::engine::Running {
     live_with_events(port, tokens).0
@@ -491,6 +540,7 @@ fn live_with_events(
             strategy_models: Default::default(),
             text_tool_calls: false,
             max_output_tokens: None,
+            temperature: None,
         }),
         ..Default::default()
     };

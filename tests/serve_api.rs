@@ -329,9 +329,20 @@ fn the_api_starts_follows_steers_and_shares_an_investigation() {
 
     // Ended: the stored events in order (Last-Event-ID wins when larger), then end.
     let mut c = Follow::open(port, &trace, SHARED, &[("Last-Event-ID", "3")], 1);
-    let mut seqs_c = Vec::new();
-    c.until(&mut seqs_c, |e| e.event == "end");
+    let mut stored = Vec::new();
+    loop {
+        let e = c.next().expect("the stored stream ends with end");
+        match e.event.as_str() {
+            "event" => stored.push(e.data),
+            "end" => break,
+            _ => {}
+        }
+    }
+    let seqs_c: Vec<u64> = stored.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs_c, (4..=n).collect::<Vec<_>>());
+    assert_eq!(stored.last().unwrap()["type"], "investigation_finished");
+    let g_stored = stored.iter().find(|e| e["type"] == "guidance_applied").unwrap();
+    assert_eq!(g_stored, &g.data, "the stored event is the one streamed live");
     let (status, body) = json_call(
         port,
         "POST",

@@ -130,6 +130,36 @@ pub enum Cmd {
         /// Investigations run at once (default: the number of cores).
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
+        /// Evaluate this bundle (its reasoner, strategies, budget; its suite when no DIR is given).
+        #[arg(long, value_name = "FILE", conflicts_with = "reasoner")]
+        bundle: Option<PathBuf>,
+        /// Compare with this baseline bundle on the same suite: a side-by-side table with deltas.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["reasoner", "markdown"])]
+        against: Option<PathBuf>,
+        /// With --against: clauses the candidate must pass, e.g. "ac1>=-0.02,calls<=+20%"
+        /// (metrics ac1 ac1k ac3 avg5 calls tokens wall); exit 3 when one fails.
+        #[arg(long, value_name = "CLAUSES", requires = "against")]
+        gate: Option<String>,
+    },
+    /// Bundles: what defines the agent's behaviour, as a file.
+    Bundle {
+        #[command(subcommand)]
+        what: BundleCmd,
+    },
+    /// Re-run stored investigations under a bundle, answered from their
+    /// recorded tool answers (no live backend), and compare the conclusions.
+    Replay {
+        /// Trace ids, or unique prefixes.
+        #[arg(required = true)]
+        traces: Vec<String>,
+        /// The candidate bundle (default: this build's default).
+        #[arg(long, value_name = "FILE")]
+        bundle: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        /// Store the replays as new investigations (default: not stored).
+        #[arg(long)]
+        save: bool,
     },
     /// Alerts firing now in the configured Alertmanager.
     Alerts {
@@ -141,6 +171,9 @@ pub enum Cmd {
     Serve {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9797")]
         listen: String,
+        /// Investigate under this bundle (its reasoner, strategies and budget).
+        #[arg(long, value_name = "FILE")]
+        bundle: Option<PathBuf>,
         /// Listen beyond loopback without a bearer token ([serve] token_env).
         #[arg(long)]
         insecure_no_auth: bool,
@@ -162,9 +195,21 @@ pub enum Cmd {
         alert: Option<String>,
         #[arg(long)]
         json: bool,
-        /// Forget it (the alert's, or everything when no alert is named).
+        /// Forget it (the alert's, or everything when no alert is named,
+        /// imported shared patterns included).
         #[arg(long)]
         forget: bool,
+        /// Write what was learned as shared patterns (JSON Lines, `-` for
+        /// stdout); needs --anonymize: names never leave this store.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["forget", "import"])]
+        export: Option<PathBuf>,
+        /// Replace every service, namespace, pod, host, address and free text
+        /// by its role next to the alert; items with no derivable role are left out.
+        #[arg(long, requires = "export")]
+        anonymize: bool,
+        /// Load shared patterns another store exported, as a lower-weight prior.
+        #[arg(long, value_name = "FILE", conflicts_with = "forget")]
+        import: Option<PathBuf>,
     },
     /// The built-in scenarios.
     Scenarios {
@@ -179,6 +224,17 @@ pub enum AuthCmd {
     Set {
         /// openai or anthropic
         provider: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BundleCmd {
+    /// Print a bundle (this build's default without FILE) as the TOML `--bundle` reads.
+    Show {
+        file: Option<PathBuf>,
+        /// As JSON, with its id.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -231,6 +287,9 @@ pub struct RunOpts {
     /// Start without the guidance that past grades of this alert left.
     #[arg(long)]
     pub no_learned: bool,
+    /// Run under this bundle: its reasoner, strategies and budget (flags above override them).
+    #[arg(long, value_name = "FILE", conflicts_with = "reasoner")]
+    pub bundle: Option<PathBuf>,
 }
 
 impl RunOpts {
@@ -249,6 +308,7 @@ impl Default for RunOpts {
             pace: None,
             reasoner: RunOpts::DEFAULT_REASONER.to_string(),
             no_learned: false,
+            bundle: None,
         }
     }
 }

@@ -48,19 +48,24 @@ pub(super) fn eval(
     json: bool,
     markdown: bool,
     jobs: Option<usize>,
+    bundle: Option<PathBuf>,
 ) -> Result<ExitCode, Failure> {
     use std::io::IsTerminal;
     let llm = llm_for(reasoner)?;
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-    let opts = crate::eval::EvalOptions {
-        jobs,
-        run: Options {
+    let (run, loaded) = super::bundle::options_for(
+        bundle.as_ref(),
+        Options {
             author: author(),
             llm,
             hybrid: super::run::is_hybrid(reasoner),
             ..Options::default()
         },
-    };
+    )?;
+    // A bundle that does not fit this build is refused before the suite runs.
+    crate::wire::parts(&run)?;
+    let opts = crate::eval::EvalOptions { jobs, run };
+    let dir = dir.or_else(|| loaded.and_then(|l| l.bundle.suite_dir(&l.dir)));
     let paths = match &dir {
         Some(d) => {
             let paths = crate::eval::discover(d).map_err(|e| Failure::BadInput(format!("{}: {e}", d.display())))?;

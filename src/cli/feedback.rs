@@ -11,6 +11,15 @@ pub(super) fn learned_cmd(alert: Option<&str>, json: bool, forget: bool) -> Resu
     let store = open_store()?;
     if forget {
         let n = store.forget(alert)?;
+        if alert.is_none() {
+            let shared = store.forget_shared()?;
+            if shared > 0 {
+                eprintln!(
+                    "forgot {shared} imported shared pattern{}",
+                    if shared == 1 { "" } else { "s" }
+                );
+            }
+        }
         eprintln!(
             "forgot {n} learned line{} {}",
             if n == 1 { "" } else { "s" },
@@ -37,7 +46,23 @@ pub(super) fn learned_cmd(alert: Option<&str>, json: bool, forget: bool) -> Resu
         println!("{}", crate::tools::sanitize::json_line(&serde_json::Value::Array(v)));
         return Ok(ExitCode::SUCCESS);
     }
-    if out.is_empty() {
+    let shared = store.shared_patterns()?;
+    if !shared.is_empty() && alert.is_none() {
+        println!("Shared patterns (imported; they count less than this store's own grades)");
+        for p in &shared {
+            println!(
+                "  {:<32} {:<20} {:<20} {} correct, {} partly, {} wrong",
+                clean(&p.alert),
+                p.role,
+                p.kind,
+                p.correct,
+                p.partly,
+                p.wrong
+            );
+        }
+        println!();
+    }
+    if out.is_empty() && (shared.is_empty() || alert.is_some()) {
         println!(
             "Nothing learned yet: grade a root cause in the cockpit (inquest open TRACE) and the next investigation of that alert starts with it."
         );

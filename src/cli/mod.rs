@@ -5,25 +5,30 @@ mod alerts;
 mod args;
 mod attach;
 mod auth;
+mod bundle;
 mod cockpit;
+mod compare;
 mod eval;
 mod export;
 mod feedback;
 mod list;
+mod patterns;
 mod print;
+mod replay;
 mod report;
 mod run;
 mod serve;
 mod sim;
 
 use alerts::alerts;
-pub use args::{AuthCmd, Cli, Cmd, RunOpts, SimCmd, UiOpts};
+pub use args::{AuthCmd, BundleCmd, Cli, Cmd, RunOpts, SimCmd, UiOpts};
 use auth::auth_set;
 use cockpit::{cockpit_alerts, cockpit_demo, cockpit_open};
 use eval::{eval, scenarios};
 use export::{export_langfuse, export_langsmith, export_otlp};
 use feedback::{feedback, learned_cmd};
 use list::list;
+use patterns::{learned_export, learned_import};
 use report::report;
 use run::{investigate, investigate_alert, investigate_firing};
 use serve::serve;
@@ -137,8 +142,9 @@ pub fn main() -> ExitCode {
         } => auth_set(&provider),
         Cmd::Serve {
             listen,
+            bundle,
             insecure_no_auth,
-        } => serve(&listen, insecure_no_auth),
+        } => serve(&listen, insecure_no_auth, bundle),
         Cmd::Sim {
             what: SimCmd::Export { scenario, openmetrics },
         } => sim_export(&scenario, &openmetrics),
@@ -156,14 +162,37 @@ pub fn main() -> ExitCode {
             (None, None, None) => Err(Failure::BadInput("give --otlp URL, --langfuse or --langsmith".into())),
         },
         Cmd::Scenarios { json } => scenarios(json),
-        Cmd::Learned { alert, json, forget } => learned_cmd(alert.as_deref(), json, forget),
+        Cmd::Learned {
+            export: Some(file),
+            anonymize,
+            ..
+        } => learned_export(&file, anonymize),
+        Cmd::Learned { import: Some(file), .. } => learned_import(&file),
+        Cmd::Learned {
+            alert, json, forget, ..
+        } => learned_cmd(alert.as_deref(), json, forget),
         Cmd::Eval {
             dir,
             reasoner,
             json,
             markdown,
             jobs,
-        } => eval(dir, &reasoner, json, markdown, jobs),
+            bundle,
+            against,
+            gate,
+        } => match against {
+            Some(baseline) => compare::eval_against(dir, bundle, &baseline, gate.as_deref(), json, jobs),
+            None => eval(dir, &reasoner, json, markdown, jobs, bundle),
+        },
+        Cmd::Bundle {
+            what: BundleCmd::Show { file, json },
+        } => bundle::bundle_show(file, json),
+        Cmd::Replay {
+            traces,
+            bundle,
+            json,
+            save,
+        } => replay::replay(&traces, bundle, json, save),
     };
     finish(result)
 }

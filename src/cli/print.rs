@@ -24,9 +24,14 @@ pub(super) fn progress_printer() -> impl FnMut(&Event) + Send {
                 clean(alert.service().unwrap_or("?")),
                 e.trace_id
             )),
-            EventKind::BranchStarted { strategy, .. } => {
+            EventKind::BranchStarted {
+                strategy, allotment, ..
+            } => {
                 names.insert(e.span_id, strategy.clone());
-                Some(format!("  {strategy:<17} started"))
+                match allotment {
+                    Some(a) => Some(format!("  {strategy:<17} started · {}", clean(&a.reason))),
+                    None => Some(format!("  {strategy:<17} started")),
+                }
             }
             EventKind::GuidanceApplied { text, author, .. } => {
                 Some(format!("  » {}: {}", clean(author), truncate(&clean(text), 140)))
@@ -151,6 +156,10 @@ pub(super) fn print_summary(s: &InvestigationState, label: &str, saved: bool) {
                 .map(|c| format!("{c:.2}"))
                 .unwrap_or_else(|| "—".into())
         );
+        // Why the branch had the share of the budget it had.
+        if let Some(a) = &b.allotment {
+            let _ = writeln!(out, "  {:<17} {}", "", truncate(&clean(&a.reason), 120));
+        }
     }
     if saved {
         let _ = writeln!(out, "\nReport: inquest report {}", s.trace_id.short());

@@ -63,7 +63,7 @@ pub(super) fn pace(opts: &RunOpts, demo: bool) -> Result<Option<(Duration, Durat
 
 /// What the command line asks of an investigation.
 pub(super) fn options(opts: &RunOpts, pace: Option<(Duration, Duration)>) -> Result<Options, Failure> {
-    Ok(Options {
+    let base = Options {
         strategies: opts
             .strategies
             .iter()
@@ -78,7 +78,9 @@ pub(super) fn options(opts: &RunOpts, pace: Option<(Duration, Duration)>) -> Res
         author: author(),
         llm: llm_for(&opts.reasoner)?,
         hybrid: is_hybrid(&opts.reasoner),
-    })
+        bundle: None,
+    };
+    Ok(super::bundle::options_for(opts.bundle.as_ref(), base)?.0)
 }
 
 /// The investigation of a scenario as the options ask; also gives the scenario's id.

@@ -9,7 +9,11 @@ use super::runtime;
 use super::settings;
 use crate::store::Store;
 
-pub(super) fn serve(listen: &str, insecure_no_auth: bool) -> Result<ExitCode, Failure> {
+pub(super) fn serve(
+    listen: &str,
+    insecure_no_auth: bool,
+    bundle: Option<std::path::PathBuf>,
+) -> Result<ExitCode, Failure> {
     let _logs = init_logs();
     let settings = settings()?;
     let store = Store::default_path()?;
@@ -18,8 +22,18 @@ pub(super) fn serve(listen: &str, insecure_no_auth: bool) -> Result<ExitCode, Fa
     // Requests and investigations on runtimes of their own: a busy
     // investigation never holds up an answer.
     let work = runtime(std::thread::available_parallelism().map_or(2, |n| n.get()))?;
-    let intake =
+    let mut intake =
         crate::intake::Intake::new(settings, store, author(), work.handle().clone()).map_err(Failure::BadInput)?;
+    if let Some(path) = &bundle {
+        // The bundle's strategies, not [serve]'s: the command line names what runs.
+        let base = crate::wire::Options {
+            author: author(),
+            ..crate::wire::Options::default()
+        };
+        let (opts, _) = super::bundle::options_for(Some(path), base)?;
+        crate::wire::parts(&opts)?;
+        intake = intake.with_options(opts);
+    }
     let rt = runtime(2)?;
     let drained = rt.block_on(async move {
         // Decided before binding, so a refused address is never listened on.

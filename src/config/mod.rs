@@ -59,7 +59,7 @@ pub struct Remote {
 }
 
 /// `[redact]`: the shipped redaction rules (redact.toml) extended and tuned.
-#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedactSettings {
     /// More rules, in the shape of redact.toml's.
@@ -89,7 +89,7 @@ impl Default for RedactSettings {
 
 /// One redaction rule: what it is called, what it matches, the words that
 /// must be in the text for it to run, and an optional check of the match.
-#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedactRule {
     pub id: String,
@@ -127,6 +127,8 @@ pub struct LlmSettings {
     /// The most tokens one answer may have (`max_tokens`); unset, the server decides
     /// (Anthropic: 4096). Small local models can otherwise ramble to the end of their context.
     pub max_output_tokens: Option<u32>,
+    /// Sampling temperature (unset: the server's default).
+    pub temperature: Option<f64>,
     /// Another model for some strategies, e.g. `{ "logs-first" = "gpt-4.1-mini" }`.
     #[serde(default)]
     pub strategies: BTreeMap<String, String>,
@@ -160,6 +162,10 @@ pub struct Serve {
     pub tls_key_file: Option<PathBuf>,
     #[serde(default)]
     pub limits: ServeLimits,
+    /// Keep what each tool call answered, so `inquest replay` can re-run the
+    /// investigation (default false: it costs a few hundred KB per investigation).
+    #[serde(default)]
+    pub keep_tool_answers: bool,
     /// Per-user bearer tokens (`[serve.users] alice = { token_env = "..." }`):
     /// a request carrying one is authored by that user.
     #[serde(default)]

@@ -8,7 +8,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
 use super::clock::{Clock, Ids};
-use crate::model::{BoxFuture, Budget, CallStatus, EventKind, Hypothesis, SpanId};
+use crate::model::{Allotment, BoxFuture, Budget, CallStatus, EventKind, Hypothesis, SpanId};
 use crate::reason::{BranchEnd, BranchPort, Called};
 use crate::tools::{CallError, Guard, render};
 
@@ -66,6 +66,24 @@ pub(crate) struct Port {
     pub(crate) shared: Arc<Shared>,
     pub(crate) calls: AtomicU32,
     pub(crate) tokens: AtomicU64,
+    /// This branch's own share of the budget, when past grades set one, and
+    /// the budget it was a share of.
+    pub(crate) allotment: Option<(Allotment, Budget)>,
+}
+
+impl Port {
+    /// The branch's own limits: its allotment, grown or shrunk with the
+    /// investigation's budget since (an engineer raising the budget raises
+    /// every share), else the uniform per-branch limits.
+    fn own_limits(&self, now: &Budget) -> (Option<u32>, Option<u64>) {
+        let Some((a, from)) = &self.allotment else {
+            return (now.branch_tool_calls, now.branch_tokens);
+        };
+        let scale = |v: u64, was: u64, is: u64| if was == 0 { v } else { (v * is).div_ceil(was) };
+        let calls = scale(a.tool_calls as u64, from.tool_calls as u64, now.tool_calls as u64);
+        let tokens = a.tokens.map(|t| scale(t, from.tokens, now.tokens));
+        (Some(calls.min(u32::MAX as u64) as u32), tokens)
+    }
 }
 
 impl Port {
@@ -113,7 +131,7 @@ impl Port {
     /// Takes one tool call from the budgets, or says which budget is spent.
     fn take_call(&self) -> Result<(), BranchEnd> {
         let budget = self.shared.budget();
-        if let Some(limit) = budget.branch_tool_calls
+        if let (Some(limit), _) = self.own_limits(&budget)
             && self.calls.load(Ordering::SeqCst) >= limit
         {
             return Err(BranchEnd::OutOfBudget(format!(
@@ -241,7 +259,7 @@ impl BranchPort for Port {
         let total = self.shared.tokens.fetch_add(n, Ordering::SeqCst) + n;
         self.budget_used();
         let budget = self.shared.budget();
-        if let Some(limit) = budget.branch_tokens
+        if let (_, Some(limit)) = self.own_limits(&budget)
             && self.tokens.load(Ordering::SeqCst) > limit
         {
             return Err(BranchEnd::OutOfBudget(format!(

@@ -9,6 +9,13 @@ use crate::tools::Catalog;
 pub const POLICY: &str = "read-only/v1: only tools declared access=read; arguments checked against their schema";
 
 pub fn bundle_id(reasoner_fingerprint: &str, catalog: &Catalog) -> String {
+    bundle_id_with(reasoner_fingerprint, catalog, "")
+}
+
+/// The id of a bundle whose settings differ from the defaults: `settings` is
+/// the canonical text of what differs (empty for none, which gives the same id
+/// as [`bundle_id`], so traces of the default keep their id).
+pub fn bundle_id_with(reasoner_fingerprint: &str, catalog: &Catalog, settings: &str) -> String {
     let mut h = Sha256::new();
     h.update(b"inquest ");
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -18,6 +25,10 @@ pub fn bundle_id(reasoner_fingerprint: &str, catalog: &Catalog) -> String {
     h.update(catalog.fingerprint_text().as_bytes());
     h.update(b"\0");
     h.update(POLICY.as_bytes());
+    if !settings.is_empty() {
+        h.update(b"\0");
+        h.update(settings.as_bytes());
+    }
     let d = h.finalize();
     d.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }

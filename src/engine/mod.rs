@@ -3,6 +3,7 @@
 //! and knows nothing of terminals, storage or which reasoner it was given:
 //! the composition root (`wire`) builds a [`Setup`] and says where events go.
 
+pub mod allot;
 mod branch;
 pub mod bundle;
 pub mod clock;
@@ -11,7 +12,7 @@ mod run;
 mod sink;
 
 pub use clock::{Clock, CountingIds, FixedClock, Ids, RandomIds, SystemClock};
-pub use run::{CONCLUSION_SIZE, LEARNED_AUTHOR, Running, Setup, start};
+pub use run::{CONCLUSION_SIZE, LEARNED_AUTHOR, Running, SHARED_AUTHOR, Setup, start};
 pub use sink::EventSink;
 
 #[cfg(test)]

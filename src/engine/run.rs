@@ -9,13 +9,14 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::allot::{Records, allot};
 use super::branch::{Control, Msg, Port, Shared};
 use super::clock::{Clock, Ids, RandomIds, SystemClock};
 use super::conclusion::{BranchHypotheses, merge};
 use super::sink::EventSink;
 use crate::model::{
-    Alert, Authored, BranchStatus, Budget, CallStatus, Command, EVENT_VERSION, Event, EventKind, GuidanceScope,
-    InvestigationState, InvestigationStatus, RootCause, Scope, SpanId, Timestamp, TraceId,
+    Alert, Allotment, Authored, BranchStatus, Budget, CallStatus, Command, EVENT_VERSION, Event, EventKind, GuidanceScope,
+    InvestigationState, InvestigationStatus, RootCause, Scope, SpanId, StrategyRecord, Timestamp, TraceId,
 };
 use crate::reason::{BranchCtx, BranchEnd, Reasoner};
 use crate::tools::{Guard, Strategy};
@@ -33,6 +34,13 @@ pub struct Setup {
     /// Guidance from past grades of this alert, applied to the whole
     /// investigation before its branches start (store::learned).
     pub learned: Vec<String>,
+    /// Patterns imported from elsewhere that fit this alert, applied after
+    /// `learned` as investigation-wide guidance by [`SHARED_AUTHOR`].
+    pub shared_patterns: Vec<String>,
+    /// How each strategy has done on this alert (its own grades and shared
+    /// patterns'): with any, branches start in order of trust, each with its
+    /// share of the budget (engine::allot). Empty: as configured.
+    pub records: Vec<StrategyRecord>,
     /// The wall time events are stamped with.
     pub clock: Arc<dyn Clock>,
     /// Where trace and span ids come from.
@@ -48,6 +56,9 @@ impl Setup {
 
 /// The author of guidance that past grades left (store::learned).
 pub const LEARNED_AUTHOR: &str = "learned";
+
+/// The author of guidance from imported shared patterns.
+pub const SHARED_AUTHOR: &str = "shared pattern";
 
 /// A started investigation: send it commands, wait for its final state.
 pub struct Running {
@@ -156,7 +167,9 @@ pub fn start(setup: Setup, sinks: Vec<Box<dyn EventSink>>) -> Running {
                 now: setup.now,
             },
         );
-        for text in &setup.learned {
+        let learned = setup.learned.iter().map(|t| (t, LEARNED_AUTHOR));
+        let shared = setup.shared_patterns.iter().map(|t| (t, SHARED_AUTHOR));
+        for (text, author) in learned.chain(shared) {
             if let Ok(mut g) = orch.shared.guidance.lock() {
                 g.push(text.clone());
             }
@@ -167,12 +180,23 @@ pub fn start(setup: Setup, sinks: Vec<Box<dyn EventSink>>) -> Running {
                     scope: GuidanceScope::Investigation,
                     branch: None,
                     text: text.clone(),
-                    author: LEARNED_AUTHOR.into(),
+                    author: author.into(),
                 },
             );
         }
-        for s in &setup.strategies {
-            orch.spawn_branch(s.clone(), None, None);
+        let names: Vec<String> = setup.strategies.iter().map(|s| s.name.clone()).collect();
+        let from = Records {
+            alert: &setup.alert.name,
+            records: &setup.records,
+        };
+        let plan = allot(&names, &from, &setup.budget);
+        if plan.is_empty() {
+            for s in &setup.strategies {
+                orch.spawn_branch(s.clone(), None, None, None);
+            }
+        }
+        for (i, allotment) in plan {
+            orch.spawn_branch(setup.strategies[i].clone(), None, None, Some(allotment));
         }
         orch.run(cmd_rx, authored_rx, rx).await;
         orch.state
@@ -221,7 +245,13 @@ impl Orch {
             .count()
     }
 
-    fn spawn_branch(&mut self, strategy: Strategy, parent: Option<SpanId>, fork: Option<(String, String)>) -> SpanId {
+    fn spawn_branch(
+        &mut self,
+        strategy: Strategy,
+        parent: Option<SpanId>,
+        fork: Option<(String, String)>,
+        allotment: Option<Allotment>,
+    ) -> SpanId {
         // A fork's guidance, and who gave it.
         let (guidance, author) = fork.unzip();
         let span = self.shared.ids.span();
@@ -233,6 +263,7 @@ impl Orch {
                 title: strategy.title.clone(),
                 parent_branch: parent,
                 guidance: guidance.clone(),
+                allotment: allotment.clone(),
             },
         );
         let (paused, _) = watch::channel(false);
@@ -261,6 +292,7 @@ impl Orch {
             shared: self.shared.clone(),
             calls: AtomicU32::new(0),
             tokens: AtomicU64::new(0),
+            allotment: allotment.map(|a| (a, self.shared.budget())),
         };
         let ctx = BranchCtx::new(span, strategy.clone(), self.alert.clone(), self.now, Box::new(port));
         let sem = self.sem.clone();
@@ -437,7 +469,7 @@ impl Orch {
                     .map(|b| b.strategy.clone())
                 {
                     Some(strategy) => {
-                        self.spawn_branch(strategy, Some(branch), Some((guidance, author)));
+                        self.spawn_branch(strategy, Some(branch), Some((guidance, author)), None);
                     }
                     None => self.reject("fork", format!("no branch {}", branch.short())),
                 }

@@ -101,6 +101,8 @@ fn setup(strategies: &[&str], calls: usize, delay_ms: u64) -> Setup {
         author: "tester".into(),
         bundle_id: "test".into(),
         learned: Vec::new(),
+        shared_patterns: Vec::new(),
+        records: Vec::new(),
         clock: Arc::new(FixedClock::new(Timestamp(0))),
         ids: Arc::new(CountingIds::default()),
     }
@@ -279,4 +281,62 @@ async fn investigation_guidance_reaches_branches_started_later() {
         .find(|r| r.service == "svc-metrics-first")
         .expect("still listed");
     assert!(rc.confidence < 0.5, "{}", rc.confidence);
+}
+
+#[tokio::test(start_paused = true)]
+async fn strategy_records_order_the_branches_and_each_stops_at_its_share() {
+    let mut s = setup(&["metrics-first", "logs-first"], 30, 10);
+    s.budget.tool_calls = 40;
+    s.records = vec![crate::model::StrategyRecord {
+        strategy: "logs-first".into(),
+        correct: 4,
+        ..Default::default()
+    }];
+    let (run, mut rx) = launch(s);
+    // The trusted strategy starts first, with why on its start.
+    let first = until(&mut rx, |e| matches!(e.kind, EventKind::BranchStarted { .. })).await;
+    let EventKind::BranchStarted {
+        strategy, allotment, ..
+    } = first.kind
+    else {
+        unreachable!()
+    };
+    assert_eq!(strategy, "logs-first");
+    let a = allotment.expect("an allotment");
+    assert_eq!(
+        a.reason,
+        format!("budget {} calls: 4 of 4 graded correct on Test", a.tool_calls)
+    );
+    let st = run.wait().await.expect("state");
+    let b = |name: &str| st.branches.iter().find(|b| b.strategy == name).unwrap();
+    let (logs, metrics) = (b("logs-first"), b("metrics-first"));
+    // Each ran out of its own share, never the other's.
+    assert_eq!(logs.tool_calls, logs.allotment.as_ref().unwrap().tool_calls);
+    assert_eq!(metrics.tool_calls, metrics.allotment.as_ref().unwrap().tool_calls);
+    assert_eq!(logs.tool_calls + metrics.tool_calls, 40);
+    assert!(logs.tool_calls > metrics.tool_calls && metrics.tool_calls >= 10);
+    assert_eq!(metrics.status, BranchStatus::OutOfBudget);
+}
+
+#[tokio::test(start_paused = true)]
+async fn raising_the_budget_raises_every_share() {
+    let mut s = setup(&["metrics-first", "logs-first"], 30, 1_000);
+    s.budget.tool_calls = 20;
+    s.records = vec![crate::model::StrategyRecord {
+        strategy: "logs-first".into(),
+        correct: 1,
+        ..Default::default()
+    }];
+    let (run, mut rx) = launch(s);
+    until(&mut rx, started("metrics-first")).await;
+    run.send(Command::SetBudget {
+        budget: BudgetPatch {
+            tool_calls: Some(40),
+            ..Default::default()
+        },
+    });
+    let st = run.wait().await.expect("state");
+    let total: u32 = st.branches.iter().map(|b| b.tool_calls).sum();
+    assert!(total > 20, "the shares grew with the budget: {total}");
+    assert!(total <= 40);
 }

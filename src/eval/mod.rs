@@ -2,6 +2,8 @@
 //! headless and its ranked root causes scored against `[truth]` (AC@1 for the
 //! service and for service and kind, AC@3, Avg@5), with cost per scenario.
 
+pub mod compare;
+pub mod gate;
 pub mod report;
 
 use std::path::{Path, PathBuf};

@@ -240,7 +240,7 @@ fn timeline(out: &mut String, st: &InvestigationState) {
     out.push('\n');
     if !st.guidance_steps.is_empty() {
         out.push_str(
-            "Guidance to the whole investigation, in order (`learned` is what past grades of this alert left):\n\n",
+            "Guidance to the whole investigation, in order (`learned` is what past grades of this alert left, `shared pattern` what an imported pattern suggests):\n\n",
         );
         for g in &st.guidance_steps {
             if let Step::Guidance { at, text, author, .. } = g {
@@ -277,6 +277,9 @@ fn branch(out: &mut String, st: &InvestigationState, n: usize, b: &BranchState) 
     }
     if let Some(p) = b.parent {
         facts.push(format!("forked from {}", branch_name(st, p)));
+    }
+    if let Some(a) = &b.allotment {
+        facts.push(inline(&a.reason));
     }
     match b.ended_at {
         Some(end) => facts.push(format!(
@@ -665,6 +668,7 @@ mod tests {
                     title: format!("{strategy} plan"),
                     parent_branch: None,
                     guidance: None,
+                    allotment: None,
                 },
             );
             b.push(
@@ -756,6 +760,7 @@ mod tests {
                 title: "forked".into(),
                 parent_branch: Some(logs),
                 guidance: Some("walk from orders-db".into()),
+                allotment: None,
             },
         );
         let hyp = |service: &str, kind, confidence, evidence: Vec<SpanId>| Hypothesis {

@@ -104,6 +104,14 @@ impl Intake {
         self.server.hub.clone()
     }
 
+    /// Investigations run with `opts` (a bundle's) instead of `[serve]`'s; before the workers start.
+    pub fn with_options(mut self, opts: crate::wire::Options) -> Intake {
+        if let Some(pool) = Arc::get_mut(&mut self.pool) {
+            pool.base = opts;
+        }
+        self
+    }
+
     /// Whether connections are HTTPS.
     pub fn tls(&self) -> bool {
         self.server.tls.is_some()

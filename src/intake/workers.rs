@@ -29,7 +29,6 @@ pub struct Pool {
     pub queue: Queue,
     pub settings: Settings,
     pub store_path: PathBuf,
-    pub author: String,
     pub metrics: Arc<Metrics>,
     /// Where the API finds the investigations running.
     pub hub: Arc<Hub>,
@@ -38,6 +37,8 @@ pub struct Pool {
     investigations: tokio::runtime::Handle,
     /// Traces being investigated now.
     running: Mutex<HashSet<TraceId>>,
+    /// What each investigation runs with: `[serve] strategies`, or a bundle's.
+    pub base: Options,
 }
 
 /// How the pool stopped.
@@ -59,11 +60,16 @@ impl Pool {
         hub: Arc<Hub>,
         investigations: tokio::runtime::Handle,
     ) -> Pool {
+        let base = Options {
+            author,
+            strategies: settings.serve.strategies.clone(),
+            ..Options::default()
+        };
         Pool {
+            base,
             queue,
             settings,
             store_path,
-            author,
             metrics,
             hub,
             investigations,
@@ -142,11 +148,7 @@ impl Pool {
         } = job;
         let t0 = Instant::now();
         tracing::info!(worker, trace = %trace_id, alert = %alert.name, attempts, "investigation starting");
-        let opts = Options {
-            author: self.author.clone(),
-            strategies: self.settings.serve.strategies.clone(),
-            ..Options::default()
-        };
+        let opts = self.base.clone();
         let setup = match simulated {
             Some(sim) => simulated_setup(&sim, opts),
             None => for_alert(alert, &self.settings, &opts).map(Launch::new),
@@ -170,6 +172,7 @@ impl Pool {
             .store(Some(store))
             .learned(true)
             .trace(trace_id)
+            .keep_answers(self.settings.serve.keep_tool_answers)
             .sink(Each(move |e| publish.publish(e)));
         let status = self
             .investigations

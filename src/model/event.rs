@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Alert, Budget, Evidence, FaultKind, Hypothesis, RootCause, SpanId, Timestamp, TraceId};
+use super::{Alert, Allotment, Budget, Evidence, FaultKind, Hypothesis, RootCause, SpanId, Timestamp, TraceId};
 
 /// The wire format's version; readers accept this and older.
 pub const EVENT_VERSION: u32 = 1;
@@ -114,6 +114,9 @@ pub enum EventKind {
         parent_branch: Option<SpanId>,
         #[serde(default)]
         guidance: Option<String>,
+        /// The branch's own share of the budget and why, when past grades set one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        allotment: Option<Allotment>,
     },
     ThoughtDelta {
         text: String,

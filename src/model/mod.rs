@@ -16,7 +16,7 @@ mod state;
 mod time;
 
 pub use alert::Alert;
-pub use budget::{Budget, BudgetPatch};
+pub use budget::{Allotment, Budget, BudgetPatch, StrategyRecord};
 pub use command::{Authored, Command, Scope};
 pub use event::{
     BranchStatus, CallStatus, EVENT_VERSION, Event, EventKind, GuidanceScope, InvestigationStatus, kind_phrase,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{
-    Alert, BranchStatus, Budget, CallStatus, Event, EventKind, Evidence, GuidanceScope, Hypothesis,
+    Alert, Allotment, BranchStatus, Budget, CallStatus, Event, EventKind, Evidence, GuidanceScope, Hypothesis,
     InvestigationStatus, RootCause, SpanId, Timestamp, TraceId,
 };
 
@@ -82,6 +82,9 @@ pub struct BranchState {
     pub hypotheses: Vec<(SpanId, Hypothesis)>,
     pub tool_calls: u32,
     pub tokens: u64,
+    /// Its own share of the budget and why, when past grades set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allotment: Option<Allotment>,
     /// Grows whenever the fold touches the branch, so a view can keep what it
     /// drew from an unchanged branch.
     #[serde(skip)]
@@ -256,8 +259,9 @@ impl InvestigationState {
                 strategy,
                 title,
                 parent_branch,
+                allotment,
                 ..
-            } => self.branch_started(e, strategy, title, *parent_branch),
+            } => self.branch_started(e, strategy, title, *parent_branch, allotment.clone()),
             EventKind::ThoughtDelta { text } => self.thought_delta(e, text),
             EventKind::ToolCallStarted { tool, args } => self.tool_call_started(e, tool, args),
             EventKind::ToolCallFinished {
@@ -325,8 +329,16 @@ impl InvestigationState {
         Ok(())
     }
 
-    fn branch_started(&mut self, e: &Event, strategy: &str, title: &str, parent: Option<SpanId>) {
+    fn branch_started(
+        &mut self,
+        e: &Event,
+        strategy: &str,
+        title: &str,
+        parent: Option<SpanId>,
+        allotment: Option<Allotment>,
+    ) {
         self.branches.push(BranchState {
+            allotment,
             span: e.span_id,
             strategy: strategy.to_string(),
             title: title.to_string(),
@@ -574,6 +586,7 @@ mod tests {
                     title: "RED metrics".into(),
                     parent_branch: None,
                     guidance: None,
+                    allotment: None,
                 },
             )
         }

@@ -12,7 +12,7 @@ use super::llm::Llm;
 use super::{BranchCtx, BranchEnd, Reasoner};
 use crate::model::BoxFuture;
 
-const CHECK: &str = "The statistical findings below come from an automatic analysis of the same telemetry. \
+pub(crate) const CHECK: &str = "The statistical findings below come from an automatic analysis of the same telemetry. \
 Check the top hypotheses with one or two targeted tool calls each (the evidence spans are the calls already \
 made), challenge them where the evidence disagrees, then call propose_root_cause for what holds, with a statement \
 that explains the cause for the incident report.";

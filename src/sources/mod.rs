@@ -39,8 +39,10 @@ pub enum SourceError {
     UnknownTool(String),
 }
 
-/// What a tool call brings back, in a shape reasoners can compute on.
-#[derive(Clone, Debug, PartialEq)]
+/// What a tool call brings back, in a shape reasoners can compute on. Stored
+/// as JSON (`{"type": "matrix", "data": [...]}`) so a replay can answer from it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum ToolData {
     Matrix(Vec<MetricSeries>),
     Instant(InstantResult),

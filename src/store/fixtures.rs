@@ -139,6 +139,7 @@ pub fn realistic(trace: TraceId) -> Vec<Event> {
                 title: "error logs around onset".into(),
                 parent_branch: None,
                 guidance: None,
+                allotment: None,
             },
         ),
         t.event(

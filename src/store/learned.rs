@@ -10,7 +10,7 @@ use rusqlite::params;
 
 use super::db::Store;
 use super::error::StoreError;
-use crate::model::{Feedback, Grade, InvestigationState};
+use crate::model::{FaultKind, Feedback, Grade, InvestigationState, StrategyRecord};
 
 /// How one strategy has done on an alert, from graded root causes it supported.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -67,8 +67,8 @@ impl Store {
         // The line and the counts it changes land together.
         let tx = conn.unchecked_transaction().map_err(err)?;
         tx.execute(
-            "INSERT OR REPLACE INTO learned_guidance (alert_name, service, text, at, trace_id, span_id, grade, strategies) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT OR REPLACE INTO learned_guidance (alert_name, service, text, at, trace_id, span_id, grade, strategies, kind) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 state.alert.name,
                 state.alert.service(),
@@ -78,6 +78,7 @@ impl Store {
                 f.span_id.to_string(),
                 crate::model::enum_name(&grade),
                 strategies.join(","),
+                crate::model::enum_name(&rc.kind),
             ],
         )
         .map_err(err)?;
@@ -180,6 +181,43 @@ impl Store {
                 .then(a.strategy.cmp(&b.strategy))
         });
         Ok(rows)
+    }
+
+    /// The strategies' records on `alert_name` from this store's own grades,
+    /// as the engine shares out the budget by them.
+    /// Counted from the learned lines, as `strategy_stats` is, with the fault
+    /// kinds of the correct ones where the line knows it.
+    pub fn strategy_records(&self, alert_name: &str) -> Result<Vec<StrategyRecord>, StoreError> {
+        let conn = self.conn();
+        let rows: Vec<(Option<String>, String, Option<String>)> = conn
+            .prepare_cached("SELECT grade, strategies, kind FROM learned_guidance WHERE alert_name = ?1")
+            .and_then(|mut st| {
+                st.query_map([alert_name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| self.sql_err(e))?;
+        let mut out: std::collections::BTreeMap<String, StrategyRecord> = Default::default();
+        for (grade, strategies, kind) in rows {
+            let Some(grade) = grade else { continue };
+            let kind: Option<FaultKind> = kind.and_then(|k| k.parse().ok());
+            for s in strategies.split(',').filter(|s| !s.is_empty()) {
+                let r = out.entry(s.to_string()).or_insert_with(|| StrategyRecord {
+                    strategy: s.to_string(),
+                    ..Default::default()
+                });
+                match grade.as_str() {
+                    "correct" => {
+                        r.correct += 1;
+                        if let Some(k) = kind {
+                            *r.correct_kinds.entry(k).or_default() += 1;
+                        }
+                    }
+                    "partly" => r.partly += 1,
+                    _ => r.wrong += 1,
+                }
+            }
+        }
+        Ok(out.into_values().collect())
     }
 
     /// Forgets what grades taught about `alert_name` (all alerts when None); returns the lines removed.

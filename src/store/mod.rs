@@ -1,12 +1,15 @@
 //! The SQLite trace store: investigations, append-only events, evidence bodies,
-//! feedback, learned guidance and strategy statistics.
+//! feedback, learned guidance, strategy statistics and imported shared patterns.
 
+mod answers;
+mod anonymize;
 mod db;
 mod error;
 mod feedback;
 mod investigations;
 mod learned;
 mod liveness;
+mod patterns;
 mod queue;
 mod schema;
 mod writer;
@@ -14,10 +17,12 @@ mod writer;
 #[cfg(test)]
 mod fixtures;
 
+pub use answers::ToolAnswer;
 pub use db::{DB_FILE, Store};
 pub use error::StoreError;
 pub use investigations::InvestigationRow;
 pub use learned::{LEARNED_MAX, StrategyStat};
+pub use patterns::{Exported, Pattern, PatternError, StrategyCount, parse_patterns};
 pub use queue::{Admission, Claimed, Recovered, Simulated, intake_key};
 pub use schema::SCHEMA_VERSION;
 pub use writer::{BATCH_DELAY, BATCH_MAX, SaveStatus, StoreWriter};

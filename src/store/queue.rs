@@ -338,6 +338,36 @@ mod tests {
     }
 
     #[test]
+    fn a_simulated_scenario_is_queued_with_its_options_and_never_a_duplicate() {
+        let store = Store::open_in_memory().unwrap();
+        let sim = Simulated {
+            scenario: "checkout-db-pool".into(),
+            pace_ms: Some(300),
+            budget_calls: Some(12),
+        };
+        let Admission::Accepted { started, .. } = store.enqueue_simulated(&alert(1), &sim, 10).unwrap() else {
+            panic!("refused")
+        };
+        let again = store.enqueue_simulated(&alert(1), &sim, 10).unwrap();
+        assert!(matches!(again, Admission::Accepted { ref started, duplicates: 0 } if started.len() == 1));
+        assert!(store.intake_pending(started[0]).unwrap());
+        let job = store.claim().unwrap().unwrap();
+        assert_eq!((job.trace_id, job.simulated), (started[0], Some(sim)));
+        store.finish_claimed(job.id, true, None).unwrap();
+        assert!(!store.intake_pending(started[0]).unwrap());
+        let Admission::Accepted { started, .. } = store.enqueue(&[alert(2)], 10).unwrap() else {
+            panic!("refused")
+        };
+        assert_eq!(store.intake_trace(&intake_key(&alert(2))).unwrap(), Some(started[0]));
+        let second = store.claim().unwrap().unwrap();
+        assert!(
+            second.simulated.is_some() && second.trace_id != job.trace_id,
+            "the second request"
+        );
+        assert_eq!(store.claim().unwrap().unwrap().simulated, None, "an alert");
+    }
+
+    #[test]
     fn a_run_cut_off_is_marked_interrupted_and_queued_again() {
         let store = Store::open_in_memory().unwrap();
         store.enqueue(&[alert(1), alert(2), alert(3)], 10).unwrap();

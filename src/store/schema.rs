@@ -132,6 +132,36 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE intake ADD COLUMN simulated TEXT;
     "#,
+    // 7: what each tool call of an investigation answered, redacted, keyed by the
+    // tool and its arguments (canonical JSON): what `inquest replay` answers from.
+    r#"
+    CREATE TABLE tool_answers (
+        trace_id TEXT NOT NULL,
+        tool     TEXT NOT NULL,
+        args     TEXT NOT NULL,
+        ok       INTEGER NOT NULL,
+        answer   TEXT NOT NULL,
+        PRIMARY KEY (trace_id, tool, args)
+    ) WITHOUT ROWID;
+    "#,
+    // 8: patterns imported from another store (`inquest learned --import`), kept apart
+    // from this store's own grades: an alert name with `{service}` for its service,
+    // the role the cause played, its kind, the grades, and the strategies' grades (JSON);
+    // and the fault kind of each graded root cause (NULL for lines learned before).
+    r#"
+    CREATE TABLE shared_patterns (
+        alert       TEXT NOT NULL,
+        role        TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        correct     INTEGER NOT NULL,
+        partly      INTEGER NOT NULL,
+        wrong       INTEGER NOT NULL,
+        strategies  TEXT NOT NULL DEFAULT '[]',
+        imported_at INTEGER NOT NULL,
+        PRIMARY KEY (alert, role, kind)
+    );
+    ALTER TABLE learned_guidance ADD COLUMN kind TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

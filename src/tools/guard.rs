@@ -49,6 +49,15 @@ impl Guard {
         self
     }
 
+    /// The same guard in front of another backend (one that wraps this one's).
+    pub fn with_backend(&self, backend: Arc<dyn Backend>) -> Guard {
+        Guard {
+            catalog: self.catalog.clone(),
+            backend,
+            timeout_ms: self.timeout_ms,
+        }
+    }
+
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.backend
     }

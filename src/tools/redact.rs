@@ -32,6 +32,8 @@ pub enum RuleError {
 pub struct Rules {
     rules: Vec<Rule>,
     allow: Vec<Regex>,
+    /// A hash of the shipped rules and the settings laid over them.
+    fingerprint: String,
 }
 
 struct Rule {
@@ -107,13 +109,37 @@ impl Rules {
                 })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Rules { rules, allow })
+        Ok(Rules {
+            rules,
+            allow,
+            fingerprint: fingerprint(s),
+        })
+    }
+
+    /// `sha256:` and 16 hex digits naming the effective rule set: the shipped
+    /// redact.toml and the `[redact]` settings over it.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// The ids of the rules, in the order they run.
     pub fn ids(&self) -> Vec<&str> {
         self.rules.iter().map(|r| r.id.as_str()).collect()
     }
+}
+
+fn fingerprint(s: &RedactSettings) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(BUILTIN_RULES.as_bytes());
+    h.update(b"\0");
+    // Plain data with string keys: serialising cannot fail.
+    h.update(serde_json::to_string(s).unwrap_or_default().as_bytes());
+    let d = h.finalize();
+    format!(
+        "sha256:{}",
+        d.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>()
+    )
 }
 
 fn compile(spec: &RedactRule) -> Result<Rule, RuleError> {
@@ -143,6 +169,11 @@ fn installed() -> &'static RwLock<Option<Arc<Rules>>> {
     R.get_or_init(|| RwLock::new(None))
 }
 
+/// The fingerprint of the shipped rules with no `[redact]` settings.
+pub fn default_fingerprint() -> String {
+    fingerprint(&RedactSettings::default())
+}
+
 /// Makes `rules` the ones every new [`Redactor`] uses (the binary calls this
 /// once with the user's settings).
 pub fn install(rules: Rules) {
@@ -164,6 +195,7 @@ pub fn current() -> Arc<Rules> {
             Arc::new(Rules::from_settings(&RedactSettings::default()).unwrap_or(Rules {
                 rules: vec![],
                 allow: vec![],
+                fingerprint: String::new(),
             }))
         })
         .clone()

@@ -1,6 +1,7 @@
 //! Starting an investigation the same way from everywhere (a headless run, the
-//! cockpit, the server, eval): the guidance past grades left, the store as a
-//! sink, then the engine.
+//! cockpit, the server, eval): the guidance past grades and shared patterns
+//! left, the strategies' records the engine shares the budget by, the store
+//! as a sink, then the engine.
 
 use std::sync::Arc;
 
@@ -13,12 +14,15 @@ pub struct Launch {
     pub setup: Setup,
     /// Where the events are kept; `None` runs without saving (eval, or no store to be had).
     pub store: Option<Store>,
-    /// Whether guidance that past grades of this alert left applies (off for `--no-learned` and eval).
+    /// Whether what past grades of this alert taught applies (guidance, shared
+    /// patterns, the budget's split by strategy record): off for `--no-learned` and eval.
     pub learned: bool,
     /// Other sinks: stdout, a cockpit's channel, a progress printer.
     pub sinks: Vec<Box<dyn EventSink>>,
     /// Whether the events were saved: the store's first failure lands here.
     pub saved: SaveStatus,
+    /// With a store: keep what the tools answered, for `inquest replay` (default on).
+    pub keep_answers: bool,
 }
 
 impl Launch {
@@ -29,7 +33,12 @@ impl Launch {
             learned: false,
             sinks: Vec::new(),
             saved: SaveStatus::new(),
+            keep_answers: true,
         }
+    }
+    pub fn keep_answers(mut self, on: bool) -> Launch {
+        self.keep_answers = on;
+        self
     }
     /// Where a failure to save this investigation will be told: check it
     /// once the run is over (the store writer has finished by then).
@@ -64,6 +73,7 @@ pub fn launch(l: Launch) -> Running {
         learned,
         sinks: extra,
         saved,
+        keep_answers,
     } = l;
     let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
     if let Some(store) = store {
@@ -72,6 +82,27 @@ pub fn launch(l: Launch) -> Running {
                 Ok(lines) => setup.learned = lines,
                 Err(e) => tracing::warn!("learned guidance: {e}"),
             }
+            match store.strategy_records(&setup.alert.name) {
+                Ok(records) => setup.records = records,
+                Err(e) => tracing::warn!("strategy records: {e}"),
+            }
+            match store.shared_for(&setup.alert) {
+                Ok((lines, records)) => {
+                    setup.shared_patterns = lines;
+                    setup.records.extend(records);
+                }
+                Err(e) => tracing::warn!("shared patterns: {e}"),
+            }
+        }
+        // What the tools answered is kept beside the events, for `inquest replay`.
+        match keep_answers.then(|| Store::open(store.path())) {
+            None => {}
+            Some(Ok(second)) => {
+                let recording = super::record::Recording::new(setup.guard.backend().clone());
+                sinks.push(Box::new(super::record::KeepAnswers::new(second, recording.kept())));
+                setup.guard = Arc::new(setup.guard.with_backend(Arc::new(recording)));
+            }
+            Some(Err(e)) => tracing::warn!("tool answers not kept for replay: {e}"),
         }
         sinks.push(Box::new(StoreWriter::spawn_reporting(store, saved)));
     }

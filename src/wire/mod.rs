@@ -4,12 +4,15 @@
 //! The command line, the cockpit's launchers and the server all start
 //! investigations through [`launch`].
 
+pub mod bundle;
 mod launch;
 pub mod link;
+pub mod record;
 pub mod remote;
+pub mod replay;
 mod setup;
 pub mod sinks;
 pub mod sse;
 
 pub use launch::{Launch, launch};
-pub use setup::{Options, SetupError, for_alert, for_backend, for_scenario, strategies};
+pub use setup::{Options, Parts, SetupError, for_alert, for_backend, for_scenario, parts, strategies};

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::bundle::{Bundle, Fixed, ModelRoute};
 use crate::config::Settings;
-use crate::engine::{Setup, bundle::bundle_id};
+use crate::engine::Setup;
 use crate::model::{Alert, Budget, Timestamp};
 use crate::reason::Reasoner;
 use crate::reason::builtin::Builtin;
@@ -31,6 +32,9 @@ pub struct Options {
     pub llm: Option<crate::reason::llm::LlmConfig>,
     /// With `llm`: the built-in analysis first, its findings checked by the model.
     pub hybrid: bool,
+    /// A bundle file applied: its strategies and budget where the fields above
+    /// leave them, and its fixed parts checked against this build.
+    pub bundle: Option<Arc<Bundle>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +49,8 @@ pub enum SetupError {
     Reasoner(String),
     #[error("{0}")]
     Sources(String),
+    #[error("the bundle does not match this build: {0}")]
+    Bundle(String),
 }
 
 /// The strategies to run, in the order asked for.
@@ -70,6 +76,89 @@ pub fn strategies(catalog: &Catalog, names: &[String]) -> Result<Vec<Strategy>, 
         .collect()
 }
 
+/// What an investigation runs with, and the bundle that names it.
+pub struct Parts {
+    pub catalog: Arc<Catalog>,
+    pub strategies: Vec<Strategy>,
+    pub reasoner: Arc<dyn Reasoner>,
+    pub budget: Budget,
+    pub bundle: Bundle,
+    pub id: String,
+}
+
+/// The catalog, strategies, reasoner and budget `opts` ask for, and the bundle they make.
+pub fn parts(opts: &Options) -> Result<Parts, SetupError> {
+    let catalog = Arc::new(Catalog::builtin().map_err(|e| SetupError::Catalog(e.to_string()))?);
+    let file = opts.bundle.as_deref();
+    let names = match file {
+        Some(b) if opts.strategies.is_empty() => b.strategies.clone(),
+        _ => opts.strategies.clone(),
+    };
+    let strategies = strategies(&catalog, &names)?;
+    let reasoner: Arc<dyn Reasoner> = match &opts.llm {
+        // One reasoner per investigation: its redactions are the investigation's.
+        Some(cfg) => {
+            let llm = crate::reason::llm::Llm::new(cfg).map_err(SetupError::Reasoner)?;
+            if opts.hybrid {
+                Arc::new(crate::reason::hybrid::Hybrid::new(llm))
+            } else {
+                Arc::new(llm)
+            }
+        }
+        None => Arc::new(Builtin::new()),
+    };
+    let mut budget = file.map(|b| b.budget.budget()).unwrap_or_default();
+    if let Some(n) = opts.budget_calls {
+        budget.tool_calls = n;
+    }
+    if let Some(n) = opts.budget_tokens {
+        budget.tokens = n;
+    }
+    if opts.branch_calls.is_some() || file.is_none() {
+        budget.branch_tool_calls = opts.branch_calls;
+    }
+    if opts.branch_tokens.is_some() || file.is_none() {
+        budget.branch_tokens = opts.branch_tokens;
+    }
+    let kind = match (&opts.llm, opts.hybrid) {
+        (None, _) => "builtin",
+        (Some(_), true) => "hybrid",
+        (Some(_), false) => "llm",
+    };
+    let model = opts.llm.as_ref().map(|c| ModelRoute {
+        provider: c.provider.clone(),
+        model: c.model.clone(),
+        temperature: c.temperature,
+    });
+    let fixed = Fixed::of(&reasoner.fingerprint(), &catalog);
+    if let Some(b) = file {
+        let mut wrong = b.mismatches(&fixed);
+        if b.reasoner.kind != kind {
+            wrong.push(format!(
+                "reasoner.kind: the bundle says {:?}, this run uses {kind:?}",
+                b.reasoner.kind
+            ));
+        }
+        if b.model.is_some() && b.model != model {
+            wrong.push("[model]: the bundle's model route is not the one this run uses".into());
+        }
+        if !wrong.is_empty() {
+            return Err(SetupError::Bundle(wrong.join("; ")));
+        }
+    }
+    let names = strategies.iter().map(|s| s.name.clone()).collect();
+    let bundle = Bundle::effective(fixed, kind, model, names, &budget, file.and_then(|b| b.eval.clone()));
+    let id = bundle.id(&catalog);
+    Ok(Parts {
+        catalog,
+        strategies,
+        reasoner,
+        budget,
+        bundle,
+        id,
+    })
+}
+
 /// Everything `engine::start` needs to investigate `scenario` in the simulator.
 pub fn for_scenario(scenario: Scenario, opts: &Options) -> Result<Setup, SetupError> {
     let mut sim = Simulator::new(scenario)?;
@@ -88,30 +177,14 @@ pub fn for_backend(
     now: Timestamp,
     opts: &Options,
 ) -> Result<Setup, SetupError> {
-    let catalog = Arc::new(Catalog::builtin().map_err(|e| SetupError::Catalog(e.to_string()))?);
-    let strategies = strategies(&catalog, &opts.strategies)?;
-    let reasoner: Arc<dyn Reasoner> = match &opts.llm {
-        // One reasoner per investigation: its redactions are the investigation's.
-        Some(cfg) => {
-            let llm = crate::reason::llm::Llm::new(cfg).map_err(SetupError::Reasoner)?;
-            if opts.hybrid {
-                Arc::new(crate::reason::hybrid::Hybrid::new(llm))
-            } else {
-                Arc::new(llm)
-            }
-        }
-        None => Arc::new(Builtin::new()),
-    };
-    let bundle = bundle_id(&reasoner.fingerprint(), &catalog);
-    let mut budget = Budget::default();
-    if let Some(n) = opts.budget_calls {
-        budget.tool_calls = n;
-    }
-    if let Some(n) = opts.budget_tokens {
-        budget.tokens = n;
-    }
-    budget.branch_tool_calls = opts.branch_calls;
-    budget.branch_tokens = opts.branch_tokens;
+    let Parts {
+        catalog,
+        strategies,
+        reasoner,
+        budget,
+        id: bundle,
+        ..
+    } = parts(opts)?;
     let (clock, ids) = Setup::default_clock();
     Ok(Setup {
         alert,
@@ -122,6 +195,8 @@ pub fn for_backend(
         now,
         author: opts.author.clone(),
         learned: Vec::new(),
+        shared_patterns: Vec::new(),
+        records: Vec::new(),
         bundle_id: bundle,
         clock,
         ids,

@@ -31,7 +31,7 @@ pub(crate) struct Outcome {
     pub calls: usize,
 }
 
-const NUDGE: &str = "You answered without calling a tool or proposing a cause. Call one of the tools to check \
+pub(crate) const NUDGE: &str = "You answered without calling a tool or proposing a cause. Call one of the tools to check \
 what you suspect, or call propose_root_cause with what the evidence supports. Answer with a tool call.";
 
 /// Said when a branch ends with nothing from the model.

@@ -50,11 +50,15 @@ impl Anthropic {
                 }
             }
         }
-        json!({
+        let mut body = json!({
             "model": self.ep.model, "max_tokens": self.ep.max_output_tokens.unwrap_or(4096), "system": system, "messages": messages, "stream": true,
             "tools": tools.iter().map(|t| json!({"name": t.name, "description": t.description,
                 "input_schema": t.parameters})).collect::<Vec<_>>(),
-        })
+        });
+        if let Some(t) = self.ep.temperature {
+            body["temperature"] = json!(t);
+        }
+        body
     }
 }
 

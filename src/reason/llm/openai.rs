@@ -61,6 +61,9 @@ impl OpenAi {
         if let Some(n) = self.ep.max_output_tokens {
             body["max_tokens"] = json!(n);
         }
+        if let Some(t) = self.ep.temperature {
+            body["temperature"] = json!(t);
+        }
         if streaming && self.compat.allows(Feature::StreamOptions) {
             body["stream_options"] = json!({"include_usage": true});
         }

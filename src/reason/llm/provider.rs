@@ -92,4 +92,6 @@ pub struct Endpoint {
     pub attempts: u32,
     /// The most tokens one answer may have; `None` leaves it to the server.
     pub max_output_tokens: Option<u32>,
+    /// Sampling temperature; `None` leaves it to the server.
+    pub temperature: Option<f64>,
 }

@@ -47,6 +47,7 @@ impl LlmSettings {
             strategy_models: self.strategies.clone(),
             text_tool_calls: self.text_tool_calls.unwrap_or(false),
             max_output_tokens: self.max_output_tokens,
+            temperature: self.temperature,
         })
     }
 }

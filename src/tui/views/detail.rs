@@ -109,6 +109,9 @@ fn content(s: &InvestigationState, feedback: &[Feedback], target: &Target) -> (S
             Role::PaneTitle,
             0,
         ));
+        if let Some(a) = &b.allotment {
+            rows.push(Row(clean(&a.reason), Role::StreamGuidance, 2));
+        }
         rows.push(Row("Hypotheses".into(), Role::PaneTitle, 0));
         for (_, h) in &b.hypotheses {
             rows.push(Row(

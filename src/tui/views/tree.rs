@@ -78,9 +78,11 @@ impl View {
             lines.push(Line::from(spans));
             if per == 2 {
                 let pad = "  ".repeat(*depth + 1);
-                let calls = match b.tool_calls {
-                    1 => "1 call".to_string(),
-                    n => format!("{n} calls"),
+                // A branch with its own share of the budget shows how much of it is spent.
+                let calls = match (b.tool_calls, &b.allotment) {
+                    (n, Some(a)) => format!("{n} of {} calls", a.tool_calls),
+                    (1, None) => "1 call".to_string(),
+                    (n, None) => format!("{n} calls"),
                 };
                 // A failed branch says why where it is listed.
                 let failure = b.steps.iter().rev().find_map(|st| match st {
