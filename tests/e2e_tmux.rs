@@ -159,7 +159,7 @@ fn an_engineer_steers_grades_and_comments_in_the_cockpit() {
     // q while it runs asks first.
     t.keys(&["q"]);
     t.wait_for("the quit question", |s| {
-        s.contains("Quit while the investigation runs?")
+        s.contains("Stop it, or keep it running in the background?")
     });
     t.keys(&["y"]);
     let store_path = dir.join("inquest.db");

@@ -16,6 +16,12 @@ use clap::Subcommand;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Cmd>,
+    /// Work against an `inquest serve` (e.g. http://127.0.0.1:9797) rather than this
+    /// machine: the alert list, open, list, feedback, report and demo attach to the
+    /// investigations it runs. Default: [remote] url in config.toml. Token from
+    /// $INQUEST_TOKEN (or the variable [remote] token_env names).
+    #[arg(long, global = true, value_name = "URL")]
+    pub server: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,5 +1,6 @@
 //! The cockpit's launchers: the demo, the firing alerts, a live investigation, a stored one.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use super::run::scenario_setup;
 use super::runtime;
 use crate::engine::Setup;
 use crate::model::Command;
+use crate::tui::app::Leave;
 use crate::wire;
 use crate::wire::Launch;
 use crate::wire::Options;
@@ -111,17 +113,85 @@ pub(super) fn cockpit_live(setup: Setup, ui: &UiOpts, learned: bool) -> Result<E
             wire::link::local_saving(rx, Some(commands.clone()), feedback_store, Some(saved.clone()));
         let session = crate::tui::term::Session::new(app, view, replies, requests);
         let result = crate::tui::term::run(session).await;
-        // Leaving the cockpit stops what is still running; the store gets every event.
-        let _ = commands.send(Command::Stop);
-        let _ = running.wait().await;
-        result.map(|_| (trace, saved.error()))
+        let (leave, hangup) = match &result {
+            Ok(app) => (app.leave, app.hangup),
+            Err(_) => (Leave::Stop, false),
+        };
+        let state = if leave == Leave::KeepRunning {
+            headless(trace, running, hangup).await
+        } else {
+            // Leaving the cockpit stops what is still running; the store gets every event.
+            let _ = commands.send(Command::Stop);
+            running.wait().await
+        };
+        result.map(|_| (trace, saved.error(), state, hangup))
     });
-    let (trace, unsaved) = trace.map_err(|e| Failure::Other(format!("terminal: {e}")))?;
+    let (trace, unsaved, state, hangup) = trace.map_err(|e| Failure::Other(format!("terminal: {e}")))?;
+    let status = state.map(|s| s.status.as_str()).unwrap_or("failed");
+    if hangup {
+        // The terminal is gone: the log file is the only place left to say it.
+        match unsaved {
+            Some(cause) => {
+                tracing::error!(%trace, %cause, "investigation finished after the terminal closed, NOT saved")
+            }
+            None => tracing::info!(%trace, status, "investigation finished after the terminal closed, and stored"),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(cause) = unsaved {
         return Err(Failure::Other(format!("investigation {trace} was not saved: {cause}")));
     }
-    println!("trace {trace} · review it with: inquest open {}", trace.short());
+    // Written, not printed: a terminal closed meanwhile must not end this process with a panic.
+    let _ = writeln!(
+        std::io::stdout(),
+        "trace {trace} {status} · review it with: inquest open {}",
+        trace.short()
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The cockpit closed and the investigation goes on in this process, without
+/// a terminal, until it ends on its own (and is stored). Ctrl-C or SIGTERM
+/// stops it; a hang-up does not.
+async fn headless(
+    trace: crate::model::TraceId,
+    running: crate::engine::Running,
+    hangup: bool,
+) -> Option<crate::model::InvestigationState> {
+    use tokio::signal::unix::{SignalKind, signal};
+    if hangup {
+        tracing::warn!(%trace, "the terminal closed; the investigation continues headless");
+    } else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "inquest: trace {trace} keeps running in this process until it is done and stored \
+             (closing the terminal does not stop it; Ctrl-C stops it) · follow it with: inquest open {}",
+            trace.short()
+        );
+    }
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut int = signal(SignalKind::interrupt()).ok();
+    let until = |s: &mut Option<tokio::signal::unix::Signal>| {
+        let s = s.take();
+        async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+    };
+    let commands = running.commands();
+    let done = running.wait();
+    tokio::pin!(done);
+    loop {
+        tokio::select! {
+            state = &mut done => return state,
+            _ = until(&mut term) => { let _ = commands.send(Command::Stop); }
+            _ = until(&mut int) => { let _ = commands.send(Command::Stop); }
+        }
+    }
 }
 
 pub(super) fn cockpit_open(prefix: &str, ui: &UiOpts) -> Result<ExitCode, Failure> {

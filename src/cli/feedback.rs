@@ -94,16 +94,22 @@ pub(super) fn feedback(prefix: &str, json: bool) -> Result<ExitCode, Failure> {
     let store = open_store()?;
     let trace = store.resolve(prefix).map_err(|e| Failure::BadInput(e.to_string()))?;
     let items = store.feedback(trace)?;
+    print_feedback(&items, json, &trace.short());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Feedback as lines, or as JSON (redacted, as every exit is).
+pub(super) fn print_feedback(items: &[crate::model::Feedback], json: bool, trace: &str) {
     let mut out = std::io::stdout().lock();
     if json {
         // Quotes and comments may carry what a log line leaked: redacted, as every exit is.
-        let mut v = serde_json::to_value(&items).unwrap_or_default();
+        let mut v = serde_json::to_value(items).unwrap_or_default();
         crate::tools::redact::Redactor::new().redact_json(&mut v);
         let _ = writeln!(out, "{}", crate::tools::sanitize::json_pretty(&v));
-        return Ok(ExitCode::SUCCESS);
+        return;
     }
     if items.is_empty() {
-        let _ = writeln!(out, "No feedback on {}.", trace.short());
+        let _ = writeln!(out, "No feedback on {}.", clean(trace));
     }
     for f in items {
         let what = match (&f.rating, &f.grade) {
@@ -126,5 +132,4 @@ pub(super) fn feedback(prefix: &str, json: bool) -> Result<ExitCode, Failure> {
                 .unwrap_or_default()
         );
     }
-    Ok(ExitCode::SUCCESS)
 }

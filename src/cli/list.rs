@@ -6,19 +6,30 @@ use std::process::ExitCode;
 use super::Failure;
 use super::open_store;
 use super::print::truncate;
+use crate::store::InvestigationRow;
 use crate::tools::sanitize::clean;
 
 pub(super) fn list(json: bool) -> Result<ExitCode, Failure> {
     let store = open_store()?;
     let rows = store.list()?;
-    let mut out = std::io::stdout().lock();
     if json {
-        let _ = writeln!(out, "{}", crate::tools::sanitize::json_pretty(&rows));
+        let _ = writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            crate::tools::sanitize::json_pretty(&rows)
+        );
         return Ok(ExitCode::SUCCESS);
     }
+    print_rows(&rows, "inquest demo");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The investigations as a table; `start` says how to start one when there are none.
+pub(super) fn print_rows(rows: &[InvestigationRow], start: &str) {
+    let mut out = std::io::stdout().lock();
     if rows.is_empty() {
-        let _ = writeln!(out, "No investigations yet. Try: inquest demo");
-        return Ok(ExitCode::SUCCESS);
+        let _ = writeln!(out, "No investigations yet. Try: {start}");
+        return;
     }
     // A model column only where a model was used.
     let model = rows.iter().any(|r| r.tokens > 0);
@@ -37,12 +48,7 @@ pub(super) fn list(json: bool) -> Result<ExitCode, Failure> {
         }
     );
     for r in rows {
-        let top = match (&r.top_service, r.top_kind, r.top_confidence, r.rerun_as) {
-            // Cut off in `inquest serve` and run again under another trace.
-            (_, _, _, Some(t)) => format!("re-run as {}", t.short()),
-            (Some(s), Some(k), Some(c), None) => format!("{} {} {:.2}", clean(s), k.as_str(), c),
-            _ => "—".into(),
-        };
+        let top = top(r);
         let usage = if model {
             format!("{:<16} ", usage(r.tokens, r.estimated_tokens, r.cost_microusd))
         } else {
@@ -59,7 +65,16 @@ pub(super) fn list(json: bool) -> Result<ExitCode, Failure> {
             top
         );
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+/// The top cause in a few words: `checkout pool_exhaustion 0.82`.
+pub(super) fn top(r: &InvestigationRow) -> String {
+    match (&r.top_service, r.top_kind, r.top_confidence, r.rerun_as) {
+        // Cut off in `inquest serve` and run again under another trace.
+        (_, _, _, Some(t)) => format!("re-run as {}", t.short()),
+        (Some(s), Some(k), Some(c), None) => format!("{} {} {:.2}", clean(s), k.as_str(), c),
+        _ => "—".into(),
+    }
 }
 
 /// Tokens and cost in a few characters: `~12.3k tok $0.004`; `~` when any were estimated.

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod args;
+mod attach;
 mod auth;
 mod bundle;
 mod capture;
@@ -79,6 +80,13 @@ pub fn main() -> ExitCode {
     };
     if let Err(f) = install_redaction() {
         return finish(Err(f));
+    }
+    // A config file that does not parse is reported by the command that reads it.
+    let loose = crate::config::settings(crate::config::config_dir().as_deref()).0;
+    if let Some(url) = attach::server_url(cli.server.clone(), &loose)
+        && let Some(result) = on_server(&url, &loose, cli.command.as_ref(), cli.server.is_some())
+    {
+        return finish(result);
     }
     let command = match cli.command {
         Some(c) => c,
@@ -210,6 +218,41 @@ pub fn main() -> ExitCode {
         } => replay::replay(&traces, bundle, json, save),
     };
     finish(result)
+}
+
+/// A command against a server, or `None` for one that works only here (when
+/// the server came from config.toml; named with `--server`, that is an error).
+fn on_server(
+    url: &str,
+    settings: &crate::config::Settings,
+    command: Option<&Cmd>,
+    flag: bool,
+) -> Option<Result<ExitCode, Failure>> {
+    use std::io::IsTerminal;
+    let tty = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    let remote = || attach::remote(url, settings);
+    let result = match command {
+        None if tty => remote().and_then(|r| attach::pick(r, &UiOpts::default())),
+        None => remote().and_then(|r| attach::list(r, false)),
+        Some(Cmd::List { json }) => remote().and_then(|r| attach::list(r, *json)),
+        Some(Cmd::Open { trace_id, ui }) => remote().and_then(|r| attach::open(r, trace_id, ui)),
+        Some(Cmd::Feedback { trace_id, json }) => remote().and_then(|r| attach::feedback(r, trace_id, *json)),
+        Some(Cmd::Report { trace_id }) => remote().and_then(|r| attach::report(r, trace_id)),
+        Some(Cmd::Demo {
+            scenario,
+            headless,
+            opts,
+            ui,
+        }) => {
+            let scenario = scenario.as_deref().unwrap_or(DEFAULT_SCENARIO);
+            remote().and_then(|r| attach::demo(r, scenario, opts, ui, tty && !headless))
+        }
+        Some(_) if flag => Err(Failure::BadInput(
+            "--server works with the alert list (no command), open, list, feedback, report and demo".into(),
+        )),
+        Some(_) => return None,
+    };
+    Some(result)
 }
 
 pub(crate) fn finish(result: Result<ExitCode, Failure>) -> ExitCode {

@@ -42,6 +42,20 @@ pub struct Settings {
     pub llm: Option<LlmSettings>,
     #[serde(default)]
     pub redact: RedactSettings,
+    #[serde(default)]
+    pub remote: Remote,
+}
+
+/// `[remote]`: the `inquest serve` a cockpit attaches to (what `--server` gives).
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Remote {
+    /// The server's base URL, e.g. `http://inquest.internal:9797`.
+    pub url: Option<String>,
+    /// Name of the environment variable holding the bearer token (default `INQUEST_TOKEN`).
+    pub token_env: Option<String>,
+    /// The name this client's commands and feedback carry (default `$USER`).
+    pub user: Option<String>,
 }
 
 /// `[redact]`: the shipped redaction rules (redact.toml) extended and tuned.

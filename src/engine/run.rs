@@ -15,8 +15,9 @@ use super::clock::{Clock, Ids, RandomIds, SystemClock};
 use super::conclusion::{BranchHypotheses, merge};
 use super::sink::EventSink;
 use crate::model::{
-    Alert, Allotment, Authored, BranchStatus, Budget, CallStatus, Command, EVENT_VERSION, Event, EventKind, GuidanceScope,
-    InvestigationState, InvestigationStatus, RootCause, Scope, SpanId, StrategyRecord, Timestamp, TraceId,
+    Alert, Allotment, Authored, BranchStatus, Budget, CallStatus, Command, EVENT_VERSION, Event, EventKind,
+    GuidanceScope, InvestigationState, InvestigationStatus, RootCause, Scope, SpanId, StrategyRecord, Timestamp,
+    TraceId,
 };
 use crate::reason::{BranchCtx, BranchEnd, Reasoner};
 use crate::tools::{Guard, Strategy};

@@ -27,6 +27,27 @@ pub enum Reply {
         request: String,
         reason: String,
     },
+    /// Feedback stored by anyone on this investigation (a shared host tells
+    /// every cockpit attached); the same record may come more than once.
+    FeedbackSeen(Feedback),
+    /// Who is attached to the investigation now, this cockpit included.
+    Presence {
+        attached: Vec<String>,
+    },
+    /// How the link to a remote host is doing.
+    Link(LinkState),
+}
+
+/// The state of a cockpit's link to a remote host.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum LinkState {
+    /// Events flow.
+    Connected,
+    /// The connection dropped: trying again, from the last event seen.
+    Reconnecting { reason: String },
+    /// The host will not answer any more (the investigation was removed, the token refused).
+    Lost { reason: String },
 }
 
 impl Request {
@@ -61,5 +82,8 @@ mod tests {
         let text = serde_json::to_string(&no).unwrap();
         assert!(text.contains("\"type\":\"refused\""), "{text}");
         assert_eq!(serde_json::from_str::<Reply>(&text).unwrap(), no);
+        let down = Reply::Link(LinkState::Reconnecting { reason: "reset".into() });
+        let text = serde_json::to_string(&down).unwrap();
+        assert_eq!(serde_json::from_str::<Reply>(&text).unwrap(), down);
     }
 }

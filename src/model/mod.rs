@@ -26,7 +26,7 @@ pub use fault::FaultKind;
 pub use feedback::{Feedback, Grade, Highlight, Rating};
 pub use hypothesis::{Hypothesis, RootCause};
 pub use ids::{IdError, SpanId, TraceId};
-pub use link::{Reply, Request};
+pub use link::{LinkState, Reply, Request};
 pub use state::{BranchState, EvidenceState, InvestigationState, Step};
 pub use time::{Timestamp, format_duration_ms, parse_duration_ms};
 

@@ -3,15 +3,15 @@
 
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::db::Store;
 use super::error::StoreError;
 use super::liveness;
 use crate::model::{FaultKind, InvestigationStatus, Timestamp, TraceId};
 
-/// One investigation, as `inquest list` shows it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// One investigation, as `inquest list` shows it (and a server lists it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InvestigationRow {
     pub trace_id: TraceId,
     pub started_at: Timestamp,
@@ -27,7 +27,7 @@ pub struct InvestigationRow {
     pub tool_calls: u32,
     pub finished_at: Option<Timestamp>,
     /// The trace that re-ran this one after it was cut off (`inquest serve`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rerun_as: Option<TraceId>,
     /// Model tokens; `estimated_tokens` of them estimated (no usage from the server).
     pub tokens: u64,

@@ -1,8 +1,8 @@
 //! The SQLite trace store: investigations, append-only events, evidence bodies,
 //! feedback, learned guidance, strategy statistics and imported shared patterns.
 
-mod answers;
 mod anonymize;
+mod answers;
 mod db;
 mod error;
 mod feedback;

@@ -83,6 +83,7 @@ actions! {
     Submit = "submit", "send";
     Newline = "newline", "new line";
     Yes = "yes", "yes";
+    Keep = "keep", "keep running";
     No = "no", "no";
     Close = "close", "close";
     // Unbinds a key sequence.
@@ -172,7 +173,7 @@ impl Action {
                 Detail,
             ],
             Layer::Composer => &[Submit, Newline, Cancel],
-            Layer::Confirm => &[Yes, No, Interrupt],
+            Layer::Confirm => &[Yes, Keep, No, Interrupt],
             Layer::Help => &[Close, Down, Up, Search],
             Layer::Detail => &[
                 Close,
@@ -200,7 +201,7 @@ impl Action {
         use Action::*;
         match layer {
             Layer::Composer => &[Submit, Newline, Cancel],
-            Layer::Confirm => &[Yes, No],
+            Layer::Confirm => &[Yes, Keep, No],
             Layer::Help => &[Search, Close],
             Layer::Detail => &[
                 Down,

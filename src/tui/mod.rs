@@ -8,6 +8,7 @@ pub mod highlight;
 pub mod key;
 pub mod keymap;
 pub mod readable;
+pub mod runs;
 pub mod term;
 pub mod theme;
 pub mod views;

@@ -188,6 +188,18 @@ impl Session {
                 self.app.toast = Some((format!("{reason}{kept}"), true));
                 true
             }
+            Reply::FeedbackSeen(f) => {
+                self.app.feedback_seen(f);
+                false
+            }
+            Reply::Presence { attached } => {
+                self.app.presence(attached);
+                false
+            }
+            Reply::Link(state) => {
+                self.app.link(state);
+                false
+            }
         }
     }
 }
@@ -220,8 +232,15 @@ pub async fn run(mut s: Session) -> std::io::Result<App> {
     // Feedback sent and not yet answered: quitting waits for it, so none is lost on the way to the store.
     let mut unanswered = 0usize;
     loop {
-        if pacer.take(Instant::now()) {
-            draw(&mut terminal, &mut s)?;
+        if pacer.take(Instant::now())
+            && let Err(e) = draw(&mut terminal, &mut s)
+        {
+            // The terminal is gone (closed before its hang-up signal arrived):
+            // as on a hang-up, leave without stopping what runs.
+            tracing::warn!(%e, "the terminal cannot be drawn on");
+            s.app.hangup = true;
+            s.app.keep_running();
+            break;
         }
         let next = pacer.due();
         tokio::select! {
@@ -264,7 +283,13 @@ pub async fn run(mut s: Session) -> std::io::Result<App> {
                 unanswered += s.retry_unsaved();
             }
             _ = wait(&mut term_sig) => s.app.quit = true,
-            _ = wait(&mut hup_sig) => s.app.quit = true,
+            // The terminal is gone (an SSH drop, a closed window): leave without
+            // a word to it, and without stopping what runs.
+            _ = wait(&mut hup_sig) => {
+                tracing::warn!("the terminal hung up");
+                s.app.hangup = true;
+                s.app.keep_running();
+            }
             _ = sleep_until(next), if next.is_some() => {}
         }
         if s.app.quit {
@@ -286,7 +311,13 @@ pub async fn run(mut s: Session) -> std::io::Result<App> {
             }
         }
     }
-    drop(terminal);
+    if s.app.hangup {
+        // Dropped, ratatui would show the cursor and, failing on a terminal
+        // that is gone, print to it: a panic. There is nothing left to restore.
+        std::mem::forget(terminal);
+    } else {
+        drop(terminal);
+    }
     Ok(s.app)
 }
 
@@ -318,11 +349,21 @@ async fn sleep_until(at: Option<Instant>) {
 
 /// Shows the firing alerts until one is chosen (or the user quits).
 pub fn pick_alert(
-    mut list: super::alerts::AlertList,
+    list: super::alerts::AlertList,
     keymap: &super::keymap::Keymap,
     theme: &super::theme::Theme,
     refresh: &mut dyn FnMut() -> Result<Vec<crate::model::Alert>, String>,
 ) -> std::io::Result<Option<crate::model::Alert>> {
+    pick(list, keymap, theme, refresh)
+}
+
+/// Shows a list until one item is chosen (or the user quits).
+pub fn pick<L: super::alerts::Pickable>(
+    mut list: L,
+    keymap: &super::keymap::Keymap,
+    theme: &super::theme::Theme,
+    refresh: &mut dyn FnMut() -> Result<Vec<L::Item>, String>,
+) -> std::io::Result<Option<L::Item>> {
     use super::alerts::Pick;
     let _guard = Guard::enter()?;
     let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
@@ -331,16 +372,9 @@ pub fn pick_alert(
         terminal.draw(|f| list.draw(f, theme, keymap))?;
         match crossterm::event::read()? {
             TermEvent::Key(k) if k.kind != KeyEventKind::Release => match list.on_key(keymap, &k) {
-                Pick::Investigate(i) => return Ok(list.alerts.get(i).cloned()),
+                Pick::Investigate(i) => return Ok(list.item(i)),
                 Pick::Quit => return Ok(None),
-                Pick::Refresh => match refresh() {
-                    Ok(a) => {
-                        list.alerts = a;
-                        list.sel = list.sel.min(list.alerts.len().saturating_sub(1));
-                        list.error = None;
-                    }
-                    Err(e) => list.error = Some(e),
-                },
+                Pick::Refresh => list.refreshed(refresh()),
                 Pick::None => {}
             },
             TermEvent::Resize(..) => {

@@ -8,9 +8,11 @@ pub mod bundle;
 mod launch;
 pub mod link;
 pub mod record;
+pub mod remote;
 pub mod replay;
 mod setup;
 pub mod sinks;
+pub mod sse;
 
 pub use launch::{Launch, launch};
 pub use setup::{Options, Parts, SetupError, for_alert, for_backend, for_scenario, parts, strategies};

@@ -37,9 +37,12 @@ impl App {
         vec![]
     }
 
-    /// `q`: quits at once on a review, asks first while the investigation runs.
+    /// `q`: quits at once on a review, detaches from a server (the
+    /// investigation goes on there), asks first while a local investigation runs.
     pub(super) fn ask_quit(&mut self) {
-        if self.running() {
+        if self.remote.is_some() {
+            self.keep_running();
+        } else if self.running() {
             self.mode = Mode::Confirm(Ask::Quit);
         } else {
             self.quit = true;
@@ -153,6 +156,7 @@ impl App {
                 self.focus == Focus::Evidence && matches!(kind, Some(K::LogLines | K::KubernetesObject | K::Trace))
             }
             SearchNext | SearchPrev => lines && self.search.is_some(),
+            Keep => matches!(self.mode, Mode::Confirm(Ask::Quit)),
             _ => true,
         }
     }

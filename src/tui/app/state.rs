@@ -112,7 +112,7 @@ pub enum Ask {
         branch: SpanId,
         label: String,
     },
-    /// Quit while the investigation still runs (leaving stops it).
+    /// Quit while the investigation still runs: stop it, or keep it running in the background.
     Quit,
     /// Stop the running investigation (Ctrl-C); a second Ctrl-C quits.
     Stop,
@@ -235,6 +235,16 @@ pub struct App {
     pub rated: Option<(String, Target, std::time::Instant)>,
     /// Commands sent that the engine has not answered yet, oldest first, to confirm each with a toast.
     pub(super) asked: std::collections::VecDeque<crate::model::Command>,
+    /// The server hosting the investigation, when this cockpit is attached to one.
+    pub remote: Option<String>,
+    /// Who is attached to the investigation (this cockpit included), as the server last said.
+    pub attached: Vec<String>,
+    /// The link to the server is down: why, shown until it is back.
+    pub link_down: Option<String>,
+    /// What quitting does to a running investigation.
+    pub leave: super::Leave,
+    /// The terminal hung up: nothing more may be written to it.
+    pub hangup: bool,
 }
 
 impl App {
@@ -270,6 +280,11 @@ impl App {
             quit: false,
             tick: 0,
             notices: Vec::new(),
+            remote: None,
+            attached: Vec::new(),
+            link_down: None,
+            leave: super::Leave::Stop,
+            hangup: false,
         }
     }
 
@@ -513,7 +528,10 @@ impl App {
             format!("saved: {what}{reply} on {} {}{offer}", f.target, f.span_id.short()),
             false,
         ));
-        self.feedback.push(f);
+        // The server may have told of it already (shared investigations).
+        if !self.feedback.iter().any(|g| g.id == f.id) {
+            self.feedback.push(f);
+        }
     }
 
     /// Grades given to root causes, by hypothesis span.

@@ -289,6 +289,11 @@ impl App {
                 done
             }
             (Mode::Composer { .. }, Action::Submit) => Some(self.submit()),
+            (Mode::Confirm(Ask::Quit), Action::Keep) => {
+                self.mode = Mode::Normal;
+                self.keep_running();
+                done
+            }
             (Mode::Confirm(ask), Action::Yes) => {
                 let ask = ask.clone();
                 self.mode = Mode::Normal;
@@ -414,7 +419,7 @@ impl App {
                     spans,
                 });
             }
-            Action::Submit | Action::Newline | Action::Yes | Action::No | Action::Close => {}
+            Action::Submit | Action::Newline | Action::Yes | Action::Keep | Action::No | Action::Close => {}
             Action::Noop => {}
         }
         vec![]

@@ -114,9 +114,9 @@ impl View {
             ),
             Ask::Quit => (
                 " Quit ",
-                "Quit while the investigation runs?".to_string(),
-                "Leaving stops every branch; the trace stays.".to_string(),
-                "quit",
+                "Stop it, or keep it running in the background?".to_string(),
+                "Kept, it runs on after the cockpit closes, and is stored.".to_string(),
+                "stop",
                 "stay",
             ),
             Ask::Stop => (
@@ -127,7 +127,7 @@ impl View {
                 "keep running",
             ),
         };
-        let r = centered(area, 50.min(area.width), 5);
+        let r = centered(area, 60.min(area.width), 5);
         f.render_widget(Clear, r);
         let block = Block::default()
             .borders(Borders::ALL)
@@ -138,7 +138,15 @@ impl View {
             Line::styled(question, t.style(Role::DialogText)),
             Line::styled(why, t.style(Role::DialogText)),
             Line::styled(
-                format!("{} {yes} · {} {no}", key(Action::Yes), key(Action::No)),
+                match ask {
+                    Ask::Quit => format!(
+                        "{} {yes} · {} keep running · {} {no}",
+                        key(Action::Yes),
+                        key(Action::Keep),
+                        key(Action::No)
+                    ),
+                    _ => format!("{} {yes} · {} {no}", key(Action::Yes), key(Action::No)),
+                },
                 t.style(Role::HelpKey),
             ),
         ])

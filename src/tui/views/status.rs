@@ -22,14 +22,26 @@ fn replay(app: &App) -> Option<String> {
     (r.at < r.events.len() || r.speed() > 0).then(|| format!("replay {}/{}{speed}", r.at, r.events.len()))
 }
 
+/// "with alice, bob": who else is attached to a shared investigation.
+fn others(app: &App) -> Option<String> {
+    let others = app.others();
+    (!others.is_empty()).then(|| format!("with {}", clean(&others.join(", "))))
+}
+
 impl View {
     pub(super) fn status(&self, f: &mut Frame, area: Rect, app: &App) {
         let t = &self.theme;
         let line = match &app.state {
-            None => Line::styled(
-                " inquest ─ waiting for the investigation to start…",
-                t.style(Role::StatusBar),
-            ),
+            None => Line::from(vec![
+                Span::styled(
+                    " inquest ─ waiting for the investigation to start…",
+                    t.style(Role::StatusBar),
+                ),
+                Span::styled(
+                    app.link_down.as_deref().map(|d| format!(" ─ {d}")).unwrap_or_default(),
+                    t.style(Role::StatusWarning),
+                ),
+            ]),
             Some(s) => {
                 let elapsed = elapsed_ms(s) / 1000;
                 let sep = || Span::styled(" ─ ", t.style(Role::StatusBar));
@@ -83,6 +95,14 @@ impl View {
                     ),
                     (0, vec![Span::styled(st, t.style(role))]),
                     (0, replay(app).map(v).into_iter().collect()),
+                    (1, others(app).map(v).into_iter().collect()),
+                    (
+                        0,
+                        app.link_down
+                            .iter()
+                            .map(|d| Span::styled(d.clone(), t.style(Role::StatusWarning)))
+                            .collect(),
+                    ),
                 ];
                 let width = |segs: &[&(u8, Vec<Span>)]| -> usize {
                     9 + segs
