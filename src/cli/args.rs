@@ -124,6 +124,10 @@ pub enum Cmd {
         /// Investigations run at once (default: the number of cores).
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
+        /// Only the heat map: one row per fault kind and per scenario tag
+        /// (with --json or --markdown, in that form).
+        #[arg(long)]
+        heatmap: bool,
     },
     /// Alerts firing now in the configured Alertmanager.
     Alerts {
@@ -159,6 +163,22 @@ pub enum Cmd {
         /// Forget it (the alert's, or everything when no alert is named).
         #[arg(long)]
         forget: bool,
+    },
+    /// Where the agent is weak across the stored investigations: a heat map with
+    /// one row per alert, graded fault kind or strategy, and the totals.
+    Insights {
+        /// What the rows are: alert, kind (of the root cause graded) or strategy.
+        #[arg(long, value_name = "alert|kind|strategy", default_value = "alert")]
+        by: String,
+        /// Only investigations started within this long before now, e.g. 7d, 12h.
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// One JSON object: columns (with which way is better), rows and the total.
+        #[arg(long, conflicts_with = "markdown")]
+        json: bool,
+        /// The table in Markdown.
+        #[arg(long)]
+        markdown: bool,
     },
     /// The built-in scenarios.
     Scenarios {

@@ -8,6 +8,8 @@ mod cockpit;
 mod eval;
 mod export;
 mod feedback;
+mod heatmap;
+mod insights;
 mod list;
 mod print;
 mod report;
@@ -22,6 +24,7 @@ use cockpit::{cockpit_alerts, cockpit_demo, cockpit_open};
 use eval::{eval, scenarios};
 use export::{export_langfuse, export_langsmith, export_otlp};
 use feedback::{feedback, learned_cmd};
+use insights::insights;
 use list::list;
 use report::report;
 use run::{investigate, investigate_alert, investigate_firing};
@@ -149,13 +152,20 @@ pub fn main() -> ExitCode {
         },
         Cmd::Scenarios { json } => scenarios(json),
         Cmd::Learned { alert, json, forget } => learned_cmd(alert.as_deref(), json, forget),
+        Cmd::Insights {
+            by,
+            since,
+            json,
+            markdown,
+        } => insights(&by, since.as_deref(), json, markdown),
         Cmd::Eval {
             dir,
             reasoner,
             json,
             markdown,
             jobs,
-        } => eval(dir, &reasoner, json, markdown, jobs),
+            heatmap,
+        } => eval(dir, &reasoner, json, markdown, jobs, heatmap),
     };
     finish(result)
 }

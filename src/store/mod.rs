@@ -4,6 +4,7 @@
 mod db;
 mod error;
 mod feedback;
+mod insights;
 mod investigations;
 mod learned;
 mod liveness;

@@ -85,6 +85,8 @@ actions! {
     Yes = "yes", "yes";
     No = "no", "no";
     Close = "close", "close";
+    Refresh = "refresh", "refresh";
+    Insights = "insights", "insights";
     // Unbinds a key sequence.
     Noop = "noop", "";
 }
@@ -174,6 +176,9 @@ impl Action {
             Layer::Composer => &[Submit, Newline, Cancel],
             Layer::Confirm => &[Yes, No, Interrupt],
             Layer::Help => &[Close, Down, Up, Search],
+            Layer::Alerts => &[
+                Down, Up, First, Last, PageDown, PageUp, Open, Detail, Refresh, Insights, FocusNext, Close, Help, Quit,
+            ],
             Layer::Detail => &[
                 Close,
                 FocusNext,
@@ -202,6 +207,7 @@ impl Action {
             Layer::Composer => &[Submit, Newline, Cancel],
             Layer::Confirm => &[Yes, No],
             Layer::Help => &[Search, Close],
+            Layer::Alerts => &[Detail, Down, Up, Refresh, Insights, Help, Quit],
             Layer::Detail => &[
                 Down,
                 PageDown,
