@@ -169,11 +169,11 @@ mod tests {
         let t = text(&map(), false);
         assert!(!t.contains('\u{1b}') && !t.contains('\u{202e}'), "{t}");
         let lines: Vec<&str> = t.lines().collect();
-        assert_eq!(lines[0], "alert           inv  accept");
-        assert_eq!(lines[1], "Good|One          2    100%");
+        assert_eq!(lines[0], "alert            inv  accept");
+        assert_eq!(lines[1], "Good|One           2    100%");
         assert_eq!(lines[2], "Bad␛[2J\\u{202e}    1 !    0%");
-        assert_eq!(lines[3], "Ungraded          1       –");
-        assert_eq!(lines[5], "all               4     50%");
+        assert_eq!(lines[3], "Ungraded           1       –");
+        assert_eq!(lines[5], "all                4     50%");
     }
 
     #[test]
