@@ -32,7 +32,8 @@ fn investigation(n: usize) -> (Vec<Event>, Vec<SpanId>) {
     let trace = TraceId::random();
     let root = SpanId::random();
     let mut seq = 0;
-    let mut at = Timestamp(Timestamp::now().0 - (n as i64 + 1) * 3_600_000_000_000);
+    let start = Timestamp(Timestamp::now().0 - (n as i64 + 1) * 3_600_000_000_000);
+    let mut at = start;
     let mut out = Vec::new();
     let mut push = |span, parent, kind, out: &mut Vec<Event>| {
         seq += 1;
@@ -53,7 +54,7 @@ fn investigation(n: usize) -> (Vec<Event>, Vec<SpanId>) {
         labels: BTreeMap::from([("service".to_string(), "checkout".to_string())]),
         annotations: BTreeMap::new(),
         severity: "page".into(),
-        starts_at: at,
+        starts_at: start,
         fingerprint: format!("{n:x}"),
     };
     let started = EventKind::InvestigationStarted {
@@ -63,7 +64,7 @@ fn investigation(n: usize) -> (Vec<Event>, Vec<SpanId>) {
         budget: Budget::default(),
         strategies: STRATEGIES.iter().map(|s| s.to_string()).collect(),
         source: "alertmanager".into(),
-        now: at,
+        now: start,
     };
     push(root, None, started, &mut out);
     let mut causes = Vec::new();

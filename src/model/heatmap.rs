@@ -145,7 +145,8 @@ impl HeatMap {
                 let values: Vec<f64> = seen.filter_map(|r| r.cells.get(col).copied().flatten()).collect();
                 let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
                 let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                if !(hi > lo) {
+                // Nothing to compare with (one value, or all the same).
+                if values.is_empty() || hi <= lo {
                     return None;
                 }
                 let t = (v - lo) / (hi - lo);
