@@ -56,13 +56,34 @@ pub(super) fn insights(by: &str, since: Option<&str>, json: bool, markdown: bool
             )
         } else {
             format!(
-                "Insights {heading}\n\n{}\n{INSIGHTS_LEGEND}\n",
-                heatmap::text(&map, colour())
+                "Insights {heading}\n\n{}\n{}",
+                heatmap::text(&map, colour()),
+                wrap(INSIGHTS_LEGEND, 100)
             )
         }
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The legend in lines of at most `width` characters, broken between its parts where it can.
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for part in text.split(" · ") {
+        if !line.is_empty() && line.chars().count() + 3 + part.chars().count() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push_str(" · ");
+        }
+        line.push_str(part);
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
 }
 
 /// `by alert · last 7d · 12 investigations`.

@@ -78,3 +78,67 @@ pub fn heat_map(r: &Report) -> HeatMap {
         total: row("all".into(), &r.scenarios.iter().collect::<Vec<_>>()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::{Ranked, TruthOut, summarise};
+    use crate::model::FaultKind;
+
+    fn result(id: &str, kind: FaultKind, rank: Option<usize>, kind_right: bool, tags: &[&str]) -> ScenarioResult {
+        ScenarioResult {
+            id: id.into(),
+            path: format!("{id}.toml"),
+            truth: Some(TruthOut {
+                service: "orders-db".into(),
+                kind,
+            }),
+            ranked: vec![Ranked {
+                service: "orders-db".into(),
+                kind,
+                confidence: 0.9,
+            }],
+            rank_service: rank,
+            kind_right,
+            wall_ms: 2000,
+            tool_calls: 40,
+            tokens: 0,
+            budget_held: rank.is_some(),
+            error: None,
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn rows_are_fault_kinds_then_tags_with_the_scores_of_their_scenarios() {
+        let mut failed = result("broken", FaultKind::DiskFull, None, false, &[]);
+        failed.truth = None;
+        failed.error = Some("bad file".into());
+        let r = summarise(vec![
+            result(
+                "a",
+                FaultKind::ConnectionPoolExhaustion,
+                Some(1),
+                true,
+                &["postgres", "http"],
+            ),
+            result("b", FaultKind::ConnectionPoolExhaustion, Some(2), false, &["postgres"]),
+            result("c", FaultKind::DiskFull, Some(1), false, &["http"]),
+            failed,
+        ]);
+        let m = heat_map(&r);
+        let keys: Vec<&str> = m.rows.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, ["disk_full", "connection_pool_exhaustion", "#http", "#postgres"]);
+        let pool = &m.rows[1].cells;
+        assert_eq!(pool[..5], [Some(2.0), Some(0.5), Some(0.5), Some(1.0), Some(0.9)]);
+        assert_eq!(pool[7], None, "no tokens without a model");
+        assert_eq!(pool[8], Some(1.0));
+        let total = &m.total.cells;
+        assert_eq!(total[0], Some(4.0));
+        assert_eq!(total[1], Some(2.0 / 3.0));
+        assert_eq!(total[5], Some(2.0));
+        assert_eq!(total[9], Some(0.25), "one of four failed");
+        // The text report is what it was: the heat map is its own output.
+        assert!(!crate::eval::report::table(&r, false).contains("#postgres"));
+    }
+}

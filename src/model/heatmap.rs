@@ -145,8 +145,8 @@ impl HeatMap {
                 let values: Vec<f64> = seen.filter_map(|r| r.cells.get(col).copied().flatten()).collect();
                 let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
                 let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                // Nothing to compare with (one value, or all the same).
-                if values.is_empty() || hi <= lo {
+                // Nothing to compare with (one value, all about the same): a tenth apart at least.
+                if values.is_empty() || hi - lo <= 0.1 * hi.abs().max(lo.abs()) {
                     return None;
                 }
                 let t = (v - lo) / (hi - lo);
