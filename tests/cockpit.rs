@@ -344,12 +344,7 @@ fn the_alert_list_the_cockpit_opens_on() {
     for id in ["checkout-db-pool", "stripe-proxy-dns", "wiki-db-wal-disk-full"] {
         alerts.push(Simulator::new(Simulator::load(id).unwrap()).unwrap().alert());
     }
-    let mut list = AlertList {
-        alerts,
-        sel: 0,
-        source: "alertmanager http://127.0.0.1:9093".into(),
-        error: None,
-    };
+    let mut list = AlertList::new(alerts, "alertmanager http://127.0.0.1:9093".into(), None);
     let keymap = Keymap::builtin("default").unwrap();
     assert_eq!(
         list.on_key(&keymap, &KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE)),
@@ -369,6 +364,71 @@ fn the_alert_list_the_cockpit_opens_on() {
         list.on_key(&keymap, &KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE)),
         Pick::Quit
     );
+}
+
+/// From the alert list, `i` shows where past investigations were weak as a
+/// heat map, Tab walks the groupings, `?` lists the keys, Esc goes back.
+#[test]
+fn the_insights_heat_map_from_the_alert_list() {
+    use inquest::model::{GroupBy, HeatMap};
+    use inquest::tui::alerts::{AlertList, Pick, Screen};
+    let store = inquest::store::Store::open_in_memory().unwrap();
+    common::planted::history(&store);
+    let tables: Vec<HeatMap> = GroupBy::ALL
+        .into_iter()
+        .map(|by| store.insights(by, None, None).unwrap())
+        .collect();
+    let alerts = vec![
+        Simulator::new(Simulator::load("checkout-db-pool").unwrap())
+            .unwrap()
+            .alert(),
+    ];
+    let mut list = AlertList::new(alerts, "alertmanager http://127.0.0.1:9093".into(), None);
+    list.insights = Ok(tables);
+    list.legend = inquest::model::INSIGHTS_LEGEND.into();
+    let keymap = Keymap::builtin("default").unwrap();
+    let theme = Theme::builtin("default").unwrap();
+    let key = |c: KeyCode| KeyEvent::new(c, KeyModifiers::NONE);
+    let draw = |list: &AlertList, w: u16, h: u16| {
+        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+        t.draw(|f| list.draw(f, &theme, &keymap)).unwrap();
+        t.backend().clone()
+    };
+    assert_eq!(list.on_key(&keymap, &key(KeyCode::Char('i'))), Pick::None);
+    assert_eq!(list.screen, Screen::Insights { table: 0, scroll: 0 });
+    for (w, h) in [(80, 24), (160, 48)] {
+        let b = draw(&list, w, h);
+        insta::assert_snapshot!(format!("insights_{w}x{h}"), b.to_string());
+    }
+    // Each cell is coloured for its column: the failed share of the busiest alert is poor.
+    let b = draw(&list, 160, 48);
+    let text = b.to_string();
+    assert!(text.contains("DiskFull␛[2J\\u{202e}evil"), "{text}");
+    let cells = |y: u16| -> Vec<String> { (0..160u16).map(|x| b.buffer()[(x, y)].symbol().to_string()).collect() };
+    let row = (0..48u16)
+        .find(|y| cells(*y).concat().contains("CheckoutLatencyHigh"))
+        .unwrap();
+    let line = cells(row);
+    let x = (0..158).rev().find(|x| line[*x..*x + 3].concat() == "33%").unwrap() as u16;
+    assert_eq!(b.buffer()[(x, row)].style().bg, theme.style(Role::HeatPoor).bg);
+    assert!(line.concat().contains("!"), "{line:?}");
+
+    list.on_key(&keymap, &key(KeyCode::Tab));
+    assert!(draw(&list, 160, 48).to_string().contains("insights by kind"));
+    list.on_key(&keymap, &key(KeyCode::Tab));
+    let by_strategy = draw(&list, 160, 48).to_string();
+    assert!(
+        by_strategy.contains("metrics-first") && by_strategy.contains("changes-first"),
+        "{by_strategy}"
+    );
+    list.on_key(&keymap, &key(KeyCode::Char('?')));
+    let help = draw(&list, 80, 24).to_string();
+    assert!(help.contains("Insights: where past investigations were weak"), "{help}");
+    list.on_key(&keymap, &key(KeyCode::Esc));
+    assert!(!list.help);
+    assert_eq!(list.on_key(&keymap, &key(KeyCode::Esc)), Pick::None);
+    assert_eq!(list.screen, Screen::Alerts);
+    assert_eq!(list.on_key(&keymap, &key(KeyCode::Enter)), Pick::Investigate(0));
 }
 
 /// Guidance past grades left is applied before the branches start, and every

@@ -141,6 +141,10 @@ pub enum Cmd {
         /// (metrics ac1 ac1k ac3 avg5 calls tokens wall); exit 3 when one fails.
         #[arg(long, value_name = "CLAUSES", requires = "against")]
         gate: Option<String>,
+        /// Only the heat map: one row per fault kind and per scenario tag
+        /// (with --json or --markdown, in that form).
+        #[arg(long)]
+        heatmap: bool,
     },
     /// Bundles: what defines the agent's behaviour, as a file.
     Bundle {
@@ -246,6 +250,22 @@ pub enum Cmd {
         /// JSON-lines log files to record from (ts, service, level, message), repeatable.
         #[arg(long = "log-file", value_name = "FILE")]
         log_files: Vec<PathBuf>,
+    },
+    /// Where the agent is weak across the stored investigations: a heat map with
+    /// one row per alert, graded fault kind or strategy, and the totals.
+    Insights {
+        /// What the rows are: alert, kind (of the root cause graded) or strategy.
+        #[arg(long, value_name = "alert|kind|strategy", default_value = "alert")]
+        by: String,
+        /// Only investigations started within this long before now, e.g. 7d, 12h.
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// One JSON object: columns (with which way is better), rows and the total.
+        #[arg(long, conflicts_with = "markdown")]
+        json: bool,
+        /// The table in Markdown.
+        #[arg(long)]
+        markdown: bool,
     },
     /// The built-in scenarios.
     Scenarios {

@@ -66,12 +66,9 @@ pub(super) fn cockpit_alerts(
         Ok(a) => (a, None),
         Err(e) => (Vec::new(), Some(e)),
     };
-    let list = crate::tui::alerts::AlertList {
-        alerts,
-        sel: 0,
-        source: format!("alertmanager {}", am.url),
-        error,
-    };
+    let mut list = crate::tui::alerts::AlertList::new(alerts, format!("alertmanager {}", am.url), error);
+    list.insights = insight_tables();
+    list.legend = crate::model::INSIGHTS_LEGEND.to_string();
     let (keymap, view, _) = ui_parts(ui);
     let Some(alert) = crate::tui::term::pick_alert(list, &keymap, &view.theme, &mut fetch)
         .map_err(|e| Failure::Other(format!("terminal: {e}")))?
@@ -85,6 +82,21 @@ pub(super) fn cockpit_alerts(
     };
     let setup = wire::for_alert(alert, settings, &options)?;
     cockpit_live(setup, ui, true)
+}
+
+/// The insights tables the alert list shows on a key: by alert, by fault kind, by strategy.
+fn insight_tables() -> Result<Vec<crate::model::HeatMap>, String> {
+    let store = open_store().map_err(|f| match f {
+        Failure::BadInput(m) | Failure::Other(m) => m,
+    })?;
+    crate::model::GroupBy::ALL
+        .into_iter()
+        .map(|by| {
+            super::insights::table(&store, by, None).map_err(|f| match f {
+                Failure::BadInput(m) | Failure::Other(m) => m,
+            })
+        })
+        .collect()
 }
 
 /// The cockpit on an investigation that starts now.

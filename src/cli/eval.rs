@@ -49,6 +49,7 @@ pub(super) fn eval(
     markdown: bool,
     jobs: Option<usize>,
     bundle: Option<PathBuf>,
+    heatmap: bool,
 ) -> Result<ExitCode, Failure> {
     use std::io::IsTerminal;
     let llm = llm_for(reasoner)?;
@@ -86,7 +87,16 @@ pub(super) fn eval(
             None => crate::eval::run_builtin(&opts).await,
         }
     });
-    let text = if json {
+    let text = if heatmap {
+        let map = crate::eval::heatmap::heat_map(&report);
+        if json {
+            crate::tools::sanitize::json_pretty(&map.to_json()) + "\n"
+        } else if markdown {
+            super::heatmap::markdown(&map)
+        } else {
+            super::heatmap::text(&map, super::insights::colour())
+        }
+    } else if json {
         crate::tools::sanitize::json_safe(
             &serde_json::to_string_pretty(&report).map_err(|e| Failure::Other(e.to_string()))?,
         ) + "\n"

@@ -12,6 +12,8 @@ mod compare;
 mod eval;
 mod export;
 mod feedback;
+mod heatmap;
+mod insights;
 mod list;
 mod patterns;
 mod print;
@@ -28,6 +30,7 @@ use cockpit::{cockpit_alerts, cockpit_demo, cockpit_open};
 use eval::{eval, scenarios};
 use export::{export_langfuse, export_langsmith, export_otlp};
 use feedback::{feedback, learned_cmd};
+use insights::insights;
 use list::list;
 use patterns::{learned_export, learned_import};
 use report::report;
@@ -107,7 +110,12 @@ pub fn main() -> ExitCode {
             }
         }
     };
-    let result = match command {
+    finish(dispatch(command))
+}
+
+/// Runs one command here (not against a server).
+fn dispatch(command: Cmd) -> Result<ExitCode, Failure> {
+    match command {
         Cmd::Demo {
             scenario,
             headless,
@@ -194,6 +202,12 @@ pub fn main() -> ExitCode {
         Cmd::Learned {
             alert, json, forget, ..
         } => learned_cmd(alert.as_deref(), json, forget),
+        Cmd::Insights {
+            by,
+            since,
+            json,
+            markdown,
+        } => insights(&by, since.as_deref(), json, markdown),
         Cmd::Eval {
             dir,
             reasoner,
@@ -203,9 +217,10 @@ pub fn main() -> ExitCode {
             bundle,
             against,
             gate,
+            heatmap,
         } => match against {
             Some(baseline) => compare::eval_against(dir, bundle, &baseline, gate.as_deref(), json, jobs),
-            None => eval(dir, &reasoner, json, markdown, jobs, bundle),
+            None => eval(dir, &reasoner, json, markdown, jobs, bundle, heatmap),
         },
         Cmd::Bundle {
             what: BundleCmd::Show { file, json },
@@ -216,8 +231,7 @@ pub fn main() -> ExitCode {
             json,
             save,
         } => replay::replay(&traces, bundle, json, save),
-    };
-    finish(result)
+    }
 }
 
 /// A command against a server, or `None` for one that works only here (when

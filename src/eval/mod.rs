@@ -4,6 +4,7 @@
 
 pub mod compare;
 pub mod gate;
+pub mod heatmap;
 pub mod report;
 
 use std::path::{Path, PathBuf};
@@ -51,6 +52,9 @@ pub struct ScenarioResult {
     /// The investigation ended within its budget (no branch ran out).
     pub budget_held: bool,
     pub error: Option<String>,
+    /// The scenario's stack tags, for the heat map's rows (not in the JSON report).
+    #[serde(skip)]
+    pub tags: Vec<String>,
 }
 
 impl ScenarioResult {
@@ -129,12 +133,14 @@ fn failed(path: &Path, id: String, error: String) -> ScenarioResult {
         tokens: 0,
         budget_held: true,
         error: Some(error),
+        tags: Vec::new(),
     }
 }
 
 /// Investigates one loaded scenario and scores it.
 pub async fn investigate(sc: Scenario, path: &Path, opts: &Options) -> ScenarioResult {
     let id = sc.id.clone();
+    let tags = sc.tags.clone();
     // The truth stays here, with the evaluator; the investigation gets a copy without it.
     let truth = sc.truth.clone();
     let mut blind = sc;
@@ -180,6 +186,7 @@ pub async fn investigate(sc: Scenario, path: &Path, opts: &Options) -> ScenarioR
         tokens: state.tokens,
         budget_held,
         error,
+        tags,
     }
 }
 

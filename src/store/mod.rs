@@ -6,6 +6,7 @@ mod answers;
 mod db;
 mod error;
 mod feedback;
+mod insights;
 mod investigations;
 mod learned;
 mod liveness;

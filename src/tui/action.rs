@@ -86,6 +86,8 @@ actions! {
     Keep = "keep", "keep running";
     No = "no", "no";
     Close = "close", "close";
+    Refresh = "refresh", "refresh";
+    Insights = "insights", "insights";
     // Unbinds a key sequence.
     Noop = "noop", "";
 }
@@ -175,6 +177,9 @@ impl Action {
             Layer::Composer => &[Submit, Newline, Cancel],
             Layer::Confirm => &[Yes, Keep, No, Interrupt],
             Layer::Help => &[Close, Down, Up, Search],
+            Layer::Alerts => &[
+                Down, Up, First, Last, PageDown, PageUp, Open, Detail, Refresh, Insights, FocusNext, Close, Help, Quit,
+            ],
             Layer::Detail => &[
                 Close,
                 FocusNext,
@@ -203,6 +208,7 @@ impl Action {
             Layer::Composer => &[Submit, Newline, Cancel],
             Layer::Confirm => &[Yes, Keep, No],
             Layer::Help => &[Search, Close],
+            Layer::Alerts => &[Detail, Down, Up, Refresh, Insights, Help, Quit],
             Layer::Detail => &[
                 Down,
                 PageDown,

@@ -40,10 +40,12 @@ pub enum Layer {
     Help,
     /// The full view of one node.
     Detail,
+    /// The firing alerts the cockpit opens on, and the insights shown from there.
+    Alerts,
 }
 
 impl Layer {
-    pub const ALL: [Layer; 9] = [
+    pub const ALL: [Layer; 10] = [
         Layer::Global,
         Layer::Tree,
         Layer::Stream,
@@ -53,6 +55,7 @@ impl Layer {
         Layer::Confirm,
         Layer::Help,
         Layer::Detail,
+        Layer::Alerts,
     ];
 
     /// The layer's table name in a key map file.
@@ -67,6 +70,7 @@ impl Layer {
             Layer::Confirm => "confirm",
             Layer::Help => "help",
             Layer::Detail => "detail",
+            Layer::Alerts => "alerts",
         }
     }
 
@@ -80,7 +84,10 @@ impl Layer {
 
     /// Whether bindings of the `global` layer apply here.
     fn inherits_global(self) -> bool {
-        !matches!(self, Layer::Global | Layer::Composer | Layer::Confirm | Layer::Detail)
+        !matches!(
+            self,
+            Layer::Global | Layer::Composer | Layer::Confirm | Layer::Detail | Layer::Alerts
+        )
     }
 }
 

@@ -5,6 +5,7 @@ pub mod action;
 pub mod alerts;
 pub mod app;
 pub mod highlight;
+pub mod insights;
 pub mod key;
 pub mod keymap;
 pub mod readable;

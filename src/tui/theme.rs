@@ -94,6 +94,9 @@ roles! {
     HelpDesc = "help.desc";
     DialogBorder = "dialog.border";
     DialogText = "dialog.text";
+    HeatGood = "heat.good";
+    HeatFair = "heat.fair";
+    HeatPoor = "heat.poor";
 }
 
 impl Role {

@@ -5,6 +5,8 @@
 // Each test binary uses its own part of this.
 #![allow(dead_code)]
 
+pub mod planted;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;

@@ -420,7 +420,8 @@ impl App {
                 });
             }
             Action::Submit | Action::Newline | Action::Yes | Action::Keep | Action::No | Action::Close => {}
-            Action::Noop => {}
+            // The alert list's own: the investigation cockpit never binds them.
+            Action::Refresh | Action::Insights | Action::Noop => {}
         }
         vec![]
     }
