@@ -26,7 +26,7 @@ use list::list;
 use report::report;
 use run::{investigate, investigate_alert, investigate_firing};
 use serve::serve;
-use sim::sim_export;
+use sim::{sim_export, sim_generate};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -134,6 +134,9 @@ pub fn main() -> ExitCode {
         Cmd::Sim {
             what: SimCmd::Export { scenario, openmetrics },
         } => sim_export(&scenario, &openmetrics),
+        Cmd::Sim {
+            what: SimCmd::Generate { services, seed },
+        } => sim_generate(services, seed),
         Cmd::List { json } => list(json),
         Cmd::Report { trace_id } => report(&trace_id),
         Cmd::Export {

@@ -14,6 +14,7 @@ pub mod recorded;
 mod rng;
 pub mod scenario;
 pub mod series;
+pub mod synth;
 mod traces;
 
 use std::collections::{BTreeMap, HashMap};
