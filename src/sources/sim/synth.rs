@@ -102,7 +102,7 @@ pub fn generate(services: usize, seed: u64) -> String {
     let mut r = Rng::keyed(seed, "synth");
     let svcs = estate(services, &mut r);
     // The faulted domain: one in the middle of the estate, with its own API and database.
-    let domains = svcs.iter().map(|s| s.domain).max().unwrap_or(0) + 1;
+    let domains = svcs.iter().filter(|s| s.role == Role::Api).count();
     let fd = domains / 2;
     let db = svcs
         .iter()
@@ -335,6 +335,38 @@ mod tests {
                 truth.service
             );
         }
+    }
+
+    #[test]
+    fn the_service_limit_loads_and_one_more_is_refused_at_its_line() {
+        let max = scenario::limits::SERVICES;
+        let text = generate(max, 1);
+        let sc = scenario::parse(&text, "big.toml", None).expect("the limit itself loads");
+        assert_eq!(sc.services.len(), max);
+        let extra = format!("{text}\n[[service]]\nname = \"one-too-many\"\nkind = \"http\"\n");
+        let err = scenario::parse(&extra, "big.toml", None).expect_err("one past the limit");
+        let line = extra[..extra.find("name = \"one-too-many\"").unwrap()].lines().count() + 1;
+        assert_eq!(err.path, "big.toml");
+        assert!(
+            err.line + 1 >= line && err.line <= line,
+            "line {} for the service at {line}",
+            err.line
+        );
+        assert!(
+            err.message
+                .contains(&format!("at most {max} services, found {}", max + 1)),
+            "{}",
+            err.message
+        );
+        // The same services over twice the window are past the service-steps limit.
+        let long = text.replacen("window = \"60m\"", "window = \"120m\"", 1);
+        let err = scenario::parse(&long, "big.toml", None).expect_err("past service-steps");
+        assert!(err.message.contains("service-steps"), "{}", err.message);
+        assert!(
+            err.message.contains(&scenario::limits::SERVICE_STEPS.to_string()),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
