@@ -63,7 +63,7 @@ impl Evaluator<'_> {
             .zip(acc)
             .map(|(labels, acc)| Series {
                 labels,
-                vals: acc.iter().map(|a| a.seen.then(|| a.result(op))).collect(),
+                vals: acc.iter().map(|a| a.seen().then(|| a.result(op))).collect(),
             })
             .collect();
         Ok(Val::Vector(finish_series(out)))
@@ -205,26 +205,31 @@ impl Grouping {
     }
 }
 
-/// groupedAggregation for sum, avg, min, max and count.
-#[derive(Clone, Default)]
+/// groupedAggregation for sum, avg, min, max and count, for one group at one
+/// step. Kept small (24 bytes), as there is one per group and step: the count
+/// is a whole number, and once an average switches to an incremental mean
+/// the mean takes the sum's place.
+#[derive(Clone, Copy, Default)]
 struct Acc {
-    seen: bool,
+    /// The sum (the mean, once `incremental_mean`), or the min or max.
     value: f64,
-    mean: f64,
     kahan_c: f64,
-    count: f64,
+    /// Values added; zero means none seen yet.
+    count: u32,
     incremental_mean: bool,
 }
 
 impl Acc {
+    fn seen(&self) -> bool {
+        self.count > 0
+    }
+
     fn add(&mut self, op: TokenId, f: f64) {
-        if !self.seen {
+        if !self.seen() {
             *self = Acc {
-                seen: true,
                 value: f,
-                mean: f,
                 kahan_c: 0.0,
-                count: 1.0,
+                count: 1,
                 incremental_mean: false,
             };
             return;
@@ -234,7 +239,8 @@ impl Acc {
                 (self.value, self.kahan_c) = kahan_inc(f, self.value, self.kahan_c);
             }
             token::T_AVG => {
-                self.count += 1.0;
+                self.count += 1;
+                let count = f64::from(self.count);
                 if !self.incremental_mean {
                     let (v, c) = kahan_inc(f, self.value, self.kahan_c);
                     if !v.is_infinite() {
@@ -244,25 +250,26 @@ impl Acc {
                     }
                     // The sum would overflow: switch to an incremental mean.
                     self.incremental_mean = true;
-                    self.mean = self.value / (self.count - 1.0);
-                    self.kahan_c /= self.count - 1.0;
+                    self.value /= count - 1.0;
+                    self.kahan_c /= count - 1.0;
                 }
-                let q = (self.count - 1.0) / self.count;
-                (self.mean, self.kahan_c) = kahan_inc(f / self.count, q * self.mean, q * self.kahan_c);
+                let q = (count - 1.0) / count;
+                (self.value, self.kahan_c) = kahan_inc(f / count, q * self.value, q * self.kahan_c);
             }
             token::T_MAX if self.value < f || self.value.is_nan() => self.value = f,
             token::T_MIN if self.value > f || self.value.is_nan() => self.value = f,
-            token::T_COUNT => self.count += 1.0,
+            token::T_COUNT => self.count += 1,
             _ => {}
         }
     }
 
     fn result(&self, op: TokenId) -> f64 {
+        let count = f64::from(self.count);
         match op {
             token::T_SUM => self.value + self.kahan_c,
-            token::T_AVG if self.incremental_mean => self.mean + self.kahan_c,
-            token::T_AVG => self.value / self.count + self.kahan_c / self.count,
-            token::T_COUNT => self.count,
+            token::T_AVG if self.incremental_mean => self.value + self.kahan_c,
+            token::T_AVG => self.value / count + self.kahan_c / count,
+            token::T_COUNT => count,
             _ => self.value,
         }
     }
