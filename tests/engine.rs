@@ -403,7 +403,7 @@ async fn a_branch_budget_ends_each_branch_on_its_own() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "SLOW in a debug build (about a minute): a whole investigation of a generated 1,000-service scenario. \
+#[ignore = "SLOW in a debug build (about 20 s of CPU): a whole investigation of a generated 1,000-service scenario. \
             benches/investigate.rs (group `scale`) measures it in release; run this with \
             `cargo test --release --test engine -- --ignored thousand`"]
 async fn a_thousand_service_investigation_names_the_faulted_database() {
