@@ -314,3 +314,33 @@ fn escapes_in_a_quoted_key_are_shown_not_obeyed() {
     );
     assert!(msg.contains("␛[2J"), "the key is shown escaped: {msg}");
 }
+
+#[test]
+fn more_services_than_the_simulator_takes() {
+    // The largest scenario the simulator takes, from the generator, plus one service.
+    let tmp = TempDir::new("services-gen");
+    let out = inquest(&tmp, &["sim", "generate", "--services", "1000"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text =
+        String::from_utf8(out.stdout).expect("utf-8") + "\n[[service]]\nname = \"one-too-many\"\nkind = \"http\"\n";
+    let header = line_of(&text, "name = \"one-too-many\"") - 1;
+    let tmp = TempDir::new("services");
+    let file = tmp.path().join("services.toml");
+    std::fs::write(&file, &text).unwrap();
+    let out = inquest(&tmp, &["run", "--scenario", &file.display().to_string()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let at_line = |l: usize| stderr.starts_with(&format!("inquest: {}:{l}:", file.display()));
+    assert!(
+        at_line(header) || at_line(header + 1),
+        "names the extra service's line: {stderr}"
+    );
+    assert!(
+        stderr.contains("expected at most 1000 services, found 1001"),
+        "{stderr}"
+    );
+    // And the generator refuses what the simulator would.
+    let out = inquest(&tmp, &["sim", "generate", "--services", "1001"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected between 8 and 1000"));
+}

@@ -401,3 +401,32 @@ async fn a_branch_budget_ends_each_branch_on_its_own() {
     assert_eq!(status("logs-first"), BranchStatus::OutOfBudget);
     assert_eq!(state.status, inquest::model::InvestigationStatus::Done);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "SLOW in a debug build (about 20 s of CPU): a whole investigation of a generated 1,000-service scenario. \
+            benches/investigate.rs (group `scale`) measures it in release; run this with \
+            `cargo test --release --test engine -- --ignored thousand`"]
+async fn a_thousand_service_investigation_names_the_faulted_database() {
+    let n = inquest::sources::sim::scenario::limits::SERVICES;
+    let text = inquest::sources::sim::synth::generate(n, 1);
+    let sc = inquest::sources::sim::scenario::parse(&text, "synth.toml", None).expect("generated scenario loads");
+    assert_eq!(sc.services.len(), n);
+    let faulted = sc
+        .truth
+        .as_ref()
+        .expect("the generator writes the truth")
+        .service
+        .clone();
+    let opts = Options {
+        author: "tester".into(),
+        ..Options::default()
+    };
+    let c = Collect::default();
+    let sinks: Vec<Box<dyn EventSink>> = vec![Box::new(c.clone())];
+    let st = start(for_scenario(sc, &opts).expect("setup"), sinks)
+        .wait()
+        .await
+        .expect("engine ends");
+    let top = st.root_causes.first().expect("a root cause");
+    assert_eq!(top.service, faulted, "top root cause: {top:?}");
+}

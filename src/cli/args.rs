@@ -304,6 +304,14 @@ pub enum SimCmd {
         #[arg(long, value_name = "FILE")]
         openmetrics: PathBuf,
     },
+    /// Print a generated scenario with this many services (a layered call
+    /// graph in domains of about 25, one fault) to stdout.
+    Generate {
+        #[arg(long, value_name = "N")]
+        services: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Args, Debug, Clone, Default)]

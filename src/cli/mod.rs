@@ -36,7 +36,7 @@ use patterns::{learned_export, learned_import};
 use report::report;
 use run::{investigate, investigate_alert, investigate_firing};
 use serve::serve;
-use sim::sim_export;
+use sim::{sim_export, sim_generate};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -157,6 +157,9 @@ fn dispatch(command: Cmd) -> Result<ExitCode, Failure> {
         Cmd::Sim {
             what: SimCmd::Export { scenario, openmetrics },
         } => sim_export(&scenario, &openmetrics),
+        Cmd::Sim {
+            what: SimCmd::Generate { services, seed },
+        } => sim_generate(services, seed),
         Cmd::List { json } => list(json),
         Cmd::Report { trace_id } => report(&trace_id),
         Cmd::Export {

@@ -17,3 +17,18 @@ pub(super) fn sim_export(scenario: &str, path: &std::path::Path) -> Result<ExitC
     eprintln!("{}: {} series, {n} samples", path.display(), sim.series().len());
     Ok(ExitCode::SUCCESS)
 }
+
+pub(super) fn sim_generate(services: usize, seed: u64) -> Result<ExitCode, Failure> {
+    let max = crate::sources::sim::scenario::limits::SERVICES;
+    if !(8..=max).contains(&services) {
+        return Err(Failure::BadInput(format!(
+            "--services {services}: expected between 8 and {max} (the simulator's limit)"
+        )));
+    }
+    let text = crate::sources::sim::synth::generate(services, seed);
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|e| Failure::Other(format!("stdout: {e}")))?;
+    Ok(ExitCode::SUCCESS)
+}

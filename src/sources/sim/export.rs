@@ -24,8 +24,11 @@ fn value(x: f64) -> String {
 /// Writes every series of `set`; returns the number of samples written.
 pub fn openmetrics(set: &SeriesSet, out: &mut impl Write) -> std::io::Result<usize> {
     let mut families: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, s) in set.all().iter().enumerate() {
-        families.entry(s.label("__name__")).or_default().push(i);
+    for (i, s) in set.iter().enumerate() {
+        families
+            .entry(s.labels.get("__name__").map(String::as_str).unwrap_or(""))
+            .or_default()
+            .push(i);
     }
     let mut n = 0;
     for (name, idx) in families {
@@ -34,7 +37,7 @@ pub fn openmetrics(set: &SeriesSet, out: &mut impl Write) -> std::io::Result<usi
         }
         writeln!(out, "# TYPE {name} unknown")?;
         for i in idx {
-            let s = &set.all()[i];
+            let s = set.get(i);
             let labels: Vec<String> = s
                 .labels
                 .iter()
@@ -46,11 +49,11 @@ pub fn openmetrics(set: &SeriesSet, out: &mut impl Write) -> std::io::Result<usi
             } else {
                 format!("{name}{{{}}}", labels.join(","))
             };
-            for (t, x) in &s.samples {
+            for (t, x) in s.samples.iter() {
                 writeln!(
                     out,
                     "{head} {} {}.{:03}",
-                    value(*x),
+                    value(x),
                     t.div_euclid(1000),
                     t.rem_euclid(1000)
                 )?;

@@ -8,7 +8,8 @@
 use super::dynamics::{CODES, Dynamics, Edge, Errs, Pod, Svc};
 use super::rng::{Rng, norm_cdf};
 use super::scenario::ServiceKind;
-use crate::sources::telemetry::{Labels, MetricSeries};
+use super::series::{Grid, SeriesSet};
+use crate::sources::telemetry::Labels;
 
 /// Histogram bucket bounds, seconds.
 pub const BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -36,7 +37,7 @@ struct Outcome<'a> {
 /// Writes `<name>_bucket|_sum|_count` series for a request stream.
 #[allow(clippy::too_many_arguments)]
 fn histogram(
-    out: &mut Vec<MetricSeries>,
+    out: &mut SeriesSet,
     d: &Dynamics,
     name: &str,
     base: &[(&str, &str)],
@@ -66,11 +67,10 @@ fn histogram(
             }
         }
         let mut cum_sum = offset * median_ms[first] / 1000.0 * (sigma * sigma / 2.0).exp();
-        let mut series_b: Vec<Vec<(i64, f64)>> = vec![Vec::with_capacity(d.n - first); bounds.len()];
+        let mut series_b: Vec<Vec<f64>> = vec![Vec::with_capacity(d.n - first); bounds.len()];
         let mut series_sum = Vec::with_capacity(d.n - first);
         let mut series_cnt = Vec::with_capacity(d.n - first);
         for i in first..d.n {
-            let t = d.time(i).millis();
             let c = o.counts[i];
             let m = median_ms[i].max(0.01);
             let mut prev = 0.0;
@@ -83,33 +83,24 @@ fn histogram(
                 let v = (c * frac).round().max(prev);
                 prev = v;
                 cum_b[k] += v;
-                series_b[k].push((t, cum_b[k]));
+                series_b[k].push(cum_b[k]);
             }
             cum_sum += c * m / 1000.0 * (sigma * sigma / 2.0).exp();
-            series_sum.push((t, (cum_sum * 1000.0).round() / 1000.0));
-            series_cnt.push((t, cum_b[bounds.len() - 1]));
+            series_sum.push((cum_sum * 1000.0).round() / 1000.0);
+            series_cnt.push(cum_b[bounds.len() - 1]);
         }
         for (k, b) in bounds.iter().enumerate() {
             let mut l = lab.clone();
             l.insert("__name__".into(), format!("{name}_bucket"));
             l.insert("le".into(), fmt_le(*b));
-            out.push(MetricSeries {
-                labels: l,
-                samples: std::mem::take(&mut series_b[k]),
-            });
+            out.push_grid(l, first, std::mem::take(&mut series_b[k]));
         }
         let mut l = lab.clone();
         l.insert("__name__".into(), format!("{name}_sum"));
-        out.push(MetricSeries {
-            labels: l,
-            samples: series_sum,
-        });
+        out.push_grid(l, first, series_sum);
         let mut l = lab;
         l.insert("__name__".into(), format!("{name}_count"));
-        out.push(MetricSeries {
-            labels: l,
-            samples: series_cnt,
-        });
+        out.push_grid(l, first, series_cnt);
     }
 }
 
@@ -132,13 +123,14 @@ fn split_codes(rng: &mut Rng, rps: &[f64], errs: &[Errs], step_s: f64) -> (Vec<f
     (ok, by_code)
 }
 
-fn gauge(out: &mut Vec<MetricSeries>, name: &str, base: &[(&str, &str)], samples: Vec<(i64, f64)>) {
-    if samples.is_empty() {
+/// A series of one value a step from step `first` on.
+fn gauge(out: &mut SeriesSet, name: &str, base: &[(&str, &str)], first: usize, values: Vec<f64>) {
+    if values.is_empty() {
         return;
     }
     let mut l = labels(base);
     l.insert("__name__".into(), name.to_string());
-    out.push(MetricSeries { labels: l, samples });
+    out.push_grid(l, first, values);
 }
 
 /// One outcome per status code: 200 for `ok`, then the error codes in order.
@@ -157,8 +149,11 @@ fn by_status(ok: Vec<f64>, by_code: Vec<Vec<f64>>) -> Vec<Outcome<'static>> {
 }
 
 /// Every series of the simulated system.
-pub fn render(d: &Dynamics, seed: u64) -> Vec<MetricSeries> {
-    let mut out = Vec::new();
+pub fn render(d: &Dynamics, seed: u64) -> SeriesSet {
+    let mut out = SeriesSet::on_grid(Grid {
+        start: d.start,
+        step_ms: d.step_ms,
+    });
     for (si, s) in d.svcs.iter().enumerate() {
         // One stream per service, drawn from by its server histogram and then its cache counters.
         let mut rng = Rng::keyed(seed, &format!("metrics/{}", s.name));
@@ -192,20 +187,22 @@ pub fn render(d: &Dynamics, seed: u64) -> Vec<MetricSeries> {
                 &mut out,
                 "kafka_consumergroup_lag",
                 &lbase,
+                0,
                 times(d, |i| lag[i].round()),
             );
         }
     }
+    out.shrink();
     out
 }
 
-/// One sample per step of the window.
-fn times(d: &Dynamics, f: impl Fn(usize) -> f64) -> Vec<(i64, f64)> {
-    (0..d.n).map(|i| (d.time(i).millis(), f(i))).collect()
+/// One value per step of the window.
+fn times(d: &Dynamics, f: impl Fn(usize) -> f64) -> Vec<f64> {
+    (0..d.n).map(f).collect()
 }
 
 /// The server side of a service's requests, by status code.
-fn server_requests(out: &mut Vec<MetricSeries>, d: &Dynamics, s: &Svc, rng: &mut Rng) {
+fn server_requests(out: &mut SeriesSet, d: &Dynamics, s: &Svc, rng: &mut Rng) {
     let svc = s.name.as_str();
     let route = format!("/api/{}", svc.split('-').next().unwrap_or(svc));
     let (ok, by_code) = split_codes(rng, &s.rps, &s.errs, d.step_s());
@@ -230,7 +227,7 @@ fn server_requests(out: &mut Vec<MetricSeries>, d: &Dynamics, s: &Svc, rng: &mut
 
 /// The client side of one call edge: answered calls by status code, and
 /// calls that never got an answer by error type.
-fn client_requests(out: &mut Vec<MetricSeries>, d: &Dynamics, s: &Svc, e: &Edge, seed: u64) {
+fn client_requests(out: &mut SeriesSet, d: &Dynamics, s: &Svc, e: &Edge, seed: u64) {
     let step_s = d.step_s();
     let svc = s.name.as_str();
     let peer = &d.svcs[e.to];
@@ -279,7 +276,7 @@ fn client_requests(out: &mut Vec<MetricSeries>, d: &Dynamics, s: &Svc, e: &Edge,
 }
 
 /// cAdvisor's series for one pod's container, and its restart count.
-fn container(out: &mut Vec<MetricSeries>, d: &Dynamics, s: &Svc, p: &Pod, seed: u64) {
+fn container(out: &mut SeriesSet, d: &Dynamics, s: &Svc, p: &Pod, seed: u64) {
     let step_s = d.step_s();
     let (svc, ns) = (s.name.as_str(), s.namespace.as_str());
     let mut r = Rng::keyed(seed, &format!("pod/{}", p.name));
@@ -301,7 +298,6 @@ fn container(out: &mut Vec<MetricSeries>, d: &Dynamics, s: &Svc, p: &Pod, seed: 
     let mut per_c = r.range(20_000.0, 200_000.0);
     let share = r.range(0.9, 1.1);
     for i in p.from_i..p.to_i.unwrap_or(d.n).min(d.n) {
-        let t = d.time(i).millis();
         let restarted = p.restarts.iter().any(|(k, _, _)| *k == i);
         if restarted {
             cpu_c = 0.0;
@@ -315,25 +311,26 @@ fn container(out: &mut Vec<MetricSeries>, d: &Dynamics, s: &Svc, p: &Pod, seed: 
         thr_c += (periods * s.throttle[i] * (1.0 + 0.1 * r.normal()))
             .clamp(0.0, periods)
             .round();
-        cpu.push((t, (cpu_c * 1000.0).round() / 1000.0));
-        per.push((t, per_c));
-        thr.push((t, thr_c));
-        mem.push((t, memory(s, p, i, &mut r).round()));
-        lim.push((t, s.mem_limit));
-        rst.push((t, p.restarts_before(i) as f64));
+        cpu.push((cpu_c * 1000.0).round() / 1000.0);
+        per.push(per_c);
+        thr.push(thr_c);
+        mem.push(memory(s, p, i, &mut r).round());
+        lim.push(s.mem_limit);
+        rst.push(p.restarts_before(i) as f64);
     }
-    gauge(out, "container_cpu_usage_seconds_total", &base, cpu);
-    gauge(out, "container_cpu_cfs_throttled_periods_total", &base, thr);
-    gauge(out, "container_cpu_cfs_periods_total", &base, per);
-    gauge(out, "container_memory_working_set_bytes", &base, mem);
-    gauge(out, "container_spec_memory_limit_bytes", &base, lim);
+    let first = p.from_i;
+    gauge(out, "container_cpu_usage_seconds_total", &base, first, cpu);
+    gauge(out, "container_cpu_cfs_throttled_periods_total", &base, first, thr);
+    gauge(out, "container_cpu_cfs_periods_total", &base, first, per);
+    gauge(out, "container_memory_working_set_bytes", &base, first, mem);
+    gauge(out, "container_spec_memory_limit_bytes", &base, first, lim);
     let kbase = [
         ("service", svc),
         ("namespace", ns),
         ("pod", p.name.as_str()),
         ("container", svc),
     ];
-    gauge(out, "kube_pod_container_status_restarts_total", &kbase, rst);
+    gauge(out, "kube_pod_container_status_restarts_total", &kbase, first, rst);
 }
 
 /// A pod's working set at step i: a sawtooth while leaking, little while crash-looping.
@@ -354,7 +351,7 @@ fn memory(s: &Svc, p: &Pod, i: usize, r: &mut Rng) -> f64 {
 }
 
 /// kube-state-metrics' replica counts.
-fn deployment(out: &mut Vec<MetricSeries>, d: &Dynamics, s: &Svc) {
+fn deployment(out: &mut SeriesSet, d: &Dynamics, s: &Svc) {
     let svc = s.name.as_str();
     let dbase = [
         ("service", svc),
@@ -365,18 +362,20 @@ fn deployment(out: &mut Vec<MetricSeries>, d: &Dynamics, s: &Svc) {
         out,
         "kube_deployment_status_replicas_available",
         &dbase,
+        0,
         times(d, |i| s.ready[i].round()),
     );
     gauge(
         out,
         "kube_deployment_spec_replicas",
         &dbase,
+        0,
         times(d, |i| s.desired[i] as f64),
     );
 }
 
 /// The kubelet's volume stats for the service's data volume.
-fn volume(out: &mut Vec<MetricSeries>, d: &Dynamics, s: &Svc, disk: &[f64]) {
+fn volume(out: &mut SeriesSet, d: &Dynamics, s: &Svc, disk: &[f64]) {
     let svc = s.name.as_str();
     let pvc = format!("data-{svc}-0");
     let vbase = [
@@ -388,18 +387,20 @@ fn volume(out: &mut Vec<MetricSeries>, d: &Dynamics, s: &Svc, disk: &[f64]) {
         out,
         "kubelet_volume_stats_used_bytes",
         &vbase,
+        0,
         times(d, |i| (disk[i].min(1.0) * s.disk_capacity).round()),
     );
     gauge(
         out,
         "kubelet_volume_stats_capacity_bytes",
         &vbase,
+        0,
         times(d, |_| s.disk_capacity),
     );
 }
 
 /// The postgres exporter's connection counts.
-fn connection_pool(out: &mut Vec<MetricSeries>, d: &Dynamics, s: &Svc) {
+fn connection_pool(out: &mut SeriesSet, d: &Dynamics, s: &Svc) {
     let (svc, ns) = (s.name.as_str(), s.namespace.as_str());
     let pbase = [
         ("service", svc),
@@ -407,13 +408,19 @@ fn connection_pool(out: &mut Vec<MetricSeries>, d: &Dynamics, s: &Svc) {
         ("datname", "app"),
         ("state", "active"),
     ];
-    gauge(out, "pg_stat_activity_count", &pbase, times(d, |i| s.pool_active[i]));
+    gauge(out, "pg_stat_activity_count", &pbase, 0, times(d, |i| s.pool_active[i]));
     let mbase = [("service", svc), ("namespace", ns)];
-    gauge(out, "pg_settings_max_connections", &mbase, times(d, |i| s.pool_max[i]));
+    gauge(
+        out,
+        "pg_settings_max_connections",
+        &mbase,
+        0,
+        times(d, |i| s.pool_max[i]),
+    );
 }
 
 /// The redis exporter's keyspace hits and misses, from the calls into the cache.
-fn cache(out: &mut Vec<MetricSeries>, d: &Dynamics, si: usize, s: &Svc, rng: &mut Rng) {
+fn cache(out: &mut SeriesSet, d: &Dynamics, si: usize, s: &Svc, rng: &mut Rng) {
     let step_s = d.step_s();
     let incoming: Vec<f64> = (0..d.n)
         .map(|i| d.edges.iter().filter(|e| e.to == si).map(|e| e.rps[i]).sum())
@@ -427,11 +434,10 @@ fn cache(out: &mut Vec<MetricSeries>, d: &Dynamics, si: usize, s: &Svc, rng: &mu
         let h = (total * s.hit_ratio[i]).round();
         hits += h;
         misses += total - h;
-        let t = d.time(i).millis();
-        hs.push((t, hits));
-        ms.push((t, misses));
+        hs.push(hits);
+        ms.push(misses);
     }
     let cbase = [("service", s.name.as_str()), ("namespace", s.namespace.as_str())];
-    gauge(out, "redis_keyspace_hits_total", &cbase, hs);
-    gauge(out, "redis_keyspace_misses_total", &cbase, ms);
+    gauge(out, "redis_keyspace_hits_total", &cbase, 0, hs);
+    gauge(out, "redis_keyspace_misses_total", &cbase, 0, ms);
 }

@@ -14,6 +14,7 @@ pub mod recorded;
 mod rng;
 pub mod scenario;
 pub mod series;
+pub mod synth;
 mod traces;
 
 use std::collections::{BTreeMap, HashMap};
@@ -56,7 +57,7 @@ impl Simulator {
             (!scenario.faults.is_empty() || scenario.recorded.is_none()).then(|| dynamics::simulate(&scenario));
         let (mut series, mut logs, mut spans, mut changes) = match &dynamics {
             Some(d) => (
-                SeriesSet::new(metrics::render(d, scenario.seed)),
+                metrics::render(d, scenario.seed),
                 logs::render(&scenario, d),
                 traces::render(d, scenario.seed),
                 d.changes
@@ -101,6 +102,9 @@ impl Simulator {
                 })
                 .collect();
         }
+        // Generation grows these by doubling; give the slack back.
+        logs.shrink_to_fit();
+        spans.shrink_to_fit();
         let mut traces: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, s) in spans.iter().enumerate() {
             traces.entry(s.trace_id.clone()).or_default().push(i);

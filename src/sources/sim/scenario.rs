@@ -22,7 +22,7 @@ pub mod limits {
     /// The largest scenario file, bytes.
     pub const FILE_BYTES: usize = 2 << 20;
     /// Services in one scenario.
-    pub const SERVICES: usize = 200;
+    pub const SERVICES: usize = 1_000;
     /// Pods: the sum of every service's replicas.
     pub const PODS: u64 = 5_000;
     /// Replicas of one service.
@@ -34,7 +34,7 @@ pub mod limits {
     /// Steps (samples per series) in the window.
     pub const STEPS: i64 = 20_000;
     /// Services times steps: what the simulator's memory and time grow with.
-    pub const SERVICE_STEPS: i64 = 50_000;
+    pub const SERVICE_STEPS: i64 = 250_000;
     /// Longest service or namespace name (a DNS label).
     pub const NAME: usize = 63;
 }

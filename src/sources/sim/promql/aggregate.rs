@@ -5,11 +5,12 @@
 use std::collections::HashMap;
 
 use promql_parser::parser::token::{self, TokenId};
-use promql_parser::parser::{AggregateExpr, LabelModifier};
+use promql_parser::parser::{AggregateExpr, Expr, LabelModifier, MatrixSelector};
 
 use super::eval::{Evaluator, Series, Val, finish_series};
-use super::gomath::{heap_fix, heap_push, kahan_inc};
-use super::parse::unwrap_parens;
+use super::functions::{Kernel, range_kernel};
+use super::gomath::{go_seconds, heap_fix, heap_push, kahan_inc};
+use super::parse::{is_range_function, matrix_arg, unwrap_parens};
 use super::{METRIC_NAME, PromqlError, Result};
 use crate::sources::telemetry::Labels;
 
@@ -32,36 +33,39 @@ impl Evaluator<'_> {
                 .aggregate_k(op == token::T_TOPK, &k, input, &grouping)
                 .map(Val::Vector);
         }
-        let input = self.eval_vector(unwrap_parens(&a.expr))?;
+        // Each group at each step adds its input series in input order, so
+        // the input can be read one series at a time.
         let mut index: HashMap<Labels, usize> = HashMap::new();
-        let mut out: Vec<Series> = Vec::new();
-        let group_of: Vec<usize> = input
-            .iter()
-            .map(|s| {
-                let key = grouping.labels(&s.labels);
-                *index.entry(key.clone()).or_insert_with(|| {
-                    out.push(Series {
-                        labels: key,
-                        vals: vec![None; self.n],
-                    });
-                    out.len() - 1
-                })
-            })
-            .collect();
-        let mut acc: Vec<Acc> = vec![Acc::default(); out.len()];
-        for i in 0..self.n {
-            acc.iter_mut().for_each(|a| a.seen = false);
-            for (s, &g) in input.iter().zip(&group_of) {
-                if let Some(f) = s.vals[i] {
-                    acc[g].add(op, f);
+        let mut acc: Vec<Vec<Acc>> = Vec::new();
+        let mut keys: Vec<Labels> = Vec::new();
+        let mut add = |key: Labels, vals: &[Option<f64>]| {
+            let g = *index.entry(key).or_insert_with_key(|k| {
+                keys.push(k.clone());
+                acc.push(vec![Acc::default(); self.n]);
+                acc.len() - 1
+            });
+            for (a, v) in acc[g].iter_mut().zip(vals) {
+                if let Some(f) = v {
+                    a.add(op, *f);
                 }
             }
-            for (g, a) in acc.iter().enumerate() {
-                if a.seen {
-                    out[g].vals[i] = Some(a.result(op));
+        };
+        match streamable(unwrap_parens(&a.expr)) {
+            Some((ms, kernel)) => self.each_range_fn(ms, kernel, |l, vals| add(grouping.labels_but_name(l), &vals)),
+            None => {
+                for s in self.eval_vector(unwrap_parens(&a.expr))? {
+                    add(grouping.labels(&s.labels), &s.vals);
                 }
             }
         }
+        let out = keys
+            .into_iter()
+            .zip(acc)
+            .map(|(labels, acc)| Series {
+                labels,
+                vals: acc.iter().map(|a| a.seen().then(|| a.result(op))).collect(),
+            })
+            .collect();
         Ok(Val::Vector(finish_series(out)))
     }
 
@@ -144,6 +148,20 @@ impl Evaluator<'_> {
     }
 }
 
+/// A range function over a selector of one metric name: its series can be
+/// aggregated as they are computed, without holding them all.
+fn streamable(e: &Expr) -> Option<(&MatrixSelector, Kernel)> {
+    let Expr::Call(c) = e else { return None };
+    if !is_range_function(c.func.name) {
+        return None;
+    }
+    let ms = matrix_arg(c)?;
+    if !Evaluator::streams_in_order(ms) {
+        return None;
+    }
+    Some((ms, range_kernel(c.func.name, go_seconds(ms.range))?))
+}
+
 /// Output labels of an aggregation group.
 pub(super) enum Grouping {
     By(Vec<String>),
@@ -156,6 +174,18 @@ impl Grouping {
             Some(LabelModifier::Include(ls)) => Grouping::By(ls.labels.clone()),
             Some(LabelModifier::Exclude(ls)) => Grouping::Without(ls.labels.clone()),
             None => Grouping::By(Vec::new()),
+        }
+    }
+
+    /// The group of a series whose name is about to be dropped.
+    fn labels_but_name(&self, l: &Labels) -> Labels {
+        match self {
+            Grouping::By(names) => l
+                .iter()
+                .filter(|(k, v)| !v.is_empty() && k.as_str() != METRIC_NAME && names.iter().any(|n| n == *k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            Grouping::Without(_) => self.labels(l),
         }
     }
 
@@ -175,26 +205,31 @@ impl Grouping {
     }
 }
 
-/// groupedAggregation for sum, avg, min, max and count.
-#[derive(Clone, Default)]
+/// groupedAggregation for sum, avg, min, max and count, for one group at one
+/// step. Kept small (24 bytes), as there is one per group and step: the count
+/// is a whole number, and once an average switches to an incremental mean
+/// the mean takes the sum's place.
+#[derive(Clone, Copy, Default)]
 struct Acc {
-    seen: bool,
+    /// The sum (the mean, once `incremental_mean`), or the min or max.
     value: f64,
-    mean: f64,
     kahan_c: f64,
-    count: f64,
+    /// Values added; zero means none seen yet.
+    count: u32,
     incremental_mean: bool,
 }
 
 impl Acc {
+    fn seen(&self) -> bool {
+        self.count > 0
+    }
+
     fn add(&mut self, op: TokenId, f: f64) {
-        if !self.seen {
+        if !self.seen() {
             *self = Acc {
-                seen: true,
                 value: f,
-                mean: f,
                 kahan_c: 0.0,
-                count: 1.0,
+                count: 1,
                 incremental_mean: false,
             };
             return;
@@ -204,7 +239,8 @@ impl Acc {
                 (self.value, self.kahan_c) = kahan_inc(f, self.value, self.kahan_c);
             }
             token::T_AVG => {
-                self.count += 1.0;
+                self.count += 1;
+                let count = f64::from(self.count);
                 if !self.incremental_mean {
                     let (v, c) = kahan_inc(f, self.value, self.kahan_c);
                     if !v.is_infinite() {
@@ -214,25 +250,26 @@ impl Acc {
                     }
                     // The sum would overflow: switch to an incremental mean.
                     self.incremental_mean = true;
-                    self.mean = self.value / (self.count - 1.0);
-                    self.kahan_c /= self.count - 1.0;
+                    self.value /= count - 1.0;
+                    self.kahan_c /= count - 1.0;
                 }
-                let q = (self.count - 1.0) / self.count;
-                (self.mean, self.kahan_c) = kahan_inc(f / self.count, q * self.mean, q * self.kahan_c);
+                let q = (count - 1.0) / count;
+                (self.value, self.kahan_c) = kahan_inc(f / count, q * self.value, q * self.kahan_c);
             }
             token::T_MAX if self.value < f || self.value.is_nan() => self.value = f,
             token::T_MIN if self.value > f || self.value.is_nan() => self.value = f,
-            token::T_COUNT => self.count += 1.0,
+            token::T_COUNT => self.count += 1,
             _ => {}
         }
     }
 
     fn result(&self, op: TokenId) -> f64 {
+        let count = f64::from(self.count);
         match op {
             token::T_SUM => self.value + self.kahan_c,
-            token::T_AVG if self.incremental_mean => self.mean + self.kahan_c,
-            token::T_AVG => self.value / self.count + self.kahan_c / self.count,
-            token::T_COUNT => self.count,
+            token::T_AVG if self.incremental_mean => self.value + self.kahan_c,
+            token::T_AVG => self.value / count + self.kahan_c / count,
+            token::T_COUNT => count,
             _ => self.value,
         }
     }

@@ -10,9 +10,8 @@ use promql_parser::parser::{Expr, token};
 use super::aggregate::Grouping;
 use super::eval::{Evaluator, Val};
 use super::parse::{check_supported, parse_query, parse_series_selector, type_name, unwrap_parens};
-use super::select::has_sample_in;
 use super::{PromqlError, Result};
-use crate::sources::sim::series::SeriesSet;
+use crate::sources::sim::series::{SeriesRef, SeriesSet};
 use crate::sources::telemetry::{InstantResult, Labels, MetricSeries};
 
 /// Prometheus refuses range queries with more points per series than this.
@@ -145,7 +144,7 @@ pub fn series(
     let mut out: BTreeSet<Labels> = BTreeSet::new();
     for sel in &selectors {
         for s in sel.candidates(set) {
-            if has_sample_in(&s.samples, start_ms, end_ms) && !out.contains(&s.labels) {
+            if s.samples.any_in(start_ms, end_ms) && !out.contains(s.labels) {
                 out.insert(s.labels.clone());
             }
         }
@@ -161,19 +160,19 @@ fn each_matching(
     matches: &[&str],
     start_ms: i64,
     end_ms: i64,
-    mut each: impl FnMut(&MetricSeries),
+    mut each: impl FnMut(SeriesRef<'_>),
 ) -> Result<()> {
     let selectors = matches
         .iter()
         .map(|m| parse_series_selector(m))
         .collect::<Result<Vec<_>>>()?;
-    let mut consider = |s: &MetricSeries| {
-        if has_sample_in(&s.samples, start_ms, end_ms) {
+    let mut consider = |s: SeriesRef<'_>| {
+        if s.samples.any_in(start_ms, end_ms) {
             each(s);
         }
     };
     if selectors.is_empty() {
-        set.all().iter().for_each(&mut consider);
+        set.iter().for_each(&mut consider);
     } else {
         for sel in &selectors {
             sel.candidates(set).into_iter().for_each(&mut consider);

@@ -15,6 +15,33 @@ use crate::sources::telemetry::Labels;
 /// Tolerance for ignoring floating point noise between classic buckets.
 const SMALL_DELTA_TOLERANCE: f64 = 1e-12;
 
+/// What a range function computes from the samples in one window
+/// `(mint, maxt]`, if it is one the evaluator knows.
+pub(super) type Kernel = Box<dyn Fn(&[(i64, f64)], i64, i64) -> Option<f64>>;
+
+pub(super) fn range_kernel(name: &str, range_secs: f64) -> Option<Kernel> {
+    Some(match name {
+        "rate" => Box::new(move |w: &[(i64, f64)], s: i64, e: i64| extrapolated_rate(w, s, e, range_secs, true, true)),
+        "increase" => {
+            Box::new(move |w: &[(i64, f64)], s: i64, e: i64| extrapolated_rate(w, s, e, range_secs, true, false))
+        }
+        "delta" => {
+            Box::new(move |w: &[(i64, f64)], s: i64, e: i64| extrapolated_rate(w, s, e, range_secs, false, false))
+        }
+        "irate" => Box::new(|w: &[(i64, f64)], _: i64, _: i64| irate(w)),
+        "avg_over_time" => Box::new(|w: &[(i64, f64)], _: i64, _: i64| Some(avg_over_time(w))),
+        "sum_over_time" => Box::new(|w: &[(i64, f64)], _: i64, _: i64| Some(sum_over_time(w))),
+        "count_over_time" => Box::new(|w: &[(i64, f64)], _: i64, _: i64| Some(w.len() as f64)),
+        "max_over_time" => {
+            Box::new(|w: &[(i64, f64)], _: i64, _: i64| Some(compare_over_time(w, |cur, best| cur > best)))
+        }
+        "min_over_time" => {
+            Box::new(|w: &[(i64, f64)], _: i64, _: i64| Some(compare_over_time(w, |cur, best| cur < best)))
+        }
+        _ => return None,
+    })
+}
+
 impl Evaluator<'_> {
     pub(super) fn eval_call(&self, c: &Call) -> Result<Val> {
         let name = c.func.name;
@@ -27,24 +54,9 @@ impl Evaluator<'_> {
         if is_range_function(name) {
             let ms = matrix_arg(c)
                 .ok_or_else(|| PromqlError::Eval(format!("expected a range vector selector in call to {name}")))?;
-            let range_secs = go_seconds(ms.range);
-            let series = match name {
-                "rate" => self.eval_range_fn(ms, |w, s, e| extrapolated_rate(w, s, e, range_secs, true, true))?,
-                "increase" => self.eval_range_fn(ms, |w, s, e| extrapolated_rate(w, s, e, range_secs, true, false))?,
-                "delta" => self.eval_range_fn(ms, |w, s, e| extrapolated_rate(w, s, e, range_secs, false, false))?,
-                "irate" => self.eval_range_fn(ms, |w, _, _| irate(w))?,
-                "avg_over_time" => self.eval_range_fn(ms, |w, _, _| Some(avg_over_time(w)))?,
-                "sum_over_time" => self.eval_range_fn(ms, |w, _, _| Some(sum_over_time(w)))?,
-                "count_over_time" => self.eval_range_fn(ms, |w, _, _| Some(w.len() as f64))?,
-                "max_over_time" => {
-                    self.eval_range_fn(ms, |w, _, _| Some(compare_over_time(w, |cur, best| cur > best)))?
-                }
-                "min_over_time" => {
-                    self.eval_range_fn(ms, |w, _, _| Some(compare_over_time(w, |cur, best| cur < best)))?
-                }
-                _ => return Err(PromqlError::Unsupported(format!("function `{name}`"))),
-            };
-            return Ok(Val::Vector(series));
+            let kernel = range_kernel(name, go_seconds(ms.range))
+                .ok_or_else(|| PromqlError::Unsupported(format!("function `{name}`")))?;
+            return Ok(Val::Vector(self.eval_range_fn(ms, kernel)?));
         }
         match name {
             "abs" => {

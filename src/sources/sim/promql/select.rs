@@ -11,8 +11,8 @@ use regex::Regex;
 
 use super::eval::{Evaluator, Series, drop_name, dup_labelset};
 use super::{METRIC_NAME, Result};
-use crate::sources::sim::series::SeriesSet;
-use crate::sources::telemetry::{Labels, MetricSeries};
+use crate::sources::sim::series::{Samples, SeriesRef, SeriesSet};
+use crate::sources::telemetry::Labels;
 
 /// Prometheus' default lookback delta.
 const LOOKBACK_MS: i64 = 5 * 60 * 1000;
@@ -106,10 +106,10 @@ impl CompiledSelector {
     }
 
     /// Matching series in insertion order (possibly several per label set).
-    pub(super) fn candidates<'a>(&self, set: &'a SeriesSet) -> Vec<&'a MetricSeries> {
+    pub(super) fn candidates<'a>(&self, set: &'a SeriesSet) -> Vec<SeriesRef<'a>> {
         match self.pinned_name() {
-            Some(name) => set.by_name(name).filter(|s| self.matches(&s.labels)).collect(),
-            None => set.all().iter().filter(|s| self.matches(&s.labels)).collect(),
+            Some(name) => set.by_name(name).filter(|s| self.matches(s.labels)).collect(),
+            None => set.iter().filter(|s| self.matches(s.labels)).collect(),
         }
     }
 }
@@ -118,14 +118,29 @@ impl CompiledSelector {
 /// would store them as one (a later-added series wins on equal timestamps).
 struct Selected<'a> {
     labels: &'a Labels,
-    samples: Cow<'a, [(i64, f64)]>,
+    samples: Picked<'a>,
+}
+
+enum Picked<'a> {
+    One(Samples<'a>),
+    Merged(Vec<(i64, f64)>),
+}
+
+impl Selected<'_> {
+    /// The samples as a slice, written into `buf` if they are not stored as one.
+    fn slice<'b>(&'b self, buf: &'b mut Vec<(i64, f64)>) -> &'b [(i64, f64)] {
+        match &self.samples {
+            Picked::One(s) => s.as_slice(buf),
+            Picked::Merged(v) => v,
+        }
+    }
 }
 
 /// Selected series, sorted by labels, one per label set.
 fn select<'a>(set: &'a SeriesSet, sel: &CompiledSelector) -> Vec<Selected<'a>> {
     let mut cands = sel.candidates(set);
     // Stable: equal label sets stay in insertion order for the merge below.
-    cands.sort_by(|a, b| a.labels.cmp(&b.labels));
+    cands.sort_by(|a, b| a.labels.cmp(b.labels));
     let mut out = Vec::with_capacity(cands.len());
     let mut i = 0;
     while i < cands.len() {
@@ -134,12 +149,12 @@ fn select<'a>(set: &'a SeriesSet, sel: &CompiledSelector) -> Vec<Selected<'a>> {
             j += 1;
         }
         let samples = if j - i == 1 {
-            Cow::Borrowed(cands[i].samples.as_slice())
+            Picked::One(cands[i].samples)
         } else {
-            Cow::Owned(merge_samples(&cands[i..j]))
+            Picked::Merged(merge_samples(&cands[i..j]))
         };
         out.push(Selected {
-            labels: &cands[i].labels,
+            labels: cands[i].labels,
             samples,
         });
         i = j;
@@ -147,11 +162,11 @@ fn select<'a>(set: &'a SeriesSet, sel: &CompiledSelector) -> Vec<Selected<'a>> {
     out
 }
 
-fn merge_samples(group: &[&MetricSeries]) -> Vec<(i64, f64)> {
+fn merge_samples(group: &[SeriesRef<'_>]) -> Vec<(i64, f64)> {
     let mut all: Vec<(i64, usize, f64)> = group
         .iter()
         .enumerate()
-        .flat_map(|(gi, s)| s.samples.iter().map(move |&(t, v)| (t, gi, v)))
+        .flat_map(|(gi, s)| s.samples.iter().map(move |(t, v)| (t, gi, v)))
         .collect();
     all.sort_by_key(|a| (a.0, a.1));
     let mut out: Vec<(i64, f64)> = Vec::with_capacity(all.len());
@@ -162,11 +177,6 @@ fn merge_samples(group: &[&MetricSeries]) -> Vec<(i64, f64)> {
         }
     }
     out
-}
-
-pub(super) fn has_sample_in(samples: &[(i64, f64)], start: i64, end: i64) -> bool {
-    let i = samples.partition_point(|p| p.0 < start);
-    i < samples.len() && samples[i].0 <= end
 }
 
 fn is_stale(v: f64) -> bool {
@@ -191,8 +201,9 @@ impl Evaluator<'_> {
         let sel = CompiledSelector::new(vs);
         let offset = offset_ms(vs.offset.as_ref());
         let mut out = Vec::new();
+        let mut buf = Vec::new();
         for s in select(self.set, &sel) {
-            let samples = &s.samples[..];
+            let samples = s.slice(&mut buf);
             let first_ref = self.ts(0) - offset;
             // Number of samples at or before the reference time; only grows.
             let mut idx = samples.partition_point(|p| p.0 <= first_ref);
@@ -230,16 +241,50 @@ impl Evaluator<'_> {
         ms: &MatrixSelector,
         f: impl Fn(&[(i64, f64)], i64, i64) -> Option<f64>,
     ) -> Result<Vec<Series>> {
+        let mut out = Vec::new();
+        self.each_range_fn(ms, f, |labels, vals| {
+            out.push(Series {
+                labels: drop_name(labels.clone()),
+                vals,
+            })
+        });
+        // Functions over range vectors reject duplicate output label sets
+        // regardless of the steps they occupy.
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        if out.windows(2).any(|w| w[0].labels == w[1].labels) {
+            return Err(dup_labelset());
+        }
+        Ok(out)
+    }
+
+    /// Whether [`Evaluator::each_range_fn`] over this selector hands out its
+    /// series in the order, and with the distinct label sets, that
+    /// [`Evaluator::eval_range_fn`] returns once the name is dropped: true
+    /// when every selected series has the same name.
+    pub(super) fn streams_in_order(ms: &MatrixSelector) -> bool {
+        CompiledSelector::new(&ms.vs).pinned_name().is_some()
+    }
+
+    /// [`Evaluator::eval_range_fn`] one series at a time, in selection order
+    /// (sorted by labels, name included), with the series' stored labels;
+    /// series without any value are skipped. Nothing is kept between series.
+    pub(super) fn each_range_fn(
+        &self,
+        ms: &MatrixSelector,
+        f: impl Fn(&[(i64, f64)], i64, i64) -> Option<f64>,
+        mut sink: impl FnMut(&Labels, Vec<Option<f64>>),
+    ) {
         let sel = CompiledSelector::new(&ms.vs);
         let offset = offset_ms(ms.vs.offset.as_ref());
         let range = duration_ms(ms.range);
-        let mut out = Vec::new();
+        let mut buf = Vec::new();
         for s in select(self.set, &sel) {
+            let samples = s.slice(&mut buf);
             // Staleness markers never enter a range.
-            let samples: Cow<[(i64, f64)]> = if s.samples.iter().any(|p| is_stale(p.1)) {
-                Cow::Owned(s.samples.iter().copied().filter(|p| !is_stale(p.1)).collect())
+            let samples: Cow<[(i64, f64)]> = if samples.iter().any(|p| is_stale(p.1)) {
+                Cow::Owned(samples.iter().copied().filter(|p| !is_stale(p.1)).collect())
             } else {
-                Cow::Borrowed(&s.samples[..])
+                Cow::Borrowed(samples)
             };
             let samples = &samples[..];
             let maxt0 = self.ts(0) - offset;
@@ -266,19 +311,9 @@ impl Evaluator<'_> {
                 }
             }
             if any {
-                out.push(Series {
-                    labels: drop_name(s.labels.clone()),
-                    vals,
-                });
+                sink(s.labels, vals);
             }
         }
-        // Functions over range vectors reject duplicate output label sets
-        // regardless of the steps they occupy.
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        if out.windows(2).any(|w| w[0].labels == w[1].labels) {
-            return Err(dup_labelset());
-        }
-        Ok(out)
     }
 }
 
