@@ -1,7 +1,7 @@
 //! The real binary in a real terminal: tmux at 100x30, driven as an on-call
 //! engineer would, then checked from `inquest feedback --json` and the store.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -9,159 +9,79 @@ use inquest::model::{BranchStatus, EventKind, GuidanceScope};
 use inquest::store::Store;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_inquest");
+mod common;
 
-struct Tmux {
-    session: String,
-    dir: PathBuf,
-}
-
-impl Tmux {
-    /// A session named for the test, with its own data and config directories;
-    /// `None` (the test skipped, loudly) where tmux is missing and not required.
-    fn prepare(tag: &str) -> Option<Tmux> {
-        if !have_tmux() {
-            assert!(
-                std::env::var_os("INQUEST_REQUIRE_TMUX").is_none(),
-                "tmux is required for this test"
-            );
-            eprintln!("skipped: tmux is not installed (.ci/run installs it)");
-            return None;
-        }
-        let name = format!("inquest-e2e{tag}-{}", std::process::id());
-        let dir = std::env::temp_dir().join(&name);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("config")).unwrap();
-        Some(Tmux { session: name, dir })
-    }
-
-    /// Starts `inquest ARGS` in a `width`x`height` terminal on the session's directories.
-    fn start(&self, args: &str, width: u16, height: u16) {
-        let command = format!(
-            "env INQUEST_DATA_DIR={} INQUEST_CONFIG_HOME={} USER=tester TERM=xterm-256color {BIN} {args}",
-            self.dir.display(),
-            self.dir.join("config").display(),
-        );
-        let (w, h) = (width.to_string(), height.to_string());
-        self.cmd(&["new-session", "-d", "-s", &self.session, "-x", &w, "-y", &h, &command]);
-    }
-
-    fn cmd(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux").args(args).output().expect("tmux runs");
-        String::from_utf8_lossy(&out.stdout).to_string()
-    }
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            self.cmd(&["send-keys", "-t", &self.session, k]);
-            std::thread::sleep(Duration::from_millis(120));
-        }
-    }
-    fn text(&self, s: &str) {
-        self.cmd(&["send-keys", "-t", &self.session, "-l", s]);
-        std::thread::sleep(Duration::from_millis(150));
-    }
-    fn screen(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-t", &self.session])
-    }
-    fn wait_for(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
-        let t0 = Instant::now();
-        loop {
-            let s = self.screen();
-            if f(&s) {
-                return s;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(40),
-                "timed out waiting for {what}; screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(150));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
-            .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn have_tmux() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
+use common::tmux::{BIN, Tmux};
 
 #[test]
 fn an_engineer_steers_grades_and_comments_in_the_cockpit() {
-    let Some(t) = Tmux::prepare("") else { return };
+    let Some(t) = Tmux::prepare("e2e") else { return };
     let dir = t.dir.clone();
-    t.start("demo --pace 600ms", 100, 30);
+    t.start("main", "demo --pace 600ms", &[], 100, 30);
 
     // The cockpit opens on the tree, the first branch selected.
-    let s = t.wait_for("the branch tree", |s| {
+    let s = t.wait_for("main", "the branch tree", |s| {
         s.contains("Branches") && s.contains("dependency-walk")
     });
     assert!(s.contains("CheckoutLatencyHigh"), "{s}");
 
     // Down to logs-first and guide it.
-    t.keys(&["j"]);
-    t.wait_for("logs-first's stream", |s| s.contains("Stream: logs-first"));
-    t.keys(&["i"]);
-    t.wait_for("the composer", |s| s.contains("Guidance for logs-first"));
-    t.text("look at orders-db connection errors");
-    t.keys(&["Enter"]);
-    t.wait_for("the guidance in the stream", |s| {
+    t.keys("main", &["j"]);
+    t.wait_for("main", "logs-first's stream", |s| s.contains("Stream: logs-first"));
+    t.keys("main", &["i"]);
+    t.wait_for("main", "the composer", |s| s.contains("Guidance for logs-first"));
+    t.text("main", "look at orders-db connection errors");
+    t.keys("main", &["Enter"]);
+    t.wait_for("main", "the guidance in the stream", |s| {
         s.contains("tester: look at orders-db")
     });
 
     // Down to traces-first and prune it, confirming.
-    t.keys(&["j"]);
-    t.wait_for("traces-first's stream", |s| s.contains("Stream: traces-first"));
-    t.keys(&["x"]);
-    t.wait_for("the prune dialog", |s| s.contains("Prune traces-first?"));
-    t.keys(&["y"]);
-    t.wait_for("traces-first pruned", |s| {
+    t.keys("main", &["j"]);
+    t.wait_for("main", "traces-first's stream", |s| s.contains("Stream: traces-first"));
+    t.keys("main", &["x"]);
+    t.wait_for("main", "the prune dialog", |s| s.contains("Prune traces-first?"));
+    t.keys("main", &["y"]);
+    t.wait_for("main", "traces-first pruned", |s| {
         s.lines().any(|l| l.contains("traces-first") && l.contains("pruned"))
     });
 
     // Back up and down the tree, then to logs-first, and wait for its log evidence.
-    t.keys(&["k", "k", "j"]);
-    t.wait_for("log lines as evidence", |s| {
+    t.keys("main", &["k", "k", "j"]);
+    t.wait_for("main", "log lines as evidence", |s| {
         s.contains("Stream: logs-first") && s.contains("lines in")
     });
 
     // Grade the top root cause as correct.
-    t.wait_for("a root cause", |s| s.contains("1. "));
-    t.keys(&["4", "y"]);
-    t.wait_for("the grade saved", |s| s.contains("saved: graded correct"));
+    t.wait_for("main", "a root cause", |s| s.contains("1. "));
+    t.keys("main", &["4", "y"]);
+    t.wait_for("main", "the grade saved", |s| s.contains("saved: graded correct"));
     // c right after the grade comments on it: one thread.
-    t.keys(&["c"]);
-    t.wait_for("the reply composer", |s| {
+    t.keys("main", &["c"]);
+    t.wait_for("main", "the reply composer", |s| {
         s.contains("Comment on your rating of root cause")
     });
-    t.text("the pool, as the config change says");
-    t.keys(&["Enter"]);
-    t.wait_for("the reply saved", |s| s.contains("saved: comment (in reply)"));
+    t.text("main", "the pool, as the config change says");
+    t.keys("main", &["Enter"]);
+    t.wait_for("main", "the reply saved", |s| s.contains("saved: comment (in reply)"));
 
     // Select two evidence lines and comment on them.
-    t.keys(&["3", "j", "v", "j", "c"]);
-    t.wait_for("the comment composer", |s| {
+    t.keys("main", &["3", "j", "v", "j", "c"]);
+    t.wait_for("main", "the comment composer", |s| {
         s.contains("Comment on evidence") && s.contains("lines 2-3")
     });
-    t.text("these two lines show the pool running dry");
-    t.keys(&["Enter"]);
-    t.wait_for("the comment saved", |s| s.contains("saved: comment on lines 2-3"));
+    t.text("main", "these two lines show the pool running dry");
+    t.keys("main", &["Enter"]);
+    t.wait_for("main", "the comment saved", |s| {
+        s.contains("saved: comment on lines 2-3")
+    });
 
     // q while it runs asks first.
-    t.keys(&["q"]);
-    t.wait_for("the quit question", |s| {
+    t.keys("main", &["q"]);
+    t.wait_for("main", "the quit question", |s| {
         s.contains("Stop it, or keep it running in the background?")
     });
-    t.keys(&["y"]);
+    t.keys("main", &["y"]);
     let store_path = dir.join("inquest.db");
     let t0 = Instant::now();
     let trace = loop {
@@ -284,55 +204,57 @@ fn check_store(db: &Path, dir: &Path, trace: &str) {
 
 #[test]
 fn a_malformed_theme_still_starts_with_a_visible_message() {
-    let Some(t) = Tmux::prepare("-theme") else { return };
+    let Some(t) = Tmux::prepare("e2e-theme") else { return };
     std::fs::write(
         t.dir.join("config/theme.toml"),
         "[tree]\nrunning = { fg = \"chartreuse-ish\" }\n",
     )
     .unwrap();
-    t.start("demo --pace 300ms", 100, 30);
-    let s = t.wait_for("the cockpit with a message", |s| {
+    t.start("main", "demo --pace 300ms", &[], 100, 30);
+    let s = t.wait_for("main", "the cockpit with a message", |s| {
         s.contains("Branches") && s.contains("theme.toml:2")
     });
     assert!(s.contains("chartreuse-ish"), "{s}");
-    t.keys(&["q"]);
+    t.keys("main", &["q"]);
 }
 
 #[test]
 fn budget_stop_detail_and_ctrl_c_in_the_real_cockpit() {
-    let Some(t) = Tmux::prepare("-ctl") else { return };
-    t.start("demo --pace 600ms --budget-calls 60", 80, 24);
-    t.wait_for("the cockpit", |s| s.contains("/60 calls"));
+    let Some(t) = Tmux::prepare("e2e-ctl") else { return };
+    t.start("main", "demo --pace 600ms --budget-calls 60", &[], 80, 24);
+    t.wait_for("main", "the cockpit", |s| s.contains("/60 calls"));
     // b raises the budget and the engine's answer is confirmed.
-    t.keys(&["b"]);
-    t.wait_for("the budget raised", |s| s.contains("budget raised to 90 tool calls"));
-    t.wait_for("the new limit in the status line", |s| s.contains("/90 calls"));
+    t.keys("main", &["b"]);
+    t.wait_for("main", "the budget raised", |s| {
+        s.contains("budget raised to 90 tool calls")
+    });
+    t.wait_for("main", "the new limit in the status line", |s| s.contains("/90 calls"));
     // Ctrl-C asks; n keeps it running.
-    t.keys(&["C-c"]);
-    t.wait_for("the stop question", |s| s.contains("Stop the investigation?"));
-    t.keys(&["n"]);
-    t.wait_for("the question gone", |s| !s.contains("Stop the investigation?"));
+    t.keys("main", &["C-c"]);
+    t.wait_for("main", "the stop question", |s| s.contains("Stop the investigation?"));
+    t.keys("main", &["n"]);
+    t.wait_for("main", "the question gone", |s| !s.contains("Stop the investigation?"));
     // Ctrl-C then y stops and keeps the review open.
-    t.wait_for("a root cause", |s| s.contains("1. "));
-    t.keys(&["C-c"]);
-    t.wait_for("the stop question", |s| s.contains("Stop the investigation?"));
-    t.keys(&["y"]);
-    t.wait_for("the investigation stopped", |s| s.contains("stopped"));
+    t.wait_for("main", "a root cause", |s| s.contains("1. "));
+    t.keys("main", &["C-c"]);
+    t.wait_for("main", "the stop question", |s| s.contains("Stop the investigation?"));
+    t.keys("main", &["y"]);
+    t.wait_for("main", "the investigation stopped", |s| s.contains("stopped"));
     // Enter on the top cause opens its detail; Esc returns.
-    t.keys(&["4", "Enter"]);
-    t.wait_for("the detail view", |s| {
+    t.keys("main", &["4", "Enter"]);
+    t.wait_for("main", "the detail view", |s| {
         s.contains("Root cause 1 of") && s.contains("Proposed by")
     });
-    t.keys(&["Escape"]);
-    t.wait_for("the panes again", |s| {
+    t.keys("main", &["Escape"]);
+    t.wait_for("main", "the panes again", |s| {
         s.contains("Root causes") && !s.contains("Proposed by")
     });
     // On a stopped investigation Ctrl-C wants a second press, then quits.
-    t.keys(&["C-c"]);
-    t.wait_for("the second-press hint", |s| s.contains("Ctrl-C again to quit"));
-    t.keys(&["C-c"]);
+    t.keys("main", &["C-c"]);
+    t.wait_for("main", "the second-press hint", |s| s.contains("Ctrl-C again to quit"));
+    t.keys("main", &["C-c"]);
     // The program ends, and with it the tmux session.
-    t.wait_for("the cockpit gone", |s| {
+    t.wait_for("main", "the cockpit gone", |s| {
         s.trim().is_empty() || s.contains("review it with: inquest open")
     });
 }
