@@ -6,6 +6,7 @@
 
 mod api;
 mod auth;
+mod changes;
 mod http;
 mod hub;
 mod lifecycle;
