@@ -103,6 +103,38 @@ mod tests {
         }
     }
 
+    struct Fixed(Result<Vec<Change>, SourceError>);
+
+    impl Backend for Fixed {
+        fn call<'a>(&'a self, _: &'a str, _: &'a Value) -> BoxFuture<'a, Result<ToolData, SourceError>> {
+            Box::pin(async move { self.0.clone().map(ToolData::Changes) })
+        }
+        fn describe(&self) -> String {
+            "fixed".into()
+        }
+        fn now(&self) -> Timestamp {
+            Timestamp(0)
+        }
+    }
+
+    fn down() -> Arc<dyn Backend> {
+        Arc::new(Fixed(Err(SourceError::Backend {
+            endpoint: "kubernetes".into(),
+            message: "HTTP 403: forbidden".into(),
+        })))
+    }
+
+    #[tokio::test]
+    async fn a_failing_source_leaves_the_others_answer_and_all_failing_is_an_error() {
+        let up: Arc<dyn Backend> = Arc::new(Fixed(Ok(vec![c(10, "a", "v1")])));
+        let m = Merged::new(vec![down(), up], "changes".into(), Timestamp(0));
+        let got = m.call("changes_list", &Value::Null).await.unwrap();
+        assert_eq!(got, ToolData::Changes(vec![c(10, "a", "v1")]));
+        let m = Merged::new(vec![down(), down()], "changes".into(), Timestamp(0));
+        let err = m.call("changes_list", &Value::Null).await.unwrap_err();
+        assert!(err.to_string().contains("403"), "{err}");
+    }
+
     #[test]
     fn timelines_merge_oldest_first_without_duplicates() {
         let m = merge(vec![

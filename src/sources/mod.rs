@@ -112,10 +112,7 @@ pub fn configured_with(
     mut changes: Vec<std::sync::Arc<dyn Backend>>,
 ) -> Result<router::Router, String> {
     use std::sync::Arc;
-    let label = match changes.is_empty() {
-        true => "changes merged".to_string(),
-        false => changes.iter().map(|c| c.describe()).collect::<Vec<_>>().join(" + "),
-    };
+    let mut names: Vec<String> = changes.iter().map(|c| c.describe()).collect();
     let mut r = router::Router::new(now);
     let mut any = false;
     if let Some(p) = &settings.sources.prometheus {
@@ -144,19 +141,22 @@ pub fn configured_with(
     if let Some(k) = &settings.sources.kubernetes {
         let client: Arc<dyn Backend> = Arc::new(k.client()?);
         changes.push(client.clone());
+        names.push("kubernetes".into());
         r = r.route("kubernetes", client);
         any = true;
     }
-    let posted = !changes.is_empty();
+    let beyond_sim = !changes.is_empty();
     if let Some(s) = &settings.sources.simulator {
         let sc = sim::Simulator::load(&s.scenario).map_err(|e| e.to_string())?;
         let sim: Arc<dyn Backend> = Arc::new(sim::Simulator::new(sc).map_err(|e| e.to_string())?);
         changes.push(sim.clone());
+        names.push("simulator".into());
         r = r.fallback(sim);
         any = true;
     }
     // The simulator alone answers its changes as the fallback, as before.
-    if posted {
+    if beyond_sim {
+        let label = format!("changes from {}", names.join(", "));
         r = r.route("changes", Arc::new(changes::Merged::new(changes, label, now)));
     }
     if !any {
