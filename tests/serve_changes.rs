@@ -211,3 +211,50 @@ fn an_alert_investigation_lists_the_deploy_a_pipeline_posted() {
         "the posted deploy is in the change timeline: {bodies:?}"
     );
 }
+
+#[test]
+fn inquest_run_alert_reads_the_changes_in_its_store() {
+    use inquest::model::Timestamp;
+    use inquest::store::{DB_FILE, RecordedChange, Store};
+    let dir = std::env::temp_dir().join(format!("inquest-changes-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        "[sources.simulator]\nscenario = \"checkout-db-pool\"\n",
+    )
+    .unwrap();
+    common::write_alert(&dir, "checkout-db-pool");
+    let alert: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("alert.json")).unwrap()).unwrap();
+    let start = Timestamp::parse_rfc3339(alert["startsAt"].as_str().unwrap()).unwrap();
+    let store = Store::open(dir.join("data").join(DB_FILE)).unwrap();
+    store
+        .add_changes(&[RecordedChange {
+            at: Timestamp(start.0 - 180_000_000_000),
+            service: "checkout".into(),
+            kind: "deploy".into(),
+            summary: "checkout rollout".into(),
+            version: Some("v7.77.7".into()),
+            author: "deploy-bot".into(),
+        }])
+        .unwrap();
+    drop(store);
+    let events = common::run_alert(&dir, &["--strategies", "changes-first"], &[]);
+    let started = events.iter().find(|e| e["type"] == "investigation_started").unwrap();
+    assert!(
+        started.to_string().contains("changes from posted changes, simulator"),
+        "{started}"
+    );
+    let timeline: Vec<String> = events
+        .iter()
+        .filter(|e| e["type"] == "evidence_added" && e["evidence"]["kind"] == "changes")
+        .map(|e| e["evidence"]["body"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        timeline
+            .iter()
+            .any(|b| b.contains("v7.77.7") && b.contains("posted by deploy-bot")),
+        "{timeline:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
