@@ -49,6 +49,25 @@ impl Server {
             },
         };
         let path = parts.uri.path().trim_end_matches('/');
+        if path == "/v1/changes" {
+            return match parts.method {
+                Method::GET => self.get_changes(parts).await,
+                Method::POST => {
+                    let length = parts
+                        .headers
+                        .get(hyper::header::CONTENT_LENGTH)
+                        .and_then(|v| v.to_str().ok());
+                    match self.body(length, body).await {
+                        Ok(b) => self.post_changes(&b, author).await,
+                        Err(r) => r,
+                    }
+                }
+                _ => not_found(format!(
+                    "no route {} /v1/changes: see GET/POST /v1/changes",
+                    parts.method
+                )),
+            };
+        }
         let Some(rest) = path.strip_prefix("/v1/investigations") else {
             return not_found(format!("no route {}", clean(path)));
         };

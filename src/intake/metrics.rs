@@ -51,8 +51,8 @@ impl Reason {
 }
 
 /// The API's routes, one label value each.
-const ROUTES: [&str; 8] = [
-    "list", "start", "get", "events", "commands", "feedback", "report", "other",
+const ROUTES: [&str; 9] = [
+    "list", "start", "get", "events", "commands", "feedback", "report", "changes", "other",
 ];
 
 /// The route label of an API request.
@@ -66,6 +66,7 @@ fn route(method: &hyper::Method, path: &str) -> usize {
         (["v1", "investigations", _, "commands"], _) => "commands",
         (["v1", "investigations", _, "feedback"], _) => "feedback",
         (["v1", "investigations", _, "report"], _) => "report",
+        (["v1", "changes"], _) => "changes",
         _ => "other",
     };
     ROUTES.iter().position(|r| *r == name).unwrap_or(ROUTES.len() - 1)

@@ -2,10 +2,11 @@
 //! webhooks v3 with their signature checked), stored in the intake queue
 //! before they are answered, investigated by a bounded pool of workers; and
 //! the investigations API (`/v1/investigations`) that starts, follows and
-//! steers them.
+//! steers them; and the changes CI/CD pipelines post (`/v1/changes`).
 
 mod api;
 mod auth;
+mod changes;
 mod http;
 mod hub;
 mod lifecycle;

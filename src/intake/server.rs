@@ -103,7 +103,7 @@ impl Server {
             }
             _ => reply(
                 StatusCode::NOT_FOUND,
-                json!({"error": "POST /alertmanager or /pagerduty; GET /healthz or /metrics; /v1/investigations"}),
+                json!({"error": "POST /alertmanager or /pagerduty; GET /healthz or /metrics; /v1/investigations, /v1/changes"}),
             ),
         })
     }

@@ -19,7 +19,7 @@ use crate::model::{InvestigationStatus, TraceId};
 use crate::sources::sim::Simulator;
 use crate::store::{Claimed, Simulated, Store};
 use crate::wire::sinks::Each;
-use crate::wire::{Launch, Options, SetupError, for_alert, for_scenario, launch};
+use crate::wire::{Launch, Options, SetupError, for_alert_with_store, for_scenario, launch};
 
 /// How often an idle worker looks at the queue even without a wake-up.
 const POLL: Duration = Duration::from_millis(500);
@@ -151,7 +151,7 @@ impl Pool {
         let opts = self.base.clone();
         let setup = match simulated {
             Some(sim) => simulated_setup(&sim, opts),
-            None => for_alert(alert, &self.settings, &opts).map(Launch::new),
+            None => for_alert_with_store(alert, &self.settings, &opts, Some(self.store_path.clone())).map(Launch::new),
         };
         let setup = match setup {
             Ok(s) => s,

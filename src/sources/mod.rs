@@ -3,6 +3,7 @@
 //! tools with the same data shapes, so reasoners never know which one it is.
 
 pub mod alertmanager;
+pub mod changes;
 pub mod http;
 pub mod jaeger;
 pub mod kubernetes;
@@ -100,7 +101,18 @@ pub fn required_str<'a>(args: &'a Value, key: &str) -> Result<&'a str, SourceErr
 
 /// The sources `config.toml` names, behind one router, looking back from `now`.
 pub fn configured(settings: &crate::config::Settings, now: crate::model::Timestamp) -> Result<router::Router, String> {
+    configured_with(settings, now, Vec::new())
+}
+
+/// The configured sources, with `changes` (e.g. the store's posted changes)
+/// answering `changes_list` beside any configured source that also does.
+pub fn configured_with(
+    settings: &crate::config::Settings,
+    now: crate::model::Timestamp,
+    mut changes: Vec<std::sync::Arc<dyn Backend>>,
+) -> Result<router::Router, String> {
     use std::sync::Arc;
+    let mut names: Vec<String> = changes.iter().map(|c| c.describe()).collect();
     let mut r = router::Router::new(now);
     let mut any = false;
     if let Some(p) = &settings.sources.prometheus {
@@ -127,13 +139,25 @@ pub fn configured(settings: &crate::config::Settings, now: crate::model::Timesta
         any = true;
     }
     if let Some(k) = &settings.sources.kubernetes {
-        r = r.route("kubernetes", Arc::new(k.client()?));
+        let client: Arc<dyn Backend> = Arc::new(k.client()?);
+        changes.push(client.clone());
+        names.push("kubernetes".into());
+        r = r.route("kubernetes", client);
         any = true;
     }
+    let beyond_sim = !changes.is_empty();
     if let Some(s) = &settings.sources.simulator {
         let sc = sim::Simulator::load(&s.scenario).map_err(|e| e.to_string())?;
-        r = r.fallback(Arc::new(sim::Simulator::new(sc).map_err(|e| e.to_string())?));
+        let sim: Arc<dyn Backend> = Arc::new(sim::Simulator::new(sc).map_err(|e| e.to_string())?);
+        changes.push(sim.clone());
+        names.push("simulator".into());
+        r = r.fallback(sim);
         any = true;
+    }
+    // The simulator alone answers its changes as the fallback, as before.
+    if beyond_sim {
+        let label = format!("changes from {}", names.join(", "));
+        r = r.route("changes", Arc::new(changes::Merged::new(changes, label, now)));
     }
     if !any {
         return Err(

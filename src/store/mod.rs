@@ -3,6 +3,7 @@
 
 mod anonymize;
 mod answers;
+mod changes;
 mod db;
 mod error;
 mod feedback;
@@ -19,6 +20,7 @@ mod writer;
 mod fixtures;
 
 pub use answers::ToolAnswer;
+pub use changes::RecordedChange;
 pub use db::{DB_FILE, Store};
 pub use error::StoreError;
 pub use investigations::InvestigationRow;

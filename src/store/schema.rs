@@ -162,6 +162,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     ALTER TABLE learned_guidance ADD COLUMN kind TEXT;
     "#,
+    // 9: changes posted by CI/CD pipelines (`POST /v1/changes`), redacted: when,
+    // on which service, of what kind, what, which version, by whom, when received.
+    r#"
+    CREATE TABLE changes (
+        id          INTEGER PRIMARY KEY,
+        at          INTEGER NOT NULL,
+        service     TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        summary     TEXT NOT NULL,
+        version     TEXT,
+        author      TEXT NOT NULL,
+        received_at INTEGER NOT NULL
+    );
+    CREATE INDEX changes_by_service ON changes (service, at);
+    CREATE INDEX changes_by_time ON changes (at);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -5,6 +5,7 @@
 //! investigations through [`launch`].
 
 pub mod bundle;
+pub mod changes;
 mod launch;
 pub mod link;
 pub mod record;
@@ -15,4 +16,6 @@ pub mod sinks;
 pub mod sse;
 
 pub use launch::{Launch, launch};
-pub use setup::{Options, Parts, SetupError, for_alert, for_backend, for_scenario, parts, strategies};
+pub use setup::{
+    Options, Parts, SetupError, for_alert, for_alert_with_store, for_backend, for_scenario, parts, strategies,
+};

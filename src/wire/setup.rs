@@ -205,9 +205,25 @@ pub fn for_backend(
 
 /// An alert investigated against the sources config.toml names. It looks back
 /// from just after the alert fired, or from now if that is sooner.
+/// The changes posted to the default store answer `changes_list` too, when that store exists.
 pub fn for_alert(alert: Alert, settings: &Settings, opts: &Options) -> Result<Setup, SetupError> {
+    let store = crate::store::Store::default_path().ok().filter(|p| p.exists());
+    for_alert_with_store(alert, settings, opts, store)
+}
+
+/// [`for_alert`] with the changes posted to the store at `store` (if any) among the change sources.
+pub fn for_alert_with_store(
+    alert: Alert,
+    settings: &Settings,
+    opts: &Options,
+    store: Option<std::path::PathBuf>,
+) -> Result<Setup, SetupError> {
     let now = Timestamp::now().min(alert.starts_at + LOOK_PAST_START_NS);
-    let router = crate::sources::configured(settings, now).map_err(SetupError::Sources)?;
+    let posted: Vec<Arc<dyn Backend>> = store
+        .map(|p| Arc::new(super::changes::Posted::new(p, now)) as Arc<dyn Backend>)
+        .into_iter()
+        .collect();
+    let router = crate::sources::configured_with(settings, now, posted).map_err(SetupError::Sources)?;
     for_backend(alert, Arc::new(router), now, opts)
 }
 

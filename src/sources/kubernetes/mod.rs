@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 mod credentials;
+mod rollouts;
 
 use credentials::{Bearer, ExecConfig};
 
@@ -297,10 +298,7 @@ impl Kubernetes {
     }
 
     async fn list(&self, path: &str, params: &[(&str, String)]) -> Result<Value, SourceError> {
-        let url = format!("{}{path}", self.server);
-        let body = self.get(path, params).await?;
-        let mut v: Value = serde_json::from_str(&body)
-            .map_err(|e| backend_err(&url, format!("not a Kubernetes list ({e}): {}", head(&body))))?;
+        let mut v = self.list_whole(path, params).await?;
         // Field-manager bookkeeping is noise for an investigation.
         if let Some(items) = v["items"].as_array_mut() {
             for it in items {
@@ -310,6 +308,53 @@ impl Kubernetes {
             }
         }
         Ok(v)
+    }
+
+    /// A list as the API server answers it, managedFields included.
+    async fn list_whole(&self, path: &str, params: &[(&str, String)]) -> Result<Value, SourceError> {
+        let url = format!("{}{path}", self.server);
+        let body = self.get(path, params).await?;
+        serde_json::from_str(&body)
+            .map_err(|e| backend_err(&url, format!("not a Kubernetes list ({e}): {}", head(&body))))
+    }
+
+    /// Rollout history and ConfigMap writes in the context's namespace (see
+    /// [`rollouts`]), from `start` to `end`, of one service or all. A kind the
+    /// account may not list is left out; only when none can be read is it an error.
+    async fn changes_list(&self, args: &Value) -> Result<ToolData, SourceError> {
+        let (start, end) = super::changes::range(args, Timestamp::now())?;
+        let ns = name(str_arg(args, "namespace").unwrap_or(&self.namespace), "namespace")?;
+        let apps = format!("/apis/apps/v1/namespaces/{ns}");
+        let (rs, deps, crs, cms) = (
+            self.list(&format!("{apps}/replicasets"), &[]).await,
+            self.list(&format!("{apps}/deployments"), &[]).await,
+            self.list(&format!("{apps}/controllerrevisions"), &[]).await,
+            self.list_whole(&format!("/api/v1/namespaces/{ns}/configmaps"), &[])
+                .await,
+        );
+        let mut changes = Vec::new();
+        let mut failed = Vec::new();
+        match rs {
+            Ok(rs) => changes.extend(rollouts::deployment_changes(&rs, deps.as_ref().unwrap_or(&Value::Null))),
+            Err(e) => failed.push(e),
+        }
+        match crs {
+            Ok(crs) => changes.extend(rollouts::controller_changes(&crs)),
+            Err(e) => failed.push(e),
+        }
+        match cms {
+            Ok(cms) => changes.extend(rollouts::configmap_changes(&cms)),
+            Err(e) => failed.push(e),
+        }
+        if failed.len() == 3 {
+            return Err(failed.swap_remove(0));
+        }
+        for e in &failed {
+            tracing::warn!(%e, "a Kubernetes change history could not be read");
+        }
+        let service = str_arg(args, "service");
+        changes.retain(|c| c.at >= start && c.at <= end && service.is_none_or(|s| c.service == s));
+        Ok(ToolData::Changes(super::changes::merge(vec![changes])))
     }
 }
 
@@ -382,6 +427,7 @@ impl Backend for Kubernetes {
                         .await?;
                     Ok(ToolData::Lines(body.lines().map(str::to_string).collect()))
                 }
+                "changes_list" => self.changes_list(args).await,
                 other => Err(SourceError::UnknownTool(other.to_string())),
             }
         })
