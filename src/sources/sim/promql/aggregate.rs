@@ -35,12 +35,12 @@ impl Evaluator<'_> {
         }
         // Each group at each step adds its input series in input order, so
         // the input can be read one series at a time.
+        // Each group's labels are kept once, as the index's key; the groups'
+        // first-seen order is recovered from their numbers at the end.
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let mut acc: Vec<Vec<Acc>> = Vec::new();
-        let mut keys: Vec<Labels> = Vec::new();
         let mut add = |key: Labels, vals: &[Option<f64>]| {
-            let g = *index.entry(key).or_insert_with_key(|k| {
-                keys.push(k.clone());
+            let g = *index.entry(key).or_insert_with(|| {
                 acc.push(vec![Acc::default(); self.n]);
                 acc.len() - 1
             });
@@ -58,8 +58,11 @@ impl Evaluator<'_> {
                 }
             }
         }
+        let mut keys: Vec<(Labels, usize)> = index.into_iter().collect();
+        keys.sort_unstable_by_key(|(_, g)| *g);
         let out = keys
             .into_iter()
+            .map(|(labels, _)| labels)
             .zip(acc)
             .map(|(labels, acc)| Series {
                 labels,
