@@ -119,6 +119,9 @@ impl Simulator {
         for (i, s) in spans.iter().enumerate() {
             traces.entry(s.trace_id.clone()).or_default().push(i);
         }
+        // Rendering freed the model and its scratch space; hand it back to
+        // the system rather than keep it resident for the investigation.
+        crate::heap::give_back();
         // The investigation looks back from two minutes after the alert.
         let now = (scenario.alert_time() + 120_000_000_000).min(scenario.end_time());
         Ok(Simulator {
