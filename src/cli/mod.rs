@@ -70,6 +70,7 @@ impl From<crate::store::StoreError> for Failure {
 }
 
 pub fn main() -> ExitCode {
+    crate::heap::limit_arenas();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -69,6 +69,7 @@ impl Simulator {
                 "exceeded maximum resolution of 11,000 points per timeseries; use a larger step".into(),
             ));
         }
+        let _one_at_a_time = self.promql_gate.lock().unwrap_or_else(|e| e.into_inner());
         promql::query_range(&self.series, q, start.millis(), end.millis(), step)
             .map(ToolData::Matrix)
             .map_err(|e| SourceError::Unsupported(e.to_string()))
@@ -77,6 +78,7 @@ impl Simulator {
     fn prom_query(&self, args: &Value) -> Result<ToolData, SourceError> {
         let q = required_str(args, "query")?;
         let t = time_arg(args, "time")?.unwrap_or(self.now).min(self.now);
+        let _one_at_a_time = self.promql_gate.lock().unwrap_or_else(|e| e.into_inner());
         promql::query_instant(&self.series, q, t.millis())
             .map(ToolData::Instant)
             .map_err(|e| SourceError::Unsupported(e.to_string()))

@@ -48,12 +48,19 @@ pub struct Simulator {
     now: Timestamp,
     /// Simulated backend latency per call, to make demos unfold at a human pace.
     pace: Option<(Duration, Duration)>,
+    /// Held while a PromQL query is evaluated: the simulator evaluates one
+    /// query at a time, like a Prometheus with a query concurrency of one.
+    /// Evaluation is CPU-bound work in this process, so running branches'
+    /// queries side by side buys little on a small machine, while their
+    /// aggregation accumulators (tens of MB each at 1,000 services) would
+    /// peak together. Answers do not depend on the order, only the memory.
+    promql_gate: std::sync::Mutex<()>,
 }
 
 impl Simulator {
     /// Generates all telemetry for a scenario. Deterministic for its seed.
     pub fn new(scenario: Scenario) -> Result<Self, ScenarioError> {
-        let dynamics =
+        let mut dynamics =
             (!scenario.faults.is_empty() || scenario.recorded.is_none()).then(|| dynamics::simulate(&scenario));
         let (mut series, mut logs, mut spans, mut changes) = match &dynamics {
             Some(d) => (
@@ -102,6 +109,9 @@ impl Simulator {
                 })
                 .collect();
         }
+        if let Some(d) = &mut dynamics {
+            d.keep_for_answers();
+        }
         // Generation grows these by doubling; give the slack back.
         logs.shrink_to_fit();
         spans.shrink_to_fit();
@@ -109,6 +119,9 @@ impl Simulator {
         for (i, s) in spans.iter().enumerate() {
             traces.entry(s.trace_id.clone()).or_default().push(i);
         }
+        // Rendering freed the model and its scratch space; hand it back to
+        // the system rather than keep it resident for the investigation.
+        crate::heap::give_back();
         // The investigation looks back from two minutes after the alert.
         let now = (scenario.alert_time() + 120_000_000_000).min(scenario.end_time());
         Ok(Simulator {
@@ -122,6 +135,7 @@ impl Simulator {
             changes,
             now,
             pace: None,
+            promql_gate: std::sync::Mutex::new(()),
         })
     }
 

@@ -205,6 +205,30 @@ impl Dynamics {
     pub fn edges_into(&self, s: usize) -> impl Iterator<Item = &Edge> {
         self.edges.iter().filter(move |e| e.to == s)
     }
+    /// Drops what only rendering reads, once metrics, logs and traces are
+    /// rendered: the edges and each service's per-step model (rates,
+    /// latencies, errors, resources). Answers afterwards read only the grid,
+    /// services' names, namespaces, pods, desired and ready replicas and
+    /// limits, and the Kubernetes events; at 1,000 services the rest is about
+    /// 100 MB held for nothing.
+    pub fn keep_for_answers(&mut self) {
+        self.edges = Vec::new();
+        for s in &mut self.svcs {
+            s.rps = Vec::new();
+            s.latency_ms = Vec::new();
+            s.self_ms = Vec::new();
+            s.errs = Vec::new();
+            s.own_errs = Vec::new();
+            s.cpu = Vec::new();
+            s.throttle = Vec::new();
+            s.disk = None;
+            s.pool_active = Vec::new();
+            s.pool_max = Vec::new();
+            s.hit_ratio = Vec::new();
+            s.lag = Vec::new();
+        }
+    }
+
     /// Index of the step at or before `t`, if within the window.
     pub fn step_at(&self, t: Timestamp) -> Option<usize> {
         if t < self.start {
