@@ -15,7 +15,12 @@
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const ARENA_MAX: i32 = 1;
 
-/// Caps malloc's arenas. Call first thing in `main`, before other threads
+/// Allocations from this size up get pages of their own (`M_MMAP_THRESHOLD`).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD: i32 = 256 << 10;
+
+/// Caps malloc's arenas (not for `serve`, which runs many investigations at
+/// once). Call first thing in `main`, before other threads
 /// start: arenas already made are kept.
 pub fn limit_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -23,6 +28,10 @@ pub fn limit_arenas() {
     // any positive count, and it is called before other threads allocate.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, ARENA_MAX);
+        // A fixed threshold: big buffers (query results, series blocks) are
+        // mapped and unmapped on their own, so freeing one gives it back at
+        // once instead of raising the dynamic threshold and keeping it.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
     }
 }
 

@@ -70,7 +70,6 @@ impl From<crate::store::StoreError> for Failure {
 }
 
 pub fn main() -> ExitCode {
-    crate::heap::limit_arenas();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -82,6 +81,11 @@ pub fn main() -> ExitCode {
             };
         }
     };
+    // One investigation at a time gains from one malloc arena; a server
+    // running many at once on many cores would queue on it.
+    if !matches!(cli.command, Some(Cmd::Serve { .. })) {
+        crate::heap::limit_arenas();
+    }
     if let Err(f) = install_redaction() {
         return finish(Err(f));
     }

@@ -17,6 +17,11 @@ use crate::tools::redact::Redactor;
 /// What a replay answers for a call the original investigation never made.
 pub const NOT_RECORDED: &str = "not recorded in the original trace";
 
+/// The largest answer kept for replay, as JSON: a bigger one (a query over a
+/// thousand services) is noted as not kept, and its call fails in a replay,
+/// so recording never holds an investigation's worth of huge answers.
+pub const MAX_KEPT_ANSWER: usize = 256 << 10;
+
 /// The arguments as canonical JSON: object keys sorted, no whitespace.
 pub fn canonical(args: &Value) -> String {
     // serde_json's maps are ordered by key.
@@ -46,11 +51,25 @@ impl Recording {
 
     fn keep(&self, tool: &str, args: &Value, r: &Result<ToolData, SourceError>) {
         let (ok, answer) = match r {
-            Ok(d) => match serde_json::to_value(d) {
-                Ok(mut v) => {
-                    self.redactor.redact_json(&mut v);
-                    (true, v.to_string())
-                }
+            // Measured as text first: only an answer small enough is parsed to be redacted.
+            Ok(d) => match serde_json::to_string(d) {
+                Ok(text) if text.len() > MAX_KEPT_ANSWER => (
+                    false,
+                    format!(
+                        "answer not kept for replay: {} bytes (at most {MAX_KEPT_ANSWER})",
+                        text.len()
+                    ),
+                ),
+                Ok(text) => match serde_json::from_str::<Value>(&text) {
+                    Ok(mut v) => {
+                        self.redactor.redact_json(&mut v);
+                        (true, v.to_string())
+                    }
+                    Err(e) => {
+                        tracing::warn!("tool answer of {tool} not kept: {e}");
+                        return;
+                    }
+                },
                 Err(e) => {
                     tracing::warn!("tool answer of {tool} not kept: {e}");
                     return;
