@@ -7,7 +7,6 @@ pub mod config;
 pub mod engine;
 pub mod eval;
 pub mod export;
-pub mod heap;
 pub mod intake;
 pub mod model;
 pub mod reason;

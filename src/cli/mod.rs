@@ -84,7 +84,7 @@ pub fn main() -> ExitCode {
     // One investigation at a time gains from one malloc arena; a server
     // running many at once on many cores would queue on it.
     if !matches!(cli.command, Some(Cmd::Serve { .. })) {
-        crate::heap::limit_arenas();
+        crate::sources::heap::limit_arenas();
     }
     if let Err(f) = install_redaction() {
         return finish(Err(f));

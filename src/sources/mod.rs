@@ -4,6 +4,7 @@
 
 pub mod alertmanager;
 pub mod changes;
+pub mod heap;
 pub mod http;
 pub mod jaeger;
 pub mod kubernetes;

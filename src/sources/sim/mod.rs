@@ -121,7 +121,7 @@ impl Simulator {
         }
         // Rendering freed the model and its scratch space; hand it back to
         // the system rather than keep it resident for the investigation.
-        crate::heap::give_back();
+        crate::sources::heap::give_back();
         // The investigation looks back from two minutes after the alert.
         let now = (scenario.alert_time() + 120_000_000_000).min(scenario.end_time());
         Ok(Simulator {
