@@ -588,7 +588,7 @@ mod tests {
     use super::*;
     use crate::model::{
         Alert, BranchStatus, Budget, EVENT_VERSION, Event, EventKind, Evidence, EvidenceKind, FaultKind, GuidanceScope,
-        Highlight, Hypothesis, RootCause, TraceId,
+        Highlight, Hypothesis, RootCause, SourcesRead, TraceId, Unavailable,
     };
 
     struct Builder {
@@ -824,6 +824,7 @@ mod tests {
                 tool_calls: 2,
                 tokens: 0,
                 elapsed_ms: 134_000,
+                sources: SourcesRead::default(),
             },
         );
         Fixture {

@@ -174,6 +174,9 @@ pub enum EventKind {
     },
     ConclusionUpdated {
         root_causes: Vec<RootCause>,
+        /// The sources the conclusion rests on and those that could not be read.
+        #[serde(default, skip_serializing_if = "SourcesRead::is_empty")]
+        sources: SourcesRead,
     },
     InvestigationFinished {
         status: InvestigationStatus,
@@ -181,7 +184,60 @@ pub enum EventKind {
         tool_calls: u32,
         tokens: u64,
         elapsed_ms: u64,
+        /// The sources the conclusion rests on and those that could not be read.
+        #[serde(default, skip_serializing_if = "SourcesRead::is_empty")]
+        sources: SourcesRead,
     },
+}
+
+/// Which sources (tool families: `prometheus`, `loki`, `kubernetes`, `traces`,
+/// `changes`) answered at least one call, and which were called but never answered.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourcesRead {
+    #[serde(default)]
+    pub read: Vec<String>,
+    #[serde(default)]
+    pub unavailable: Vec<Unavailable>,
+}
+
+/// A source every call to which failed, with the first failure's cause.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unavailable {
+    pub source: String,
+    pub cause: String,
+}
+
+impl SourcesRead {
+    pub fn is_empty(&self) -> bool {
+        self.read.is_empty() && self.unavailable.is_empty()
+    }
+
+    /// Records one finished call to `source`: an answer makes it read, a
+    /// failure makes it unavailable unless some other call to it answered.
+    pub fn record(&mut self, source: &str, answered: bool, cause: &str) {
+        if answered {
+            self.unavailable.retain(|u| u.source != source);
+            if !self.read.iter().any(|r| r == source) {
+                self.read.push(source.to_string());
+                self.read.sort();
+            }
+        } else if !self.read.iter().any(|r| r == source) && !self.unavailable.iter().any(|u| u.source == source) {
+            self.unavailable.push(Unavailable {
+                source: source.to_string(),
+                cause: cause.to_string(),
+            });
+            self.unavailable.sort_by(|a, b| a.source.cmp(&b.source));
+        }
+    }
+
+    /// `could not read: kubernetes, traces`, or nothing when every source called answered.
+    pub fn unavailable_line(&self) -> Option<String> {
+        if self.unavailable.is_empty() {
+            return None;
+        }
+        let names: Vec<&str> = self.unavailable.iter().map(|u| u.source.as_str()).collect();
+        Some(format!("could not read: {}", names.join(", ")))
+    }
 }
 
 impl EventKind {
