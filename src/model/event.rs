@@ -230,6 +230,23 @@ impl SourcesRead {
         }
     }
 
+    /// `read loki, prometheus; could not read kubernetes (<cause>), traces (<cause>)`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.read.is_empty() {
+            parts.push(format!("read {}", self.read.join(", ")));
+        }
+        if !self.unavailable.is_empty() {
+            let unread: Vec<String> = self
+                .unavailable
+                .iter()
+                .map(|u| format!("{} ({})", u.source, u.cause))
+                .collect();
+            parts.push(format!("could not read {}", unread.join(", ")));
+        }
+        parts.join("; ")
+    }
+
     /// `could not read: kubernetes, traces`, or nothing when every source called answered.
     pub fn unavailable_line(&self) -> Option<String> {
         if self.unavailable.is_empty() {
