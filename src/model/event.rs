@@ -316,3 +316,55 @@ pub fn kind_phrase(k: FaultKind) -> &'static str {
         FaultKind::QueueBacklog => "a queue backlog",
     }
 }
+
+#[cfg(test)]
+mod sources_tests {
+    use super::*;
+
+    #[test]
+    fn one_answer_makes_a_source_read_and_only_sources_never_answering_are_unavailable() {
+        let mut s = SourcesRead::default();
+        s.record("traces", false, "jaeger: HTTP 500");
+        s.record("traces", false, "timed out after 800 ms");
+        s.record("kubernetes", false, "no kubernetes source is configured");
+        s.record("prometheus", true, "");
+        s.record("loki", false, "timed out");
+        s.record("loki", true, "");
+        s.record("prometheus", false, "HTTP 503");
+        assert_eq!(s.read, ["loki", "prometheus"]);
+        let un: Vec<(&str, &str)> = s
+            .unavailable
+            .iter()
+            .map(|u| (u.source.as_str(), u.cause.as_str()))
+            .collect();
+        assert_eq!(
+            un,
+            [
+                ("kubernetes", "no kubernetes source is configured"),
+                ("traces", "jaeger: HTTP 500")
+            ]
+        );
+        assert_eq!(
+            s.unavailable_line().as_deref(),
+            Some("could not read: kubernetes, traces")
+        );
+        assert_eq!(
+            s.describe(),
+            "read loki, prometheus; could not read kubernetes (no kubernetes source is configured), traces (jaeger: HTTP 500)"
+        );
+    }
+
+    #[test]
+    fn older_conclusions_without_sources_still_load_and_empty_ones_are_not_written() {
+        let old = r#"{"type":"conclusion_updated","root_causes":[]}"#;
+        let k: EventKind = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            k,
+            EventKind::ConclusionUpdated {
+                root_causes: vec![],
+                sources: SourcesRead::default()
+            }
+        );
+        assert_eq!(serde_json::to_string(&k).unwrap(), old);
+    }
+}
