@@ -31,6 +31,7 @@ fn event(trace: TraceId, root: SpanId, seq: u64) -> Event {
             tool_calls: 0,
             tokens: 0,
             elapsed_ms: 0,
+            sources: Default::default(),
         }
     } else {
         EventKind::ThoughtDelta {

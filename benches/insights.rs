@@ -154,7 +154,15 @@ fn investigation(n: usize) -> (Vec<Event>, Vec<SpanId>) {
         });
         hyps.push(hyp);
         let root_causes = causes.clone();
-        push(root, None, EventKind::ConclusionUpdated { root_causes }, &mut out);
+        push(
+            root,
+            None,
+            EventKind::ConclusionUpdated {
+                root_causes,
+                sources: Default::default(),
+            },
+            &mut out,
+        );
     }
     let finished = EventKind::InvestigationFinished {
         status: InvestigationStatus::Done,
@@ -162,6 +170,7 @@ fn investigation(n: usize) -> (Vec<Event>, Vec<SpanId>) {
         tool_calls: 48,
         tokens: 24_000,
         elapsed_ms: 60_000,
+        sources: Default::default(),
     };
     push(root, None, finished, &mut out);
     (out, hyps)

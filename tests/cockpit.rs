@@ -1130,3 +1130,29 @@ fn a_review_replays_event_by_event_and_call_by_call() {
     key(&mut live, KeyCode::Char('['));
     assert!(live.replay.is_none());
 }
+
+#[test]
+fn the_causes_pane_says_which_sources_could_not_be_read() {
+    let mut all = events();
+    let mut a = app(&all, false);
+    assert!(!screen(&mut a, 120, 40).contains("could not read"));
+    let Some(EventKind::InvestigationFinished { sources, .. }) = all.last_mut().map(|e| &mut e.kind) else {
+        panic!("the run finishes");
+    };
+    let mut unread = inquest::model::SourcesRead::default();
+    for (source, cause) in [
+        ("traces", "HTTP 500"),
+        ("kubernetes", "no kubernetes source is configured"),
+    ] {
+        unread.record(source, false, cause);
+    }
+    unread.record("prometheus", true, "");
+    *sources = unread;
+    let mut a = app(&all, false);
+    let s = screen(&mut a, 120, 40);
+    let warn = s
+        .find("could not read: kubernetes, traces")
+        .unwrap_or_else(|| panic!("{s}"));
+    let first = s.find("1. ").unwrap_or_else(|| panic!("{s}"));
+    assert!(warn < first, "the warning heads the causes it qualifies:\n{s}");
+}

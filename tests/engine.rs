@@ -114,7 +114,7 @@ async fn prune_stops_a_branch_at_once_and_its_hypotheses_leave() {
     .await;
     // Wait until the victim's hypothesis is part of the conclusion.
     wait_for(&mut rx, |e| match &e.kind {
-        EventKind::ConclusionUpdated { root_causes } => root_causes.iter().any(|r| r.branches.contains(&victim)),
+        EventKind::ConclusionUpdated { root_causes, .. } => root_causes.iter().any(|r| r.branches.contains(&victim)),
         _ => false,
     })
     .await;
@@ -135,7 +135,7 @@ async fn prune_stops_a_branch_at_once_and_its_hypotheses_leave() {
     assert!(latency < Duration::from_millis(100), "prune took {latency:?}");
     // The next conclusion no longer rests on the pruned branch.
     let next = wait_for(&mut rx, |e| matches!(e.kind, EventKind::ConclusionUpdated { .. })).await;
-    let EventKind::ConclusionUpdated { root_causes } = &next.kind else {
+    let EventKind::ConclusionUpdated { root_causes, .. } = &next.kind else {
         unreachable!()
     };
     assert!(

@@ -143,6 +143,12 @@ fn an_investigation_reaches_a_collector_as_one_trace_with_its_feedback() {
         attr(roots[0], "inquest.root_cause.1.service").unwrap()["stringValue"],
         top["service"]
     );
+    // Every source answered in the simulated run: all read, none unavailable.
+    let read = attr(roots[0], "inquest.sources.read").unwrap()["stringValue"]
+        .as_str()
+        .unwrap();
+    assert!(read.split(',').any(|s| s == "prometheus"), "{read}");
+    assert!(attr(roots[0], "inquest.sources.unavailable").is_none());
     assert!(
         spans
             .iter()

@@ -491,6 +491,34 @@ fn in_the_hybrid_a_model_that_proposes_nothing_leaves_the_statistical_causes_sta
 }
 
 #[test]
+fn in_the_hybrid_the_model_is_told_which_source_could_not_be_read() {
+    let s = Arc::new(Server {
+        prose: true,
+        ..Default::default()
+    });
+    let port = serve(s.clone());
+    let jaeger = common::serve(|_req| async { common::Reply::new(500, "storage unavailable") });
+    let extra = format!("\n[sources.jaeger]\nurl = \"http://127.0.0.1:{jaeger}\"\ntimeout = \"800ms\"\n");
+    let dir = setup("hybrid-unread", port, &extra);
+    let events = run(&dir, "hybrid", "traces-first");
+    let bodies = s.bodies.lock().unwrap().clone();
+    let opening = bodies[0]["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        opening.contains("Could not read traces:")
+            && opening.contains("Nothing on this board speaks for or against it."),
+        "{opening}"
+    );
+    assert!(!opening.contains("Could not read prometheus"), "{opening}");
+    let th = thoughts(&events);
+    assert!(
+        th.iter().any(|t| t.starts_with("Traces: could not read traces:")),
+        "{th:#?}"
+    );
+    assert!(!th.iter().any(|t| t.contains("nothing sampled")), "{th:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_stream_that_dies_half_way_is_asked_again() {
     let s = Arc::new(Server {
         die_first: true,

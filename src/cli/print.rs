@@ -136,6 +136,9 @@ pub(super) fn print_summary(s: &InvestigationState, label: &str, saved: bool) {
             );
         }
     }
+    if !s.sources.is_empty() {
+        let _ = writeln!(out, "\nSources: {}", truncate(&clean(&s.sources.describe()), 300));
+    }
     if !s.guidance_steps.is_empty() {
         let _ = writeln!(out, "\nGuidance");
         for g in &s.guidance_steps {

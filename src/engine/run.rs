@@ -16,11 +16,13 @@ use super::conclusion::{BranchHypotheses, merge};
 use super::sink::EventSink;
 use crate::model::{
     Alert, Allotment, Authored, BranchStatus, Budget, CallStatus, Command, EVENT_VERSION, Event, EventKind,
-    GuidanceScope, InvestigationState, InvestigationStatus, RootCause, Scope, SpanId, StrategyRecord, Timestamp,
-    TraceId,
+    GuidanceScope, InvestigationState, InvestigationStatus, RootCause, Scope, SourcesRead, SpanId, StrategyRecord,
+    Timestamp, TraceId,
 };
 use crate::reason::{BranchCtx, BranchEnd, Reasoner};
-use crate::tools::{Guard, Strategy};
+use crate::sources::router::family;
+use crate::tools::redact::Redactor;
+use crate::tools::{Guard, Strategy, sanitize};
 
 /// Everything an investigation starts from.
 pub struct Setup {
@@ -117,6 +119,8 @@ struct Orch {
     now: Timestamp,
     author: String,
     conclusion: Vec<RootCause>,
+    /// Which sources answered and which never did, for the conclusion.
+    sources: SourcesRead,
 }
 
 /// Starts an investigation on the current tokio runtime.
@@ -153,6 +157,7 @@ pub fn start(setup: Setup, sinks: Vec<Box<dyn EventSink>>) -> Running {
         now: setup.now,
         author: setup.author.clone(),
         conclusion: Vec::new(),
+        sources: SourcesRead::default(),
     };
     let handle = tokio::spawn(async move {
         orch.emit(
@@ -344,7 +349,15 @@ impl Orch {
         let next = merge(&hyps, &guidance, CONCLUSION_SIZE);
         if next != self.conclusion {
             self.conclusion = next.clone();
-            self.emit(self.root, None, EventKind::ConclusionUpdated { root_causes: next });
+            let sources = self.sources.clone();
+            self.emit(
+                self.root,
+                None,
+                EventKind::ConclusionUpdated {
+                    root_causes: next,
+                    sources,
+                },
+            );
         }
     }
 
@@ -558,6 +571,7 @@ impl Orch {
             tool_calls: self.shared.tool_calls.load(Ordering::SeqCst),
             tokens: self.shared.tokens.load(Ordering::SeqCst),
             elapsed_ms: self.shared.elapsed_ms(),
+            sources: self.sources.clone(),
         };
         self.emit(self.root, None, kind);
     }
@@ -590,9 +604,16 @@ impl Orch {
                     b.inflight = Some((span, tool.clone()));
                 }
             }
-            EventKind::ToolCallFinished { .. } => {
+            EventKind::ToolCallFinished {
+                tool, status, error, ..
+            } => {
                 if let Some(b) = self.branches.iter_mut().find(|b| Some(b.span) == parent) {
                     b.inflight = None;
+                }
+                // A call the guard refused says nothing about its source.
+                if *status != CallStatus::Refused {
+                    let cause = error.as_deref().map(cause_of).unwrap_or_default();
+                    self.sources.record(family(tool), *status == CallStatus::Ok, &cause);
                 }
             }
             _ => {}
@@ -617,5 +638,15 @@ impl Orch {
             Err(BranchEnd::Failed(r)) => self.set_status(branch, BranchStatus::Failed, Some(r)),
         }
         self.update_conclusion();
+    }
+}
+
+/// A failure's cause as the conclusion shows it: one clean line, not too long.
+fn cause_of(error: &str) -> String {
+    let clean = Redactor::new().redact(&sanitize::clean(error));
+    let line = clean.lines().next().unwrap_or("").trim();
+    match line.char_indices().nth(160) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line.to_string(),
     }
 }

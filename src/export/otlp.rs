@@ -117,6 +117,13 @@ impl Builder<'_> {
             root_attrs.push(d(&format!("{p}.confidence"), rc.confidence));
             root_attrs.push(s(&format!("{p}.statement"), self.text(&rc.statement)));
         }
+        if !st.sources.read.is_empty() {
+            root_attrs.push(s("inquest.sources.read", st.sources.read.join(",")));
+        }
+        if !st.sources.unavailable.is_empty() {
+            let names: Vec<&str> = st.sources.unavailable.iter().map(|u| u.source.as_str()).collect();
+            root_attrs.push(s("inquest.sources.unavailable", names.join(",")));
+        }
         let failed = (st.status == InvestigationStatus::Failed).then_some("the investigation failed");
         let name = format!("invoke_workflow investigate {}", self.text(&st.alert.name));
         self.span(st.root_span, None, &name, st.started_at.0, end, root_attrs, failed);

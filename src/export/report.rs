@@ -91,6 +91,9 @@ fn summary(out: &mut String, st: &InvestigationState) {
         ("Source", inline(&st.source)),
         ("Tool calls", st.tool_calls.to_string()),
     ];
+    if !st.sources.is_empty() {
+        rows.push(("Sources", inline(&st.sources.describe())));
+    }
     if st.tokens > 0 {
         let tokens = if st.estimated_tokens > 0 {
             format!(
@@ -116,6 +119,14 @@ fn summary(out: &mut String, st: &InvestigationState) {
 
 fn root_causes(out: &mut String, st: &InvestigationState, feedback: &[Feedback]) {
     out.push_str("## Root causes\n\n");
+    if !st.sources.unavailable.is_empty() {
+        let names: Vec<&str> = st.sources.unavailable.iter().map(|u| u.source.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "_Could not read {}: the causes below rest only on the sources that answered._\n",
+            inline(&names.join(", "))
+        );
+    }
     if st.root_causes.is_empty() {
         out.push_str(if st.status == InvestigationStatus::Running {
             "No root cause yet: the investigation is still running.\n\n"
@@ -588,7 +599,7 @@ mod tests {
     use super::*;
     use crate::model::{
         Alert, BranchStatus, Budget, EVENT_VERSION, Event, EventKind, Evidence, EvidenceKind, FaultKind, GuidanceScope,
-        Highlight, Hypothesis, RootCause, TraceId,
+        Highlight, Hypothesis, RootCause, SourcesRead, TraceId, Unavailable,
     };
 
     struct Builder {
@@ -824,6 +835,7 @@ mod tests {
                 tool_calls: 2,
                 tokens: 0,
                 elapsed_ms: 134_000,
+                sources: SourcesRead::default(),
             },
         );
         Fixture {
@@ -966,6 +978,44 @@ mod tests {
         assert!(md.contains("No root cause yet"), "{md}");
         assert!(md.contains("| Elapsed | still running |"), "{md}");
         assert!(!md.contains("## Feedback"));
+    }
+
+    #[test]
+    fn the_report_names_the_sources_read_and_those_that_could_not_be() {
+        let fx = fixture();
+        let mut st = fx.state;
+        let md = markdown(&st, &[]);
+        assert!(
+            !md.contains("| Sources |"),
+            "no line without the field (older traces): {md}"
+        );
+        st.sources = SourcesRead {
+            read: vec!["loki".into(), "prometheus".into()],
+            unavailable: vec![
+                Unavailable {
+                    source: "kubernetes".into(),
+                    cause: "no kubernetes source is configured".into(),
+                },
+                Unavailable {
+                    source: "traces".into(),
+                    cause: "http://jaeger:16686: HTTP 500 | \u{1b}[2J".into(),
+                },
+            ],
+        };
+        let md = markdown(&st, &[]);
+        assert!(
+            md.contains(
+                "| Sources | read loki, prometheus; could not read kubernetes (no kubernetes source is configured), \
+                 traces (http://jaeger:16686: HTTP 500 \\| ␛\\[2J) |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "_Could not read kubernetes, traces: the causes below rest only on the sources that answered._"
+            ),
+            "{md}"
+        );
     }
 
     #[test]

@@ -174,6 +174,9 @@ pub enum EventKind {
     },
     ConclusionUpdated {
         root_causes: Vec<RootCause>,
+        /// The sources the conclusion rests on and those that could not be read.
+        #[serde(default, skip_serializing_if = "SourcesRead::is_empty")]
+        sources: SourcesRead,
     },
     InvestigationFinished {
         status: InvestigationStatus,
@@ -181,7 +184,77 @@ pub enum EventKind {
         tool_calls: u32,
         tokens: u64,
         elapsed_ms: u64,
+        /// The sources the conclusion rests on and those that could not be read.
+        #[serde(default, skip_serializing_if = "SourcesRead::is_empty")]
+        sources: SourcesRead,
     },
+}
+
+/// Which sources (tool families: `prometheus`, `loki`, `kubernetes`, `traces`,
+/// `changes`) answered at least one call, and which were called but never answered.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourcesRead {
+    #[serde(default)]
+    pub read: Vec<String>,
+    #[serde(default)]
+    pub unavailable: Vec<Unavailable>,
+}
+
+/// A source every call to which failed, with the first failure's cause.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unavailable {
+    pub source: String,
+    pub cause: String,
+}
+
+impl SourcesRead {
+    pub fn is_empty(&self) -> bool {
+        self.read.is_empty() && self.unavailable.is_empty()
+    }
+
+    /// Records one finished call to `source`: an answer makes it read, a
+    /// failure makes it unavailable unless some other call to it answered.
+    pub fn record(&mut self, source: &str, answered: bool, cause: &str) {
+        if answered {
+            self.unavailable.retain(|u| u.source != source);
+            if !self.read.iter().any(|r| r == source) {
+                self.read.push(source.to_string());
+                self.read.sort();
+            }
+        } else if !self.read.iter().any(|r| r == source) && !self.unavailable.iter().any(|u| u.source == source) {
+            self.unavailable.push(Unavailable {
+                source: source.to_string(),
+                cause: cause.to_string(),
+            });
+            self.unavailable.sort_by(|a, b| a.source.cmp(&b.source));
+        }
+    }
+
+    /// `read loki, prometheus; could not read kubernetes (<cause>), traces (<cause>)`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.read.is_empty() {
+            parts.push(format!("read {}", self.read.join(", ")));
+        }
+        if !self.unavailable.is_empty() {
+            let unread: Vec<String> = self
+                .unavailable
+                .iter()
+                .map(|u| format!("{} ({})", u.source, u.cause))
+                .collect();
+            parts.push(format!("could not read {}", unread.join(", ")));
+        }
+        parts.join("; ")
+    }
+
+    /// `could not read: kubernetes, traces`, or nothing when every source called answered.
+    pub fn unavailable_line(&self) -> Option<String> {
+        if self.unavailable.is_empty() {
+            return None;
+        }
+        let names: Vec<&str> = self.unavailable.iter().map(|u| u.source.as_str()).collect();
+        Some(format!("could not read: {}", names.join(", ")))
+    }
 }
 
 impl EventKind {
@@ -241,5 +314,57 @@ pub fn kind_phrase(k: FaultKind) -> &'static str {
         FaultKind::CertificateExpired => "an expired certificate",
         FaultKind::AuthFailure => "an authentication failure",
         FaultKind::QueueBacklog => "a queue backlog",
+    }
+}
+
+#[cfg(test)]
+mod sources_tests {
+    use super::*;
+
+    #[test]
+    fn one_answer_makes_a_source_read_and_only_sources_never_answering_are_unavailable() {
+        let mut s = SourcesRead::default();
+        s.record("traces", false, "jaeger: HTTP 500");
+        s.record("traces", false, "timed out after 800 ms");
+        s.record("kubernetes", false, "no kubernetes source is configured");
+        s.record("prometheus", true, "");
+        s.record("loki", false, "timed out");
+        s.record("loki", true, "");
+        s.record("prometheus", false, "HTTP 503");
+        assert_eq!(s.read, ["loki", "prometheus"]);
+        let un: Vec<(&str, &str)> = s
+            .unavailable
+            .iter()
+            .map(|u| (u.source.as_str(), u.cause.as_str()))
+            .collect();
+        assert_eq!(
+            un,
+            [
+                ("kubernetes", "no kubernetes source is configured"),
+                ("traces", "jaeger: HTTP 500")
+            ]
+        );
+        assert_eq!(
+            s.unavailable_line().as_deref(),
+            Some("could not read: kubernetes, traces")
+        );
+        assert_eq!(
+            s.describe(),
+            "read loki, prometheus; could not read kubernetes (no kubernetes source is configured), traces (jaeger: HTTP 500)"
+        );
+    }
+
+    #[test]
+    fn older_conclusions_without_sources_still_load_and_empty_ones_are_not_written() {
+        let old = r#"{"type":"conclusion_updated","root_causes":[]}"#;
+        let k: EventKind = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            k,
+            EventKind::ConclusionUpdated {
+                root_causes: vec![],
+                sources: SourcesRead::default()
+            }
+        );
+        assert_eq!(serde_json::to_string(&k).unwrap(), old);
     }
 }

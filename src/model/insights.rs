@@ -178,9 +178,8 @@ impl Facts {
                     }
                 }
                 EventKind::HypothesisProposed { .. } => f.hyps.push((e.span_id, e.parent_span_id, e.at)),
-                EventKind::ConclusionUpdated { root_causes } | EventKind::InvestigationFinished { root_causes, .. } => {
-                    f.causes = root_causes.clone()
-                }
+                EventKind::ConclusionUpdated { root_causes, .. }
+                | EventKind::InvestigationFinished { root_causes, .. } => f.causes = root_causes.clone(),
                 _ => {}
             }
         }

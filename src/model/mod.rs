@@ -21,7 +21,8 @@ pub use alert::Alert;
 pub use budget::{Allotment, Budget, BudgetPatch, StrategyRecord};
 pub use command::{Authored, Command, Scope};
 pub use event::{
-    BranchStatus, CallStatus, EVENT_VERSION, Event, EventKind, GuidanceScope, InvestigationStatus, kind_phrase,
+    BranchStatus, CallStatus, EVENT_VERSION, Event, EventKind, GuidanceScope, InvestigationStatus, SourcesRead,
+    Unavailable, kind_phrase,
 };
 pub use evidence::{Evidence, EvidenceKind};
 pub use fault::FaultKind;

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{
     Alert, Allotment, BranchStatus, Budget, CallStatus, Event, EventKind, Evidence, GuidanceScope, Hypothesis,
-    InvestigationStatus, RootCause, SpanId, Timestamp, TraceId,
+    InvestigationStatus, RootCause, SourcesRead, SpanId, Timestamp, TraceId,
 };
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -132,6 +132,8 @@ pub struct InvestigationState {
     pub branches: Vec<BranchState>,
     pub evidence: BTreeMap<SpanId, EvidenceState>,
     pub root_causes: Vec<RootCause>,
+    /// The sources the conclusion rests on and those that could not be read.
+    pub sources: SourcesRead,
     /// Investigation-wide guidance, in order.
     pub guidance: Vec<(SpanId, String)>,
     /// The same guidance as steps (time and author), shown in every branch's stream.
@@ -197,6 +199,7 @@ impl InvestigationState {
             branches: Vec::new(),
             evidence: BTreeMap::new(),
             root_causes: Vec::new(),
+            sources: SourcesRead::default(),
             guidance: Vec::new(),
             guidance_steps: Vec::new(),
             tool_calls: 0,
@@ -296,15 +299,20 @@ impl InvestigationState {
             }
             EventKind::BudgetChanged { budget } => self.budget = *budget,
             EventKind::CommandRejected { command, reason } => self.rejected.push((command.clone(), reason.clone())),
-            EventKind::ConclusionUpdated { root_causes } => self.root_causes = root_causes.clone(),
+            EventKind::ConclusionUpdated { root_causes, sources } => {
+                self.root_causes = root_causes.clone();
+                self.sources = sources.clone();
+            }
             EventKind::InvestigationFinished {
                 status,
                 root_causes,
                 tool_calls,
                 tokens,
                 elapsed_ms,
+                sources,
             } => {
                 self.set_totals(*tool_calls, *tokens, *elapsed_ms);
+                self.sources = sources.clone();
                 self.investigation_finished(e.at, *status, root_causes);
             }
         }
@@ -910,8 +918,15 @@ mod tests {
     fn the_conclusion_is_replaced_and_the_finish_sets_the_final_word() {
         let (mut ev, mut st) = with_branch();
         for rc in [root_cause("checkout", 0.5), root_cause("payments", 0.7)] {
-            st.apply(&ev.next(ROOT, None, EventKind::ConclusionUpdated { root_causes: vec![rc] }))
-                .unwrap();
+            st.apply(&ev.next(
+                ROOT,
+                None,
+                EventKind::ConclusionUpdated {
+                    root_causes: vec![rc],
+                    sources: SourcesRead::default(),
+                },
+            ))
+            .unwrap();
         }
         assert_eq!(st.root_causes, vec![root_cause("payments", 0.7)]);
         assert_eq!(st.status, InvestigationStatus::Running);
@@ -925,6 +940,7 @@ mod tests {
                 tool_calls: 12,
                 tokens: 0,
                 elapsed_ms: 8_000,
+                sources: SourcesRead::default(),
             },
         );
         st.apply(&fin).unwrap();

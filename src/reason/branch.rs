@@ -3,11 +3,15 @@
 //! The engine provides it (a [`BranchPort`]); reasoners only use it, so they
 //! never depend on the engine that runs them.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
 use serde_json::Value;
 
 use crate::model::{Alert, BoxFuture, Hypothesis, SpanId, Timestamp};
 use crate::sources::ToolData;
-use crate::tools::{Guard, Strategy};
+use crate::sources::router::family;
+use crate::tools::{Guard, Strategy, sanitize};
 
 /// How a branch ended early.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -50,6 +54,15 @@ pub trait BranchPort: Send + Sync {
     fn refused(&self, tool: &str, args: Value, reason: String);
 }
 
+/// What a branch has read from one source so far: calls that answered,
+/// calls that failed, and the latest failure's cause.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceReads {
+    pub answered: u32,
+    pub failed: u32,
+    pub cause: Option<String>,
+}
+
 /// One branch as its reasoner sees it.
 pub struct BranchCtx {
     pub span: SpanId,
@@ -58,6 +71,8 @@ pub struct BranchCtx {
     /// The instant the investigation looks back from.
     pub now: Timestamp,
     port: Box<dyn BranchPort>,
+    /// Per source (tool family), what this branch's calls brought back.
+    reads: Mutex<BTreeMap<&'static str, SourceReads>>,
 }
 
 impl BranchCtx {
@@ -68,7 +83,17 @@ impl BranchCtx {
             alert,
             now,
             port,
+            reads: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// What this branch has read from `source` (a tool family such as `kubernetes`) so far.
+    pub fn reads(&self, source: &str) -> SourceReads {
+        self.reads
+            .lock()
+            .ok()
+            .and_then(|r| r.get(source).cloned())
+            .unwrap_or_default()
     }
 
     /// A new thought step; returns its span for streaming more text into it.
@@ -99,7 +124,22 @@ impl BranchCtx {
 
     /// [`call`](Self::call), with the reason when the call failed (for a model to read).
     pub async fn try_call(&self, tool: &str, args: Value) -> Result<Result<Called, String>, BranchEnd> {
-        self.port.try_call(tool, args).await
+        let out = self.port.try_call(tool, args).await?;
+        if let Ok(mut reads) = self.reads.lock() {
+            let source = family(tool);
+            let r = reads.entry(source).or_default();
+            match &out {
+                Ok(_) => r.answered += 1,
+                Err(e) => {
+                    r.failed += 1;
+                    let e = sanitize::clean(e);
+                    // `kubernetes: no kubernetes source is configured` reads better without the repeat.
+                    let cause = e.strip_prefix(&format!("{source}: ")).unwrap_or(&e);
+                    r.cause = Some(cause.lines().next().unwrap_or("").trim().to_string());
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Proposes a root cause; returns the hypothesis span.

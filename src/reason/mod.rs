@@ -10,7 +10,7 @@ pub mod hybrid;
 pub mod llm;
 
 use crate::model::BoxFuture;
-pub use branch::{BranchCtx, BranchEnd, BranchPort, Called};
+pub use branch::{BranchCtx, BranchEnd, BranchPort, Called, SourceReads};
 
 /// The prompts a model is sent beyond the skills' and strategies' own (those
 /// are in the catalog's fingerprint): the rules, the nudge and the hybrid's check.

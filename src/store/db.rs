@@ -307,7 +307,7 @@ impl Store {
         let err = |source| self.trace_err(e.trace_id, source);
         match &e.kind {
             EventKind::EvidenceAdded { evidence } => self.insert_evidence(tx, e, evidence)?,
-            EventKind::ConclusionUpdated { root_causes } => {
+            EventKind::ConclusionUpdated { root_causes, .. } => {
                 let (svc, kind, conf) = top_cause(root_causes);
                 tx.prepare_cached(
                     "UPDATE investigations SET top_service = ?2, top_kind = ?3, \

@@ -215,6 +215,7 @@ pub fn realistic(trace: TraceId) -> Vec<Event> {
             None,
             EventKind::ConclusionUpdated {
                 root_causes: vec![cause.clone()],
+                sources: Default::default(),
             },
         ),
         t.event(
@@ -234,6 +235,7 @@ pub fn realistic(trace: TraceId) -> Vec<Event> {
                 tool_calls: 1,
                 tokens: 0,
                 elapsed_ms: 2750,
+                sources: Default::default(),
             },
         ),
     ]

@@ -176,6 +176,7 @@ pub fn plant(store: &Store, p: &Plan) -> TraceId {
             tool_calls: total_calls,
             tokens: total_tokens,
             elapsed_ms: 600_000,
+            sources: Default::default(),
         },
     );
     store.append(&s.out).unwrap();

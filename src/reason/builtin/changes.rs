@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::board::Board;
-use super::query::{range, ts};
+use super::query::{Since, range, ts};
 use crate::model::{FaultKind, SpanId, Timestamp};
 use crate::reason::{BranchCtx, BranchEnd};
 use crate::sources::ToolData;
@@ -167,8 +167,12 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         .onset
         .unwrap_or(ctx.alert.starts_at.millis() - super::metrics::NO_ONSET_MS);
     let args = json!({"start": ts(onset - LOOKBACK_MS), "end": ts(now)});
+    let since = Since::mark(ctx, "changes");
     let Some(called) = ctx.call("changes_list", args).await? else {
-        ctx.think("Could not read the change timeline.");
+        let unread = since
+            .unread(ctx)
+            .unwrap_or_else(|| "could not read changes".to_string());
+        ctx.think(format!("Changes: {unread}."));
         return Ok(());
     };
     let ToolData::Changes(mut changes) = called.data else {

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use super::board::Board;
+use super::query::Since;
 use crate::model::{FaultKind, SpanId, Timestamp};
 use crate::reason::{BranchCtx, BranchEnd};
 use crate::sources::ToolData;
@@ -254,6 +255,7 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
             .unwrap_or(ctx.alert.starts_at.millis() - super::metrics::NO_ONSET_MS),
         ..Findings::default()
     };
+    let since = Since::mark(ctx, "kubernetes");
     if let Some((pods, ev)) = list(ctx, "k8s_list_pods").await? {
         f.pods(&pods, ev);
     }
@@ -267,14 +269,16 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     if let Some((sets, ev)) = list(ctx, "k8s_list_replicasets").await? {
         f.rollouts(&sets, ev);
     }
+    if since.read_nothing(ctx) {
+        ctx.think(format!("Kubernetes: {}.", since.unread(ctx).unwrap_or_default()));
+        return Ok(());
+    }
     let explained = f.weigh(b);
     f.short(b, short, &explained);
     let mut notes = f.notes;
     notes.truncate(6);
-    ctx.think(if notes.is_empty() {
-        "Kubernetes: pods running, nothing restarting, replicas as desired.".to_string()
-    } else {
-        format!("Kubernetes: {}.", notes.join("; "))
-    });
+    // The all-clear stands only when every listing answered.
+    let clear = "pods running, nothing restarting, replicas as desired";
+    ctx.think(since.verdict(ctx, "Kubernetes", &notes, clear));
     Ok(())
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::board::Board;
 use super::drain::{self, Template};
 use super::metrics::BASELINE_MS;
-use super::query::ts;
+use super::query::{Since, ts};
 use crate::model::{FaultKind, SpanId};
 use crate::reason::{BranchCtx, BranchEnd};
 use crate::sources::ToolData;
@@ -154,8 +154,10 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         .onset
         .unwrap_or(ctx.alert.starts_at.millis() - super::metrics::NO_ONSET_MS);
     let before_start = onset - BASELINE_MS;
+    let since = Since::mark(ctx, "loki");
     let Some((after, ev_after)) = fetch(ctx, onset, now).await? else {
-        ctx.think("Could not read logs after the onset.");
+        let unread = since.unread(ctx).unwrap_or_else(|| "could not read loki".to_string());
+        ctx.think(format!("Logs: {unread} (after the onset)."));
         return Ok(());
     };
     let before = fetch(ctx, before_start, onset).await?;
@@ -271,13 +273,18 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         }
     }
     notes.truncate(5);
-    ctx.think(if notes.is_empty() {
-        format!(
+    // Without the baseline, "nothing new" is not known.
+    ctx.think(match (notes.is_empty(), since.unread(ctx)) {
+        (true, None) => format!(
             "Logs: {} error/warn lines after the onset, nothing new that names a cause.",
             after.len()
-        )
-    } else {
-        format!("Logs: {}.", notes.join("; "))
+        ),
+        (true, Some(unread)) => format!(
+            "Logs: {} error/warn lines after the onset; {unread}, so what is new is not known.",
+            after.len()
+        ),
+        (false, None) => format!("Logs: {}.", notes.join("; ")),
+        (false, Some(unread)) => format!("Logs: {}; {unread}.", notes.join("; ")),
     });
     Ok(())
 }

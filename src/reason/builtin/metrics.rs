@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::board::Board;
-use super::query::{by, instant, range, ratio};
+use super::query::{Since, by, instant, range, ratio};
 use crate::model::{FaultKind, SpanId};
 use crate::reason::{BranchCtx, BranchEnd};
 use crate::tools::stats::{change_point, median, pagerank, robust_z, split};
@@ -24,6 +24,7 @@ fn window(board: &Board, ctx: &BranchCtx) -> (i64, i64, i64) {
 /// Learns which services exist and who calls whom, from the data.
 pub async fn discover(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     let now = ctx.now.millis();
+    let since = Since::mark(ctx, "prometheus");
     b.alert_service = ctx.alert.service().map(str::to_string);
     if let Some((v, _)) = instant(
         ctx,
@@ -82,6 +83,13 @@ pub async fn discover(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         }
     }
     b.services.remove("");
+    if since.read_nothing(ctx) {
+        let unread = since.unread(ctx).unwrap_or_default();
+        ctx.think(format!(
+            "Discovery: {unread}; the services and their calls are unknown."
+        ));
+        return Ok(());
+    }
     ctx.think(format!(
         "Found {} services and {} calls between them from client metrics; {} serve HTTP, {} caches, {} databases, {} queue consumers.",
         b.services.len(),
@@ -102,6 +110,7 @@ pub async fn onset(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     let svc = ctx.alert.service().unwrap_or("").to_string();
     b.alert_service = Some(svc.clone());
     let sel = format!("service=\"{svc}\"");
+    let since = Since::mark(ctx, "prometheus");
     let queries = [
         format!(
             "(sum(rate(http_server_request_duration_seconds_count{{{sel},http_response_status_code=~\"5..|401|403\"}}[1m])) or vector(0)) / sum(rate(http_server_request_duration_seconds_count{{{sel}}}[1m]))"
@@ -148,6 +157,12 @@ pub async fn onset(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
             "Onset of the alerting signal on {svc}: {} ({} min before the alert).",
             crate::model::Timestamp::from_millis(onset).clock(),
             (alert_ms - onset) / 60_000
+        )
+    } else if let Some(unread) = since.unread(ctx).filter(|_| since.read_nothing(ctx)) {
+        format!(
+            "Onset unknown: {unread}; comparing the {} min before the alert with the {} min before that.",
+            NO_ONSET_MS / 60_000,
+            BASELINE_MS / 60_000
         )
     } else {
         format!(
@@ -483,6 +498,7 @@ impl Red {
 /// each service's change attributed to itself or to the dependencies it calls.
 pub async fn red(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     let (start, onset, now) = window(b, ctx);
+    let since = Since::mark(ctx, "prometheus");
     let red = Red::query(ctx, start, now).await?;
     let mut notes = Vec::new();
     let edges = red.edges(b, onset, &mut notes);
@@ -491,17 +507,19 @@ pub async fn red(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     }
     red.silent_dependencies(b, &edges, onset, &mut notes);
     notes.truncate(6);
-    ctx.think(if notes.is_empty() {
-        "RED metrics: no service changed clearly at the onset.".to_string()
-    } else {
-        format!("RED metrics around the onset: {}.", notes.join("; "))
-    });
+    ctx.think(since.verdict(
+        ctx,
+        "RED metrics around the onset",
+        &notes,
+        "no service changed clearly",
+    ));
     Ok(())
 }
 
 /// Resource signals: CPU throttling, memory, restarts, replicas, disk, pools, cache hits, consumer lag.
 pub async fn resources(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     let (start, onset, now) = window(b, ctx);
+    let since = Since::mark(ctx, "prometheus");
     let qs = [
         "sum by (service) (rate(container_cpu_cfs_throttled_periods_total[2m])) / sum by (service) (rate(container_cpu_cfs_periods_total[2m]))",
         "max by (service) (container_memory_working_set_bytes / container_spec_memory_limit_bytes)",
@@ -623,11 +641,7 @@ pub async fn resources(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> 
         }
     }
     notes.truncate(6);
-    ctx.think(if notes.is_empty() {
-        "Resources: nothing saturated, restarting or missing.".to_string()
-    } else {
-        format!("Resources: {}.", notes.join("; "))
-    });
+    ctx.think(since.verdict(ctx, "Resources", &notes, "nothing saturated, restarting or missing"));
     Ok(())
 }
 

@@ -79,8 +79,19 @@ pub async fn findings(ctx: &BranchCtx) -> Result<Findings, BranchEnd> {
         step(ctx, &mut board, name).await?;
     }
     let hypotheses = board.hypotheses(&ctx.guidance(), PROPOSE);
+    let mut text = board.summary(&hypotheses);
+    // A model checking the board must not take a silent source for a healthy one.
+    for source in ["prometheus", "loki", "kubernetes", "traces", "changes"] {
+        let r = ctx.reads(source);
+        if r.answered == 0 && r.failed > 0 {
+            let cause = r.cause.unwrap_or_default();
+            text.push_str(&format!(
+                "\nCould not read {source}: {cause}. Nothing on this board speaks for or against it."
+            ));
+        }
+    }
     Ok(Findings {
-        board: board.summary(&hypotheses),
+        board: text,
         hypotheses,
     })
 }

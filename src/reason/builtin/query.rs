@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use crate::model::{SpanId, Timestamp};
-use crate::reason::{BranchCtx, BranchEnd};
+use crate::reason::{BranchCtx, BranchEnd, SourceReads};
 use crate::sources::ToolData;
 use crate::sources::telemetry::{InstantResult, MetricSeries};
 
@@ -65,4 +65,50 @@ pub fn ratio(num: Option<&Vec<(i64, f64)>>, den: &[(i64, f64)]) -> Vec<(i64, f64
         .filter(|(_, d)| *d > 0.0)
         .map(|(t, d)| (*t, nm.get(t).copied().unwrap_or(0.0) / d))
         .collect()
+}
+
+/// A step's reads of one source from a mark on, to tell "found nothing" from
+/// "read nothing": a step says what it could not read and never gives an
+/// all-clear from data that never came back.
+pub struct Since {
+    source: &'static str,
+    before: SourceReads,
+}
+
+impl Since {
+    pub fn mark(ctx: &BranchCtx, source: &'static str) -> Since {
+        Since {
+            source,
+            before: ctx.reads(source),
+        }
+    }
+
+    /// `could not read <source>: <cause>` when a call since the mark failed.
+    pub fn unread(&self, ctx: &BranchCtx) -> Option<String> {
+        let now = ctx.reads(self.source);
+        (now.failed > self.before.failed).then(|| {
+            format!(
+                "could not read {}: {}",
+                self.source,
+                now.cause.as_deref().unwrap_or("the call failed")
+            )
+        })
+    }
+
+    /// Whether calls since the mark failed and none answered: the step read nothing.
+    pub fn read_nothing(&self, ctx: &BranchCtx) -> bool {
+        let now = ctx.reads(self.source);
+        now.failed > self.before.failed && now.answered == self.before.answered
+    }
+
+    /// A step's closing thought: its findings, or `clear` only when every call
+    /// since the mark answered; otherwise what could not be read.
+    pub fn verdict(&self, ctx: &BranchCtx, label: &str, notes: &[String], clear: &str) -> String {
+        match (notes.is_empty(), self.unread(ctx)) {
+            (true, None) => format!("{label}: {clear}."),
+            (true, Some(unread)) => format!("{label}: {unread}; no verdict on what did not answer."),
+            (false, None) => format!("{label}: {}.", notes.join("; ")),
+            (false, Some(unread)) => format!("{label}: {}; {unread}.", notes.join("; ")),
+        }
+    }
 }

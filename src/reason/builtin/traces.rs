@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::board::Board;
 use super::metrics::BASELINE_MS;
-use super::query::ts;
+use super::query::{Since, ts};
 use crate::model::{FaultKind, SpanId};
 use crate::reason::{BranchCtx, BranchEnd};
 use crate::sources::ToolData;
@@ -290,9 +290,14 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     let onset = b
         .onset
         .unwrap_or(ctx.alert.starts_at.millis() - super::metrics::NO_ONSET_MS);
+    let since = Since::mark(ctx, "traces");
     let [errs, after, before] = searches(ctx, b, onset, now).await?;
     if errs.is_empty() && after.is_empty() {
-        ctx.think("Traces: nothing sampled after the onset.");
+        // Nothing sampled is an answer only when the searches answered.
+        ctx.think(match since.unread(ctx) {
+            Some(unread) => format!("Traces: {unread}."),
+            None => "Traces: nothing sampled after the onset.".to_string(),
+        });
         return Ok(());
     }
     let (origin, err_traces) = error_origins(ctx, &errs).await?;
@@ -310,14 +315,15 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         network_time_grew(b, &pa, &pb, ev, &timed_out, &mut notes);
     }
     notes.truncate(6);
+    let unread = since.unread(ctx).map(|u| format!("; {u}")).unwrap_or_default();
     ctx.think(if notes.is_empty() {
         format!(
-            "Traces: {} failing and {} other traces after the onset; no clear origin.",
+            "Traces: {} failing and {} other traces after the onset; no clear origin{unread}.",
             errs.len(),
             after.len()
         )
     } else {
-        format!("Traces: {}.", notes.join("; "))
+        format!("Traces: {}{unread}.", notes.join("; "))
     });
     Ok(())
 }

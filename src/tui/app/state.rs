@@ -444,6 +444,11 @@ impl App {
         self.state.as_ref().map(|s| s.root_causes.as_slice()).unwrap_or(&[])
     }
 
+    /// `could not read: kubernetes, traces` when the conclusion rests without some source.
+    pub fn unread_line(&self) -> Option<String> {
+        self.state.as_ref().and_then(|s| s.sources.unavailable_line())
+    }
+
     /// The layer keys go to first.
     pub fn layer(&self) -> Layer {
         match &self.mode {

@@ -35,6 +35,12 @@ impl View {
         let block = self.block(" Root causes ".into(), focused);
         let inner = block.inner(area);
         f.render_widget(block, area);
+        // What the conclusion could not rest on comes first: it qualifies every cause below.
+        let mut out: Vec<Line> = app
+            .unread_line()
+            .map(|u| Line::styled(clean(&u), t.style(Role::StatusWarning)))
+            .into_iter()
+            .collect();
         let rcs = app.root_causes();
         if rcs.is_empty() {
             let msg = if app.finished() {
@@ -42,14 +48,14 @@ impl View {
             } else {
                 "Nothing proposed yet."
             };
-            f.render_widget(Paragraph::new(Line::styled(msg, t.style(Role::CausesKind))), inner);
+            out.insert(0, Line::styled(msg, t.style(Role::CausesKind)));
+            f.render_widget(Paragraph::new(out), inner);
             return;
         }
         let grades = app.grades();
         let sel = app.cause_sel.min(rcs.len() - 1);
-        let h = inner.height as usize;
+        let h = (inner.height as usize).saturating_sub(out.len()).max(1);
         let start = sel.saturating_sub(h.saturating_sub(1));
-        let mut out = Vec::new();
         for (i, rc) in rcs.iter().enumerate().skip(start).take(h) {
             let grade = rc
                 .hypotheses
