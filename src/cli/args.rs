@@ -219,38 +219,7 @@ pub enum Cmd {
     /// Freeze an incident into a recorded scenario: the metrics the reasoner reads
     /// (from [sources.prometheus]) for the services around the alert, logs and
     /// Kubernetes objects where configured, redacted, with the alert and its truth.
-    Capture {
-        /// A stored investigation: its alert, and the truth from a root cause graded correct.
-        #[arg(conflicts_with_all = ["alert", "trace"])]
-        trace_id: Option<String>,
-        /// The same, as a flag.
-        #[arg(long, value_name = "TRACE", conflicts_with = "alert")]
-        trace: Option<String>,
-        /// An alert file (Alertmanager webhook payload or one alert) instead of a trace.
-        #[arg(long, value_name = "FILE")]
-        alert: Option<PathBuf>,
-        /// What really broke, e.g. orders-db/connection_pool_exhaustion (needed with --alert).
-        #[arg(long, value_name = "SERVICE/KIND")]
-        truth: Option<String>,
-        /// The scenario file to write; its data goes in a directory of the same name beside it.
-        #[arg(long, value_name = "FILE")]
-        out: PathBuf,
-        /// How far before the alert the recording starts.
-        #[arg(long, value_name = "DURATION", default_value = "30m")]
-        before: String,
-        /// How far after the alert it ends (never past now).
-        #[arg(long, value_name = "DURATION", default_value = "2m")]
-        after: String,
-        /// Resolution of the recorded samples.
-        #[arg(long, value_name = "DURATION", default_value = "30s")]
-        step: String,
-        /// Calls away from the alert's service (either way) still recorded.
-        #[arg(long, value_name = "N", default_value_t = 3)]
-        hops: usize,
-        /// JSON-lines log files to record from (ts, service, level, message), repeatable.
-        #[arg(long = "log-file", value_name = "FILE")]
-        log_files: Vec<PathBuf>,
-    },
+    Capture(CaptureArgs),
     /// Where the agent is weak across the stored investigations: a heat map with
     /// one row per alert, graded fault kind or strategy, and the totals.
     Insights {
@@ -374,6 +343,48 @@ impl Default for RunOpts {
             no_learned: false,
             bundle: None,
         }
+    }
+}
+
+/// What `inquest capture` was asked.
+#[derive(Args, Debug, Clone)]
+pub struct CaptureArgs {
+    /// A stored investigation: its alert, and the truth from a root cause graded correct.
+    #[arg(conflicts_with_all = ["alert", "trace"])]
+    pub trace_id: Option<String>,
+    /// The same, as a flag.
+    #[arg(long, value_name = "TRACE", conflicts_with = "alert")]
+    pub trace: Option<String>,
+    /// An alert file (Alertmanager webhook payload or one alert) instead of a trace.
+    #[arg(long, value_name = "FILE")]
+    pub alert: Option<PathBuf>,
+    /// What really broke, e.g. orders-db/connection_pool_exhaustion (needed with --alert).
+    #[arg(long, value_name = "SERVICE/KIND")]
+    pub truth: Option<String>,
+    /// The scenario file to write; its data goes in a directory of the same name beside it.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// How far before the alert the recording starts.
+    #[arg(long, value_name = "DURATION", default_value = "30m")]
+    pub before: String,
+    /// How far after the alert it ends (never past now).
+    #[arg(long, value_name = "DURATION", default_value = "2m")]
+    pub after: String,
+    /// Resolution of the recorded samples.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub step: String,
+    /// Calls away from the alert's service (either way) still recorded.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub hops: usize,
+    /// JSON-lines log files to record from (ts, service, level, message), repeatable.
+    #[arg(long = "log-file", value_name = "FILE")]
+    pub log_files: Vec<PathBuf>,
+}
+
+impl CaptureArgs {
+    /// The stored investigation, given as the argument or as `--trace`.
+    pub fn trace(&self) -> Option<&String> {
+        self.trace_id.as_ref().or(self.trace.as_ref())
     }
 }
 

@@ -11,34 +11,13 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
+use super::args::CaptureArgs;
 use super::{Failure, open_store, runtime, settings};
 use crate::model::{Alert, EventKind, FaultKind, Grade, Timestamp, parse_duration_ms};
 use crate::sources::telemetry::{LogLine, MetricSeries};
 use crate::sources::{Backend, ToolData};
 use crate::tools::redact::Redactor;
 use crate::tools::sanitize::clean;
-
-/// What `inquest capture` was asked.
-#[derive(Debug, Clone)]
-pub struct CaptureArgs {
-    /// A stored investigation: its alert, and its truth from a correct grade.
-    pub trace: Option<String>,
-    /// An alert file (Alertmanager webhook payload or one alert).
-    pub alert: Option<PathBuf>,
-    /// `SERVICE/KIND`, when no grade says it.
-    pub truth: Option<String>,
-    pub out: PathBuf,
-    /// How far before the alert the window starts.
-    pub before: String,
-    /// How far after the alert it ends.
-    pub after: String,
-    /// Resolution of the recorded samples.
-    pub step: String,
-    /// Calls away from the alert's service that still count as its neighbourhood.
-    pub hops: usize,
-    /// JSON-lines log files (`ts`, `service`, `level`, `message`, `pod`?).
-    pub log_files: Vec<PathBuf>,
-}
 
 /// Counter families recorded summed by the labels the reasoner groups them by,
 /// each series' resets removed first so that `rate` of the sum is the sum of
@@ -181,7 +160,7 @@ fn alert_and_truth(a: &CaptureArgs) -> Result<(Alert, (String, FaultKind)), Fail
         })?;
         return Ok((alert, truth));
     }
-    let Some(prefix) = &a.trace else {
+    let Some(prefix) = a.trace() else {
         return Err(Failure::BadInput(
             "give a trace id, or --alert FILE with --truth SERVICE/KIND".into(),
         ));
