@@ -2,64 +2,18 @@
 //! grade becomes guidance the next run starts with, visible in its trace, and
 //! it moves the ranking; `--no-learned` and `inquest learned --forget` undo it.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-use inquest::model::{Feedback, Grade, Timestamp, TraceId};
-use inquest::store::{DB_FILE, Store};
+use std::path::{Path, PathBuf};
+
+use common::graded::{causes, grade, inquest};
+use inquest::model::Grade;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_inquest");
 const SCENARIO: &str = "checkout-db-pool";
 
-fn inquest(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
-        .env("INQUEST_DATA_DIR", dir)
-        .env("INQUEST_CONFIG_HOME", dir.join("config"))
-        .output()
-        .unwrap()
-}
-
 fn run(dir: &Path, extra: &[&str]) -> Vec<Value> {
-    let mut args = vec!["run", "--scenario", SCENARIO, "--json"];
-    args.extend_from_slice(extra);
-    let out = inquest(dir, &args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn causes(events: &[Value]) -> Vec<Value> {
-    events.last().unwrap()["root_causes"].as_array().unwrap().clone()
-}
-
-fn grade(dir: &Path, events: &[Value], cause: &Value, grade: Grade) {
-    let store = Store::open(dir.join(DB_FILE)).unwrap();
-    let trace: TraceId = events[0]["trace_id"].as_str().unwrap().parse().unwrap();
-    let span = cause["hypotheses"][0]
-        .as_str()
-        .or(cause["evidence"][0].as_str())
-        .unwrap();
-    store
-        .save_feedback(&Feedback {
-            id: Feedback::new_id(),
-            parent: None,
-            spans: Vec::new(),
-            trace_id: trace,
-            span_id: span.parse().unwrap(),
-            target: "root_cause".into(),
-            rating: None,
-            grade: Some(grade),
-            highlight: None,
-            comment: None,
-            author: "alice".into(),
-            at: Timestamp::now(),
-            bundle_id: events[0]["bundle_id"].as_str().unwrap().into(),
-        })
-        .unwrap();
+    common::graded::run(dir, SCENARIO, extra)
 }
 
 fn learned_lines(events: &[Value]) -> Vec<String> {
@@ -83,7 +37,7 @@ fn a_grade_becomes_guidance_for_the_next_run_of_the_alert() {
     let top = ranked[0]["confidence"].as_f64().unwrap();
 
     // The engineer says the top cause was wrong: the next run starts knowing it.
-    grade(&dir, &first, &ranked[0], Grade::Wrong);
+    grade(&dir, &first, &ranked[0], Grade::Wrong, None);
     let second = run(&dir, &[]);
     let lines = learned_lines(&second);
     assert_eq!(lines.len(), 1, "{lines:?}");
@@ -104,7 +58,7 @@ fn a_grade_becomes_guidance_for_the_next_run_of_the_alert() {
     );
 
     // Re-grading the same cause replaces the lesson rather than adding one.
-    grade(&dir, &first, &ranked[0], Grade::Correct);
+    grade(&dir, &first, &ranked[0], Grade::Correct, None);
     let third = run(&dir, &[]);
     let lines = learned_lines(&third);
     assert_eq!(lines.len(), 1, "{lines:?}");
@@ -148,7 +102,7 @@ fn a_partly_grade_never_raises_the_kind_it_rules_out() {
         .iter()
         .find(|c| c["service"] == "checkout" && c["kind"] == "bad_deploy")
         .expect("checkout · bad_deploy is ranked");
-    grade(&dir, &first, checkout, Grade::Partly);
+    grade(&dir, &first, checkout, Grade::Partly, None);
     let confidence = |events: &[Value]| {
         causes(events).iter().find(|c| c["service"] == "checkout").map(|c| {
             (

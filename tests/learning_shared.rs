@@ -4,45 +4,20 @@
 //! roles, kinds and counts and no name from the store; another store imports
 //! it and its next investigation starts with the shared pattern.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use inquest::model::{Feedback, Grade, Timestamp, TraceId};
-use inquest::store::{DB_FILE, Store};
+use common::graded::{causes, grade, inquest, run};
+use inquest::model::Grade;
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_inquest");
-
-fn inquest(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
-        .env("INQUEST_DATA_DIR", dir)
-        .env("INQUEST_CONFIG_HOME", dir.join("config"))
-        .output()
-        .unwrap()
-}
 
 fn fresh(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("inquest-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn run(dir: &Path, scenario: &str, extra: &[&str]) -> Vec<Value> {
-    let mut args = vec!["run", "--scenario", scenario, "--json"];
-    args.extend_from_slice(extra);
-    let out = inquest(dir, &args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn causes(events: &[Value]) -> Vec<Value> {
-    events.last().unwrap()["root_causes"].as_array().unwrap().clone()
 }
 
 /// Branch span → (strategy, allotment) in start order.
@@ -65,28 +40,6 @@ fn calls(events: &[Value]) -> BTreeMap<String, u64> {
         .into_iter()
         .map(|(_, n, a)| (n, a.expect("an allotment")["tool_calls"].as_u64().unwrap()))
         .collect()
-}
-
-fn grade(dir: &Path, events: &[Value], cause: &Value, grade: Grade, comment: Option<&str>) {
-    let store = Store::open(dir.join(DB_FILE)).unwrap();
-    let trace: TraceId = events[0]["trace_id"].as_str().unwrap().parse().unwrap();
-    store
-        .save_feedback(&Feedback {
-            id: Feedback::new_id(),
-            parent: None,
-            spans: Vec::new(),
-            trace_id: trace,
-            span_id: cause["hypotheses"][0].as_str().unwrap().parse().unwrap(),
-            target: "root_cause".into(),
-            rating: None,
-            grade: Some(grade),
-            highlight: None,
-            comment: comment.map(str::to_string),
-            author: "alice".into(),
-            at: Timestamp::now(),
-            bundle_id: events[0]["bundle_id"].as_str().unwrap().into(),
-        })
-        .unwrap();
 }
 
 #[test]
