@@ -7,7 +7,7 @@ use super::board::Board;
 use super::query::{Since, by, instant, range, ratio};
 use crate::model::{FaultKind, SpanId};
 use crate::reason::{BranchCtx, BranchEnd};
-use crate::tools::stats::{change_point, median, pagerank, robust_z, split};
+use crate::tools::stats::{median, pagerank, robust_z, split};
 
 const STEP: &str = "30s";
 /// Baseline before the onset, ms.
@@ -99,78 +99,6 @@ pub async fn discover(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         b.databases.len(),
         b.consumers.len()
     ));
-    Ok(())
-}
-
-/// Finds when the alerting service's signals changed.
-pub async fn onset(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
-    let now = ctx.now.millis();
-    let alert_ms = ctx.alert.starts_at.millis();
-    let start = alert_ms - 60 * 60_000;
-    let svc = ctx.alert.service().unwrap_or("").to_string();
-    b.alert_service = Some(svc.clone());
-    let sel = format!("service=\"{svc}\"");
-    let since = Since::mark(ctx, "prometheus");
-    let queries = [
-        format!(
-            "(sum(rate(http_server_request_duration_seconds_count{{{sel},http_response_status_code=~\"5..|401|403\"}}[1m])) or vector(0)) / sum(rate(http_server_request_duration_seconds_count{{{sel}}}[1m]))"
-        ),
-        format!(
-            "histogram_quantile(0.99, sum by (le) (rate(http_server_request_duration_seconds_bucket{{{sel}}}[1m])))"
-        ),
-        format!(
-            "histogram_quantile(0.99, sum by (le) (rate(http_client_request_duration_seconds_bucket{{peer_service=\"{svc}\"}}[1m])))"
-        ),
-        format!("max(kafka_consumergroup_lag{{{sel}}}) or max(kafka_consumergroup_lag{{topic=\"{svc}\"}})"),
-    ];
-    let mut found: Vec<i64> = Vec::new();
-    for (i, q) in queries.iter().enumerate() {
-        // What callers see (a slow network path) and queue lag, when the service's own signals show no change.
-        if i >= 2 && !found.is_empty() {
-            break;
-        }
-        let Some((series, _)) = range(ctx, q, start, now, STEP).await? else {
-            continue;
-        };
-        for s in series {
-            if s.samples.is_empty() {
-                continue;
-            }
-            let xs: Vec<f64> = s.samples.iter().map(|x| x.1).collect();
-            let floor = if i == 0 {
-                0.003
-            } else if i == 3 {
-                20.0
-            } else {
-                0.005
-            };
-            if let Some(k) = change_point(&xs, 12, 3, 6.0, floor) {
-                found.push(s.samples[k].0);
-            }
-        }
-    }
-    let clear = !found.is_empty();
-    let onset = found.into_iter().min().unwrap_or(alert_ms - NO_ONSET_MS);
-    b.onset = Some(onset);
-    ctx.think(if clear {
-        format!(
-            "Onset of the alerting signal on {svc}: {} ({} min before the alert).",
-            crate::model::Timestamp::from_millis(onset).clock(),
-            (alert_ms - onset) / 60_000
-        )
-    } else if let Some(unread) = since.unread(ctx).filter(|_| since.read_nothing(ctx)) {
-        format!(
-            "Onset unknown: {unread}; comparing the {} min before the alert with the {} min before that.",
-            NO_ONSET_MS / 60_000,
-            BASELINE_MS / 60_000
-        )
-    } else {
-        format!(
-            "No clear onset in {svc}'s errors, latency, callers' latency or lag; comparing the {} min before the alert with the {} min before that.",
-            NO_ONSET_MS / 60_000,
-            BASELINE_MS / 60_000
-        )
-    });
     Ok(())
 }
 

@@ -9,6 +9,7 @@ mod drain;
 mod kube;
 mod logs;
 mod metrics;
+mod onset;
 mod query;
 
 mod traces;
@@ -49,7 +50,7 @@ impl Builtin {
 async fn step(ctx: &BranchCtx, b: &mut Board, name: &str) -> Result<(), BranchEnd> {
     match name {
         "discover" => metrics::discover(ctx, b).await,
-        "onset" => metrics::onset(ctx, b).await,
+        "onset" => onset::onset(ctx, b).await,
         "red_metrics" => metrics::red(ctx, b).await,
         "resources" => metrics::resources(ctx, b).await,
         "walk" => metrics::walk(ctx, b).await,

@@ -1,0 +1,299 @@
+//! The onset: when the alerting service's trouble began. A sustained change
+//! that still holds at the alert comes first; a change that ended before the
+//! alert is an earlier incident, not this one. Without one, container restarts
+//! and OOM kills mark when a crash loop began, and last, deviations that come
+//! and go (a service that keeps dying) count if they cluster before the alert.
+
+use super::board::Board;
+use super::query::{Since, range};
+use crate::model::Timestamp;
+use crate::reason::{BranchCtx, BranchEnd};
+use crate::tools::stats::{change_point, iqr, median};
+
+use super::metrics::{BASELINE_MS, NO_ONSET_MS};
+
+const STEP: &str = "30s";
+/// How far back the onset is looked for, ms before the alert.
+const LOOKBACK_MS: i64 = 60 * 60_000;
+/// Points back at the baseline, in a row before the alert, that end an episode (3 min at 30 s).
+const CALM: usize = 6;
+/// Where deviations that come and go are counted, ms before the alert.
+const RECENT_MS: i64 = 10 * 60_000;
+/// Less data than this after the alert is too little to tell a change that holds from a blip, ms.
+pub const SHORT_AFTER_MS: i64 = 90_000;
+/// Robust units a point must move to count as deviant.
+const K: f64 = 6.0;
+
+/// How a series' values are judged deviant: the median and scale of a baseline.
+struct Baseline {
+    m: f64,
+    scale: f64,
+}
+
+impl Baseline {
+    fn of(xs: &[f64], floor: f64) -> Option<Baseline> {
+        let m = median(xs)?;
+        let scale = (iqr(xs) * 0.75).max(floor).max(m.abs() * 0.08);
+        Some(Baseline { m, scale })
+    }
+    /// Signed robust units from the baseline.
+    fn units(&self, x: f64) -> f64 {
+        (x - self.m) / self.scale
+    }
+}
+
+/// The onset in `samples` of a sustained change that still holds at `alert_ms`:
+/// a change that went back to its baseline for [`CALM`] points in a row before
+/// the alert is an earlier incident; its points are set to the baseline and
+/// the search goes on after it.
+pub fn sustained(samples: &[(i64, f64)], alert_ms: i64, floor: f64) -> Option<i64> {
+    let mut xs: Vec<f64> = samples.iter().map(|s| s.1).collect();
+    for _ in 0..6 {
+        let k = change_point(&xs, 12, 3, K, floor)?;
+        let base = Baseline::of(&xs[..k], floor)?;
+        let up = base.units(xs[k]) > 0.0;
+        let dev = |x: f64| {
+            let u = base.units(x);
+            if up { u > K / 2.0 } else { -u > K / 2.0 }
+        };
+        // The episode ended if it went quiet for a while before the alert.
+        let mut calm = 0;
+        let mut ended = None;
+        for i in k + 1..xs.len() {
+            if samples[i].0 > alert_ms {
+                break;
+            }
+            calm = if dev(xs[i]) { 0 } else { calm + 1 };
+            if calm >= CALM {
+                ended = Some(i + 1 - CALM);
+                break;
+            }
+        }
+        let Some(end) = ended else {
+            return Some(samples[k].0);
+        };
+        // An earlier incident: flatten it and look again.
+        for x in xs.iter_mut().take(end).skip(k) {
+            if dev(*x) {
+                *x = base.m;
+            }
+        }
+    }
+    None
+}
+
+/// The onset of deviations that come and go: at least three deviant points in
+/// the [`RECENT_MS`] before the alert (and after it), where the baseline before
+/// had almost none. The first of them is the onset.
+pub fn intermittent(samples: &[(i64, f64)], alert_ms: i64, floor: f64) -> Option<i64> {
+    let cut = alert_ms - RECENT_MS;
+    let old: Vec<f64> = samples.iter().filter(|s| s.0 < cut).map(|s| s.1).collect();
+    if old.len() < 12 {
+        return None;
+    }
+    let base = Baseline::of(&old, floor)?;
+    let dev = |x: f64| base.units(x).abs() > K;
+    let before = old.iter().filter(|x| dev(**x)).count();
+    if before * 20 > old.len() {
+        return None;
+    }
+    let recent: Vec<&(i64, f64)> = samples.iter().filter(|s| s.0 >= cut && dev(s.1)).collect();
+    (recent.len() >= 3).then(|| recent[0].0)
+}
+
+/// The first sample where a counter's increase (restarts, OOM kills) is above
+/// zero, in a run of them that reaches the last [`RECENT_MS`] before the alert;
+/// the step before it, since trouble precedes the kill.
+pub fn first_increase(samples: &[(i64, f64)], alert_ms: i64, step_ms: i64) -> Option<i64> {
+    let hits: Vec<i64> = samples.iter().filter(|s| s.1 > 0.0).map(|s| s.0).collect();
+    let last = *hits.last()?;
+    if last < alert_ms - RECENT_MS {
+        return None;
+    }
+    // Walk back over gaps no longer than the recent span: one crash loop.
+    let mut first = last;
+    for t in hits.iter().rev() {
+        if first - t > RECENT_MS {
+            break;
+        }
+        first = *t;
+    }
+    Some(first - step_ms)
+}
+
+/// Finds when the alerting service's signals changed.
+pub async fn onset(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
+    let now = ctx.now.millis();
+    let alert_ms = ctx.alert.starts_at.millis();
+    let start = alert_ms - LOOKBACK_MS;
+    let svc = ctx.alert.service().unwrap_or("").to_string();
+    b.alert_service = Some(svc.clone());
+    let sel = format!("service=\"{svc}\"");
+    let since = Since::mark(ctx, "prometheus");
+    let queries = [
+        format!(
+            "(sum(rate(http_server_request_duration_seconds_count{{{sel},http_response_status_code=~\"5..|401|403\"}}[1m])) or vector(0)) / sum(rate(http_server_request_duration_seconds_count{{{sel}}}[1m]))"
+        ),
+        format!(
+            "histogram_quantile(0.99, sum by (le) (rate(http_server_request_duration_seconds_bucket{{{sel}}}[1m])))"
+        ),
+        format!(
+            "histogram_quantile(0.99, sum by (le) (rate(http_client_request_duration_seconds_bucket{{peer_service=\"{svc}\"}}[1m])))"
+        ),
+        format!("max(kafka_consumergroup_lag{{{sel}}}) or max(kafka_consumergroup_lag{{topic=\"{svc}\"}})"),
+    ];
+    let mut found: Vec<i64> = Vec::new();
+    let mut read: Vec<(Vec<(i64, f64)>, f64)> = Vec::new();
+    for (i, q) in queries.iter().enumerate() {
+        // What callers see (a slow network path) and queue lag, when the service's own signals show no change.
+        if i >= 2 && !found.is_empty() {
+            break;
+        }
+        let Some((series, _)) = range(ctx, q, start, now, STEP).await? else {
+            continue;
+        };
+        let floor = match i {
+            0 => 0.003,
+            3 => 20.0,
+            _ => 0.005,
+        };
+        for s in series.into_iter().filter(|s| !s.samples.is_empty()) {
+            if let Some(t) = sustained(&s.samples, alert_ms, floor) {
+                found.push(t);
+            }
+            read.push((s.samples, floor));
+        }
+    }
+    let mut how = "the alerting signal";
+    if found.is_empty() && !svc.contains(['"', '\\']) {
+        for (q, what) in [
+            ("kube_pod_container_status_restarts_total", "restarts"),
+            ("container_oom_events_total", "OOM kills"),
+        ] {
+            let q = format!("sum(increase({q}{{{sel}}}[1m]))");
+            if let Some((series, _)) = range(ctx, &q, start, now, STEP).await? {
+                found.extend(
+                    series
+                        .iter()
+                        .filter_map(|s| first_increase(&s.samples, alert_ms, 30_000)),
+                );
+            }
+            if !found.is_empty() {
+                how = what;
+                break;
+            }
+        }
+    }
+    if found.is_empty() {
+        found.extend(read.iter().filter_map(|(s, floor)| intermittent(s, alert_ms, *floor)));
+        how = "deviations that come and go";
+    }
+    let clear = !found.is_empty();
+    let onset = found.into_iter().min().unwrap_or(alert_ms - NO_ONSET_MS);
+    b.onset = Some(onset);
+    ctx.think(say(ctx, &since, &svc, clear.then_some((onset, how)), now - alert_ms));
+    Ok(())
+}
+
+fn say(ctx: &BranchCtx, since: &Since, svc: &str, found: Option<(i64, &str)>, after_ms: i64) -> String {
+    let alert_ms = ctx.alert.starts_at.millis();
+    let fallback = format!(
+        "comparing the {} min before the alert with the {} min before that",
+        NO_ONSET_MS / 60_000,
+        BASELINE_MS / 60_000
+    );
+    match found {
+        Some((onset, how)) => format!(
+            "Onset on {svc} from {how}: {} ({} min before the alert).",
+            Timestamp::from_millis(onset).clock(),
+            (alert_ms - onset) / 60_000
+        ),
+        None => match since.unread(ctx).filter(|_| since.read_nothing(ctx)) {
+            Some(unread) => format!("Onset unknown: {unread}; {fallback}."),
+            None if after_ms < SHORT_AFTER_MS => format!(
+                "No clear onset yet: the data ends {} s after the alert, too soon to tell a change that holds from a blip; {fallback}.",
+                after_ms.max(0) / 1000
+            ),
+            None => {
+                format!("No clear onset in {svc}'s errors, latency, callers' latency, lag or restarts; {fallback}.")
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_800_000_000_000;
+    const S: i64 = 30_000;
+
+    fn series(values: &[f64]) -> Vec<(i64, f64)> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (T0 + i as i64 * S, *v))
+            .collect()
+    }
+
+    /// 40 points of 1 % errors with a little noise.
+    fn quiet(n: usize) -> Vec<f64> {
+        (0..n).map(|i| 0.01 + 0.001 * (i % 3) as f64).collect()
+    }
+
+    #[test]
+    fn a_change_that_holds_at_the_alert_is_the_onset() {
+        let mut v = quiet(40);
+        v.extend([0.3; 10]);
+        let s = series(&v);
+        let alert = s[45].0;
+        assert_eq!(sustained(&s, alert, 0.003), Some(s[40].0));
+    }
+
+    #[test]
+    fn an_earlier_incident_that_ended_before_the_alert_is_not_the_onset() {
+        // Errors for three minutes, back to normal for ten, then this incident.
+        let mut v = quiet(30);
+        v.extend([0.9; 6]);
+        v.extend(quiet(20));
+        v.extend([0.2; 6]);
+        let s = series(&v);
+        let alert = s[58].0;
+        assert_eq!(sustained(&s, alert, 0.003), Some(s[56].0));
+        // With nothing after it, the ended episode gives no onset at all.
+        let s = series(&[quiet(30), vec![0.9; 6], quiet(20)].concat());
+        assert_eq!(sustained(&s, s[55].0, 0.003), None);
+    }
+
+    #[test]
+    fn restarts_mark_a_crash_loop_that_reaches_the_alert() {
+        // increase(restarts[1m]) per step: one restart long ago, then a loop.
+        let mut v = vec![0.0; 60];
+        v[5] = 1.0;
+        for i in [48, 50, 52, 55] {
+            v[i] = 1.0;
+        }
+        let s = series(&v);
+        assert_eq!(first_increase(&s, s[54].0, S), Some(s[48].0 - S));
+        // A restart long before the alert marks nothing.
+        let old = series(&[vec![0.0; 5], vec![1.0], vec![0.0; 54]].concat());
+        assert_eq!(first_increase(&old, old[59].0, S), None);
+    }
+
+    #[test]
+    fn deviations_that_come_and_go_count_when_they_cluster_before_the_alert() {
+        // p99 blips every couple of minutes near the alert, never three in a row.
+        let mut v = quiet(50);
+        for i in [42, 45, 49] {
+            v[i] = 0.2;
+        }
+        let s = series(&v);
+        assert_eq!(sustained(&s, s[49].0, 0.005), None);
+        assert_eq!(intermittent(&s, s[49].0, 0.005), Some(s[42].0));
+        // One blip is noise.
+        let mut one = quiet(50);
+        one[45] = 0.2;
+        let s = series(&one);
+        assert_eq!(intermittent(&s, s[49].0, 0.005), None);
+    }
+}
