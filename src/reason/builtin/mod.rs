@@ -11,6 +11,7 @@ mod logs;
 mod metrics;
 mod onset;
 mod query;
+mod resources;
 
 mod traces;
 
@@ -52,7 +53,7 @@ async fn step(ctx: &BranchCtx, b: &mut Board, name: &str) -> Result<(), BranchEn
         "discover" => metrics::discover(ctx, b).await,
         "onset" => onset::onset(ctx, b).await,
         "red_metrics" => metrics::red(ctx, b).await,
-        "resources" => metrics::resources(ctx, b).await,
+        "resources" => resources::resources(ctx, b).await,
         "walk" => metrics::walk(ctx, b).await,
         "logs_scan" => logs::scan(ctx, b).await,
         "traces_scan" => traces::scan(ctx, b).await,

@@ -1,0 +1,229 @@
+//! Resource signals: CPU throttling, memory against its limit (peaks, not
+//! samples), OOM kills and restarts, replicas, disk, connection pools, cache
+//! hits and consumer lag.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::board::Board;
+use super::metrics::window;
+use super::query::{Since, range};
+use crate::model::{FaultKind, SpanId};
+use crate::reason::{BranchCtx, BranchEnd};
+use crate::tools::stats::{median, split};
+
+const STEP: &str = "30s";
+
+/// Resource signals: CPU throttling, memory, restarts, replicas, disk, pools, cache hits, consumer lag.
+pub async fn resources(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
+    let (start, onset, now) = window(b, ctx);
+    let since = Since::mark(ctx, "prometheus");
+    let qs = [
+        "sum by (service) (rate(container_cpu_cfs_throttled_periods_total[2m])) / sum by (service) (rate(container_cpu_cfs_periods_total[2m]))",
+        // The peak between samples: a container killed for memory is gone before a single sample sees it full.
+        "max by (service) (max_over_time(container_memory_working_set_bytes[1m]) / container_spec_memory_limit_bytes)",
+        "sum by (service) (increase(kube_pod_container_status_restarts_total[5m]))",
+        "sum by (service) (kube_deployment_status_replicas_available) / sum by (service) (kube_deployment_spec_replicas)",
+        "max by (service) (kubelet_volume_stats_used_bytes / kubelet_volume_stats_capacity_bytes)",
+        // Idle connections wait in the pool: only the busy ones use it up.
+        "sum by (service) (pg_stat_activity_count{state!=\"idle\"}) / max by (service) (pg_settings_max_connections)",
+        "sum by (service) (rate(redis_keyspace_hits_total[2m])) / (sum by (service) (rate(redis_keyspace_hits_total[2m])) + sum by (service) (rate(redis_keyspace_misses_total[2m])))",
+        "max by (service) (kafka_consumergroup_lag)",
+        "sum by (service) (increase(container_oom_events_total[5m]))",
+        "max by (service) (kube_pod_container_status_last_terminated_reason{reason=\"OOMKilled\"})",
+    ];
+    let mut memory = Memory::default();
+    let mut notes = Vec::new();
+    for (i, q) in qs.iter().enumerate() {
+        let Some((series, evs)) = range(ctx, q, start, now, STEP).await? else {
+            continue;
+        };
+        let ev = [evs];
+        let mut dips: Vec<(String, f64, f64)> = Vec::new();
+        for s in &series {
+            let svc = s.label("service").to_string();
+            if svc.is_empty() || s.samples.is_empty() {
+                continue;
+            }
+            let (bf, af) = split(&s.samples, onset);
+            let mb = median(&bf).unwrap_or(0.0);
+            let ma = median(&af).unwrap_or(0.0);
+            let max_a = af.iter().copied().fold(f64::MIN, f64::max);
+            let min_a = af.iter().copied().fold(f64::MAX, f64::min);
+            let mut add = |kind: FaultKind, specific: bool, w: f64, n: String| {
+                notes.push(n.clone());
+                b.add(&svc, kind, specific, w, &ev, n);
+            };
+            match i {
+                0 if ma > 0.15 && ma - mb > 0.12 => add(
+                    FaultKind::CpuSaturation,
+                    true,
+                    2.0 + 4.0 * (ma - mb),
+                    format!(
+                        "{svc} CPU throttled in {:.0}% of periods (was {:.0}%)",
+                        ma * 100.0,
+                        mb * 100.0
+                    ),
+                ),
+                1 => {
+                    memory.peak.insert(svc.clone(), (mb, max_a, evs));
+                }
+                2 => {
+                    let total: f64 = af.iter().sum::<f64>() / 10.0;
+                    if max_a >= 1.0 && total >= 0.3 {
+                        memory.restarting.insert(svc.clone());
+                        add(
+                            FaultKind::PodCrashloop,
+                            false,
+                            1.0 + total.min(3.0),
+                            format!("{svc} containers restarting since the onset"),
+                        )
+                    }
+                }
+                // Below desired: checked below against the absolute count, since a scale-out
+                // (desired rising ahead of available) dips the ratio without losing anything.
+                3 if mb > 0.0 && min_a < 0.85 * mb => dips.push((svc.clone(), mb, min_a)),
+                4 if max_a > 0.97 => add(
+                    FaultKind::DiskFull,
+                    true,
+                    4.0,
+                    format!("{svc} volume {:.0}% full", max_a * 100.0),
+                ),
+                5 if ma > 0.9 && mb < 0.85 => add(
+                    FaultKind::ConnectionPoolExhaustion,
+                    true,
+                    3.0 + 3.0 * (ma - mb),
+                    format!(
+                        "{svc} busy connections at {:.0}% of max_connections (was {:.0}%)",
+                        ma * 100.0,
+                        mb * 100.0
+                    ),
+                ),
+                6 if mb - ma > 0.15 => add(
+                    FaultKind::CacheFailure,
+                    true,
+                    3.0 + 4.0 * (mb - ma),
+                    format!("{svc} cache hit ratio {:.0}% → {:.0}%", mb * 100.0, ma * 100.0),
+                ),
+                7 => {
+                    let last = af.last().copied().unwrap_or(0.0);
+                    // A slow creep has no sharp onset: compare with the start of the window too.
+                    let first = bf.iter().chain(af.iter()).take(4).copied().fold(f64::MAX, f64::min);
+                    let base = mb.min(first.max(0.0));
+                    if last > (base * 5.0).max(200.0) && last > ma {
+                        add(
+                            FaultKind::QueueBacklog,
+                            true,
+                            3.0 + (last / (base.max(10.0) * 10.0)).min(2.0),
+                            format!("{svc} consumer lag {:.0} → {:.0} messages", base, last),
+                        )
+                    }
+                }
+                8 if max_a > 0.5 => {
+                    memory.killed.insert(svc.clone(), (max_a, evs));
+                }
+                9 if max_a >= 1.0 && mb < 0.5 => {
+                    memory.last_oom.insert(svc.clone(), evs);
+                }
+                _ => {}
+            }
+        }
+        for (svc, mb, min_a) in dips {
+            if svc.contains(['"', '\\']) {
+                continue;
+            }
+            if none_lost(ctx, &svc, (start, onset, now)).await? {
+                notes.push(format!(
+                    "{svc} below its desired replicas only because desired rose (a scale-out; none lost)"
+                ));
+                continue;
+            }
+            let n = format!("{svc} available replicas fell to {:.0}% of desired", min_a * 100.0);
+            notes.push(n.clone());
+            b.add(&svc, FaultKind::ReplicaLoss, false, 1.5 + 3.0 * (mb - min_a), &ev, n);
+        }
+    }
+    memory.read(b, &mut notes);
+    notes.truncate(6);
+    ctx.think(since.verdict(ctx, "Resources", &notes, "nothing saturated, restarting or missing"));
+    Ok(())
+}
+
+/// What memory, restarts and OOM kills say together, per service.
+#[derive(Default)]
+struct Memory {
+    /// Median share of the limit before the onset, peak after, and the evidence.
+    peak: BTreeMap<String, (f64, f64, SpanId)>,
+    restarting: BTreeSet<String>,
+    /// OOM kills counted by the kubelet since the onset.
+    killed: BTreeMap<String, (f64, SpanId)>,
+    /// The last container exit was OOMKilled, and was not before the onset.
+    last_oom: BTreeMap<String, SpanId>,
+}
+
+impl Memory {
+    /// An OOM kill names the fault outright; a peak near the limit nearly does;
+    /// a container that keeps restarting while its memory climbs far above its
+    /// usual share of the limit is being killed for memory between samples.
+    fn read(&self, b: &mut Board, notes: &mut Vec<String>) {
+        let names: BTreeSet<&String> = self
+            .peak
+            .keys()
+            .chain(self.killed.keys())
+            .chain(self.last_oom.keys())
+            .collect();
+        for svc in names {
+            let peak = self.peak.get(svc);
+            let mut ev: Vec<SpanId> = peak.iter().map(|p| p.2).collect();
+            let mut why = Vec::new();
+            let mut w: f64 = 0.0;
+            if let Some((n, e)) = self.killed.get(svc) {
+                why.push(format!("OOM-killed {n:.0} times since the onset"));
+                w = w.max(3.0 + n.min(4.0) * 0.5);
+                ev.push(*e);
+            }
+            if let Some(e) = self.last_oom.get(svc) {
+                why.push("its last container exit was OOMKilled".to_string());
+                w = w.max(3.0);
+                ev.push(*e);
+            }
+            if let Some((mb, max_a, _)) = peak {
+                let (mb, max_a) = (*mb, *max_a);
+                let near_limit = max_a > 0.88 && max_a - mb > 0.2;
+                let climbs = self.restarting.contains(svc) && max_a >= 0.6 && max_a - mb >= 0.3;
+                if near_limit || climbs || !why.is_empty() {
+                    why.push(format!(
+                        "memory reached {:.0}% of its limit (median before {:.0}%){}",
+                        max_a * 100.0,
+                        mb * 100.0,
+                        if climbs && !near_limit { " between restarts" } else { "" }
+                    ));
+                }
+                if near_limit {
+                    w = w.max(2.0 + 3.0 * (max_a - mb));
+                } else if climbs {
+                    w = w.max(1.5 + 2.0 * (max_a - mb));
+                }
+            }
+            if w > 0.0 {
+                let n = format!("{svc} {}", why.join(", "));
+                notes.push(n.clone());
+                b.add(svc, FaultKind::MemoryLeak, true, w, &ev, n);
+            }
+        }
+    }
+}
+
+/// Whether `svc` kept every replica it had before the onset (its available
+/// count never fell), so that being below desired means desired rose.
+async fn none_lost(ctx: &BranchCtx, svc: &str, (start, onset, now): (i64, i64, i64)) -> Result<bool, BranchEnd> {
+    let q = format!("sum by (service) (kube_deployment_status_replicas_available{{service=\"{svc}\"}})");
+    Ok(match range(ctx, &q, start, now, STEP).await? {
+        Some((abs, _)) => abs.first().is_some_and(|a| {
+            let (bf, af) = split(&a.samples, onset);
+            let before = median(&bf).unwrap_or(0.0);
+            let least = af.iter().copied().fold(f64::MAX, f64::min);
+            before > 0.0 && least >= 0.95 * before
+        }),
+        None => false,
+    })
+}
