@@ -120,6 +120,40 @@ fn delta(samples: &[(i64, f64)], onset: i64, floor: f64) -> Delta {
 type Grouped = BTreeMap<String, Vec<(i64, f64)>>;
 type Edge = (String, String);
 
+/// The classes of call failure below HTTP that name a cause in the callee.
+const ERROR_CLASSES: [&str; 4] = ["dns_error", "tls_error", "timeout", "connection_refused"];
+
+/// The class of a client's `error_type` value, or `None` for one that names no
+/// cause (`other`, `_OTHER`, an HTTP status). The source layer turns stock
+/// OpenTelemetry exception class names into these classes; the few spelled
+/// here are read the same way when a source passes them through.
+pub fn error_class(value: &str) -> Option<&'static str> {
+    let v = value.trim();
+    Some(match v {
+        "dns_error" | "gaierror" | "NameResolutionError" | "UnknownHostException" => "dns_error",
+        "tls_error" | "SSLError" | "SSLCertVerificationError" | "CertificateError" => "tls_error",
+        "timeout" | "TimeoutError" | "ReadTimeout" | "ConnectTimeout" | "DeadlineExceeded" => "timeout",
+        "connection_refused" | "ConnectionRefusedError" => "connection_refused",
+        _ => return None,
+    })
+}
+
+/// Failed calls per `service/peer_service/class`, summed over the `error_type` values of one class.
+fn by_class(series: &[crate::sources::telemetry::MetricSeries]) -> Grouped {
+    let mut out: BTreeMap<String, BTreeMap<i64, f64>> = BTreeMap::new();
+    for s in series {
+        let Some(class) = error_class(s.label("error_type")) else {
+            continue;
+        };
+        let key = format!("{}/{}/{class}", s.label("service"), s.label("peer_service"));
+        let acc = out.entry(key).or_default();
+        for (t, v) in &s.samples {
+            *acc.entry(*t).or_default() += v;
+        }
+    }
+    out.into_iter().map(|(k, v)| (k, v.into_iter().collect())).collect()
+}
+
 /// The RED series from the baseline to now, grouped by their labels.
 struct Red {
     /// Server requests answered 5xx, 401 or 403, per service.
@@ -133,6 +167,8 @@ struct Red {
     /// Client p99 of calls that did not fail below HTTP, per edge.
     c_p99: Grouped,
     s_401: Grouped,
+    /// Services whose process was starved since the onset, and how it shows.
+    starved: BTreeMap<String, (String, Option<SpanId>)>,
     /// The evidence span of each query, in the order they are asked.
     spans: Vec<Option<SpanId>>,
 }
@@ -199,11 +235,12 @@ impl Red {
             s_err: get(ERRORS, &["service"]),
             s_tot: get(1, &["service"]),
             s_p99: get(LATENCY, &["service"]),
-            c_tr: get(CALL_FAILURES, &["service", "peer_service", "error_type"]),
+            c_tr: by_class(res[CALL_FAILURES].as_ref().map(|r| r.0.as_slice()).unwrap_or_default()),
             c_err: get(4, &["service", "peer_service"]),
             c_tot: get(5, &["service", "peer_service"]),
             c_p99: get(CALL_LATENCY, &["service", "peer_service"]),
             s_401: get(UNAUTHORIZED, &["service"]),
+            starved: BTreeMap::new(),
             spans: res.iter().map(|r| r.as_ref().map(|r| r.1)).collect(),
         })
     }
@@ -221,7 +258,7 @@ impl Red {
             b.edges.insert((s.clone(), t.clone()));
             let status = delta(&ratio(self.c_err.get(key), tot), onset, 0.003);
             let mut total_err = status.after - status.before;
-            for et in ["dns_error", "tls_error", "timeout", "connection_refused"] {
+            for et in ERROR_CLASSES {
                 let k = format!("{key}/{et}");
                 let d = delta(&ratio(self.c_tr.get(&k), tot), onset, 0.003);
                 let inc = d.after - d.before;
@@ -244,7 +281,13 @@ impl Red {
             out.err.insert((s.clone(), t.clone()), total_err.max(0.0));
             if let Some(p) = self.c_p99.get(key) {
                 let d = delta(p, onset, 0.003);
-                out.lat.insert((s.clone(), t.clone()), (d.after - d.before, d.z));
+                let rate = median(&split(tot, onset).1).unwrap_or(0.0);
+                let (dl, z) = if supported(p, onset, &d, rate) {
+                    (d.after - d.before, d.z)
+                } else {
+                    (0.0, 0.0)
+                };
+                out.lat.insert((s.clone(), t.clone()), (dl, z));
             }
         }
         out
@@ -265,7 +308,11 @@ impl Red {
                     .map(|x| delta(x, onset, 0.005))
                     .map(|d| d.after / d.before.max(1e-3))
                     .unwrap_or(1.0);
-                if b.serving.contains(t) && own_lat < 1.6 {
+                if let Some((why, span)) = self.starved.get(t) {
+                    let ev: Vec<SpanId> = ev.iter().copied().chain(*span).collect();
+                    let note = format!("{note} while {t} {why}: requests queue before its handler");
+                    b.add(t, FaultKind::CpuSaturation, true, w, &ev, note);
+                } else if b.serving.contains(t) && own_lat < 1.6 {
                     b.add(t, FaultKind::PacketLoss, true, w, &ev, note);
                 } else {
                     b.add(t, FaultKind::NetworkDelay, false, w * 0.6, &ev, note);
@@ -388,25 +435,44 @@ impl Red {
             match server {
                 Some(d) if *z > 5.0 && *dl > 0.05 && (d.after - d.before) < 0.3 * dl => {
                     let drops = edges.timeouts.get(&(s.clone(), t.clone())).copied().unwrap_or(0.0);
-                    let n = format!(
-                        "{s} → {t}: p99 up {:.0} ms while {t} itself answers as fast as before{}",
-                        dl * 1000.0,
-                        if drops > 0.0 { ", and calls time out" } else { "" }
-                    );
-                    let kind = if drops > 0.0 {
-                        FaultKind::PacketLoss
-                    } else {
-                        FaultKind::NetworkDelay
-                    };
                     let w = 1.5 + (dl / base.max(0.01)).min(3.0) * 0.5;
-                    b.add(t, kind, true, w, &self.ev(CALL_LATENCY), n.clone());
+                    // A starved process queues requests before its handler starts the clock:
+                    // its own histogram holds while its callers wait.
+                    let (kind, n, ev) = match self.starved.get(t) {
+                        Some((why, span)) => (
+                            FaultKind::CpuSaturation,
+                            format!(
+                                "{s} → {t}: p99 up {:.0} ms while {t}'s handlers take as long as before and {t} {why}",
+                                dl * 1000.0
+                            ),
+                            self.ev(CALL_LATENCY).into_iter().chain(*span).collect(),
+                        ),
+                        None => (
+                            if drops > 0.0 {
+                                FaultKind::PacketLoss
+                            } else {
+                                FaultKind::NetworkDelay
+                            },
+                            format!(
+                                "{s} → {t}: p99 up {:.0} ms while {t} itself answers as fast as before{}",
+                                dl * 1000.0,
+                                if drops > 0.0 { ", and calls time out" } else { "" }
+                            ),
+                            self.ev(CALL_LATENCY),
+                        ),
+                    };
+                    b.add(t, kind, true, w, &ev, n.clone());
                     notes.push(n);
                     *b.anomaly.entry(t.clone()).or_default() += 1.5;
                 }
+                // No server metrics (a database, a cache, something outside): slower calls say
+                // something is wrong there, not what; only a known server is guessed to be busy.
                 None if *z > 5.0 && *dl > 0.02 => {
                     let n = format!("calls from {s} to {t} slowed by {:.0} ms", dl * 1000.0);
-                    let w = 0.6 + (dl * 5.0).min(2.0);
-                    b.add(t, FaultKind::CpuSaturation, false, w, &self.ev(CALL_LATENCY), n.clone());
+                    if !b.databases.contains(t) && !b.caches.contains(t) {
+                        let w = 0.6 + (dl * 5.0).min(2.0);
+                        b.add(t, FaultKind::CpuSaturation, false, w, &self.ev(CALL_LATENCY), n.clone());
+                    }
                     *b.anomaly.entry(t.clone()).or_default() += 1.0 + (dl * 5.0).min(2.0);
                     notes.push(n);
                 }
@@ -427,7 +493,8 @@ impl Red {
 pub async fn red(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     let (start, onset, now) = window(b, ctx);
     let since = Since::mark(ctx, "prometheus");
-    let red = Red::query(ctx, start, now).await?;
+    let mut red = Red::query(ctx, start, now).await?;
+    red.starved = starved(ctx, (start, onset, now)).await?;
     let mut notes = Vec::new();
     let edges = red.edges(b, onset, &mut notes);
     for (svc, tot) in &red.s_tot {
@@ -442,6 +509,70 @@ pub async fn red(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         "no service changed clearly",
     ));
     Ok(())
+}
+
+/// Requests per minute above a p99 below which it is the few slowest calls, not a trend.
+const TAIL_CALLS: f64 = 10.0;
+
+/// Whether a rise in an edge's p99 is a change, not a burst: most points since
+/// the onset sit well above the old level, nearly all of them when so few calls
+/// make up the tail that one slow neighbour moves it.
+fn supported(p99: &[(i64, f64)], onset: i64, d: &Delta, rate: f64) -> bool {
+    let after = split(p99, onset).1;
+    let mid = d.before + 0.5 * (d.after - d.before);
+    let high = after.iter().filter(|x| **x > mid).count() as f64;
+    let n = after.len() as f64;
+    if rate * 60.0 * 0.01 >= TAIL_CALLS {
+        high >= 0.5 * n
+    } else {
+        n >= 4.0 && high >= 0.75 * n
+    }
+}
+
+/// Services whose process went short of CPU at the onset (throttled in a
+/// large share of its CFS periods) or stopped answering its scrapes: what
+/// its callers see is then queueing in the process, not a slow path.
+async fn starved(
+    ctx: &BranchCtx,
+    (start, onset, now): (i64, i64, i64),
+) -> Result<BTreeMap<String, (String, Option<SpanId>)>, BranchEnd> {
+    let mut out = BTreeMap::new();
+    let qs = [
+        "sum by (service) (rate(container_cpu_cfs_throttled_periods_total[2m])) / sum by (service) (rate(container_cpu_cfs_periods_total[2m]))",
+        "min by (service) (up)",
+    ];
+    for (i, q) in qs.iter().enumerate() {
+        let Some((series, ev)) = range(ctx, q, start, now, STEP).await? else {
+            continue;
+        };
+        for s in &series {
+            let svc = s.label("service");
+            let (bf, af) = split(&s.samples, onset);
+            let (mb, ma) = (median(&bf).unwrap_or(0.0), median(&af).unwrap_or(0.0));
+            let why = match i {
+                0 if throttled(mb, ma) => format!(
+                    "was CPU-throttled in {:.0}% of periods (was {:.0}%)",
+                    ma * 100.0,
+                    mb * 100.0
+                ),
+                1 if mb >= 1.0 && af.iter().filter(|x| **x < 1.0).count() >= 2 => format!(
+                    "failed {} of its {} scrapes since the onset",
+                    af.iter().filter(|x| **x < 1.0).count(),
+                    af.len()
+                ),
+                _ => continue,
+            };
+            if !svc.is_empty() && !out.contains_key(svc) {
+                out.insert(svc.to_string(), (why, Some(ev)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// CPU throttled in a large share of periods, and much more than before.
+pub fn throttled(before: f64, after: f64) -> bool {
+    after > 0.15 && after - before > 0.12
 }
 
 /// Walks the dependency graph from the alerting service towards anomalous

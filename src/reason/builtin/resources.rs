@@ -54,7 +54,7 @@ pub async fn resources(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> 
                 b.add(&svc, kind, specific, w, &ev, n);
             };
             match i {
-                0 if ma > 0.15 && ma - mb > 0.12 => add(
+                0 if super::metrics::throttled(mb, ma) => add(
                     FaultKind::CpuSaturation,
                     true,
                     2.0 + 4.0 * (ma - mb),
