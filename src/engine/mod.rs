@@ -8,10 +8,12 @@ mod branch;
 pub mod bundle;
 pub mod clock;
 pub mod conclusion;
+pub mod recheck;
 mod run;
 mod sink;
 
 pub use clock::{Clock, CountingIds, FixedClock, Ids, RandomIds, SystemClock};
+pub use recheck::Recheck;
 pub use run::{CONCLUSION_SIZE, LEARNED_AUTHOR, Running, SHARED_AUTHOR, Setup, start};
 pub use sink::EventSink;
 

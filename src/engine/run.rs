@@ -13,6 +13,7 @@ use super::allot::{Records, allot};
 use super::branch::{Control, Msg, Port, Shared};
 use super::clock::{Clock, Ids, RandomIds, SystemClock};
 use super::conclusion::{BranchHypotheses, merge};
+use super::recheck::{self, RECHECK_BRANCH, Recheck};
 use super::sink::EventSink;
 use crate::model::{
     Alert, Allotment, Authored, BranchStatus, Budget, CallStatus, Command, EVENT_VERSION, Event, EventKind,
@@ -48,6 +49,8 @@ pub struct Setup {
     pub clock: Arc<dyn Clock>,
     /// Where trace and span ids come from.
     pub ids: Arc<dyn Ids>,
+    /// Whether and when to look again when the investigation began too soon after the alert.
+    pub recheck: Recheck,
 }
 
 impl Setup {
@@ -101,6 +104,8 @@ struct BranchRt {
     handle: Option<JoinHandle<()>>,
     /// The tool call in flight, if any, to close when the branch is cut short.
     inflight: Option<(SpanId, String)>,
+    /// Which look at the data it belongs to (0: the first; later: re-checks).
+    round: u32,
 }
 
 struct Orch {
@@ -121,6 +126,26 @@ struct Orch {
     conclusion: Vec<RootCause>,
     /// Which sources answered and which never did, for the conclusion.
     sources: SourcesRead,
+    strategies: Vec<Strategy>,
+    recheck: Rounds,
+}
+
+/// The looks at the data: the first, then re-checks when it began too soon.
+struct Rounds {
+    policy: Recheck,
+    /// The instant the first look looked back from.
+    first_now: Timestamp,
+    /// The round running or last run.
+    round: u32,
+    /// The round the conclusion is drawn from: the latest that finished.
+    concluded: u32,
+    /// Tool calls the first round spent: what another look costs.
+    first_calls: u32,
+    /// The branch that tells what the re-check does.
+    note: Option<SpanId>,
+    /// When the next round starts, and the instant it looks back from.
+    due: Option<(tokio::time::Instant, Timestamp)>,
+    over: bool,
 }
 
 /// Starts an investigation on the current tokio runtime.
@@ -158,6 +183,17 @@ pub fn start(setup: Setup, sinks: Vec<Box<dyn EventSink>>) -> Running {
         author: setup.author.clone(),
         conclusion: Vec::new(),
         sources: SourcesRead::default(),
+        strategies: setup.strategies.clone(),
+        recheck: Rounds {
+            policy: setup.recheck.clone(),
+            first_now: setup.now,
+            round: 0,
+            concluded: 0,
+            first_calls: 0,
+            note: None,
+            due: None,
+            over: false,
+        },
     };
     let handle = tokio::spawn(async move {
         orch.emit(
@@ -325,6 +361,7 @@ impl Orch {
             control,
             handle: Some(handle),
             inflight: None,
+            round: self.recheck.round,
         });
         span
     }
@@ -335,11 +372,20 @@ impl Orch {
 
     /// Recomputes the conclusion from live and finished (not pruned) branches.
     fn update_conclusion(&mut self) {
+        self.conclude(false);
+    }
+
+    /// Recomputes the conclusion from the branches of the round it is drawn
+    /// from; `force` announces it even when unchanged (a re-check's result).
+    fn conclude(&mut self, force: bool) {
         let Some(st) = &self.state else { return };
+        let concluded = self.recheck.concluded;
+        let rounds: Vec<(SpanId, u32)> = self.branches.iter().map(|b| (b.span, b.round)).collect();
         let hyps: Vec<BranchHypotheses<'_>> = st
             .branches
             .iter()
             .filter(|b| b.status != BranchStatus::Pruned)
+            .filter(|b| rounds.iter().any(|r| r.0 == b.span && r.1 == concluded))
             .map(|b| BranchHypotheses {
                 branch: b.span,
                 hypotheses: &b.hypotheses,
@@ -347,7 +393,7 @@ impl Orch {
             .collect();
         let guidance = self.shared.guidance.lock().map(|g| g.clone()).unwrap_or_default();
         let next = merge(&hyps, &guidance, CONCLUSION_SIZE);
-        if next != self.conclusion {
+        if next != self.conclusion || force {
             self.conclusion = next.clone();
             let sources = self.sources.clone();
             self.emit(
@@ -528,12 +574,24 @@ impl Orch {
         let mut commands_open = true;
         let mut authored_open = true;
         loop {
-            if self.live() == 0 || stopped {
+            if stopped {
                 break;
+            }
+            if self.live() == 0 && self.recheck.due.is_none() {
+                self.recheck.due = self.next_round();
+                if self.recheck.due.is_none() {
+                    break;
+                }
             }
             let wall = self.shared.budget().wall_ms;
             let deadline = self.shared.started + Duration::from_millis(wall);
+            let due = self.recheck.due.map(|d| d.0);
             tokio::select! {
+                _ = tokio::time::sleep_until(due.unwrap_or(deadline)), if due.is_some() => {
+                    if let Some((_, at)) = self.recheck.due.take() {
+                        self.start_round(at);
+                    }
+                },
                 m = rx.recv() => match m {
                     Some(Msg::Event { span, parent, kind }) => self.on_event(span, parent, kind),
                     Some(Msg::Finished { branch, result }) => self.on_finished(branch, result),
@@ -556,8 +614,18 @@ impl Orch {
                     for s in live {
                         self.cut(s, BranchStatus::OutOfBudget, format!("wall-time budget of {wall} ms spent"));
                     }
+                    if self.recheck.due.take().is_some() {
+                        self.end_recheck(format!("The wall-time budget of {wall} ms ran out before looking again."));
+                    }
                 }
             }
+        }
+        if let Some(note) = self
+            .recheck
+            .note
+            .filter(|n| self.status(*n).is_some_and(|s| s.is_live()))
+        {
+            self.set_status(note, BranchStatus::Done, None);
         }
         self.update_conclusion();
         let status = if stopped {
@@ -574,6 +642,108 @@ impl Orch {
             sources: self.sources.clone(),
         };
         self.emit(self.root, None, kind);
+    }
+
+    /// After a round: the conclusion it gives, then whether and when to look
+    /// again (the instant to wait for and the one to look back from).
+    fn next_round(&mut self) -> Option<(tokio::time::Instant, Timestamp)> {
+        let r = &self.recheck;
+        if r.over {
+            return None;
+        }
+        if r.round == 0 {
+            self.recheck.first_calls = self.shared.tool_calls.load(Ordering::SeqCst);
+        } else {
+            self.recheck.concluded = r.round;
+            self.conclude(true);
+            let found = match self.conclusion.first() {
+                Some(rc) => format!("{} · {} ({:.2})", rc.service, rc.kind.as_str(), rc.confidence),
+                None => "still no cause strong enough to name".to_string(),
+            };
+            let at = self.now;
+            self.say(format!(
+                "Looked again from {} s after the alert: {found}.",
+                (at.0 - self.alert.starts_at.0) / 1_000_000_000
+            ));
+        }
+        let after = self.recheck.policy.too_soon(&self.alert, self.recheck.first_now)?;
+        if self.recheck.note.is_none() {
+            let span = self.shared.ids.span();
+            self.emit(
+                span,
+                Some(self.root),
+                EventKind::BranchStarted {
+                    strategy: RECHECK_BRANCH.into(),
+                    title: recheck::title(after),
+                    parent_branch: None,
+                    guidance: None,
+                    allotment: None,
+                },
+            );
+            self.set_status(span, BranchStatus::Running, None);
+            self.recheck.note = Some(span);
+        }
+        if !self.recheck.policy.live {
+            self.end_recheck(recheck::fixed_note(after));
+            return None;
+        }
+        let Some(offset) = self.recheck.policy.after_ms.get(self.recheck.round as usize).copied() else {
+            self.end_recheck("The conclusion above is from the latest look.".into());
+            return None;
+        };
+        let at = self.recheck.first_now + offset * 1_000_000;
+        let b = self.shared.budget();
+        let left = b
+            .tool_calls
+            .saturating_sub(self.shared.tool_calls.load(Ordering::SeqCst));
+        if left < self.recheck.first_calls.max(1) {
+            self.end_recheck(format!(
+                "Not looking again: {left} tool calls of the budget left, and a look takes about {}.",
+                self.recheck.first_calls
+            ));
+            return None;
+        }
+        let wait_ms = ((at.0 - self.shared.clock.now().0) / 1_000_000 + recheck::SETTLE_MS).max(0) as u64;
+        if self.shared.elapsed_ms() + wait_ms >= b.wall_ms {
+            self.end_recheck(format!(
+                "Not looking again: the wall-time budget of {} ms ends before the data would be in.",
+                b.wall_ms
+            ));
+            return None;
+        }
+        self.say(recheck::wait_note(after, at, &self.alert));
+        Some((tokio::time::Instant::now() + Duration::from_millis(wait_ms), at))
+    }
+
+    /// Runs every strategy again, looking back from `at`.
+    fn start_round(&mut self, at: Timestamp) {
+        self.recheck.round += 1;
+        self.now = at;
+        for s in self.strategies.clone() {
+            let title = recheck::round_title(&s.title, at, &self.alert);
+            self.spawn_branch(Strategy { title, ..s }, None, None, None);
+        }
+    }
+
+    /// A thought on the re-check branch.
+    fn say(&mut self, text: String) {
+        if let Some(note) = self.recheck.note {
+            let span = self.shared.ids.span();
+            self.emit(span, Some(note), EventKind::ThoughtDelta { text });
+        }
+    }
+
+    /// The last word of the re-check branch: no more looks.
+    fn end_recheck(&mut self, text: String) {
+        self.recheck.over = true;
+        self.say(text);
+        if let Some(note) = self
+            .recheck
+            .note
+            .filter(|n| self.status(*n).is_some_and(|s| s.is_live()))
+        {
+            self.set_status(note, BranchStatus::Done, None);
+        }
     }
 
     fn on_event(&mut self, span: SpanId, parent: Option<SpanId>, kind: EventKind) {

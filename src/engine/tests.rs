@@ -105,6 +105,7 @@ fn setup(strategies: &[&str], calls: usize, delay_ms: u64) -> Setup {
         records: Vec::new(),
         clock: Arc::new(FixedClock::new(Timestamp(0))),
         ids: Arc::new(CountingIds::default()),
+        recheck: super::Recheck::never(),
     }
 }
 

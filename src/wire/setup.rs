@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::bundle::{Bundle, Fixed, ModelRoute};
 use crate::config::Settings;
-use crate::engine::Setup;
+use crate::engine::{Recheck, Setup};
 use crate::model::{Alert, Budget, Timestamp};
 use crate::reason::Reasoner;
 use crate::reason::builtin::Builtin;
@@ -200,6 +200,8 @@ pub fn for_backend(
         bundle_id: bundle,
         clock,
         ids,
+        // Recorded or simulated telemetry ends where it ends; a live stack says so below.
+        recheck: Recheck::fixed(),
     })
 }
 
@@ -224,7 +226,10 @@ pub fn for_alert_with_store(
         .into_iter()
         .collect();
     let router = crate::sources::configured_with(settings, now, posted).map_err(SetupError::Sources)?;
-    for_backend(alert, Arc::new(router), now, opts)
+    let mut setup = for_backend(alert, Arc::new(router), now, opts)?;
+    // Live sources keep receiving data: an alert investigated as it fires is looked at again.
+    setup.recheck = Recheck::live();
+    Ok(setup)
 }
 
 /// How far past an alert's start an investigation looks, at most.

@@ -375,7 +375,9 @@ impl Red {
             })
             .sum();
         let err_anom = if e.z > 5.0 && derr > 0.01 { derr } else { 0.0 };
-        let lat_anom = if l.z > 5.0 && dlat > 0.02 && dlat > 0.3 * l.before {
+        let rate = median(&split(tot, onset).1).unwrap_or(0.0);
+        let held = self.s_p99.get(svc).is_some_and(|p| supported(p, onset, &l, rate));
+        let lat_anom = if held && l.z > 5.0 && dlat > 0.02 && dlat > 0.3 * l.before {
             dlat / l.before.max(0.01)
         } else {
             0.0

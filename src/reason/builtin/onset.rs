@@ -42,15 +42,31 @@ impl Baseline {
     }
 }
 
-/// The onset in `samples` of a sustained change that still holds at `alert_ms`:
+/// What one series says about the onset.
+#[derive(Debug, Default, PartialEq)]
+pub struct Reading {
+    /// Where a sustained change that holds at the alert began.
+    pub onset: Option<i64>,
+    /// When the last earlier incident had ended (its first calm point).
+    pub quiet_since: Option<i64>,
+    /// The series with earlier incidents set to their baseline.
+    pub cleaned: Vec<(i64, f64)>,
+}
+
+/// Reads `samples` for the onset of a sustained change that still holds at `alert_ms`:
 /// a change that went back to its baseline for [`CALM`] points in a row before
 /// the alert is an earlier incident; its points are set to the baseline and
 /// the search goes on after it.
-pub fn sustained(samples: &[(i64, f64)], alert_ms: i64, floor: f64) -> Option<i64> {
+pub fn read(samples: &[(i64, f64)], alert_ms: i64, floor: f64) -> Reading {
     let mut xs: Vec<f64> = samples.iter().map(|s| s.1).collect();
+    let mut out = Reading::default();
     for _ in 0..6 {
-        let k = change_point(&xs, 12, 3, K, floor)?;
-        let base = Baseline::of(&xs[..k], floor)?;
+        let Some(k) = change_point(&xs, 12, 3, K, floor) else {
+            break;
+        };
+        let Some(base) = Baseline::of(&xs[..k], floor) else {
+            break;
+        };
         let up = base.units(xs[k]) > 0.0;
         let dev = |x: f64| {
             let u = base.units(x);
@@ -70,8 +86,10 @@ pub fn sustained(samples: &[(i64, f64)], alert_ms: i64, floor: f64) -> Option<i6
             }
         }
         let Some(end) = ended else {
-            return Some(samples[k].0);
+            out.onset = Some(samples[k].0);
+            break;
         };
+        out.quiet_since = Some(samples[end].0);
         // An earlier incident: flatten it and look again.
         for x in xs.iter_mut().take(end).skip(k) {
             if dev(*x) {
@@ -79,7 +97,25 @@ pub fn sustained(samples: &[(i64, f64)], alert_ms: i64, floor: f64) -> Option<i6
             }
         }
     }
-    None
+    if out.onset.is_none() {
+        out.onset = fresh(samples, &xs, alert_ms, floor);
+    }
+    out.cleaned = samples.iter().zip(xs).map(|(s, x)| (s.0, x)).collect();
+    out
+}
+
+/// A change too fresh for three points: when the data ends soon after the
+/// alert, two deviant points in a row that reach its end count, since the
+/// alert firing on them says they hold.
+fn fresh(samples: &[(i64, f64)], xs: &[f64], alert_ms: i64, floor: f64) -> Option<i64> {
+    let n = xs.len();
+    let last = samples.last()?.0;
+    if n < 14 || last >= alert_ms + SHORT_AFTER_MS || last < alert_ms - 60_000 {
+        return None;
+    }
+    let base = Baseline::of(&xs[..n - 2], floor)?;
+    let (a, b) = (base.units(xs[n - 2]), base.units(xs[n - 1]));
+    ((a > K && b > K) || (a < -K && b < -K)).then_some(samples[n - 2].0)
 }
 
 /// The onset of deviations that come and go: at least three deviant points in
@@ -143,7 +179,8 @@ pub async fn onset(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         format!("max(kafka_consumergroup_lag{{{sel}}}) or max(kafka_consumergroup_lag{{topic=\"{svc}\"}})"),
     ];
     let mut found: Vec<i64> = Vec::new();
-    let mut read: Vec<(Vec<(i64, f64)>, f64)> = Vec::new();
+    let mut cleaned: Vec<(Vec<(i64, f64)>, f64)> = Vec::new();
+    let mut quiet: Option<i64> = None;
     for (i, q) in queries.iter().enumerate() {
         // What callers see (a slow network path) and queue lag, when the service's own signals show no change.
         if i >= 2 && !found.is_empty() {
@@ -158,10 +195,10 @@ pub async fn onset(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
             _ => 0.005,
         };
         for s in series.into_iter().filter(|s| !s.samples.is_empty()) {
-            if let Some(t) = sustained(&s.samples, alert_ms, floor) {
-                found.push(t);
-            }
-            read.push((s.samples, floor));
+            let r = read(&s.samples, alert_ms, floor);
+            found.extend(r.onset);
+            quiet = quiet.max(r.quiet_since);
+            cleaned.push((r.cleaned, floor));
         }
     }
     let mut how = "the alerting signal";
@@ -185,11 +222,20 @@ pub async fn onset(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         }
     }
     if found.is_empty() {
-        found.extend(read.iter().filter_map(|(s, floor)| intermittent(s, alert_ms, *floor)));
+        found.extend(
+            cleaned
+                .iter()
+                .filter_map(|(s, floor)| intermittent(s, alert_ms, *floor)),
+        );
         how = "deviations that come and go";
     }
     let clear = !found.is_empty();
-    let onset = found.into_iter().min().unwrap_or(alert_ms - NO_ONSET_MS);
+    // Without an onset, the span compared starts no earlier than the end of an
+    // earlier incident, so that incident sits in the baseline, not in what changed.
+    let fallback = quiet.map_or(alert_ms - NO_ONSET_MS, |q| {
+        q.clamp(alert_ms - NO_ONSET_MS, alert_ms - 60_000)
+    });
+    let onset = found.into_iter().min().unwrap_or(fallback);
     b.onset = Some(onset);
     ctx.think(say(ctx, &since, &svc, clear.then_some((onset, how)), now - alert_ms));
     Ok(())
@@ -224,6 +270,10 @@ fn say(ctx: &BranchCtx, since: &Since, svc: &str, found: Option<(i64, &str)>, af
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sustained(samples: &[(i64, f64)], alert_ms: i64, floor: f64) -> Option<i64> {
+        read(samples, alert_ms, floor).onset
+    }
 
     const T0: i64 = 1_800_000_000_000;
     const S: i64 = 30_000;
@@ -263,6 +313,15 @@ mod tests {
         // With nothing after it, the ended episode gives no onset at all.
         let s = series(&[quiet(30), vec![0.9; 6], quiet(20)].concat());
         assert_eq!(sustained(&s, s[55].0, 0.003), None);
+    }
+
+    #[test]
+    fn a_change_two_points_old_counts_only_when_the_data_ends_at_the_alert() {
+        let s = series(&[quiet(40), vec![0.4, 0.5]].concat());
+        // The alert fired at the last point: the investigation began seconds after it.
+        assert_eq!(read(&s, s[41].0 - 5_000, 0.003).onset, Some(s[40].0));
+        // Long after the alert, two points are a blip.
+        assert_eq!(read(&s, s[41].0 - 5 * 60_000, 0.003).onset, None);
     }
 
     #[test]
