@@ -53,7 +53,7 @@ impl Recheck {
     /// `now` began, when that is too soon.
     pub fn too_soon(&self, alert: &Alert, now: Timestamp) -> Option<i64> {
         let after = (now.0 - alert.starts_at.0) / 1_000_000;
-        (after < self.within_ms).then_some(after.max(0))
+        (self.within_ms > 0 && after < self.within_ms).then_some(after.max(0))
     }
 }
 
