@@ -43,6 +43,7 @@ const COUNTERS: &[(&str, &str, &[&str])] = &[
     ("container_cpu_cfs_throttled_periods_total", "", &["service"]),
     ("container_cpu_cfs_periods_total", "", &["service"]),
     ("kube_pod_container_status_restarts_total", "", &["service"]),
+    ("container_oom_events_total", "", &["service"]),
     ("redis_keyspace_hits_total", "", &["service"]),
     ("redis_keyspace_misses_total", "", &["service"]),
 ];
@@ -58,6 +59,7 @@ const GAUGES: &[&str] = &[
     "pg_stat_activity_count",
     "pg_settings_max_connections",
     "kafka_consumergroup_lag",
+    "kube_pod_container_status_last_terminated_reason",
 ];
 
 /// What was written, for the summary line.

@@ -6,7 +6,12 @@
 //! `conclusion_updated`. A recorded or simulated incident ends where its data
 //! ends: that is said, and nothing is guessed past it.
 
-use crate::model::{Alert, Timestamp};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::run::Orch;
+use crate::model::{Alert, BranchStatus, EventKind, SpanId, Timestamp};
+use crate::tools::Strategy;
 
 /// The strategy name of the branch that tells what the re-check does.
 pub const RECHECK_BRANCH: &str = "recheck";
@@ -96,6 +101,128 @@ pub fn round_title(title: &str, at: Timestamp, alert: &Alert) -> String {
         "{title} (again, from {} s after the alert)",
         (at.0 - alert.starts_at.0) / 1_000_000_000
     )
+}
+
+/// The looks at the data: the first, then re-checks when it began too soon.
+pub(super) struct Rounds {
+    pub(super) policy: Recheck,
+    /// The instant the first look looked back from.
+    pub(super) first_now: Timestamp,
+    /// The round running or last run.
+    pub(super) round: u32,
+    /// The round the conclusion is drawn from: the latest that finished.
+    pub(super) concluded: u32,
+    /// Tool calls the first round spent: what another look costs.
+    pub(super) first_calls: u32,
+    /// The branch that tells what the re-check does.
+    pub(super) note: Option<SpanId>,
+    /// When the next round starts, and the instant it looks back from.
+    pub(super) due: Option<(tokio::time::Instant, Timestamp)>,
+    pub(super) over: bool,
+}
+
+impl Orch {
+    /// After a round: the conclusion it gives, then whether and when to look
+    /// again (the instant to wait for and the one to look back from).
+    pub(super) fn next_round(&mut self) -> Option<(tokio::time::Instant, Timestamp)> {
+        let r = &self.recheck;
+        if r.over {
+            return None;
+        }
+        if r.round == 0 {
+            self.recheck.first_calls = self.shared.tool_calls.load(Ordering::SeqCst);
+        } else {
+            self.recheck.concluded = r.round;
+            self.conclude(true);
+            let found = match self.conclusion.first() {
+                Some(rc) => format!("{} · {} ({:.2})", rc.service, rc.kind.as_str(), rc.confidence),
+                None => "still no cause strong enough to name".to_string(),
+            };
+            let at = self.now;
+            self.say(format!(
+                "Looked again from {} s after the alert: {found}.",
+                (at.0 - self.alert.starts_at.0) / 1_000_000_000
+            ));
+        }
+        let after = self.recheck.policy.too_soon(&self.alert, self.recheck.first_now)?;
+        if self.recheck.note.is_none() {
+            let span = self.shared.ids.span();
+            self.emit(
+                span,
+                Some(self.root),
+                EventKind::BranchStarted {
+                    strategy: RECHECK_BRANCH.into(),
+                    title: title(after),
+                    parent_branch: None,
+                    guidance: None,
+                    allotment: None,
+                },
+            );
+            self.set_status(span, BranchStatus::Running, None);
+            self.recheck.note = Some(span);
+        }
+        if !self.recheck.policy.live {
+            self.end_recheck(fixed_note(after));
+            return None;
+        }
+        let Some(offset) = self.recheck.policy.after_ms.get(self.recheck.round as usize).copied() else {
+            self.end_recheck("The conclusion above is from the latest look.".into());
+            return None;
+        };
+        let at = self.recheck.first_now + offset * 1_000_000;
+        let b = self.shared.budget();
+        let left = b
+            .tool_calls
+            .saturating_sub(self.shared.tool_calls.load(Ordering::SeqCst));
+        if left < self.recheck.first_calls.max(1) {
+            self.end_recheck(format!(
+                "Not looking again: {left} tool calls of the budget left, and a look takes about {}.",
+                self.recheck.first_calls
+            ));
+            return None;
+        }
+        let wait_ms = ((at.0 - self.shared.clock.now().0) / 1_000_000 + SETTLE_MS).max(0) as u64;
+        if self.shared.elapsed_ms() + wait_ms >= b.wall_ms {
+            self.end_recheck(format!(
+                "Not looking again: the wall-time budget of {} ms ends before the data would be in.",
+                b.wall_ms
+            ));
+            return None;
+        }
+        self.say(wait_note(after, at, &self.alert));
+        Some((tokio::time::Instant::now() + Duration::from_millis(wait_ms), at))
+    }
+
+    /// Runs every strategy again, looking back from `at`.
+    pub(super) fn start_round(&mut self, at: Timestamp) {
+        self.recheck.round += 1;
+        self.now = at;
+        for s in self.strategies.clone() {
+            let title = round_title(&s.title, at, &self.alert);
+            self.spawn_branch(Strategy { title, ..s }, None, None, None);
+        }
+    }
+
+    /// A thought on the re-check branch.
+    fn say(&mut self, text: String) {
+        if let Some(note) = self.recheck.note {
+            let span = self.shared.ids.span();
+            self.emit(span, Some(note), EventKind::ThoughtDelta { text });
+        }
+    }
+
+    /// The last word of the re-check branch: no more looks.
+    pub(super) fn end_recheck(&mut self, text: String) {
+        self.recheck.over = true;
+        self.say(text);
+        if let Some(note) = self
+            .recheck
+            .note
+            .filter(|n| self.status(*n).is_some_and(|s| s.is_live()))
+        {
+            self.set_status(note, BranchStatus::Done, None);
+        }
+    }
 }
 
 #[cfg(test)]

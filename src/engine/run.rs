@@ -13,7 +13,7 @@ use super::allot::{Records, allot};
 use super::branch::{Control, Msg, Port, Shared};
 use super::clock::{Clock, Ids, RandomIds, SystemClock};
 use super::conclusion::{BranchHypotheses, merge};
-use super::recheck::{self, RECHECK_BRANCH, Recheck};
+use super::recheck::{Recheck, Rounds};
 use super::sink::EventSink;
 use crate::model::{
     Alert, Allotment, Authored, BranchStatus, Budget, CallStatus, Command, EVENT_VERSION, Event, EventKind,
@@ -108,44 +108,26 @@ struct BranchRt {
     round: u32,
 }
 
-struct Orch {
+pub(super) struct Orch {
     trace: TraceId,
-    root: SpanId,
+    pub(super) root: SpanId,
     seq: u64,
     sinks: Vec<Box<dyn EventSink>>,
     state: Option<InvestigationState>,
     branches: Vec<BranchRt>,
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     tx: mpsc::UnboundedSender<Msg>,
     sem: Arc<Semaphore>,
     guard: Arc<Guard>,
     reasoner: Arc<dyn Reasoner>,
-    alert: Alert,
-    now: Timestamp,
+    pub(super) alert: Alert,
+    pub(super) now: Timestamp,
     author: String,
-    conclusion: Vec<RootCause>,
+    pub(super) conclusion: Vec<RootCause>,
     /// Which sources answered and which never did, for the conclusion.
     sources: SourcesRead,
-    strategies: Vec<Strategy>,
-    recheck: Rounds,
-}
-
-/// The looks at the data: the first, then re-checks when it began too soon.
-struct Rounds {
-    policy: Recheck,
-    /// The instant the first look looked back from.
-    first_now: Timestamp,
-    /// The round running or last run.
-    round: u32,
-    /// The round the conclusion is drawn from: the latest that finished.
-    concluded: u32,
-    /// Tool calls the first round spent: what another look costs.
-    first_calls: u32,
-    /// The branch that tells what the re-check does.
-    note: Option<SpanId>,
-    /// When the next round starts, and the instant it looks back from.
-    due: Option<(tokio::time::Instant, Timestamp)>,
-    over: bool,
+    pub(super) strategies: Vec<Strategy>,
+    pub(super) recheck: Rounds,
 }
 
 /// Starts an investigation on the current tokio runtime.
@@ -253,7 +235,7 @@ pub fn start(setup: Setup, sinks: Vec<Box<dyn EventSink>>) -> Running {
 }
 
 impl Orch {
-    fn emit(&mut self, span: SpanId, parent: Option<SpanId>, kind: EventKind) {
+    pub(super) fn emit(&mut self, span: SpanId, parent: Option<SpanId>, kind: EventKind) {
         self.seq += 1;
         let e = Event {
             v: EVENT_VERSION,
@@ -276,7 +258,7 @@ impl Orch {
         }
     }
 
-    fn status(&self, span: SpanId) -> Option<BranchStatus> {
+    pub(super) fn status(&self, span: SpanId) -> Option<BranchStatus> {
         self.state.as_ref()?.branch(span).map(|b| b.status)
     }
 
@@ -287,7 +269,7 @@ impl Orch {
             .count()
     }
 
-    fn spawn_branch(
+    pub(super) fn spawn_branch(
         &mut self,
         strategy: Strategy,
         parent: Option<SpanId>,
@@ -366,7 +348,7 @@ impl Orch {
         span
     }
 
-    fn set_status(&mut self, span: SpanId, status: BranchStatus, reason: Option<String>) {
+    pub(super) fn set_status(&mut self, span: SpanId, status: BranchStatus, reason: Option<String>) {
         self.emit(span, Some(self.root), EventKind::BranchStatusChanged { status, reason });
     }
 
@@ -377,7 +359,7 @@ impl Orch {
 
     /// Recomputes the conclusion from the branches of the round it is drawn
     /// from; `force` announces it even when unchanged (a re-check's result).
-    fn conclude(&mut self, force: bool) {
+    pub(super) fn conclude(&mut self, force: bool) {
         let Some(st) = &self.state else { return };
         let concluded = self.recheck.concluded;
         let rounds: Vec<(SpanId, u32)> = self.branches.iter().map(|b| (b.span, b.round)).collect();
@@ -642,108 +624,6 @@ impl Orch {
             sources: self.sources.clone(),
         };
         self.emit(self.root, None, kind);
-    }
-
-    /// After a round: the conclusion it gives, then whether and when to look
-    /// again (the instant to wait for and the one to look back from).
-    fn next_round(&mut self) -> Option<(tokio::time::Instant, Timestamp)> {
-        let r = &self.recheck;
-        if r.over {
-            return None;
-        }
-        if r.round == 0 {
-            self.recheck.first_calls = self.shared.tool_calls.load(Ordering::SeqCst);
-        } else {
-            self.recheck.concluded = r.round;
-            self.conclude(true);
-            let found = match self.conclusion.first() {
-                Some(rc) => format!("{} · {} ({:.2})", rc.service, rc.kind.as_str(), rc.confidence),
-                None => "still no cause strong enough to name".to_string(),
-            };
-            let at = self.now;
-            self.say(format!(
-                "Looked again from {} s after the alert: {found}.",
-                (at.0 - self.alert.starts_at.0) / 1_000_000_000
-            ));
-        }
-        let after = self.recheck.policy.too_soon(&self.alert, self.recheck.first_now)?;
-        if self.recheck.note.is_none() {
-            let span = self.shared.ids.span();
-            self.emit(
-                span,
-                Some(self.root),
-                EventKind::BranchStarted {
-                    strategy: RECHECK_BRANCH.into(),
-                    title: recheck::title(after),
-                    parent_branch: None,
-                    guidance: None,
-                    allotment: None,
-                },
-            );
-            self.set_status(span, BranchStatus::Running, None);
-            self.recheck.note = Some(span);
-        }
-        if !self.recheck.policy.live {
-            self.end_recheck(recheck::fixed_note(after));
-            return None;
-        }
-        let Some(offset) = self.recheck.policy.after_ms.get(self.recheck.round as usize).copied() else {
-            self.end_recheck("The conclusion above is from the latest look.".into());
-            return None;
-        };
-        let at = self.recheck.first_now + offset * 1_000_000;
-        let b = self.shared.budget();
-        let left = b
-            .tool_calls
-            .saturating_sub(self.shared.tool_calls.load(Ordering::SeqCst));
-        if left < self.recheck.first_calls.max(1) {
-            self.end_recheck(format!(
-                "Not looking again: {left} tool calls of the budget left, and a look takes about {}.",
-                self.recheck.first_calls
-            ));
-            return None;
-        }
-        let wait_ms = ((at.0 - self.shared.clock.now().0) / 1_000_000 + recheck::SETTLE_MS).max(0) as u64;
-        if self.shared.elapsed_ms() + wait_ms >= b.wall_ms {
-            self.end_recheck(format!(
-                "Not looking again: the wall-time budget of {} ms ends before the data would be in.",
-                b.wall_ms
-            ));
-            return None;
-        }
-        self.say(recheck::wait_note(after, at, &self.alert));
-        Some((tokio::time::Instant::now() + Duration::from_millis(wait_ms), at))
-    }
-
-    /// Runs every strategy again, looking back from `at`.
-    fn start_round(&mut self, at: Timestamp) {
-        self.recheck.round += 1;
-        self.now = at;
-        for s in self.strategies.clone() {
-            let title = recheck::round_title(&s.title, at, &self.alert);
-            self.spawn_branch(Strategy { title, ..s }, None, None, None);
-        }
-    }
-
-    /// A thought on the re-check branch.
-    fn say(&mut self, text: String) {
-        if let Some(note) = self.recheck.note {
-            let span = self.shared.ids.span();
-            self.emit(span, Some(note), EventKind::ThoughtDelta { text });
-        }
-    }
-
-    /// The last word of the re-check branch: no more looks.
-    fn end_recheck(&mut self, text: String) {
-        self.recheck.over = true;
-        self.say(text);
-        if let Some(note) = self
-            .recheck
-            .note
-            .filter(|n| self.status(*n).is_some_and(|s| s.is_live()))
-        {
-            self.set_status(note, BranchStatus::Done, None);
-        }
     }
 
     fn on_event(&mut self, span: SpanId, parent: Option<SpanId>, kind: EventKind) {
