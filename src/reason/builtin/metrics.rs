@@ -680,3 +680,142 @@ pub async fn walk(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     ));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_800_000_000_000;
+
+    /// 40 points every 30 s: `before` for the first 30, `after` from then on.
+    fn step(before: f64, after: f64) -> Vec<(i64, f64)> {
+        (0..40)
+            .map(|i| (T0 + i * 30_000, if i < 30 { before } else { after }))
+            .collect()
+    }
+
+    fn onset() -> i64 {
+        T0 + 30 * 30_000
+    }
+
+    fn red() -> Red {
+        Red {
+            s_err: Grouped::new(),
+            s_tot: Grouped::new(),
+            s_p99: Grouped::new(),
+            c_tr: Grouped::new(),
+            c_err: Grouped::new(),
+            c_tot: Grouped::new(),
+            c_p99: Grouped::new(),
+            s_401: Grouped::new(),
+            starved: BTreeMap::new(),
+            spans: vec![None; 8],
+        }
+    }
+
+    fn kinds(b: &Board, svc: &str) -> Vec<FaultKind> {
+        b.signals.iter().filter(|s| s.service == svc).map(|s| s.kind).collect()
+    }
+
+    #[test]
+    fn error_types_are_read_as_classes() {
+        for (raw, class) in [
+            ("connection_refused", Some("connection_refused")),
+            ("ConnectionRefusedError", Some("connection_refused")),
+            ("TimeoutError", Some("timeout")),
+            ("SSLCertVerificationError", Some("tls_error")),
+            ("NameResolutionError", Some("dns_error")),
+            ("_OTHER", None),
+            ("500", None),
+        ] {
+            assert_eq!(error_class(raw), class, "{raw}");
+        }
+    }
+
+    #[test]
+    fn a_p99_burst_on_a_low_rate_edge_is_not_a_change() {
+        // 2 requests/s: the p99 of a minute is its slowest call or two.
+        let mut burst = step(0.05, 0.05);
+        for x in burst.iter_mut().skip(31).take(2) {
+            x.1 = 0.6;
+        }
+        let d = delta(&burst, onset(), 0.003);
+        assert!(!supported(&burst, onset(), &d, 2.0));
+        // The same rise held since the onset is one, at any rate.
+        let held = step(0.05, 0.6);
+        let d = delta(&held, onset(), 0.003);
+        assert!(supported(&held, onset(), &d, 2.0));
+        assert!(supported(&held, onset(), &d, 500.0));
+    }
+
+    /// frontend → catalog: p99 up and calls timing out while catalog's own handlers take as long as before.
+    fn callers_wait_on_catalog() -> Red {
+        let mut r = red();
+        r.s_tot.insert("catalog".into(), step(20.0, 20.0));
+        r.s_p99.insert("catalog".into(), step(0.025, 0.026));
+        r.c_tot.insert("frontend/catalog".into(), step(20.0, 20.0));
+        r.c_p99.insert("frontend/catalog".into(), step(0.03, 0.9));
+        r.c_tr.insert("frontend/catalog/timeout".into(), step(0.0, 4.0));
+        r
+    }
+
+    fn read(r: &Red) -> Board {
+        let mut b = Board::default();
+        b.serving.insert("catalog".into());
+        let mut notes = Vec::new();
+        let edges = r.edges(&mut b, onset(), &mut notes);
+        r.silent_dependencies(&mut b, &edges, onset(), &mut notes);
+        b
+    }
+
+    #[test]
+    fn a_server_that_answers_as_fast_as_before_points_at_the_path() {
+        let b = read(&callers_wait_on_catalog());
+        assert!(
+            kinds(&b, "catalog").iter().all(|k| *k == FaultKind::PacketLoss),
+            "{:?}",
+            kinds(&b, "catalog")
+        );
+    }
+
+    #[test]
+    fn a_cpu_starved_server_is_saturated_even_though_its_handlers_look_fast() {
+        let mut r = callers_wait_on_catalog();
+        r.starved.insert(
+            "catalog".into(),
+            ("was CPU-throttled in 44% of periods (was 1%)".into(), None),
+        );
+        let b = read(&r);
+        assert_eq!(
+            kinds(&b, "catalog"),
+            vec![FaultKind::CpuSaturation, FaultKind::CpuSaturation]
+        );
+        assert!(
+            b.signals
+                .iter()
+                .all(|s| s.specific && s.note.contains("CPU-throttled in 44%"))
+        );
+    }
+
+    #[test]
+    fn slower_calls_into_a_database_without_server_metrics_name_no_kind() {
+        let mut r = red();
+        r.c_tot.insert("checkout/orders-db".into(), step(50.0, 50.0));
+        r.c_p99.insert("checkout/orders-db".into(), step(0.01, 0.3));
+        let mut b = Board::default();
+        b.databases.insert("orders-db".into());
+        let mut notes = Vec::new();
+        let edges = r.edges(&mut b, onset(), &mut notes);
+        r.silent_dependencies(&mut b, &edges, onset(), &mut notes);
+        assert!(kinds(&b, "orders-db").is_empty());
+        assert!(
+            b.anomaly.get("orders-db").copied().unwrap_or(0.0) > 1.0,
+            "still anomalous for the walk"
+        );
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("calls from checkout to orders-db slowed by 290 ms"))
+        );
+    }
+}

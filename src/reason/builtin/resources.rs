@@ -13,19 +13,27 @@ use crate::tools::stats::{median, split};
 
 const STEP: &str = "30s";
 
+/// Memory's share of the limit at its peak between samples: a container killed
+/// for memory is gone before a single sample sees it full.
+const MEMORY_PEAK: &str =
+    "max by (service) (max_over_time(container_memory_working_set_bytes[1m]) / container_spec_memory_limit_bytes)";
+
+/// Busy connections against max_connections: idle ones wait in the pool,
+/// postgres_exporter counts them all the same.
+const BUSY_CONNECTIONS: &str =
+    "sum by (service) (pg_stat_activity_count{state!=\"idle\"}) / max by (service) (pg_settings_max_connections)";
+
 /// Resource signals: CPU throttling, memory, restarts, replicas, disk, pools, cache hits, consumer lag.
 pub async fn resources(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     let (start, onset, now) = window(b, ctx);
     let since = Since::mark(ctx, "prometheus");
     let qs = [
         "sum by (service) (rate(container_cpu_cfs_throttled_periods_total[2m])) / sum by (service) (rate(container_cpu_cfs_periods_total[2m]))",
-        // The peak between samples: a container killed for memory is gone before a single sample sees it full.
-        "max by (service) (max_over_time(container_memory_working_set_bytes[1m]) / container_spec_memory_limit_bytes)",
+        MEMORY_PEAK,
         "sum by (service) (increase(kube_pod_container_status_restarts_total[5m]))",
         "sum by (service) (kube_deployment_status_replicas_available) / sum by (service) (kube_deployment_spec_replicas)",
         "max by (service) (kubelet_volume_stats_used_bytes / kubelet_volume_stats_capacity_bytes)",
-        // Idle connections wait in the pool: only the busy ones use it up.
-        "sum by (service) (pg_stat_activity_count{state!=\"idle\"}) / max by (service) (pg_settings_max_connections)",
+        BUSY_CONNECTIONS,
         "sum by (service) (rate(redis_keyspace_hits_total[2m])) / (sum by (service) (rate(redis_keyspace_hits_total[2m])) + sum by (service) (rate(redis_keyspace_misses_total[2m])))",
         "max by (service) (kafka_consumergroup_lag)",
         "sum by (service) (increase(container_oom_events_total[5m]))",
@@ -226,4 +234,105 @@ async fn none_lost(ctx: &BranchCtx, svc: &str, (start, onset, now): (i64, i64, i
         }),
         None => false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::sim::promql::query_instant;
+    use crate::sources::sim::series::SeriesSet;
+    use crate::sources::telemetry::{InstantResult, MetricSeries};
+
+    fn series(name: &str, labels: &[(&str, &str)], samples: &[(i64, f64)]) -> MetricSeries {
+        let mut l: crate::sources::telemetry::Labels =
+            labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        l.insert("__name__".into(), name.into());
+        MetricSeries {
+            labels: l,
+            samples: samples.iter().map(|&(t, v)| (t * 1000, v)).collect(),
+        }
+    }
+
+    fn value(set: &SeriesSet, q: &str, t: i64) -> f64 {
+        match query_instant(set, q, t * 1000).expect("query") {
+            InstantResult::Vector(v) => v[0].samples[0].1,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_pool_at_rest_is_not_full_because_its_idle_connections_are_counted() {
+        // postgres_exporter at rest: 18 idle, 1 active, 1 idle in transaction, of 20.
+        let db = [("service", "orders-db"), ("datname", "orders")];
+        let at = |state: &'static str, v: f64| {
+            let mut l = db.to_vec();
+            l.push(("state", state));
+            series("pg_stat_activity_count", &l, &[(0, v), (60, v)])
+        };
+        let set = SeriesSet::new(vec![
+            at("idle", 18.0),
+            at("active", 1.0),
+            at("idle in transaction", 1.0),
+            series("pg_settings_max_connections", &db[..1], &[(0, 20.0), (60, 20.0)]),
+        ]);
+        assert!((value(&set, BUSY_CONNECTIONS, 60) - 0.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn memory_is_read_at_its_peak_between_samples() {
+        // Scraped every 10 s: 0.96 of the limit for one scrape, then killed and back at 0.2.
+        let c = [("service", "catalog"), ("pod", "catalog-1")];
+        let set = SeriesSet::new(vec![
+            series(
+                "container_memory_working_set_bytes",
+                &c,
+                &[(0, 20.0), (10, 60.0), (20, 96.0), (30, 20.0)],
+            ),
+            series(
+                "container_spec_memory_limit_bytes",
+                &c,
+                &[(0, 100.0), (10, 100.0), (20, 100.0), (30, 100.0)],
+            ),
+        ]);
+        assert!((value(&set, MEMORY_PEAK, 30) - 0.96).abs() < 1e-9);
+    }
+
+    fn span(n: u8) -> SpanId {
+        SpanId::from_bytes([n; 8]).expect("not all zero")
+    }
+
+    fn kinds(b: &Board, svc: &str) -> Vec<(FaultKind, bool)> {
+        b.signals
+            .iter()
+            .filter(|s| s.service == svc)
+            .map(|s| (s.kind, s.specific))
+            .collect()
+    }
+
+    #[test]
+    fn oom_kills_and_a_restarting_container_whose_memory_climbs_are_a_memory_leak() {
+        let mut m = Memory::default();
+        m.killed.insert("catalog".into(), (3.0, span(1)));
+        // Restarting, memory from 16 % to 77 % of its limit: killed between samples.
+        m.peak.insert("search".into(), (0.16, 0.77, span(2)));
+        m.restarting.insert("search".into());
+        // High but steady, not restarting: a big cache, not a leak.
+        m.peak.insert("cache".into(), (0.70, 0.80, span(3)));
+        let mut b = Board::default();
+        let mut notes = Vec::new();
+        m.read(&mut b, &mut notes);
+        assert_eq!(kinds(&b, "catalog"), vec![(FaultKind::MemoryLeak, true)]);
+        assert_eq!(kinds(&b, "search"), vec![(FaultKind::MemoryLeak, true)]);
+        assert!(kinds(&b, "cache").is_empty());
+        assert!(
+            notes.iter().any(|n| n.contains("catalog OOM-killed 3 times")),
+            "{notes:?}"
+        );
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("search memory reached 77% of its limit (median before 16%) between restarts")),
+            "{notes:?}"
+        );
+    }
 }
