@@ -118,6 +118,9 @@ fn delta(samples: &[(i64, f64)], onset: i64, floor: f64) -> Delta {
 }
 
 type Grouped = BTreeMap<String, Vec<(i64, f64)>>;
+
+/// Services whose process was starved since the onset: how it shows, and the evidence.
+pub type Starved = BTreeMap<String, (String, Option<SpanId>)>;
 type Edge = (String, String);
 
 /// The classes of call failure below HTTP that name a cause in the callee.
@@ -168,7 +171,7 @@ struct Red {
     c_p99: Grouped,
     s_401: Grouped,
     /// Services whose process was starved since the onset, and how it shows.
-    starved: BTreeMap<String, (String, Option<SpanId>)>,
+    starved: Starved,
     /// The evidence span of each query, in the order they are asked.
     spans: Vec<Option<SpanId>>,
 }
@@ -532,16 +535,15 @@ fn supported(p99: &[(i64, f64)], onset: i64, d: &Delta, rate: f64) -> bool {
 }
 
 /// Services whose process went short of CPU at the onset (throttled in a
-/// large share of its CFS periods) or stopped answering its scrapes: what
-/// its callers see is then queueing in the process, not a slow path.
-async fn starved(
-    ctx: &BranchCtx,
-    (start, onset, now): (i64, i64, i64),
-) -> Result<BTreeMap<String, (String, Option<SpanId>)>, BranchEnd> {
+/// large share of its CFS periods), stopped answering its scrapes or answers
+/// them several times slower: what its callers see is then queueing in the
+/// process, not a slow path.
+pub async fn starved(ctx: &BranchCtx, (start, onset, now): (i64, i64, i64)) -> Result<Starved, BranchEnd> {
     let mut out = BTreeMap::new();
     let qs = [
         "sum by (service) (rate(container_cpu_cfs_throttled_periods_total[2m])) / sum by (service) (rate(container_cpu_cfs_periods_total[2m]))",
         "min by (service) (up)",
+        "max by (service) (scrape_duration_seconds)",
     ];
     for (i, q) in qs.iter().enumerate() {
         let Some((series, ev)) = range(ctx, q, start, now, STEP).await? else {
@@ -562,6 +564,9 @@ async fn starved(
                     af.iter().filter(|x| **x < 1.0).count(),
                     af.len()
                 ),
+                2 if mb > 0.0 && ma > 4.0 * mb && ma > 0.5 => {
+                    format!("took {:.1} s to answer its scrapes (was {:.2} s)", ma, mb)
+                }
                 _ => continue,
             };
             if !svc.is_empty() && !out.contains_key(svc) {

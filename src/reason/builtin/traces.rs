@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::board::Board;
 use super::metrics::BASELINE_MS;
+use super::metrics::Starved;
 use super::query::{Since, ts};
 use crate::model::{FaultKind, SpanId};
 use crate::reason::{BranchCtx, BranchEnd};
@@ -254,34 +255,50 @@ fn self_time_grew(b: &mut Board, pa: &Profile, pb: &Profile, ev: &[SpanId], note
     }
 }
 
-/// Calls whose time on the wire grew, blamed on the callee's path.
+/// Calls whose time on the wire grew: (caller, callee, before, after) in ms.
+fn net_grew(pa: &Profile, pb: &Profile) -> Vec<(String, String, f64, f64)> {
+    pa.net_ms
+        .iter()
+        .filter_map(|((c, t), (a, _))| {
+            let bf = pb.net_ms.get(&(c.clone(), t.clone())).map(|x| x.0).unwrap_or(0.5);
+            (a - bf > 40.0 && *a > 3.0 * bf.max(1.0)).then(|| (c.clone(), t.clone(), bf, *a))
+        })
+        .collect()
+}
+
+/// Calls whose time on the wire grew, blamed on the callee's path, or on the
+/// callee itself when its process was starved.
 fn network_time_grew(
     b: &mut Board,
-    pa: &Profile,
-    pb: &Profile,
+    (pa, pb): (&Profile, &Profile),
     ev: &[SpanId],
-    timed_out: &[String],
+    (timed_out, starved): (&[String], &Starved),
     notes: &mut Vec<String>,
 ) {
-    for ((c, t), (a, _)) in &pa.net_ms {
-        let bf = pb.net_ms.get(&(c.clone(), t.clone())).map(|x| x.0).unwrap_or(0.5);
-        if a - bf > 40.0 && *a > 3.0 * bf.max(1.0) {
-            // Slow on the wire and timing out on the wire: packets are being lost.
-            let drops = timed_out.contains(t);
-            let n = format!(
-                "network time on {c} → {t} {:.0} ms → {:.0} ms per call{}",
-                bf,
-                a,
-                if drops { ", and calls to it time out" } else { "" }
-            );
-            let kind = if drops {
-                FaultKind::PacketLoss
-            } else {
-                FaultKind::NetworkDelay
-            };
-            b.add(t, kind, true, 2.0 + ((a - bf) / 200.0).min(2.0), ev, n.clone());
+    for (c, t, bf, a) in net_grew(pa, pb) {
+        let w = 2.0 + ((a - bf) / 200.0).min(2.0);
+        if let Some((why, span)) = starved.get(&t) {
+            let n = format!("time between {c} and {t}'s handlers {bf:.0} ms → {a:.0} ms per call while {t} {why}");
+            let ev: Vec<SpanId> = ev.iter().copied().chain(*span).collect();
+            b.add(&t, FaultKind::CpuSaturation, true, w, &ev, n.clone());
             notes.push(n);
+            continue;
         }
+        // Slow on the wire and timing out on the wire: packets are being lost.
+        let drops = timed_out.contains(&t);
+        let n = format!(
+            "network time on {c} → {t} {:.0} ms → {:.0} ms per call{}",
+            bf,
+            a,
+            if drops { ", and calls to it time out" } else { "" }
+        );
+        let kind = if drops {
+            FaultKind::PacketLoss
+        } else {
+            FaultKind::NetworkDelay
+        };
+        b.add(&t, kind, true, w, ev, n.clone());
+        notes.push(n);
     }
 }
 
@@ -312,7 +329,14 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         let pb = profile(&before_t);
         let ev = &ev_after[..ev_after.len().min(2)];
         self_time_grew(b, &pa, &pb, ev, &mut notes);
-        network_time_grew(b, &pa, &pb, ev, &timed_out, &mut notes);
+        // Time on the wire is a client's time minus its server's: a starved
+        // server's queueing, before its span starts, counts there too.
+        let starved = if net_grew(&pa, &pb).is_empty() {
+            Default::default()
+        } else {
+            super::metrics::starved(ctx, super::metrics::window(b, ctx)).await?
+        };
+        network_time_grew(b, (&pa, &pb), ev, (&timed_out, &starved), &mut notes);
     }
     notes.truncate(6);
     let unread = since.unread(ctx).map(|u| format!("; {u}")).unwrap_or_default();
