@@ -192,3 +192,47 @@ async fn an_investigation_begun_minutes_after_the_alert_does_not_look_again() {
     assert_eq!(titles(&events).len(), strategies);
     assert!(recheck_thoughts(&events).is_empty());
 }
+
+/// Events as they come, for a test that steers.
+struct Chan(tokio::sync::mpsc::UnboundedSender<Event>);
+
+impl EventSink for Chan {
+    fn emit(&mut self, e: &Event) {
+        let _ = self.0.send(e.clone());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn pruning_the_re_check_branch_stops_looking_again() {
+    let sim = Simulator::new(fresh_pool_exhaustion()).expect("simulator");
+    let alert = sim.alert();
+    let now = alert.starts_at + 5 * SEC;
+    let clock = FixedClock::new(now);
+    let mut setup = for_backend(alert, Arc::new(Arriving { sim, clock }), now, &Options::default()).expect("setup");
+    setup.clock = Arc::new(clock);
+    setup.recheck = Recheck::live();
+    setup.budget.tool_calls = 2_000;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let running = start(setup, vec![Box::new(Chan(tx))]);
+    let mut seen = Vec::new();
+    let note = loop {
+        let e = rx.recv().await.expect("events until the re-check branch");
+        seen.push(e.clone());
+        if matches!(&e.kind, EventKind::BranchStarted { strategy, .. } if strategy == "recheck") {
+            break e.span_id;
+        }
+    };
+    running.send(inquest::model::Command::Prune { branch: note });
+    let st = running.wait().await.expect("the engine ends");
+    assert_eq!(st.status, InvestigationStatus::Done);
+    while let Ok(e) = rx.try_recv() {
+        seen.push(e);
+    }
+    assert!(
+        !titles(&seen).iter().any(|t| t.contains("(again")),
+        "{:?}",
+        titles(&seen)
+    );
+    assert_eq!(st.branch(note).map(|b| b.status), Some(BranchStatus::Pruned));
+    assert!(!st.root_causes.is_empty(), "the first look's conclusion stands");
+}

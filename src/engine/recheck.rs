@@ -126,12 +126,9 @@ impl Orch {
     /// again (the instant to wait for and the one to look back from).
     pub(super) fn next_round(&mut self) -> Option<(tokio::time::Instant, Timestamp)> {
         let r = &self.recheck;
-        if r.over {
-            return None;
-        }
-        if r.round == 0 {
+        if r.round == 0 && r.first_calls == 0 {
             self.recheck.first_calls = self.shared.tool_calls.load(Ordering::SeqCst);
-        } else {
+        } else if r.round > r.concluded {
             self.recheck.concluded = r.round;
             self.conclude(true);
             let found = match self.conclusion.first() {
@@ -143,6 +140,9 @@ impl Orch {
                 "Looked again from {} s after the alert: {found}.",
                 (at.0 - self.alert.starts_at.0) / 1_000_000_000
             ));
+        }
+        if self.recheck.over {
+            return None;
         }
         let after = self.recheck.policy.too_soon(&self.alert, self.recheck.first_now)?;
         if self.recheck.note.is_none() {
@@ -208,6 +208,19 @@ impl Orch {
         if let Some(note) = self.recheck.note {
             let span = self.shared.ids.span();
             self.emit(span, Some(note), EventKind::ThoughtDelta { text });
+        }
+    }
+
+    /// Pruning the re-check branch: no more looks; the conclusion stays the latest finished look's.
+    pub(super) fn stop_recheck(&mut self, author: &str) {
+        self.recheck.over = true;
+        self.recheck.due = None;
+        if let Some(note) = self.recheck.note {
+            self.set_status(
+                note,
+                BranchStatus::Pruned,
+                Some(format!("pruned by {author}: no more looks")),
+            );
         }
     }
 

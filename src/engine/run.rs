@@ -473,6 +473,7 @@ impl Orch {
                 None => self.reject("inject_guidance", format!("no branch {}", b.short())),
             },
             Command::Prune { branch } => match self.status(branch) {
+                Some(s) if s.is_live() && self.recheck.note == Some(branch) => self.stop_recheck(&author),
                 Some(s) if s.is_live() => {
                     self.cut(branch, BranchStatus::Pruned, format!("pruned by {author}"));
                     self.update_conclusion();
