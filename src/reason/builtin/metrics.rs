@@ -278,7 +278,7 @@ impl Red {
                     d.after * 100.0,
                     d.before * 100.0
                 );
-                self.blame_callee(b, onset, &t, et, w, note.clone());
+                self.blame_callee(b, onset, (&s, &t), et, w, note.clone());
                 notes.push(note);
             }
             out.err.insert((s.clone(), t.clone()), total_err.max(0.0));
@@ -297,7 +297,7 @@ impl Red {
     }
 
     /// What a kind of call failure says about the service called.
-    fn blame_callee(&self, b: &mut Board, onset: i64, t: &str, et: &str, w: f64, note: String) {
+    fn blame_callee(&self, b: &mut Board, onset: i64, (s, t): (&str, &str), et: &str, w: f64, note: String) {
         let ev = self.ev(CALL_FAILURES);
         match et {
             "dns_error" => b.add(t, FaultKind::DnsFailure, true, w, &ev, note),
@@ -315,6 +315,11 @@ impl Red {
                     let ev: Vec<SpanId> = ev.iter().copied().chain(*span).collect();
                     let note = format!("{note} while {t} {why}: requests queue before its handler");
                     b.add(t, FaultKind::CpuSaturation, true, w, &ev, note);
+                } else if let Some((why, span)) = self.starved.get(s) {
+                    // A starved caller cannot read its answers in time: its own timeouts.
+                    let ev: Vec<SpanId> = ev.iter().copied().chain(*span).collect();
+                    let note = format!("{note} while {s} itself {why}");
+                    b.add(s, FaultKind::CpuSaturation, true, w, &ev, note);
                 } else if b.serving.contains(t) && own_lat < 1.6 {
                     b.add(t, FaultKind::PacketLoss, true, w, &ev, note);
                 } else {
@@ -366,7 +371,9 @@ impl Red {
             .iter()
             .map(|c| edges.err.get(&(svc.to_string(), c.clone())).copied().unwrap_or(0.0))
             .sum();
-        // Calls to dependencies are mostly sequential: their slowdowns add up.
+        // Calls to dependencies are mostly sequential: their slowdowns add up. A
+        // starved caller's own wait shows in them too, so they explain nothing.
+        let starved = self.starved.contains_key(svc);
         let dep_lat: f64 = callees
             .iter()
             .map(|c| {
@@ -376,7 +383,8 @@ impl Red {
                     .map(|x| x.0.max(0.0))
                     .unwrap_or(0.0)
             })
-            .sum();
+            .sum::<f64>()
+            * if starved { 0.0 } else { 1.0 };
         let err_anom = if e.z > 5.0 && derr > 0.01 { derr } else { 0.0 };
         let rate = median(&split(tot, onset).1).unwrap_or(0.0);
         let held = self.s_p99.get(svc).is_some_and(|p| supported(p, onset, &l, rate));
@@ -442,17 +450,31 @@ impl Red {
                     let drops = edges.timeouts.get(&(s.clone(), t.clone())).copied().unwrap_or(0.0);
                     let w = 1.5 + (dl / base.max(0.01)).min(3.0) * 0.5;
                     // A starved process queues requests before its handler starts the clock:
-                    // its own histogram holds while its callers wait.
-                    let (kind, n, ev) = match self.starved.get(t) {
-                        Some((why, span)) => (
+                    // its own histogram holds while its callers wait. A starved caller's
+                    // clock runs while it waits for CPU to read the answer.
+                    let (at, kind, n, ev) = if let Some((why, span)) = self.starved.get(t) {
+                        (
+                            t,
                             FaultKind::CpuSaturation,
                             format!(
                                 "{s} → {t}: p99 up {:.0} ms while {t}'s handlers take as long as before and {t} {why}",
                                 dl * 1000.0
                             ),
                             self.ev(CALL_LATENCY).into_iter().chain(*span).collect(),
-                        ),
-                        None => (
+                        )
+                    } else if let Some((why, span)) = self.starved.get(s) {
+                        (
+                            s,
+                            FaultKind::CpuSaturation,
+                            format!(
+                                "{s} → {t}: p99 up {:.0} ms as {s} measures it, while {t} answers as fast as before and {s} {why}",
+                                dl * 1000.0
+                            ),
+                            self.ev(CALL_LATENCY).into_iter().chain(*span).collect(),
+                        )
+                    } else {
+                        (
+                            t,
                             if drops > 0.0 {
                                 FaultKind::PacketLoss
                             } else {
@@ -464,15 +486,15 @@ impl Red {
                                 if drops > 0.0 { ", and calls time out" } else { "" }
                             ),
                             self.ev(CALL_LATENCY),
-                        ),
+                        )
                     };
-                    b.add(t, kind, true, w, &ev, n.clone());
+                    b.add(at, kind, true, w, &ev, n.clone());
                     notes.push(n);
-                    *b.anomaly.entry(t.clone()).or_default() += 1.5;
+                    *b.anomaly.entry(at.clone()).or_default() += 1.5;
                 }
                 // No server metrics (a database, a cache, something outside): slower calls say
                 // something is wrong there, not what; only a known server is guessed to be busy.
-                None if *z > 5.0 && *dl > 0.02 => {
+                None if *z > 5.0 && *dl > 0.02 && !self.starved.contains_key(s) => {
                     let n = format!("calls from {s} to {t} slowed by {:.0} ms", dl * 1000.0);
                     if !b.databases.contains(t) && !b.caches.contains(t) {
                         let w = 0.6 + (dl * 5.0).min(2.0);
@@ -799,6 +821,28 @@ mod tests {
             b.signals
                 .iter()
                 .all(|s| s.specific && s.note.contains("CPU-throttled in 44%"))
+        );
+    }
+
+    #[test]
+    fn a_cpu_starved_caller_is_saturated_not_the_path_it_times() {
+        // frontend measures its calls to catalog slower while catalog answers as before:
+        // frontend itself is throttled, so the wait is its own.
+        let mut r = callers_wait_on_catalog();
+        r.starved.insert(
+            "frontend".into(),
+            ("was CPU-throttled in 84% of periods (was 0%)".into(), None),
+        );
+        let b = read(&r);
+        assert!(kinds(&b, "catalog").is_empty(), "{:?}", kinds(&b, "catalog"));
+        assert_eq!(
+            kinds(&b, "frontend"),
+            vec![FaultKind::CpuSaturation, FaultKind::CpuSaturation]
+        );
+        assert!(
+            b.signals.iter().any(|s| s.note.contains("as frontend measures it")),
+            "{:?}",
+            b.signals
         );
     }
 
