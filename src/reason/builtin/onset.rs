@@ -68,9 +68,16 @@ pub fn read(samples: &[(i64, f64)], alert_ms: i64, floor: f64) -> Reading {
             break;
         };
         let up = base.units(xs[k]) > 0.0;
+        // Still in the episode: well off the baseline and nearer the episode's level than the baseline's.
+        let level = median(&xs[k..(k + 3).min(xs.len())]).unwrap_or(xs[k]);
+        let mid = (base.m + level) / 2.0;
         let dev = |x: f64| {
             let u = base.units(x);
-            if up { u > K / 2.0 } else { -u > K / 2.0 }
+            if up {
+                u > K / 2.0 && x > mid
+            } else {
+                -u > K / 2.0 && x < mid
+            }
         };
         // The episode ended if it went quiet for a while before the alert.
         let mut calm = 0;
@@ -322,6 +329,17 @@ mod tests {
         assert_eq!(read(&s, s[41].0 - 5_000, 0.003).onset, Some(s[40].0));
         // Long after the alert, two points are a blip.
         assert_eq!(read(&s, s[41].0 - 5 * 60_000, 0.003).onset, None);
+    }
+
+    #[test]
+    fn an_earlier_incident_ends_even_if_the_calm_after_it_has_an_ordinary_blip() {
+        // p99 around 95 ms with the odd 190 ms, 700 ms for seven points, calm (one ordinary blip), then this incident.
+        let mut v: Vec<f64> = (0..30).map(|i| if i % 9 == 4 { 0.19 } else { 0.095 }).collect();
+        v.extend([0.7; 7]);
+        v.extend([0.073, 0.075, 0.19, 0.099, 0.075, 0.094, 0.093]);
+        v.extend([2.4; 6]);
+        let s = series(&v);
+        assert_eq!(read(&s, s[46].0, 0.005).onset, Some(s[44].0));
     }
 
     #[test]
