@@ -543,7 +543,8 @@ const TAIL_CALLS: f64 = 10.0;
 
 /// Whether a rise in an edge's p99 is a change, not a burst: most points since
 /// the onset sit well above the old level, nearly all of them when so few calls
-/// make up the tail that one slow neighbour moves it.
+/// make up the tail that one slow neighbour moves it (and with under four
+/// points since the onset, every one above anything the edge showed before).
 fn supported(p99: &[(i64, f64)], onset: i64, d: &Delta, rate: f64) -> bool {
     let after = split(p99, onset).1;
     let mid = d.before + 0.5 * (d.after - d.before);
@@ -552,7 +553,12 @@ fn supported(p99: &[(i64, f64)], onset: i64, d: &Delta, rate: f64) -> bool {
     if rate * 60.0 * 0.01 >= TAIL_CALLS {
         high >= 0.5 * n
     } else {
-        n >= 4.0 && high >= 0.75 * n
+        // Too few points since the onset to tell: every one of them beyond
+        // anything the edge showed before, bursts included.
+        let (before, _) = split(p99, onset);
+        let peak = before.iter().copied().fold(0.0, f64::max);
+        let beyond = n >= 2.0 && after.iter().all(|x| *x > 1.5 * peak);
+        (n >= 4.0 && high >= 0.75 * n) || beyond
     }
 }
 
@@ -768,6 +774,19 @@ mod tests {
         }
         let d = delta(&burst, onset(), 0.003);
         assert!(!supported(&burst, onset(), &d, 2.0));
+        // Two points into the change (the alert just fired): they count only
+        // above every burst the edge had before.
+        let mut fresh = step(0.05, 0.05);
+        fresh[10].1 = 0.5;
+        fresh.truncate(32);
+        fresh[30].1 = 0.6;
+        fresh[31].1 = 0.6;
+        let d = delta(&fresh, onset(), 0.003);
+        assert!(!supported(&fresh, onset(), &d, 2.0));
+        fresh[30].1 = 2.4;
+        fresh[31].1 = 2.5;
+        let d = delta(&fresh, onset(), 0.003);
+        assert!(supported(&fresh, onset(), &d, 2.0));
         // The same rise held since the onset is one, at any rate.
         let held = step(0.05, 0.6);
         let d = delta(&held, onset(), 0.003);
