@@ -25,6 +25,24 @@ pub struct Values {
     pub classes: Vec<(String, String)>,
 }
 
+impl Values {
+    /// inquest's value for a stack's, as the query's `label_replace` steps give it
+    /// (Prometheus anchors the regexes): `""` for an empty one, the raw value when no class matches.
+    pub fn class_of(&self, raw: &str) -> String {
+        let full = |re: &str| regex::Regex::new(&format!("^(?:{re})$")).is_ok_and(|r| r.is_match(raw));
+        let mut out = raw.to_string();
+        if self.empty.as_deref().is_some_and(full) {
+            out.clear();
+        }
+        for (class, re) in &self.classes {
+            if full(re) {
+                out = class.clone();
+            }
+        }
+        out
+    }
+}
+
 /// One family: inquest's metric names mapped to the stack's, with the labels,
 /// matchers, unit and values that go with them.
 #[derive(Clone, Debug, PartialEq)]

@@ -164,9 +164,11 @@ impl Prometheus {
             .await
     }
 
-    /// Every metric name the Prometheus has.
-    pub async fn metric_names(&self) -> Result<Vec<String>, SourceError> {
-        let data = self.get("/api/v1/label/__name__/values", &[]).await?;
+    /// Every metric name the Prometheus has (within a window, if given).
+    pub async fn metric_names(&self, window: Option<(Timestamp, Timestamp)>) -> Result<Vec<String>, SourceError> {
+        let data = self
+            .get("/api/v1/label/__name__/values", &window_params(window))
+            .await?;
         Ok(strings(&data))
     }
 
@@ -176,9 +178,25 @@ impl Prometheus {
         Ok(strings(&data))
     }
 
+    /// The values of a label (the stack's name) on a metric's series (the stack's name), within a window.
+    pub async fn raw_label_values(
+        &self,
+        label: &str,
+        metric: &str,
+        window: Option<(Timestamp, Timestamp)>,
+    ) -> Result<Vec<String>, SourceError> {
+        if !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(SourceError::BadArgs(format!("label: {label:?} is not a label name")));
+        }
+        let mut params = window_params(window);
+        params.push(("match[]", metric.to_string()));
+        let data = self.get(&format!("/api/v1/label/{label}/values"), &params).await?;
+        Ok(strings(&data))
+    }
+
     /// The profile the metric names call for, and how stock OpenTelemetry names its labels here.
     async fn detect(&self, t: &FamiliesTable) -> Result<Families, SourceError> {
-        let names: std::collections::BTreeSet<String> = self.metric_names().await?.into_iter().collect();
+        let names: std::collections::BTreeSet<String> = self.metric_names(None).await?.into_iter().collect();
         let (profile, reason) = super::families::detect(&names);
         let mut f =
             Families::new(profile, t, &self.cfg.mapping.families.peers.table, &reason).map_err(SourceError::BadArgs)?;
@@ -305,6 +323,12 @@ fn times(args: &Value, now: Timestamp, lookback_ms: i64) -> Result<(Timestamp, T
     let end = time_arg(args, "end")?.unwrap_or(now);
     let start = time_arg(args, "start")?.unwrap_or(Timestamp(end.0 - lookback_ms * 1_000_000));
     Ok((start, end))
+}
+
+fn window_params(window: Option<(Timestamp, Timestamp)>) -> Vec<(&'static str, String)> {
+    window
+        .map(|(a, b)| vec![("start", secs(a)), ("end", secs(b))])
+        .unwrap_or_default()
 }
 
 fn strings(data: &Value) -> Vec<String> {

@@ -96,7 +96,13 @@ fn reparse(q: &str) -> Result<Expr, String> {
 
 /// One matcher, built by the parser so that its regex is compiled as Prometheus would.
 fn matcher(name: &str, op: &str, value: &str) -> Result<Matcher, String> {
-    match reparse(&format!("x{{{name}{op}{}}}", quote(value)))? {
+    // A metric name beside `__name__` would name the metric twice; a non-empty matcher beside any other.
+    let sel = if name == "__name__" {
+        format!("{{{name}{op}{}, inquest_x=\"1\"}}", quote(value))
+    } else {
+        format!("x{{{name}{op}{}}}", quote(value))
+    };
+    match reparse(&sel)? {
         Expr::VectorSelector(v) => v
             .matchers
             .matchers
@@ -682,21 +688,7 @@ mod tests {
         assert!(q.contains(r#"error_type!~"|[0-9]{3}""#), "{q}");
         // Every regex the query carries, applied as Prometheus does (fully anchored).
         let v = &m.families.list[1].values[0];
-        let class = |raw: &str| {
-            let mut val = raw.to_string();
-            if regex::Regex::new(&format!("^(?:{})$", v.empty.as_ref().unwrap()))
-                .unwrap()
-                .is_match(&val)
-            {
-                val.clear();
-            }
-            for (c, re) in &v.classes {
-                if regex::Regex::new(&format!("^(?:{re})$")).unwrap().is_match(&val) {
-                    val = c.clone();
-                }
-            }
-            val
-        };
+        let class = |raw: &str| v.class_of(raw);
         for (raw, want) in [
             ("ConnectionRefusedError", "connection_refused"),
             ("ConnectionResetError", "connection_refused"),

@@ -1,0 +1,540 @@
+//! `inquest doctor`: what the configured sources answer, and what the reasoner
+//! can read through them: which metric families and labels the Prometheus has
+//! under the profile in force, which it lacks and what that costs, what
+//! `service` and `peer_service` turned out to be, and whether the other
+//! sources answer at all.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::args::DoctorArgs;
+use super::{Failure, runtime, settings};
+use crate::config::Settings;
+use crate::model::{Timestamp, parse_duration_ms};
+use crate::sources::families::{HTTP_CLIENT, HTTP_SERVER, READS};
+use crate::sources::prometheus::Prometheus;
+use crate::sources::rewrite::Mapping;
+use crate::sources::{Backend, ToolData};
+use crate::tools::sanitize::clean;
+
+#[derive(Serialize)]
+struct Report {
+    /// `healthy`, `degraded` or `unreachable`.
+    status: &'static str,
+    summary: String,
+    prometheus: Option<Prom>,
+    sources: Vec<Source>,
+}
+
+#[derive(Serialize)]
+struct Prom {
+    url: String,
+    answered: bool,
+    error: Option<String>,
+    metric_names: usize,
+    profile: String,
+    profile_reason: String,
+    window: String,
+    families: Vec<FamilyRow>,
+    labels: Vec<LabelRow>,
+}
+
+#[derive(Serialize)]
+struct FamilyRow {
+    metric: &'static str,
+    /// Its name in this Prometheus.
+    as_name: String,
+    present: bool,
+    core: bool,
+    cost: &'static str,
+    /// inquest's label names → this family's, where they differ.
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct LabelRow {
+    label: &'static str,
+    /// Where its values come from in this Prometheus.
+    from: String,
+    values: Vec<String>,
+    note: String,
+}
+
+#[derive(Serialize)]
+struct Source {
+    name: &'static str,
+    url: String,
+    answered: bool,
+    detail: String,
+}
+
+pub(super) fn doctor(a: &DoctorArgs) -> Result<ExitCode, Failure> {
+    let s = settings()?;
+    let window = parse_duration_ms(&a.window).map_err(|e| Failure::BadInput(format!("--window: {e}")))?;
+    let at = match &a.at {
+        Some(t) => Timestamp::parse_rfc3339(t).map_err(|e| Failure::BadInput(format!("--at: {e}")))?,
+        None => Timestamp::now(),
+    };
+    let span = (Timestamp::from_millis(at.millis() - window), at);
+    let prom = match &s.sources.prometheus {
+        Some(p) => {
+            let cfg = p.client().map_err(Failure::BadInput)?;
+            Some(Prometheus::new(cfg).map_err(Failure::BadInput)?)
+        }
+        None => None,
+    };
+    let rt = runtime(2)?;
+    let report = rt.block_on(async {
+        let p = match &prom {
+            Some(p) => Some(examine(p, span, &a.window).await),
+            None => None,
+        };
+        let sources = others(&s, span).await;
+        verdict(p, sources)
+    });
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| Failure::Other(e.to_string()))?
+        );
+    } else {
+        use std::io::IsTerminal;
+        let colour = std::io::stdout().is_terminal() && !crate::config::no_color();
+        print!("{}", render(&report, colour));
+    }
+    Ok(if report.status == "healthy" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The Prometheus as the reasoner would read it.
+async fn examine(p: &Prometheus, span: (Timestamp, Timestamp), window: &str) -> Prom {
+    let mut out = Prom {
+        url: p.describe().trim_start_matches("prometheus:").to_string(),
+        answered: false,
+        error: None,
+        metric_names: 0,
+        profile: String::new(),
+        profile_reason: String::new(),
+        window: window.to_string(),
+        families: Vec::new(),
+        labels: Vec::new(),
+    };
+    let names: BTreeSet<String> = match p.metric_names(Some(span)).await {
+        Ok(n) => n.into_iter().collect(),
+        Err(e) => {
+            out.error = Some(e.to_string());
+            return out;
+        }
+    };
+    out.answered = true;
+    out.metric_names = names.len();
+    let m = match p.mapping().await {
+        Ok(m) => m.clone(),
+        Err(e) => {
+            out.error = Some(e.to_string());
+            return out;
+        }
+    };
+    out.profile = m.families.profile.name().to_string();
+    out.profile_reason = m.families.reason.clone();
+    for r in READS {
+        let fam = m.families.of(r.metric);
+        let as_name = fam
+            .and_then(|i| m.families.list[i].stack_name(r.metric))
+            .unwrap_or(r.metric)
+            .to_string();
+        let labels = fam
+            .map(|i| {
+                let f = &m.families.list[i];
+                f.labels
+                    .iter()
+                    .filter(|(a, b)| a != b)
+                    .map(|(a, b)| (a.clone(), b.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.families.push(FamilyRow {
+            metric: r.metric,
+            present: names.contains(&as_name),
+            as_name,
+            core: r.core,
+            cost: r.cost,
+            labels,
+        });
+    }
+    out.labels = labels(p, &m, span).await;
+    out
+}
+
+/// What `service`, `peer_service` and `error_type` turn out to be, read through the mapping.
+async fn labels(p: &Prometheus, m: &Mapping, span: (Timestamp, Timestamp)) -> Vec<LabelRow> {
+    let secs = (span.1.millis() - span.0.millis()).max(1000) / 1000;
+    let server = m.families.of(&format!("{HTTP_SERVER}_count"));
+    let client = m.families.of(&format!("{HTTP_CLIENT}_count"));
+    let query = |q: String| async move {
+        let args = json!({"query": q, "time": span.1.to_rfc3339()});
+        match p.call("prometheus_query", &args).await {
+            Ok(ToolData::Instant(crate::sources::telemetry::InstantResult::Vector(v))) => Ok(v),
+            Ok(_) => Ok(Vec::new()),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let mut rows = Vec::new();
+    let services = query(format!(
+        "count by (service) (last_over_time({HTTP_SERVER}_count[{secs}s])) or count by (service) (last_over_time(container_memory_working_set_bytes[{secs}s]))"
+    ))
+    .await;
+    let (values, note) = match services {
+        Ok(v) => {
+            let set: BTreeSet<String> = v
+                .iter()
+                .map(|s| s.label("service").to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+            let note = if set.is_empty() {
+                "no series carry it: services cannot be told apart".to_string()
+            } else {
+                format!("{} services", set.len())
+            };
+            (set.into_iter().collect(), note)
+        }
+        Err(e) => (Vec::new(), format!("could not read: {e}")),
+    };
+    rows.push(LabelRow {
+        label: "service",
+        from: m.out_label(server, "service"),
+        values,
+        note,
+    });
+    let peers = &m.families.peers;
+    let from = match &peers.label {
+        Some(l) => format!(
+            "{} where it is absent, {l}{} ({} in the peers table, {} scrape targets by host)",
+            m.out_label(client, "peer_service"),
+            peers.port.as_ref().map(|p| format!(":{p}")).unwrap_or_default(),
+            peers.table.len(),
+            peers.discovered.len()
+        ),
+        None => m.out_label(client, "peer_service"),
+    };
+    let calls = query(format!(
+        "count by (service, peer_service) (last_over_time({HTTP_CLIENT}_count[{secs}s]))"
+    ))
+    .await;
+    let (values, note) = match calls {
+        Ok(v) => {
+            let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            let mut unnamed = 0;
+            for s in &v {
+                match (s.label("service"), s.label("peer_service")) {
+                    (a, b) if !a.is_empty() && !b.is_empty() => {
+                        edges.entry(a.to_string()).or_default().insert(b.to_string());
+                    }
+                    _ => unnamed += 1,
+                }
+            }
+            let n: usize = edges.values().map(BTreeSet::len).sum();
+            let note = match (n, unnamed) {
+                (0, 0) => "no client series: the call graph is unknown".to_string(),
+                (0, _) => {
+                    "client series name no peer: the call graph is unknown (see [sources.prometheus.peers])".to_string()
+                }
+                (n, 0) => format!("{n} calls"),
+                (n, u) => format!("{n} calls; {u} series name no peer"),
+            };
+            let list = edges
+                .into_iter()
+                .map(|(a, b)| format!("{a} → {}", b.into_iter().collect::<Vec<_>>().join(", ")))
+                .collect();
+            (list, note)
+        }
+        Err(e) => (Vec::new(), format!("could not read: {e}")),
+    };
+    rows.push(LabelRow {
+        label: "peer_service",
+        from,
+        values,
+        note,
+    });
+    let et = client.and_then(|i| {
+        let f = &m.families.list[i];
+        f.values.iter().find(|v| v.label == "error_type").map(|v| (f, v))
+    });
+    let err_label = m.out_label(client, "error_type");
+    let stack_metric = client
+        .and_then(|i| m.families.list[i].stack_name(&format!("{HTTP_CLIENT}_count")))
+        .unwrap_or("")
+        .to_string();
+    let raw = p.raw_label_values(&err_label, &stack_metric, Some(span)).await;
+    let (values, note) = match raw {
+        Ok(raw) => {
+            let mapped: Vec<String> = raw
+                .iter()
+                .map(|r| match et.map(|(_, v)| v.class_of(r)) {
+                    Some(c) if c.is_empty() => format!("{r} → (an answered call)"),
+                    Some(c) if c != *r => format!("{r} → {c}"),
+                    _ => r.clone(),
+                })
+                .collect();
+            let note = if raw.is_empty() {
+                "no failed calls in the window".to_string()
+            } else {
+                format!("{} values", raw.len())
+            };
+            (mapped, note)
+        }
+        Err(e) => (Vec::new(), format!("could not read: {e}")),
+    };
+    rows.push(LabelRow {
+        label: "error_type",
+        from: err_label,
+        values,
+        note,
+    });
+    rows
+}
+
+/// Whether each other configured source answers.
+async fn others(s: &Settings, span: (Timestamp, Timestamp)) -> Vec<Source> {
+    let mut out = Vec::new();
+    let src = &s.sources;
+    let http = [
+        ("loki", src.loki.as_ref(), "/ready"),
+        ("tempo", src.tempo.as_ref(), "/ready"),
+        ("jaeger", src.jaeger.as_ref(), "/api/services"),
+    ];
+    for (name, h, path) in http {
+        let Some(h) = h else {
+            out.push(Source {
+                name,
+                url: String::new(),
+                answered: false,
+                detail: "not configured".into(),
+            });
+            continue;
+        };
+        let url = format!("{}{path}", h.url.trim_end_matches('/'));
+        let (answered, detail) = match h.http(name) {
+            Ok(c) => match c.get(&url, &[], |r| r).await {
+                Ok((st, _)) if st < 400 => (true, format!("answers (HTTP {st})")),
+                Ok((st, body)) => (false, format!("HTTP {st}: {}", crate::sources::http::head(&body))),
+                Err(e) => (false, e.to_string()),
+            },
+            Err(e) => (false, e),
+        };
+        out.push(Source {
+            name,
+            url: h.url.clone(),
+            answered,
+            detail,
+        });
+    }
+    if let Some(am) = &src.alertmanager {
+        let r = crate::sources::alertmanager::Alertmanager::new(&am.url, std::time::Duration::from_secs(10));
+        let (answered, detail) = match r {
+            Ok(a) => match a.alerts().await {
+                Ok(v) => (true, format!("answers: {} alerts firing", v.len())),
+                Err(e) => (false, e.to_string()),
+            },
+            Err(e) => (false, e),
+        };
+        out.push(Source {
+            name: "alertmanager",
+            url: am.url.clone(),
+            answered,
+            detail,
+        });
+    }
+    if let Some(k) = &src.kubernetes {
+        let (answered, detail) = match k.client() {
+            Ok(c) => {
+                let args: Value = json!({"start": span.0.to_rfc3339(), "end": span.1.to_rfc3339()});
+                match c.call("k8s_list_deployments", &args).await {
+                    Ok(ToolData::Kube(v)) => (
+                        true,
+                        format!(
+                            "answers: {} deployments",
+                            v["items"].as_array().map(Vec::len).unwrap_or(0)
+                        ),
+                    ),
+                    Ok(_) => (true, "answers".into()),
+                    Err(e) => (false, e.to_string()),
+                }
+            }
+            Err(e) => (false, e),
+        };
+        out.push(Source {
+            name: "kubernetes",
+            url: String::new(),
+            answered,
+            detail,
+        });
+    }
+    out
+}
+
+fn verdict(p: Option<Prom>, sources: Vec<Source>) -> Report {
+    let failing: Vec<&str> = sources
+        .iter()
+        .filter(|s| !s.answered && s.detail != "not configured")
+        .map(|s| s.name)
+        .collect();
+    let (status, summary) = match &p {
+        None => (
+            "degraded",
+            "no [sources.prometheus] configured: the reasoner reads no metrics".to_string(),
+        ),
+        Some(p) if !p.answered => ("unreachable", "Prometheus does not answer".to_string()),
+        Some(p) => {
+            let absent: Vec<&FamilyRow> = p.families.iter().filter(|f| f.core && !f.present).collect();
+            match (absent.len(), failing.is_empty()) {
+                (0, true) => ("healthy", "every family read on each investigation is present".into()),
+                (0, false) => ("degraded", format!("{} does not answer", failing.join(", "))),
+                (n, _) => (
+                    "degraded",
+                    format!(
+                        "{n} of {} families read on each investigation are absent{}",
+                        p.families.iter().filter(|f| f.core).count(),
+                        if failing.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; {} does not answer", failing.join(", "))
+                        }
+                    ),
+                ),
+            }
+        }
+    };
+    Report {
+        status,
+        summary,
+        prometheus: p,
+        sources,
+    }
+}
+
+fn render(r: &Report, colour: bool) -> String {
+    let paint = |code: &str, s: &str| {
+        if colour {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    };
+    let good = |s: &str| paint("32", s);
+    let bad = |s: &str| paint("31", s);
+    let warn = |s: &str| paint("33", s);
+    let dim = |s: &str| paint("2", s);
+    let mut o = String::new();
+    match &r.prometheus {
+        None => {
+            let _ = writeln!(o, "{:<13} {}", "prometheus", warn("not configured"));
+        }
+        Some(p) => {
+            let state = match &p.error {
+                None => good(&format!(
+                    "answers: {} metric names in the last {}",
+                    p.metric_names, p.window
+                )),
+                Some(e) => bad(&clean(e)),
+            };
+            let _ = writeln!(o, "{:<13} {}  {state}", "prometheus", clean(&p.url));
+            if p.answered && !p.profile.is_empty() {
+                let _ = writeln!(
+                    o,
+                    "{:<13} {}  {}",
+                    "profile",
+                    p.profile,
+                    dim(&format!("({})", clean(&p.profile_reason)))
+                );
+            }
+            if !p.families.is_empty() {
+                let _ = writeln!(o, "\nfamilies the reasoner reads");
+                let w = p.families.iter().map(|f| f.metric.len()).max().unwrap_or(0);
+                for f in &p.families {
+                    let mark = match (f.present, f.core) {
+                        (true, _) => good("present"),
+                        (false, true) => bad("absent "),
+                        (false, false) => warn("absent "),
+                    };
+                    let mut about = String::new();
+                    if f.as_name != f.metric {
+                        about.push_str(&format!("as {}", clean(&f.as_name)));
+                    }
+                    if !f.labels.is_empty() && f.present {
+                        let l: Vec<String> = f.labels.iter().map(|(a, b)| format!("{a}={}", clean(b))).collect();
+                        about.push_str(&format!(" {{{}}}", l.join(", ")));
+                    }
+                    if !f.present {
+                        about = format!(
+                            "{}{}",
+                            if about.is_empty() {
+                                String::new()
+                            } else {
+                                format!("{about}: ")
+                            },
+                            f.cost
+                        );
+                    }
+                    let _ = writeln!(
+                        o,
+                        "{}",
+                        format!("  {:<w$}  {mark}  {}", f.metric, about.trim()).trim_end()
+                    );
+                }
+            }
+            if !p.labels.is_empty() {
+                let _ = writeln!(o, "\nlabels");
+                for l in &p.labels {
+                    let _ = writeln!(o, "  {:<13} from {}  {}", l.label, clean(&l.from), dim(&clean(&l.note)));
+                    if l.label == "peer_service" {
+                        for v in l.values.iter().take(12) {
+                            let _ = writeln!(o, "  {:<13}   {}", "", clean(v));
+                        }
+                        if l.values.len() > 12 {
+                            let _ = writeln!(o, "  {:<13}   … and {} more", "", l.values.len() - 12);
+                        }
+                    } else if !l.values.is_empty() {
+                        let shown: Vec<String> = l.values.iter().take(20).map(|v| clean(v)).collect();
+                        let more = if l.values.len() > 20 {
+                            format!(", … and {} more", l.values.len() - 20)
+                        } else {
+                            String::new()
+                        };
+                        let _ = writeln!(o, "  {:<13}   {}{more}", "", shown.join(", "));
+                    }
+                }
+            }
+        }
+    }
+    let _ = writeln!(o, "\nother sources");
+    for s in &r.sources {
+        let detail = if s.answered {
+            good(&clean(&s.detail))
+        } else if s.detail == "not configured" {
+            dim(&s.detail)
+        } else {
+            bad(&clean(&s.detail))
+        };
+        let url = if s.url.is_empty() {
+            String::new()
+        } else {
+            format!("{}  ", clean(&s.url))
+        };
+        let _ = writeln!(o, "  {:<13} {url}{detail}", s.name);
+    }
+    let head = match r.status {
+        "healthy" => good("healthy"),
+        "degraded" => warn("degraded"),
+        _ => bad(r.status),
+    };
+    let _ = writeln!(o, "\n{head}: {}", r.summary);
+    o
+}

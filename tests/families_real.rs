@@ -1,0 +1,186 @@
+//! A real Prometheus on loopback holding an incident recorded from the lab,
+//! once in OpenTelemetry names and once in the classic ones
+//! (`http_requests_total{job,code}`, `http_request_duration_seconds`, no client
+//! metrics, as `lab/run up --classic` exposes them): the investigation reads
+//! the classic families through the profile `auto` picks and names the
+//! service that broke (read as OpenTelemetry names, it misses it); `inquest doctor` tells the two stacks apart.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+mod common;
+
+const BIN: &str = env!("CARGO_BIN_EXE_inquest");
+const RECORDED: &str = "scenarios-recorded/lab-orders-db-pool-exhaustion";
+
+fn inquest(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("INQUEST_DATA_DIR", dir.join("data"))
+        .env("INQUEST_CONFIG_HOME", dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+/// The recorded metrics as a stack with the classic naming exposes them.
+fn classic(om: &str) -> String {
+    om.lines()
+        .filter(|l| !l.contains("http_client_request_duration_seconds"))
+        .map(|l| {
+            if !l.contains("http_server_request_duration_seconds") {
+                return l.to_string();
+            }
+            l.replace("http_server_request_duration_seconds_count", "http_requests_total")
+                .replace(
+                    "http_server_request_duration_seconds_bucket",
+                    "http_request_duration_seconds_bucket",
+                )
+                .replace("{service=\"", "{job=\"")
+                .replace(",service=\"", ",job=\"")
+                .replace("http_response_status_code=\"", "code=\"")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+fn config(dir: &Path, port: u16, families: &str) {
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "[sources.prometheus]\nurl = \"http://127.0.0.1:{port}\"\ntimeout = \"10s\"\nfamilies = \"{families}\"\n"
+        ),
+    )
+    .unwrap();
+}
+
+fn events(out: &Output) -> Vec<Value> {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn top_service(events: &[Value]) -> Option<String> {
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "investigation_finished");
+    last["root_causes"][0]["service"].as_str().map(str::to_string)
+}
+
+/// `inquest doctor --json` over the incident's window, and its exit code.
+fn doctor(dir: &Path, at: &str) -> (Value, Option<i32>) {
+    let out = inquest(dir, &["doctor", "--json", "--at", at, "--window", "30m"]);
+    let v: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (v, out.status.code())
+}
+
+fn family<'a>(report: &'a Value, metric: &str) -> &'a Value {
+    report["prometheus"]["families"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["metric"] == metric)
+        .unwrap()
+}
+
+#[test]
+fn a_classic_stack_is_read_through_its_own_families() {
+    if !common::have_prometheus() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let om = std::fs::read_to_string(root.join(RECORDED).join("metrics.om")).unwrap();
+    let dir = std::env::temp_dir().join(format!("inquest-families-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    common::write_alert(&dir, root.join(format!("{RECORDED}.toml")).to_str().unwrap());
+    let alert: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("alert.json")).unwrap()).unwrap();
+    let at = alert["startsAt"].as_str().unwrap().to_string();
+
+    // OpenTelemetry names: auto reads them as they are, and doctor finds every family.
+    let otel = common::BackfilledPrometheus::from_openmetrics(&dir.join("otel"), &om);
+    config(&dir, otel.port, "auto");
+    let (report, code) = doctor(&dir, &at);
+    assert_eq!(report["prometheus"]["profile"], "otel", "{report:#}");
+    assert_eq!(
+        family(&report, "http_client_request_duration_seconds_bucket")["present"],
+        true
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["status"], "healthy");
+    let alert_file = dir.join("alert.json");
+    let run = || {
+        events(&inquest(
+            &dir,
+            &["run", "--alert", alert_file.to_str().unwrap(), "--json"],
+        ))
+    };
+    assert_eq!(top_service(&run()).as_deref(), Some("orders-db"));
+    drop(otel);
+
+    // The classic names: auto picks the classic profile, doctor says what is missing and what it costs.
+    let prom = common::BackfilledPrometheus::from_openmetrics(&dir.join("classic"), &classic(&om));
+    config(&dir, prom.port, "auto");
+    let (report, code) = doctor(&dir, &at);
+    assert_eq!(report["prometheus"]["profile"], "classic", "{report:#}");
+    let server = family(&report, "http_server_request_duration_seconds_count");
+    assert_eq!(server["present"], true);
+    assert_eq!(server["as_name"], "http_requests_total");
+    assert_eq!(server["labels"]["service"], "job");
+    let client = family(&report, "http_client_request_duration_seconds_bucket");
+    assert_eq!(client["present"], false);
+    assert!(
+        client["cost"]
+            .as_str()
+            .unwrap()
+            .contains("callers' view of latency unavailable"),
+        "{client}"
+    );
+    assert_eq!(code, Some(1), "degraded: {report:#}");
+    let services = &report["prometheus"]["labels"][0];
+    assert_eq!(services["label"], "service");
+    assert_eq!(services["from"], "job");
+    assert!(
+        services["values"].as_array().unwrap().iter().any(|v| v == "checkout"),
+        "{services}"
+    );
+    let text = String::from_utf8_lossy(&inquest(&dir, &["doctor", "--at", &at, "--window", "30m"]).stdout).to_string();
+    eprintln!("{text}");
+    assert!(text.contains("profile       classic"), "{text}");
+    assert!(text.contains("as http_requests_total {"), "{text}");
+    assert!(text.contains("degraded: 2 of 9 families"), "{text}");
+
+    // The investigation reads the classic families and names the service that broke.
+    let classic_run = run();
+    let calls: Vec<&Value> = classic_run
+        .iter()
+        .filter(|e| e["type"] == "tool_call_finished" && e["tool"].as_str().unwrap().starts_with("prometheus"))
+        .collect();
+    assert!(
+        calls.iter().all(|c| c["status"] == "ok"),
+        "{:?}",
+        calls.iter().find(|c| c["status"] != "ok")
+    );
+    assert_eq!(top_service(&classic_run).as_deref(), Some("orders-db"));
+    let finished = classic_run.last().unwrap().to_string();
+    assert!(
+        finished.contains("checkout errors"),
+        "the classic server family was read: {finished}"
+    );
+
+    // Read as OpenTelemetry names, the same stack shows no HTTP traffic and the cause is missed.
+    config(&dir, prom.port, "otel");
+    let (report, _) = doctor(&dir, &at);
+    assert_eq!(
+        family(&report, "http_server_request_duration_seconds_count")["present"],
+        false
+    );
+    assert_ne!(top_service(&run()).as_deref(), Some("orders-db"));
+    drop(prom);
+    let _ = std::fs::remove_dir_all(&dir);
+}
