@@ -184,3 +184,126 @@ fn a_classic_stack_is_read_through_its_own_families() {
     drop(prom);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The recorded metrics as stock OpenTelemetry instrumentation writes its
+/// client metric: exception class names in `error_type` (and the status code
+/// of an answered call that failed), the peer in `server_address` and
+/// `server_port` (a Kubernetes Service name, a bare host, an IP), no `peer_service`.
+fn stock_otel(om: &str) -> String {
+    let peer = regex::Regex::new(r#"peer_service="([^"]+)""#).unwrap();
+    let err = regex::Regex::new(r#"error_type="([^"]+)""#).unwrap();
+    let status = regex::Regex::new(r#"http_response_status_code="(5..)""#).unwrap();
+    om.lines()
+        .map(|l| {
+            if !l.starts_with("http_client_request_duration_seconds") {
+                return l.to_string();
+            }
+            let l = peer.replace(l, |c: &regex::Captures| {
+                let (host, port) = match &c[1] {
+                    "inventory" => ("inventory.lab.svc.cluster.local", "8080"),
+                    "orders-db" => ("10.0.3.7", "5432"),
+                    "checkout" => ("checkout.lab.svc", "8080"),
+                    other => (other, "8080"),
+                };
+                format!(r#"server_address="{host}",server_port="{port}""#)
+            });
+            let l = err.replace(&l, |c: &regex::Captures| {
+                let class = match &c[1] {
+                    "connection_refused" => "ConnectionRefusedError",
+                    "dns_error" => "NameResolutionError",
+                    "timeout" => "ReadTimeout",
+                    "tls_error" => "SSLCertVerificationError",
+                    other => other,
+                };
+                format!(r#"error_type="{class}""#)
+            });
+            status
+                .replace(&l, |c: &regex::Captures| {
+                    format!(r#"error_type="{0}",http_response_status_code="{0}""#, &c[1])
+                })
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+#[test]
+fn stock_opentelemetry_values_read_as_inquests_own() {
+    if !common::have_prometheus() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let recorded = root.join("scenarios-recorded/lab-inventory-dns-catalog.toml");
+    let om = std::fs::read_to_string(root.join("scenarios-recorded/lab-inventory-dns-frontend/metrics.om")).unwrap();
+    let stock = stock_otel(&om);
+    assert!(stock.contains("NameResolutionError") && !stock.contains("peer_service="));
+    let dir = std::env::temp_dir().join(format!("inquest-stock-otel-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    common::write_alert(&dir, recorded.to_str().unwrap());
+    let alert: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("alert.json")).unwrap()).unwrap();
+    let at = alert["startsAt"].as_str().unwrap().to_string();
+    let alert_file = dir.join("alert.json");
+    let causes = |dir: &Path| -> Vec<(String, String)> {
+        let run = events(&inquest(
+            dir,
+            &["run", "--alert", alert_file.to_str().unwrap(), "--json"],
+        ));
+        let calls = run
+            .iter()
+            .filter(|e| e["type"] == "tool_call_finished" && e["tool"].as_str().unwrap().starts_with("prometheus"));
+        for c in calls {
+            assert_eq!(c["status"], "ok", "{c}");
+        }
+        run.last().unwrap()["root_causes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["service"].as_str().unwrap().into(),
+                    r["kind"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+
+    let own = common::BackfilledPrometheus::from_openmetrics(&dir.join("own"), &om);
+    config(&dir, own.port, "auto");
+    let want = causes(&dir);
+    assert_eq!(want[0], ("inventory".to_string(), "dns_failure".to_string()));
+    drop(own);
+
+    let prom = common::BackfilledPrometheus::from_openmetrics(&dir.join("stock"), &stock);
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "[sources.prometheus]\nurl = \"http://127.0.0.1:{}\"\nfamilies = \"auto\"\n\n[sources.prometheus.peers]\n\"10.0.3.7:5432\" = \"orders-db\"\n",
+            prom.port
+        ),
+    )
+    .unwrap();
+    assert_eq!(causes(&dir), want, "the same ranking from stock OpenTelemetry values");
+
+    // doctor shows what the values and peers were read as.
+    let (report, _) = doctor(&dir, &at);
+    let labels = report["prometheus"]["labels"].as_array().unwrap();
+    let peers = labels.iter().find(|l| l["label"] == "peer_service").unwrap();
+    assert!(peers["from"].as_str().unwrap().contains("server_address"), "{peers}");
+    let edges: Vec<&str> = peers["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(edges.contains(&"catalog → inventory"), "{edges:?}");
+    assert!(edges.contains(&"checkout → orders-db, payments"), "{edges:?}");
+    let errors = labels.iter().find(|l| l["label"] == "error_type").unwrap().to_string();
+    assert!(
+        errors.contains("NameResolutionError → dns_error") && errors.contains("502 → (an answered call)"),
+        "{errors}"
+    );
+    drop(prom);
+    let _ = std::fs::remove_dir_all(&dir);
+}
