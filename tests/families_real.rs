@@ -307,3 +307,140 @@ fn stock_opentelemetry_values_read_as_inquests_own() {
     drop(prom);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The recorded metrics as Istio's sidecars report them: one
+/// `istio_requests_total` and one millisecond histogram, the server's view
+/// with `reporter="destination"`, the caller's with `reporter="source"`,
+/// transport failures as Envoy response flags.
+fn istio(om: &str) -> String {
+    let label = regex::Regex::new(r#"([a-z_]+)="([^"]*)""#).unwrap();
+    let mut families: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for l in om.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let (series, rest) = l.split_once(' ').unwrap();
+        let (name, labels) = series.split_once('{').unwrap_or((series, "}"));
+        let client = name.starts_with("http_client_request_duration_seconds");
+        let server = name.starts_with("http_server_request_duration_seconds");
+        if !client && !server {
+            families.entry(name.to_string()).or_default().push(l.to_string());
+            continue;
+        }
+        let mut out = vec![format!(
+            "reporter=\"{}\"",
+            if client { "source" } else { "destination" }
+        )];
+        let mut flags = "-";
+        let mut code = None;
+        for c in label.captures_iter(labels) {
+            match (&c[1], &c[2]) {
+                ("service", v) if client => out.push(format!("source_workload=\"{v}\"")),
+                ("service", v) => out.push(format!("destination_workload=\"{v}\"")),
+                ("peer_service", v) => out.push(format!("destination_workload=\"{v}\"")),
+                ("http_response_status_code", v) => code = Some(v.to_string()),
+                ("error_type", e) => {
+                    flags = match e {
+                        "timeout" => "UT",
+                        "dns_error" => "DF",
+                        _ => "UF",
+                    }
+                }
+                ("le", v) => {
+                    let ms = if v == "+Inf" {
+                        v.to_string()
+                    } else {
+                        format!("{}", v.parse::<f64>().unwrap() * 1000.0)
+                    };
+                    out.push(format!("le=\"{ms}\""));
+                }
+                (k, v) => out.push(format!("{k}=\"{v}\"")),
+            }
+        }
+        let istio = if name.ends_with("_bucket") {
+            "istio_request_duration_milliseconds_bucket"
+        } else {
+            out.push(format!("response_flags=\"{flags}\""));
+            out.push(format!("response_code=\"{}\"", code.unwrap_or_else(|| "503".into())));
+            "istio_requests_total"
+        };
+        families
+            .entry(istio.to_string())
+            .or_default()
+            .push(format!("{istio}{{{}}} {rest}", out.join(",")));
+    }
+    let mut text = String::new();
+    for (name, lines) in families {
+        text.push_str(&format!("# TYPE {name} unknown\n"));
+        for l in lines {
+            text.push_str(&l);
+            text.push('\n');
+        }
+    }
+    text + "# EOF\n"
+}
+
+#[test]
+fn istio_millisecond_histograms_read_in_seconds_through_each_reporter() {
+    if !common::have_prometheus() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let recorded = root.join("scenarios-recorded/lab-inventory-dns-catalog.toml");
+    let om = std::fs::read_to_string(root.join("scenarios-recorded/lab-inventory-dns-frontend/metrics.om")).unwrap();
+    let dir = std::env::temp_dir().join(format!("inquest-istio-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    common::write_alert(&dir, recorded.to_str().unwrap());
+    let alert: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("alert.json")).unwrap()).unwrap();
+    let at = alert["startsAt"].as_str().unwrap().to_string();
+    let p99 = |dir: &Path| -> f64 {
+        let q = "histogram_quantile(0.99, sum by (le) (rate(http_server_request_duration_seconds_bucket{service=\"catalog\"}[5m])))";
+        let (settings, msgs) = inquest::config::settings(Some(dir));
+        assert!(msgs.is_empty(), "{msgs:?}");
+        let router = inquest::sources::configured(&settings, inquest::model::Timestamp::now()).unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let args = serde_json::json!({"query": q, "time": at});
+        use inquest::sources::Backend;
+        match rt.block_on(router.call("prometheus_query", &args)).unwrap() {
+            inquest::sources::ToolData::Instant(inquest::sources::telemetry::InstantResult::Vector(v)) => {
+                v[0].samples[0].1
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    let alert_file = dir.join("alert.json");
+    let causes = |dir: &Path| -> Vec<(String, String)> {
+        let run = events(&inquest(
+            dir,
+            &["run", "--alert", alert_file.to_str().unwrap(), "--json"],
+        ));
+        run.last().unwrap()["root_causes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["service"].as_str().unwrap().into(),
+                    r["kind"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+
+    let own = common::BackfilledPrometheus::from_openmetrics(&dir.join("own"), &om);
+    config(&dir, own.port, "otel");
+    let (want_p99, want) = (p99(&dir), causes(&dir));
+    drop(own);
+
+    let prom = common::BackfilledPrometheus::from_openmetrics(&dir.join("istio"), &istio(&om));
+    config(&dir, prom.port, "auto");
+    let (report, _) = doctor(&dir, &at);
+    assert_eq!(report["prometheus"]["profile"], "istio", "{report:#}");
+    let got = p99(&dir);
+    eprintln!("p99 of catalog: {got} s through Istio, {want_p99} s in OpenTelemetry names; top cause {:?}", want[0]);
+    assert!(
+        want_p99 > 0.0 && (got - want_p99).abs() < 1e-9 * want_p99.max(1.0),
+        "p99 {got} s, in OpenTelemetry names {want_p99} s"
+    );
+    assert_eq!(causes(&dir)[0], want[0], "the same top cause through Istio's names");
+    drop(prom);
+    let _ = std::fs::remove_dir_all(&dir);
+}
