@@ -435,7 +435,10 @@ fn istio_millisecond_histograms_read_in_seconds_through_each_reporter() {
     let (report, _) = doctor(&dir, &at);
     assert_eq!(report["prometheus"]["profile"], "istio", "{report:#}");
     let got = p99(&dir);
-    eprintln!("p99 of catalog: {got} s through Istio, {want_p99} s in OpenTelemetry names; top cause {:?}", want[0]);
+    eprintln!(
+        "p99 of catalog: {got} s through Istio, {want_p99} s in OpenTelemetry names; top cause {:?}",
+        want[0]
+    );
     assert!(
         want_p99 > 0.0 && (got - want_p99).abs() < 1e-9 * want_p99.max(1.0),
         "p99 {got} s, in OpenTelemetry names {want_p99} s"

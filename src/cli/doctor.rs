@@ -336,6 +336,18 @@ async fn others(s: &Settings, span: (Timestamp, Timestamp)) -> Vec<Source> {
             detail,
         });
     }
+    let missing = |name: &'static str| Source {
+        name,
+        url: String::new(),
+        answered: false,
+        detail: "not configured".into(),
+    };
+    if src.alertmanager.is_none() {
+        out.push(missing("alertmanager"));
+    }
+    if src.kubernetes.is_none() {
+        out.push(missing("kubernetes"));
+    }
     if let Some(am) = &src.alertmanager {
         let r = crate::sources::alertmanager::Alertmanager::new(&am.url, std::time::Duration::from_secs(10));
         let (answered, detail) = match r {
@@ -468,8 +480,15 @@ fn render(r: &Report, colour: bool) -> String {
                     if f.as_name != f.metric {
                         about.push_str(&format!("as {}", clean(&f.as_name)));
                     }
-                    if !f.labels.is_empty() && f.present {
-                        let l: Vec<String> = f.labels.iter().map(|(a, b)| format!("{a}={}", clean(b))).collect();
+                    // The labels the reasoner groups and filters by; --json lists them all.
+                    let read = ["service", "peer_service", "http_response_status_code", "error_type"];
+                    let l: Vec<String> = f
+                        .labels
+                        .iter()
+                        .filter(|(a, _)| read.contains(&a.as_str()))
+                        .map(|(a, b)| format!("{a}={}", clean(b)))
+                        .collect();
+                    if !l.is_empty() && f.present {
                         about.push_str(&format!(" {{{}}}", l.join(", ")));
                     }
                     if !f.present {
@@ -493,7 +512,7 @@ fn render(r: &Report, colour: bool) -> String {
             if !p.labels.is_empty() {
                 let _ = writeln!(o, "\nlabels");
                 for l in &p.labels {
-                    let _ = writeln!(o, "  {:<13} from {}  {}", l.label, clean(&l.from), dim(&clean(&l.note)));
+                    let _ = writeln!(o, "  {:<13} from {}: {}", l.label, clean(&l.from), dim(&clean(&l.note)));
                     if l.label == "peer_service" {
                         for v in l.values.iter().take(12) {
                             let _ = writeln!(o, "  {:<13}   {}", "", clean(v));
