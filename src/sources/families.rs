@@ -331,10 +331,12 @@ impl Families {
             .peer_label
             .clone()
             .or_else(|| (!peers.is_empty()).then(|| "server_address".to_string()));
-        let port = label
-            .as_deref()
-            .filter(|l| *l == "server_address")
-            .map(|_| "server_port".to_string());
+        // The port beside the host, in the current and the older semantic conventions.
+        let port = match label.as_deref() {
+            Some("server_address") => Some("server_port".to_string()),
+            Some("net_peer_name") => Some("net_peer_port".to_string()),
+            _ => None,
+        };
         Ok(Families {
             profile: p,
             list,
