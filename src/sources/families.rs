@@ -294,6 +294,52 @@ pub struct Peers {
     pub discovered: BTreeMap<String, String>,
 }
 
+impl Peers {
+    /// `(regex, replacement)` steps over `peer_service:host:port` (anchored, in
+    /// order, the last match winning), each matching only where the stack gave
+    /// no peer (the joined value then starts with ':'): a host as it is, a
+    /// Kubernetes Service DNS name as the Service, then the scrape targets' and
+    /// the table's addresses.
+    pub fn rules(&self) -> Vec<(String, String)> {
+        let any_port = "(:[0-9]*)?:?";
+        let mut out = vec![
+            (format!(":\\[?([^:\\]]+)\\]?{any_port}"), "$1".to_string()),
+            (
+                format!(
+                    ":([a-z0-9]([-a-z0-9]*[a-z0-9])?)\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?\\.svc(\\.cluster\\.local)?\\.?{any_port}"
+                ),
+                "$1".to_string(),
+            ),
+        ];
+        for (addr, svc) in self.discovered.iter().chain(self.table.iter()) {
+            let re = match addr.rsplit_once(':') {
+                Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) && !h.contains(':') => {
+                    format!(":{}:{port}:?", regex::escape(h))
+                }
+                _ => format!(":{}{any_port}", regex::escape(addr)),
+            };
+            out.push((re, svc.clone()));
+        }
+        out
+    }
+
+    /// The service a call's peer is, from its labels (the stack's names), as the rules read it.
+    pub fn name(&self, peer: &str, host: &str, port: &str) -> Option<String> {
+        let joined = format!("{peer}:{host}:{port}");
+        let mut out = None;
+        for (re, repl) in self.rules() {
+            if let Ok(r) = regex::Regex::new(&format!("^(?:{re})$"))
+                && let Some(c) = r.captures(&joined)
+            {
+                let mut s = String::new();
+                c.expand(&repl, &mut s);
+                out = Some(s);
+            }
+        }
+        out
+    }
+}
+
 /// The mapping in force: the profile (never `auto` once resolved) and its families.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Families {

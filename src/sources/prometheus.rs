@@ -157,7 +157,8 @@ impl Prometheus {
                     m.families = self.detect(t).await?;
                 }
                 if m.families.peers.label.is_some() {
-                    m.families.peers.discovered = self.targets().await?;
+                    // Without the targets, the table and the name patterns still name peers.
+                    m.families.peers.discovered = self.targets().await.unwrap_or_default();
                 }
                 Ok(m)
             })
@@ -265,7 +266,11 @@ impl Prometheus {
         let mut back = None;
         let mut out = Vec::new();
         for (k, m) in matchers(args) {
-            let (q, b) = self.query(&m).await?;
+            let (q, b) = self
+                .mapping()
+                .await?
+                .selector_only(&m)
+                .map_err(|e| SourceError::BadArgs(format!("match[]: {e}")))?;
             back.get_or_insert(b);
             out.push((k, q));
         }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use promql_parser::label::{Labels, MatchOp, Matcher};
 use promql_parser::parser::{self, Expr, LabelModifier, VectorMatchCardinality, VectorSelector};
 
-use super::families::{Families, Family};
+use super::families::{Families, Family, Peers};
 use super::labels::LabelMap;
 use super::telemetry::MetricSeries;
 
@@ -35,6 +35,8 @@ pub struct Back {
     names: Vec<(String, String)>,
     /// `le` bounds in the stack's unit per second.
     le_scale: Option<f64>,
+    /// Where a label set has no peer but an address: the stack's peer, host and port labels, and the peers.
+    peer: Option<(String, String, String, Peers)>,
 }
 
 /// Which labels survive the nearest enclosing aggregation (inquest's names).
@@ -122,7 +124,9 @@ fn format_le(x: f64) -> String {
 }
 
 impl Mapping {
-    pub fn is_identity(&self) -> bool {
+    /// Whether names pass as they are (only values may be mapped): a query the
+    /// parser here does not know is then sent as written, for Prometheus to judge.
+    fn names_as_they_are(&self) -> bool {
         self.labels.is_identity()
             && self.families.peers.label.is_none()
             && self.families.list.iter().all(|f| {
@@ -130,7 +134,6 @@ impl Mapping {
                     && f.labels.iter().all(|(a, b)| a == b)
                     && f.matchers.is_empty()
                     && f.scale == 1.0
-                    && f.values.is_empty()
             })
     }
 
@@ -143,9 +146,26 @@ impl Mapping {
             .unwrap_or_else(|| l.to_string())
     }
 
+    /// A `match[]` series selector in the stack's names (names and matchers
+    /// only: the metadata endpoints take nothing but a selector).
+    pub fn selector_only(&self, q: &str) -> Result<(String, Back), String> {
+        let mut e = parser::parse(q)?;
+        let Expr::VectorSelector(v) = &mut e else {
+            return self.promql(q);
+        };
+        let mut info = Info::default();
+        let (family, _) = self.selector(v, &Keep::By(Vec::new()), &mut info, true)?;
+        let families: Vec<usize> = family.into_iter().collect();
+        Ok((e.to_string(), self.back_for(&families, info.bucket_scale)))
+    }
+
     /// The query in the stack's names, and how to read its answer back.
     pub fn promql(&self, q: &str) -> Result<(String, Back), String> {
-        let mut e = parser::parse(q)?;
+        let mut e = match parser::parse(q) {
+            Ok(e) => e,
+            Err(_) if self.names_as_they_are() => return Ok((q.to_string(), Back::default())),
+            Err(e) => return Err(e),
+        };
         let info = self.expr(&mut e, &Keep::All)?;
         let back = self.back_for(&info.families, info.bucket_scale);
         Ok((e.to_string(), back))
@@ -176,10 +196,25 @@ impl Mapping {
             .filter(|(a, b)| a != b)
             .map(|(a, b)| (b.clone(), a.clone()))
             .collect();
+        let peers = &self.families.peers;
+        let client = families
+            .iter()
+            .copied()
+            .find(|&i| self.families.list[i].key == "http_client");
+        let peer = match (client, &peers.label) {
+            (Some(i), Some(host)) => Some((
+                self.out_label(Some(i), "peer_service"),
+                host.clone(),
+                peers.port.clone().unwrap_or_default(),
+                peers.clone(),
+            )),
+            _ => None,
+        };
         Back {
             renames,
             names,
             le_scale,
+            peer,
         }
     }
 
@@ -234,14 +269,14 @@ impl Mapping {
                 }
             }
             Expr::VectorSelector(v) => {
-                let (i, wrap) = self.selector(v, keep, &mut info)?;
+                let (i, wrap) = self.selector(v, keep, &mut info, false)?;
                 if let Some(w) = wrap {
                     *e = self.wrap(e, &w)?;
                 }
                 info.families.extend(i);
             }
             Expr::MatrixSelector(m) => {
-                let (i, wrap) = self.selector(&mut m.vs, keep, &mut info)?;
+                let (i, wrap) = self.selector(&mut m.vs, keep, &mut info, false)?;
                 info.families.extend(i);
                 info.pending.extend(wrap);
             }
@@ -269,6 +304,7 @@ impl Mapping {
         v: &mut VectorSelector,
         keep: &Keep,
         info: &mut Info,
+        plain: bool,
     ) -> Result<(Option<usize>, Option<Wrap>), String> {
         let fams = &self.families;
         let canon = v.name.clone().or_else(|| {
@@ -302,7 +338,7 @@ impl Mapping {
                 continue;
             }
             let name = self.out_label(family, &m.name);
-            if peers && m.name == "peer_service" && m.op == MatchOp::Equal && !m.value.is_empty() {
+            if peers && !plain && m.name == "peer_service" && m.op == MatchOp::Equal && !m.value.is_empty() {
                 wrap.peer_only = Some(m.value.clone());
                 continue;
             }
@@ -409,26 +445,8 @@ impl Mapping {
             let mut join = vec![quote(&p)];
             join.extend(peers.label.iter().chain(peers.port.iter()).map(|l| quote(l)));
             s = format!("label_join({s}, {}, \":\", {})", quote(PEER_TEMP), join.join(", "));
-            // Read only where the stack gave no peer: the joined value then starts with ':'.
-            let any_port = "(:[0-9]*)?:?";
-            s = lr(&s, &p, "$1", PEER_TEMP, &format!(":\\[?([^:\\]]+)\\]?{any_port}"));
-            s = lr(
-                &s,
-                &p,
-                "$1",
-                PEER_TEMP,
-                &format!(
-                    ":([a-z0-9]([-a-z0-9]*[a-z0-9])?)\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?\\.svc(\\.cluster\\.local)?\\.?{any_port}"
-                ),
-            );
-            for (addr, svc) in peers.discovered.iter().chain(peers.table.iter()) {
-                let re = match addr.rsplit_once(':') {
-                    Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) && !h.contains(':') => {
-                        format!(":{}:{}:?", regex::escape(h), port)
-                    }
-                    _ => format!(":{}{any_port}", regex::escape(addr)),
-                };
-                s = lr(&s, &p, svc, PEER_TEMP, &re);
+            for (re, repl) in peers.rules() {
+                s = lr(&s, &p, &repl, PEER_TEMP, &re);
             }
             if let Some(only) = &w.peer_only {
                 s = format!("({s}) and on ({p}) {}", lr("vector(1)", &p, only, "", ""));
@@ -466,6 +484,13 @@ impl Back {
     /// A label set in inquest's names: stack labels renamed, the rewrite's
     /// own labels dropped, `le` back in seconds, the metric name inquest's.
     pub fn labels(&self, labels: &mut BTreeMap<String, String>) {
+        if let Some((p, host, port, peers)) = &self.peer
+            && labels.get(p).is_none_or(String::is_empty)
+            && let Some(h) = labels.get(host)
+            && let Some(name) = peers.name("", h, labels.get(port).map(String::as_str).unwrap_or(""))
+        {
+            labels.insert(p.clone(), name);
+        }
         if self.renames.is_empty()
             && self.names.is_empty()
             && self.le_scale.is_none()
@@ -754,6 +779,37 @@ mod tests {
         ]);
         back.labels(&mut l);
         assert_eq!(l, labels(&[("service", "checkout"), ("peer_service", "orders-db")]));
+
+        // A series selector (the metadata endpoints) stays a selector; its label sets get the peer here.
+        let q = r#"http_client_request_duration_seconds_count{peer_service="orders-db"}"#;
+        let (sel, _) = m.selector_only(q).unwrap();
+        assert_eq!(sel, q);
+        let (sel, back) = m.selector_only("http_client_request_duration_seconds_count").unwrap();
+        assert_eq!(sel, "http_client_request_duration_seconds_count");
+        let mut l = labels(&[
+            ("service", "checkout"),
+            ("server_address", "10.0.3.7"),
+            ("server_port", "5432"),
+        ]);
+        back.labels(&mut l);
+        assert_eq!(l["peer_service"], "orders-db");
+        let mut l = labels(&[
+            ("service", "catalog"),
+            ("server_address", "inventory.lab.svc.cluster.local"),
+        ]);
+        back.labels(&mut l);
+        assert_eq!(l["peer_service"], "inventory");
+    }
+
+    #[test]
+    fn a_query_the_parser_does_not_know_goes_as_written_unless_names_must_change() {
+        let q = "some_function_from_the_future(up)";
+        assert_eq!(rw_raw(&mapping(Profile::Otel, &[]), q), Ok(q.to_string()));
+        assert!(rw_raw(&mapping(Profile::Classic, &[]), q).is_err());
+    }
+
+    fn rw_raw(m: &Mapping, q: &str) -> Result<String, String> {
+        m.promql(q).map(|x| x.0)
     }
 
     #[test]
