@@ -3,7 +3,8 @@
 //! (`http_requests_total{job,code}`, `http_request_duration_seconds`, no client
 //! metrics, as `lab/run up --classic` exposes them): the investigation reads
 //! the classic families through the profile `auto` picks and names the
-//! service that broke (read as OpenTelemetry names, it misses it); `inquest doctor` tells the two stacks apart.
+//! service that broke (read as OpenTelemetry names, it misses it), and
+//! `inquest capture` records it in inquest's names; `inquest doctor` tells the two stacks apart.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -172,6 +173,39 @@ fn a_classic_stack_is_read_through_its_own_families() {
         finished.contains("checkout errors"),
         "the classic server family was read: {finished}"
     );
+
+    // Captured from the classic stack, the incident is recorded in inquest's names and replays offline.
+    config(&dir, prom.port, "auto");
+    let out_file = dir.join("recorded/pool.toml");
+    let cap = inquest(
+        &dir,
+        &[
+            "capture",
+            "--alert",
+            alert_file.to_str().unwrap(),
+            "--truth",
+            "orders-db/connection_pool_exhaustion",
+            "--out",
+            out_file.to_str().unwrap(),
+        ],
+    );
+    assert!(cap.status.success(), "{}", String::from_utf8_lossy(&cap.stderr));
+    let recorded = std::fs::read_to_string(dir.join("recorded/pool/metrics.om")).unwrap();
+    assert!(
+        recorded.contains(
+            "http_server_request_duration_seconds_count{http_response_status_code=\"200\",service=\"frontend\"}"
+        ),
+        "{}",
+        &recorded[..recorded.len().min(2000)]
+    );
+    assert!(!recorded.contains("http_requests_total") && !recorded.contains("job=\""));
+    let replay = Command::new(BIN)
+        .args(["run", "--scenario-file", out_file.to_str().unwrap(), "--json"])
+        .env("INQUEST_DATA_DIR", dir.join("data"))
+        .env("INQUEST_CONFIG_HOME", dir.join("no-config"))
+        .output()
+        .unwrap();
+    assert_eq!(top_service(&events(&replay)).as_deref(), Some("orders-db"));
 
     // Read as OpenTelemetry names, the same stack shows no HTTP traffic and the cause is missed.
     config(&dir, prom.port, "otel");
