@@ -97,10 +97,9 @@ pub(super) fn doctor(a: &DoctorArgs) -> Result<ExitCode, Failure> {
         verdict(p, sources)
     });
     if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| Failure::Other(e.to_string()))?
-        );
+        let json = serde_json::to_string_pretty(&report).map_err(|e| Failure::Other(e.to_string()))?;
+        // Label values and errors are the servers' words: escaped, never obeyed.
+        println!("{}", crate::tools::sanitize::json_safe(&json));
     } else {
         use std::io::IsTerminal;
         let colour = std::io::stdout().is_terminal() && !crate::config::no_color();
