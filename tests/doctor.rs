@@ -59,3 +59,42 @@ fn an_unreachable_prometheus_is_said_and_a_bad_profile_is_bad_input() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A Prometheus whose names and label values carry terminal control: shown, never obeyed.
+#[test]
+fn what_a_prometheus_says_is_escaped_on_the_terminal_and_in_json() {
+    let hostile = "checkout\u{1b}]0;pwned\u{7}\u{1b}[2J";
+    let port = common::serve(move |req| async move {
+        let ok = |data: serde_json::Value| {
+            common::Reply::new(200, serde_json::json!({"status": "success", "data": data}).to_string())
+        };
+        match req.path.as_str() {
+            "/api/v1/label/__name__/values" => ok(serde_json::json!([
+                "http_server_request_duration_seconds_count",
+                "http_server_request_duration_seconds_bucket",
+                format!("evil_{hostile}")
+            ])),
+            "/api/v1/label/error_type/values" => ok(serde_json::json!([hostile])),
+            "/api/v1/query" => ok(serde_json::json!({"resultType": "vector", "result": [
+                {"metric": {"service": hostile, "peer_service": hostile}, "value": [1700000000, "1"]}
+            ]})),
+            _ => ok(serde_json::json!([])),
+        }
+    });
+    let dir = std::env::temp_dir().join(format!("inquest-doctor-hostile-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        format!("[sources.prometheus]\nurl = \"http://127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    for args in [&[][..], &["--json"][..]] {
+        let out = doctor(&dir, args);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "client families are absent: {text}");
+        assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{text:?}");
+        assert!(text.contains("checkout"), "{text}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
