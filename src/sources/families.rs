@@ -478,9 +478,10 @@ fn apply(list: &mut Vec<Family>, key: &str, o: &FamilyOverride) -> Result<(), St
 
 /// The profile `auto` picks from the metric names a Prometheus has: the first
 /// convention whose HTTP families are there, OpenTelemetry first.
-pub fn detect(names: &BTreeSet<String>) -> (Profile, String) {
+/// The third value says whether a convention was found at all.
+pub fn detect(names: &BTreeSet<String>) -> (Profile, String, bool) {
     let has = |n: &str| names.contains(n);
-    let seen = |p: Profile, n: &str| (p, format!("auto: {n} is present"));
+    let seen = |p: Profile, n: &str| (p, format!("auto: {n} is present"), true);
     for (p, n) in [
         (Profile::Otel, "http_server_request_duration_seconds_bucket"),
         (Profile::Otel, "http_client_request_duration_seconds_bucket"),
@@ -496,6 +497,7 @@ pub fn detect(names: &BTreeSet<String>) -> (Profile, String) {
     (
         Profile::Otel,
         "auto: no known HTTP family is present; reading OpenTelemetry names".into(),
+        false,
     )
 }
 
@@ -599,8 +601,9 @@ mod tests {
             Profile::Otel
         );
         assert_eq!(detect(&names(&["nginx_ingress_controller_requests"])).0, Profile::Nginx);
-        let (p, why) = detect(&names(&["up"]));
+        let (p, why, found) = detect(&names(&["up"]));
         assert_eq!(p, Profile::Otel);
+        assert!(!found);
         assert!(why.contains("no known HTTP family"), "{why}");
     }
 

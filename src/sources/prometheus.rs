@@ -3,6 +3,7 @@
 //! requests to the query endpoints exist here.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -46,9 +47,21 @@ pub struct Config {
 pub struct Prometheus {
     cfg: Config,
     http: Http,
-    /// The mapping in force, resolved on first use (auto profile, peers from the scrape targets).
-    resolved: tokio::sync::OnceCell<Mapping>,
+    /// The mapping in force when it needs the server (auto profile, peers from
+    /// the scrape targets): read on first use and again from time to time.
+    resolved: tokio::sync::Mutex<Option<Resolved>>,
 }
+
+struct Resolved {
+    at: std::time::Instant,
+    mapping: Arc<Mapping>,
+    /// Whether `auto` found a convention; if not, it looks again sooner (a new Prometheus fills up).
+    settled: bool,
+}
+
+/// How long a resolved mapping holds: a stack changes conventions rarely, an empty Prometheus soon has data.
+const SETTLED_FOR: Duration = Duration::from_secs(3600);
+const UNSETTLED_FOR: Duration = Duration::from_secs(60);
 
 fn secs(t: Timestamp) -> String {
     format!("{:.3}", t.secs_f64())
@@ -142,27 +155,50 @@ impl Prometheus {
         Ok(Prometheus {
             cfg,
             http,
-            resolved: tokio::sync::OnceCell::new(),
+            resolved: tokio::sync::Mutex::new(None),
         })
     }
 
     /// The mapping queries go through: the configured one, or for `auto` the
     /// profile the metric names present call for; peers named by address are
-    /// looked up among the scrape targets.
-    pub async fn mapping(&self) -> Result<&Mapping, SourceError> {
-        self.resolved
-            .get_or_try_init(|| async {
-                let mut m = self.cfg.mapping.clone();
-                if let Some(t) = &self.cfg.auto {
-                    m.families = self.detect(t).await?;
+    /// looked up among the scrape targets. A failed look-up keeps the last mapping.
+    pub async fn mapping(&self) -> Result<Arc<Mapping>, SourceError> {
+        let m = &self.cfg.mapping;
+        if self.cfg.auto.is_none() && m.families.peers.label.is_none() {
+            return Ok(Arc::new(m.clone()));
+        }
+        let mut slot = self.resolved.lock().await;
+        if let Some(r) = slot.as_ref() {
+            let ttl = if r.settled { SETTLED_FOR } else { UNSETTLED_FOR };
+            if r.at.elapsed() < ttl {
+                return Ok(r.mapping.clone());
+            }
+        }
+        let mut m = m.clone();
+        let mut settled = true;
+        if let Some(t) = &self.cfg.auto {
+            match self.detect(t).await {
+                Ok((f, found)) => {
+                    m.families = f;
+                    settled = found;
                 }
-                if m.families.peers.label.is_some() {
-                    // Without the targets, the table and the name patterns still name peers.
-                    m.families.peers.discovered = self.targets().await.unwrap_or_default();
-                }
-                Ok(m)
-            })
-            .await
+                Err(e) => match slot.as_ref() {
+                    Some(r) => return Ok(r.mapping.clone()),
+                    None => return Err(e),
+                },
+            }
+        }
+        if m.families.peers.label.is_some() {
+            // Without the targets, the table and the name patterns still name peers.
+            m.families.peers.discovered = self.targets().await.unwrap_or_default();
+        }
+        let mapping = Arc::new(m);
+        *slot = Some(Resolved {
+            at: std::time::Instant::now(),
+            mapping: mapping.clone(),
+            settled,
+        });
+        Ok(mapping)
     }
 
     /// Every metric name the Prometheus has (within a window, if given).
@@ -196,13 +232,13 @@ impl Prometheus {
     }
 
     /// The profile the metric names call for, and how stock OpenTelemetry names its labels here.
-    async fn detect(&self, t: &FamiliesTable) -> Result<Families, SourceError> {
+    async fn detect(&self, t: &FamiliesTable) -> Result<(Families, bool), SourceError> {
         let names: std::collections::BTreeSet<String> = self.metric_names(None).await?.into_iter().collect();
-        let (profile, reason) = super::families::detect(&names);
+        let (profile, reason, found) = super::families::detect(&names);
         let mut f =
             Families::new(profile, t, &self.cfg.mapping.families.peers.table, &reason).map_err(SourceError::BadArgs)?;
         if profile != Profile::Otel {
-            return Ok(f);
+            return Ok((f, found));
         }
         let client = format!("{HTTP_CLIENT}_count");
         if names.contains(&client) && f.peers.label.is_none() {
@@ -224,7 +260,7 @@ impl Prometheus {
                 f.reason.push_str("; service from job");
             }
         }
-        Ok(f)
+        Ok((f, found))
     }
 
     /// host → service from the scrape targets: `up`'s instance and job, where a host is one job's only.
