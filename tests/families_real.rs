@@ -446,6 +446,12 @@ fn istio_millisecond_histograms_read_in_seconds_through_each_reporter() {
             dir,
             &["run", "--alert", alert_file.to_str().unwrap(), "--json"],
         ));
+        let calls = run
+            .iter()
+            .filter(|e| e["type"] == "tool_call_finished" && e["tool"].as_str().unwrap().starts_with("prometheus"));
+        for c in calls {
+            assert_eq!(c["status"], "ok", "{c}");
+        }
         run.last().unwrap()["root_causes"]
             .as_array()
             .unwrap()

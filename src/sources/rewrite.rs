@@ -558,6 +558,7 @@ impl Back {
 mod tests {
     use super::*;
     use crate::config::families::{FamiliesTable, Profile};
+    use crate::sources::families::{HTTP_CLIENT, HTTP_SERVER};
 
     fn mapping(p: Profile, peers: &[(&str, &str)]) -> Mapping {
         let peers = peers.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
@@ -799,6 +800,57 @@ mod tests {
         ]);
         back.labels(&mut l);
         assert_eq!(l["peer_service"], "inventory");
+    }
+
+    #[test]
+    fn every_query_the_reasoner_issues_is_rewritten_for_every_profile() {
+        let http = [
+            ERRORS,
+            LATENCY,
+            CALL_FAILURES,
+            CALL_LATENCY,
+            CALLS,
+            "sum by (service, peer_service) (rate(http_client_request_duration_seconds_count[10m]))",
+            r#"sum by (service, peer_service) (rate(http_client_request_duration_seconds_count{http_response_status_code=~"5..|401|403"}[1m]))"#,
+            "sum by (service) (rate(http_server_request_duration_seconds_count[1m]))",
+            r#"sum by (service) (rate(http_server_request_duration_seconds_count{http_response_status_code="401"}[1m]))"#,
+            "count by (service) (http_server_request_duration_seconds_count)",
+            r#"histogram_quantile(0.99, sum by (le) (rate(http_server_request_duration_seconds_bucket{service="checkout"}[1m])))"#,
+            r#"histogram_quantile(0.99, sum by (le) (rate(http_client_request_duration_seconds_bucket{service="checkout"}[1m])))"#,
+            r#"histogram_quantile(0.99, sum by (le) (rate(http_client_request_duration_seconds_bucket{peer_service="orders-db"}[1m])))"#,
+            r#"(sum(rate(http_server_request_duration_seconds_count{service="checkout",http_response_status_code=~"5.."}[1m])) or vector(0)) / sum(rate(http_server_request_duration_seconds_count{service="checkout"}[1m]))"#,
+            r#"(sum(rate(http_client_request_duration_seconds_count{peer_service="orders-db",error_type!=""}[1m])) or vector(0)) / sum(rate(http_client_request_duration_seconds_count{peer_service="orders-db"}[1m]))"#,
+        ];
+        let other = [
+            THROTTLED,
+            "max by (service) (container_memory_working_set_bytes / container_spec_memory_limit_bytes)",
+            "sum by (service) (increase(kube_pod_container_status_restarts_total[5m]))",
+            "sum by (service) (kube_deployment_status_replicas_available) / sum by (service) (kube_deployment_spec_replicas)",
+            "max by (service) (kubelet_volume_stats_used_bytes / kubelet_volume_stats_capacity_bytes)",
+            "max by (service) (pg_stat_activity_count) / max by (service) (pg_settings_max_connections)",
+            "count by (service) (container_memory_working_set_bytes) or count by (service) (redis_keyspace_hits_total) or count by (service) (pg_settings_max_connections) or count by (service) (kafka_consumergroup_lag)",
+            r#"sum(increase(kube_pod_container_status_restarts_total{service="checkout"}[5m]))"#,
+        ];
+        for (p, peers) in [
+            (Profile::Otel, &[][..]),
+            (Profile::Otel, &[("10.0.3.7:5432", "orders-db")][..]),
+            (Profile::Classic, &[][..]),
+            (Profile::Istio, &[][..]),
+            (Profile::Nginx, &[][..]),
+        ] {
+            let m = mapping(p, peers);
+            for q in http {
+                let (out, _) = rw(&m, q);
+                let server_renamed = matches!(p, Profile::Classic | Profile::Istio | Profile::Nginx);
+                let client_renamed = matches!(p, Profile::Istio | Profile::Nginx);
+                assert!(!server_renamed || !out.contains(HTTP_SERVER), "{p:?}: {out}");
+                assert!(!client_renamed || !out.contains(HTTP_CLIENT), "{p:?}: {out}");
+                assert!(!client_renamed || !out.contains("peer_service"), "{p:?}: {out}");
+            }
+            for q in other {
+                assert_eq!(rw(&m, q).0, parser::parse(q).unwrap().to_string(), "{p:?}");
+            }
+        }
     }
 
     #[test]
