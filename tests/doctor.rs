@@ -60,7 +60,8 @@ fn an_unreachable_prometheus_is_said_and_a_bad_profile_is_bad_input() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A Prometheus whose names and label values carry terminal control: shown, never obeyed.
+/// A Prometheus whose names and label values carry terminal control: shown,
+/// never obeyed; and a family present without a label the reasoner groups by is said.
 #[test]
 fn what_a_prometheus_says_is_escaped_on_the_terminal_and_in_json() {
     let hostile = "checkout\u{1b}]0;pwned\u{7}\u{1b}[2J";
@@ -75,6 +76,7 @@ fn what_a_prometheus_says_is_escaped_on_the_terminal_and_in_json() {
                 format!("evil_{hostile}")
             ])),
             "/api/v1/label/error_type/values" => ok(serde_json::json!([hostile])),
+            "/api/v1/labels" => ok(serde_json::json!(["__name__", "le", "service"])),
             "/api/v1/query" => ok(serde_json::json!({"resultType": "vector", "result": [
                 {"metric": {"service": hostile, "peer_service": hostile}, "value": [1700000000, "1"]}
             ]})),
@@ -96,5 +98,15 @@ fn what_a_prometheus_says_is_escaped_on_the_terminal_and_in_json() {
         assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{text:?}");
         assert!(text.contains("checkout"), "{text}");
     }
+    // The server family is there but says no status code: errors cannot be told from successes.
+    let text = String::from_utf8_lossy(&doctor(&dir, &[]).stdout).to_string();
+    assert!(
+        text.contains("no http_response_status_code label: not told apart by it"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1 lacks labels the reasoner groups by") || text.contains("lack labels"),
+        "{text}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -53,6 +53,8 @@ struct FamilyRow {
     cost: &'static str,
     /// inquest's label names → this family's, where they differ.
     labels: BTreeMap<String, String>,
+    /// Labels the reasoner groups this family by that its series lack (inquest's names).
+    lacks: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -159,16 +161,48 @@ async fn examine(p: &Prometheus, span: (Timestamp, Timestamp), window: &str) -> 
                     .collect()
             })
             .unwrap_or_default();
+        let present = names.contains(&as_name);
+        let lacks = if present {
+            lacks(p, &m, fam, r.metric, &as_name, span).await
+        } else {
+            Vec::new()
+        };
         out.families.push(FamilyRow {
             metric: r.metric,
-            present: names.contains(&as_name),
+            present,
             as_name,
             core: r.core,
             cost: r.cost,
             labels,
+            lacks,
         });
     }
     out.labels = labels(p, &m, span).await;
+    out
+}
+
+/// The labels the reasoner groups a family by that none of its series carry.
+async fn lacks(
+    p: &Prometheus,
+    m: &Mapping,
+    fam: Option<usize>,
+    metric: &str,
+    stack: &str,
+    span: (Timestamp, Timestamp),
+) -> Vec<String> {
+    let Ok(have) = p.labels_of(stack, Some(span)).await else {
+        return Vec::new();
+    };
+    let has = |canon: &str| have.iter().any(|l| *l == m.out_label(fam, canon));
+    let mut need = vec!["service"];
+    if (metric.starts_with(HTTP_SERVER) || metric.starts_with(HTTP_CLIENT)) && metric.ends_with("_count") {
+        need.push("http_response_status_code");
+    }
+    let mut out: Vec<String> = need.into_iter().filter(|l| !has(l)).map(str::to_string).collect();
+    let by_address = m.families.peers.label.as_ref().is_some_and(|l| have.contains(l));
+    if metric.starts_with(HTTP_CLIENT) && !has("peer_service") && !by_address {
+        out.push("peer_service".into());
+    }
     out
 }
 
@@ -404,22 +438,32 @@ fn verdict(p: Option<Prom>, sources: Vec<Source>) -> Report {
         ),
         Some(p) if !p.answered => ("unreachable", "Prometheus does not answer".to_string()),
         Some(p) => {
-            let absent: Vec<&FamilyRow> = p.families.iter().filter(|f| f.core && !f.present).collect();
-            match (absent.len(), failing.is_empty()) {
-                (0, true) => ("healthy", "every family read on each investigation is present".into()),
-                (0, false) => ("degraded", format!("{} does not answer", failing.join(", "))),
-                (n, _) => (
-                    "degraded",
-                    format!(
-                        "{n} of {} families read on each investigation are absent{}",
-                        p.families.iter().filter(|f| f.core).count(),
-                        if failing.is_empty() {
-                            String::new()
-                        } else {
-                            format!("; {} does not answer", failing.join(", "))
-                        }
-                    ),
-                ),
+            let core = p.families.iter().filter(|f| f.core).count();
+            let absent = p.families.iter().filter(|f| f.core && !f.present).count();
+            let lacking = p
+                .families
+                .iter()
+                .filter(|f| f.core && f.present && !f.lacks.is_empty())
+                .count();
+            let mut parts = Vec::new();
+            if absent > 0 {
+                parts.push(format!(
+                    "{absent} of {core} families read on each investigation are absent"
+                ));
+            }
+            if lacking > 0 {
+                parts.push(format!("{lacking} lack labels the reasoner groups by"));
+            }
+            if !failing.is_empty() {
+                parts.push(format!("{} does not answer", failing.join(", ")));
+            }
+            if parts.is_empty() {
+                (
+                    "healthy",
+                    "every family read on each investigation is present".to_string(),
+                )
+            } else {
+                ("degraded", parts.join("; "))
             }
         }
     };
@@ -489,6 +533,25 @@ fn render(r: &Report, colour: bool) -> String {
                         .collect();
                     if !l.is_empty() && f.present {
                         about.push_str(&format!(" {{{}}}", l.join(", ")));
+                    }
+                    if !f.lacks.is_empty() {
+                        let names: Vec<String> = f
+                            .lacks
+                            .iter()
+                            .map(|l| {
+                                let theirs = f.labels.get(l).map(String::as_str).unwrap_or(l);
+                                if theirs == l {
+                                    l.clone()
+                                } else {
+                                    format!("{theirs} ({l})")
+                                }
+                            })
+                            .collect();
+                        about = format!(
+                            "{about}; {}",
+                            bad(&format!("no {} label: not told apart by it", names.join(", ")))
+                        );
+                        about = about.trim_start_matches("; ").to_string();
                     }
                     if !f.present {
                         about = format!(

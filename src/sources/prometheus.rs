@@ -210,8 +210,14 @@ impl Prometheus {
     }
 
     /// The label names a metric's series carry, in the stack's names.
-    pub async fn labels_of(&self, metric: &str) -> Result<Vec<String>, SourceError> {
-        let data = self.get("/api/v1/labels", &[("match[]", metric.to_string())]).await?;
+    pub async fn labels_of(
+        &self,
+        metric: &str,
+        window: Option<(Timestamp, Timestamp)>,
+    ) -> Result<Vec<String>, SourceError> {
+        let mut params = window_params(window);
+        params.push(("match[]", metric.to_string()));
+        let data = self.get("/api/v1/labels", &params).await?;
         Ok(strings(&data))
     }
 
@@ -242,7 +248,7 @@ impl Prometheus {
         }
         let client = format!("{HTTP_CLIENT}_count");
         if names.contains(&client) && f.peers.label.is_none() {
-            let l = self.labels_of(&client).await?;
+            let l = self.labels_of(&client, None).await?;
             let has = |n: &str| l.iter().any(|x| x == n);
             if !has("peer_service") && has("server_address") {
                 f.peers.label = Some("server_address".into());
@@ -252,7 +258,7 @@ impl Prometheus {
         }
         let server = format!("{HTTP_SERVER}_count");
         if names.contains(&server) && !self.cfg.mapping.labels.0.contains_key("service") {
-            let l = self.labels_of(&server).await?;
+            let l = self.labels_of(&server, None).await?;
             if !l.iter().any(|x| x == "service") && l.iter().any(|x| x == "job") {
                 for fam in f.list.iter_mut().filter(|x| x.key.starts_with("http_")) {
                     fam.labels.entry("service".into()).or_insert_with(|| "job".into());
