@@ -452,7 +452,8 @@ fn verdict(p: Option<Prom>, sources: Vec<Source>) -> Report {
                 ));
             }
             if lacking > 0 {
-                parts.push(format!("{lacking} lack labels the reasoner groups by"));
+                let verb = if lacking == 1 { "lacks" } else { "lack" };
+                parts.push(format!("{lacking} {verb} labels the reasoner groups by"));
             }
             if !failing.is_empty() {
                 parts.push(format!("{} does not answer", failing.join(", ")));
