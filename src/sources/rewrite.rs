@@ -119,6 +119,8 @@ fn format_le(x: f64) -> String {
     if x.is_infinite() {
         return "+Inf".into();
     }
+    // A bound scaled by 1000 is written as the exporter wrote it: 0.3 × 1000 is 300, not 300.00000000000006.
+    let x = format!("{x:.9e}").parse::<f64>().unwrap_or(x);
     let s = format!("{x}");
     s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
 }
@@ -677,6 +679,19 @@ mod tests {
             q,
             r#"(rate(istio_request_duration_milliseconds_sum{reporter="destination"}[1m])) / 1000"#
         );
+    }
+
+    #[test]
+    fn scaled_bounds_are_written_as_an_exporter_writes_them() {
+        for (x, want) in [
+            (0.3 * 1000.0, "300"),
+            (0.1 * 3.0, "0.3"),
+            (0.075 * 1000.0, "75"),
+            (250.0 / 1000.0, "0.25"),
+        ] {
+            assert_eq!(format_le(x), want);
+        }
+        assert_eq!(format_le(f64::INFINITY), "+Inf");
     }
 
     #[test]
