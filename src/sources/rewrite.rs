@@ -168,9 +168,12 @@ impl Mapping {
             Err(_) if self.names_as_they_are() => return Ok((q.to_string(), Back::default())),
             Err(e) => return Err(e),
         };
+        let before = e.to_string();
         let info = self.expr(&mut e, &Keep::All)?;
         let back = self.back_for(&info.families, info.bucket_scale);
-        Ok((e.to_string(), back))
+        let after = e.to_string();
+        // Nothing to change: the query goes as it was written, not as this parser prints it.
+        Ok((if after == before { q.to_string() } else { after }, back))
     }
 
     /// How results of queries touching `families` come back.
