@@ -309,6 +309,17 @@ fn stock_opentelemetry_values_read_as_inquests_own() {
     assert_eq!(want[0], ("inventory".to_string(), "dns_failure".to_string()));
     drop(own);
 
+    // The database's exporter is scraped on the host its clients call (10.0.3.7), lately.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let up = format!(
+        "# TYPE up gauge\nup{{instance=\"10.0.3.7:9187\",job=\"orders-db\"}} 1 {}\nup{{instance=\"10.0.3.7:9187\",job=\"orders-db\"}} 1 {}\n# EOF",
+        now - 600,
+        now - 300
+    );
+    let stock = stock.replace("# EOF", &up);
     let prom = common::BackfilledPrometheus::from_openmetrics(&dir.join("stock"), &stock);
     std::fs::write(
         dir.join("config.toml"),
@@ -338,6 +349,26 @@ fn stock_opentelemetry_values_read_as_inquests_own() {
         errors.contains("NameResolutionError → dns_error") && errors.contains("502 → (an answered call)"),
         "{errors}"
     );
+
+    // Without the table, the scrape targets name the host: the same calls, the same ranking.
+    config(&dir, prom.port, "auto");
+    let (report, _) = doctor(&dir, &at);
+    let peers = report["prometheus"]["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["label"] == "peer_service")
+        .unwrap()
+        .clone();
+    assert!(
+        peers["from"]
+            .as_str()
+            .unwrap()
+            .contains("0 in the peers table, 1 hosts from the scrape targets"),
+        "{peers}"
+    );
+    assert!(peers.to_string().contains("checkout → orders-db, payments"), "{peers}");
+    assert_eq!(causes(&dir), want);
     drop(prom);
     let _ = std::fs::remove_dir_all(&dir);
 }
