@@ -364,7 +364,7 @@ fn stock_opentelemetry_values_read_as_inquests_own() {
         peers["from"]
             .as_str()
             .unwrap()
-            .contains("0 in the peers table, 1 hosts from the scrape targets"),
+            .contains("0 in the peers table, 1 from the scrape targets"),
         "{peers}"
     );
     assert!(peers.to_string().contains("checkout → orders-db, payments"), "{peers}");

@@ -249,7 +249,7 @@ async fn labels(p: &Prometheus, m: &Mapping, span: (Timestamp, Timestamp)) -> Ve
     let peers = &m.families.peers;
     let from = match &peers.label {
         Some(l) => format!(
-            "{} where it is absent, {l}{} ({} in the peers table, {} hosts from the scrape targets)",
+            "{} where it is absent, {l}{} ({} in the peers table, {} from the scrape targets)",
             m.out_label(client, "peer_service"),
             peers.port.as_ref().map(|p| format!(":{p}")).unwrap_or_default(),
             peers.table.len(),
