@@ -269,12 +269,14 @@ impl Prometheus {
         Ok((f, found))
     }
 
-    /// host → service from the scrape targets: `up`'s instance and job, where a host is one job's only.
+    /// host → service from the scrape targets (`up`, and OpenTelemetry's
+    /// `target_info`): instance and job, where a host is one job's only.
     async fn targets(&self) -> Result<BTreeMap<String, String>, SourceError> {
         // The targets of the last day: a host that served another job long ago does not blur today's.
         let now = Timestamp::now();
         let mut params = window_params(Some((Timestamp::from_millis(now.millis() - 86_400_000), now)));
         params.push(("match[]", "up".to_string()));
+        params.push(("match[]", "target_info".to_string()));
         let data = self.get("/api/v1/series", &params).await?;
         let mut jobs: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
         for s in data.as_array().into_iter().flatten() {
