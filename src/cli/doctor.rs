@@ -101,17 +101,24 @@ pub(super) fn doctor(a: &DoctorArgs) -> Result<ExitCode, Failure> {
     if a.json {
         let json = serde_json::to_string_pretty(&report).map_err(|e| Failure::Other(e.to_string()))?;
         // Label values and errors are the servers' words: escaped, never obeyed.
-        println!("{}", crate::tools::sanitize::json_safe(&json));
+        write_out(&format!("{}\n", crate::tools::sanitize::json_safe(&json)));
     } else {
         use std::io::IsTerminal;
         let colour = std::io::stdout().is_terminal() && !crate::config::no_color();
-        print!("{}", render(&report, colour));
+        write_out(&render(&report, colour));
     }
     Ok(if report.status == "healthy" {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is no error of ours.
+fn write_out(s: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(s.as_bytes()).and_then(|_| out.flush());
 }
 
 /// The Prometheus as the reasoner would read it.
