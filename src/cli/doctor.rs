@@ -158,16 +158,15 @@ async fn examine(p: &Prometheus, span: (Timestamp, Timestamp), window: &str) -> 
             .and_then(|i| m.families.list[i].stack_name(r.metric))
             .unwrap_or(r.metric)
             .to_string();
-        let labels = fam
-            .map(|i| {
-                let f = &m.families.list[i];
-                f.labels
-                    .iter()
-                    .filter(|(a, b)| a != b)
-                    .map(|(a, b)| (a.clone(), b.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        // The plain map, and the family's own over it.
+        let mut labels: BTreeMap<String, String> = m
+            .labels
+            .0
+            .iter()
+            .chain(fam.iter().flat_map(|&i| m.families.list[i].labels.iter()))
+            .map(|(a, b)| (a.clone(), b.clone()))
+            .collect();
+        labels.retain(|a, b| a != b);
         let present = names.contains(&as_name);
         let lacks = if present {
             lacks(p, &m, fam, r.metric, &as_name, span).await
