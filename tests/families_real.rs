@@ -156,6 +156,21 @@ fn a_classic_stack_is_read_through_its_own_families() {
     assert!(text.contains("as http_requests_total {"), "{text}");
     assert!(text.contains("degraded: 2 of 9 families"), "{text}");
 
+    // A query joining a classic family with cAdvisor's (`job` against `service`) still matches.
+    let (settings, msgs) = inquest::config::settings(Some(&dir));
+    assert!(msgs.is_empty(), "{msgs:?}");
+    let router = inquest::sources::configured(&settings, inquest::model::Timestamp::now()).unwrap();
+    let q = "sum by (service) (rate(http_server_request_duration_seconds_count[5m])) / on (service) group_left sum by (service) (container_memory_working_set_bytes)";
+    let args = serde_json::json!({"query": q, "time": at});
+    use inquest::sources::Backend;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let answer = rt.block_on(router.call("prometheus_query", &args)).unwrap();
+    let inquest::sources::ToolData::Instant(inquest::sources::telemetry::InstantResult::Vector(v)) = answer else {
+        panic!("{answer:?}")
+    };
+    let joined: Vec<&str> = v.iter().map(|s| s.label("service")).collect();
+    assert!(joined.contains(&"checkout") && joined.contains(&"frontend"), "{v:?}");
+
     // The investigation reads the classic families and names the service that broke.
     let classic_run = run();
     let calls: Vec<&Value> = classic_run

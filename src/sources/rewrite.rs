@@ -70,6 +70,8 @@ struct Wrap {
 #[derive(Default)]
 struct Info {
     families: Vec<usize>,
+    /// Whether a series selector is under this node (it is a vector, not a number).
+    vector: bool,
     /// Millisecond (or other) buckets under this node, not yet turned into a quantile.
     bucket_scale: Option<f64>,
     /// Wraps a matrix selector leaves to the function that reads it.
@@ -84,6 +86,7 @@ impl Info {
             }
         }
         self.bucket_scale = self.bucket_scale.or(o.bucket_scale);
+        self.vector |= o.vector;
         self.pending.extend(o.pending);
     }
 }
@@ -263,8 +266,20 @@ impl Mapping {
                 info.pending.clear();
             }
             Expr::Binary(b) => {
-                info.join(self.expr(&mut b.lhs, keep)?);
-                info.join(self.expr(&mut b.rhs, keep)?);
+                let lhs = self.expr(&mut b.lhs, keep)?;
+                let rhs = self.expr(&mut b.rhs, keep)?;
+                if lhs.vector && rhs.vector {
+                    let on = match b.modifier.as_ref().and_then(|m| m.matching.as_ref()) {
+                        Some(LabelModifier::Include(l)) => Some(l.labels.clone()),
+                        _ => None,
+                    };
+                    let (lf, rf) = (lhs.families.first().copied(), rhs.families.first().copied());
+                    if let Some(q) = self.align(&b.rhs, lf, rf, on)? {
+                        *b.rhs = q;
+                    }
+                }
+                info.join(lhs);
+                info.join(rhs);
                 let family = info.families.first().copied();
                 if let Some(m) = &mut b.modifier {
                     self.modifier(family, &mut m.matching);
@@ -274,6 +289,7 @@ impl Mapping {
                 }
             }
             Expr::VectorSelector(v) => {
+                info.vector = true;
                 let (i, wrap) = self.selector(v, keep, &mut info, false)?;
                 if let Some(w) = wrap {
                     *e = self.wrap(e, &w)?;
@@ -281,6 +297,7 @@ impl Mapping {
                 info.families.extend(i);
             }
             Expr::MatrixSelector(m) => {
+                info.vector = true;
                 let (i, wrap) = self.selector(&mut m.vs, keep, &mut info, false)?;
                 info.families.extend(i);
                 info.pending.extend(wrap);
@@ -301,6 +318,45 @@ impl Mapping {
             Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
         }
         Ok(info)
+    }
+
+    /// The right side of a binary operation renamed to the left side's label
+    /// names where the two families name a label apart (`job` against
+    /// `service`), so that the sides still match; `None` when they agree.
+    fn align(
+        &self,
+        rhs: &Expr,
+        lf: Option<usize>,
+        rf: Option<usize>,
+        on: Option<Vec<String>>,
+    ) -> Result<Option<Expr>, String> {
+        if lf == rf {
+            return Ok(None);
+        }
+        let labels: Vec<String> = on.unwrap_or_else(|| {
+            let mut all: Vec<String> = self.labels.0.keys().cloned().collect();
+            for f in [lf, rf].into_iter().flatten() {
+                all.extend(self.families.list[f].labels.keys().cloned());
+            }
+            all.sort();
+            all.dedup();
+            all
+        });
+        let mut q = rhs.to_string();
+        let mut changed = false;
+        for l in labels {
+            let (ours, theirs) = (self.out_label(lf, &l), self.out_label(rf, &l));
+            if ours != theirs {
+                q = format!(
+                    "label_replace(label_replace({q}, {}, \"$1\", {}, \"(.*)\"), {}, \"\", \"\", \"\")",
+                    quote(&ours),
+                    quote(&theirs),
+                    quote(&theirs)
+                );
+                changed = true;
+            }
+        }
+        if changed { reparse(&q).map(Some) } else { Ok(None) }
     }
 
     /// Rewrites one selector in place; its family and what must wrap it.
@@ -869,6 +925,30 @@ mod tests {
                 assert_eq!(rw(&m, q).0, parser::parse(q).unwrap().to_string(), "{p:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_sides_of_a_binary_operation_still_match_when_their_families_name_a_label_apart() {
+        let m = mapping(Profile::Classic, &[]);
+        let q = "sum by (service) (rate(http_server_request_duration_seconds_count[5m])) / on (service) group_left sum by (service) (container_memory_working_set_bytes)";
+        let (out, back) = rw(&m, q);
+        assert_eq!(
+            out,
+            r#"sum by (job) (rate(http_requests_total[5m])) / on (job) group_left () label_replace(label_replace(sum by (service) (container_memory_working_set_bytes), "job", "$1", "service", "(.*)"), "service", "", "", "")"#
+        );
+        let mut l = labels(&[("job", "checkout")]);
+        back.labels(&mut l);
+        assert_eq!(l, labels(&[("service", "checkout")]));
+        // Within one family, or against a number, nothing is added.
+        assert!(!rw(&m, ERRORS).0.contains("label_replace"));
+        assert!(
+            !rw(
+                &m,
+                "sum by (service) (rate(http_server_request_duration_seconds_count[5m])) / 2"
+            )
+            .0
+            .contains("label_replace")
+        );
     }
 
     #[test]
