@@ -50,6 +50,8 @@ pub struct Prometheus {
     /// The mapping in force when it needs the server (auto profile, peers from
     /// the scrape targets): read on first use and again from time to time.
     resolved: tokio::sync::Mutex<Option<Resolved>>,
+    /// The configured mapping, when it needs nothing from the server.
+    fixed: Arc<Mapping>,
 }
 
 struct Resolved {
@@ -153,6 +155,7 @@ impl Prometheus {
     pub fn new(cfg: Config) -> Result<Prometheus, String> {
         let http = Http::new(cfg.timeout, cfg.ca_pem.as_deref(), Vec::new())?.with_attempts(cfg.attempts);
         Ok(Prometheus {
+            fixed: Arc::new(cfg.mapping.clone()),
             cfg,
             http,
             resolved: tokio::sync::Mutex::new(None),
@@ -165,7 +168,7 @@ impl Prometheus {
     pub async fn mapping(&self) -> Result<Arc<Mapping>, SourceError> {
         let m = &self.cfg.mapping;
         if self.cfg.auto.is_none() && m.families.peers.label.is_none() {
-            return Ok(Arc::new(m.clone()));
+            return Ok(self.fixed.clone());
         }
         let mut slot = self.resolved.lock().await;
         if let Some(r) = slot.as_ref() {
