@@ -240,7 +240,7 @@ async fn labels(p: &Prometheus, m: &Mapping, span: (Timestamp, Timestamp)) -> Ve
             let note = if set.is_empty() {
                 "no series carry it: services cannot be told apart".to_string()
             } else {
-                format!("{} services", set.len())
+                format!("{} service{}", set.len(), if set.len() == 1 { "" } else { "s" })
             };
             (set.into_iter().collect(), note)
         }
@@ -285,7 +285,7 @@ async fn labels(p: &Prometheus, m: &Mapping, span: (Timestamp, Timestamp)) -> Ve
                 (0, _) => {
                     "client series name no peer: the call graph is unknown (see [sources.prometheus.peers])".to_string()
                 }
-                (n, 0) => format!("{n} calls"),
+                (n, 0) => format!("{n} call{}", if n == 1 { "" } else { "s" }),
                 (n, u) => format!("{n} calls; {u} series name no peer"),
             };
             let list = edges
@@ -325,7 +325,7 @@ async fn labels(p: &Prometheus, m: &Mapping, span: (Timestamp, Timestamp)) -> Ve
             let note = if raw.is_empty() {
                 "no failed calls in the window".to_string()
             } else {
-                format!("{} values", raw.len())
+                format!("{} value{}", raw.len(), if raw.len() == 1 { "" } else { "s" })
             };
             (mapped, note)
         }
