@@ -1,11 +1,14 @@
-//! Kubernetes step: container states and restarts, evictions and node
-//! pressure, replicas short of desired, and rollouts near the onset.
+//! Kubernetes step: container states and restarts (init containers too),
+//! pods that cannot be scheduled, failed Jobs, evictions and node pressure,
+//! replicas short of desired, rollouts near the onset, and the last lines of
+//! the containers that keep failing.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
 use super::board::Board;
+use super::logs;
 use super::query::Since;
 use crate::model::{FaultKind, SpanId, Timestamp};
 use crate::reason::{BranchCtx, BranchEnd};
@@ -39,23 +42,97 @@ fn time_at(v: &Value, path: &[&str]) -> Option<i64> {
     Timestamp::parse_rfc3339(str_at(v, path)).ok().map(|t| t.millis())
 }
 
-fn service_of(pod: &Value) -> String {
-    let l = &pod["metadata"]["labels"];
+/// A CronJob names its Jobs `<cronjob>-<scheduled minute>`: the workload is the CronJob.
+fn job_workload(job: &str) -> String {
+    match job.rsplit_once('-') {
+        Some((base, n)) if n.len() >= 8 && n.chars().all(|c| c.is_ascii_digit()) => base.to_string(),
+        _ => job.to_string(),
+    }
+}
+
+/// The workload an object belongs to: its name label, else its controller's name.
+fn service_of(obj: &Value) -> String {
+    let l = &obj["metadata"]["labels"];
     for k in ["app.kubernetes.io/name", "app", "service"] {
         if let Some(s) = l.get(k).and_then(Value::as_str) {
             return s.to_string();
         }
     }
-    String::new()
+    let owner = &obj["metadata"]["ownerReferences"][0];
+    let name = owner["name"].as_str().unwrap_or("");
+    match owner["kind"].as_str().unwrap_or("") {
+        // <deployment>-<pod-template-hash>
+        "ReplicaSet" => name.rsplit_once('-').map(|(d, _)| d).unwrap_or(name).to_string(),
+        "Job" => job_workload(name),
+        _ => name.to_string(),
+    }
+}
+
+/// What a scheduler's "0/N nodes are available: ..." says: no room (capacity)
+/// or no node the pod may go to (its own spec); `specific` when it says which.
+fn unschedulable(message: &str) -> (FaultKind, bool) {
+    let m = message.to_lowercase();
+    if m.contains("insufficient ") || m.contains("too many pods") {
+        (FaultKind::NodePressure, true)
+    } else if [
+        "node affinity/selector",
+        "didn't match pod affinity",
+        "didn't match pod anti-affinity",
+        "untolerated taint",
+        "didn't tolerate",
+        "volume node affinity conflict",
+        "didn't match pod topology spread",
+    ]
+    .iter()
+    .any(|p| m.contains(p))
+    {
+        (FaultKind::ConfigError, true)
+    } else if m.contains("persistentvolumeclaim") {
+        // The claim's own events say why it is unbound.
+        (FaultKind::ConfigError, false)
+    } else {
+        (FaultKind::NodePressure, false)
+    }
+}
+
+/// A container whose last lines are worth reading: it keeps failing.
+struct Failing {
+    namespace: String,
+    pod: String,
+    container: String,
+    service: String,
+    restarts: u64,
+}
+
+/// One (service, kind) as the cluster showed it.
+struct Found {
+    n: u32,
+    ev: SpanId,
+    note: String,
+    specific: bool,
 }
 
 /// What the cluster showed, gathered across the listings before anything is weighed.
 #[derive(Default)]
 struct Findings {
     onset: i64,
-    /// (service, kind) → (how many, evidence, the first note)
-    found: BTreeMap<(String, FaultKind), (u32, SpanId, String)>,
+    /// (service, kind) → what was seen
+    found: BTreeMap<(String, FaultKind), Found>,
     pod_service: BTreeMap<String, String>,
+    /// volume claim → the workload whose pods mount it
+    claim_service: BTreeMap<String, String>,
+    /// Job name → workload
+    job_service: BTreeMap<String, String>,
+    /// every workload the listings name
+    known: BTreeSet<String>,
+    /// controller kinds the pods and events mention (Job, StatefulSet, ...)
+    kinds: BTreeSet<String>,
+    unbound_claims: bool,
+    failing: Vec<Failing>,
+    /// service → the services its failing containers' last lines blame
+    blames: BTreeMap<String, BTreeSet<String>>,
+    /// services whose failure their own last lines explain
+    explained_by_lines: BTreeSet<String>,
     healthy_rollouts: BTreeSet<String>,
     notes: Vec<String>,
 }
@@ -66,9 +143,26 @@ impl Findings {
         t.is_some_and(|t| t >= self.onset - 5 * 60_000)
     }
 
-    /// Counts one more sighting; the first one's note and evidence stand for all.
-    fn count(&mut self, svc: String, kind: FaultKind, ev: SpanId, note: String) {
-        self.found.entry((svc, kind)).or_insert((0, ev, note)).0 += 1;
+    /// Counts one more sighting; the first one's note and evidence stand for
+    /// all, unless a later one says which kind where the first could not.
+    fn sighting(&mut self, svc: &str, kind: FaultKind, ev: SpanId, note: String, specific: bool) {
+        if svc.is_empty() {
+            return;
+        }
+        let f = self.found.entry((svc.to_string(), kind)).or_insert(Found {
+            n: 0,
+            ev,
+            note: note.clone(),
+            specific,
+        });
+        f.n += 1;
+        if specific && !f.specific {
+            (f.ev, f.note, f.specific) = (ev, note, true);
+        }
+    }
+
+    fn count(&mut self, svc: &str, kind: FaultKind, ev: SpanId, note: String) {
+        self.sighting(svc, kind, ev, note, true);
     }
 
     fn pods(&mut self, pods: &[Value], ev: SpanId) {
@@ -76,69 +170,270 @@ impl Findings {
             let svc = service_of(p);
             let name = str_at(p, &["metadata", "name"]).to_string();
             self.pod_service.insert(name.clone(), svc.clone());
+            self.known.insert(svc.clone());
+            let owner = &p["metadata"]["ownerReferences"][0];
+            let owner_kind = owner["kind"].as_str().unwrap_or("");
+            self.kinds.insert(owner_kind.to_string());
+            if owner_kind == "Job" {
+                let job = owner["name"].as_str().unwrap_or("").to_string();
+                self.job_service.insert(job, svc.clone());
+            }
+            for v in p["spec"]["volumes"].as_array().into_iter().flatten() {
+                if let Some(c) = v["persistentVolumeClaim"]["claimName"].as_str() {
+                    self.claim_service.insert(c.to_string(), svc.clone());
+                }
+            }
             if str_at(p, &["status", "reason"]) == "Evicted" {
                 let note = format!("{name} evicted: {}", str_at(p, &["status", "message"]));
-                self.count(svc.clone(), FaultKind::NodePressure, ev, note);
+                self.count(&svc, FaultKind::NodePressure, ev, note);
+                continue;
+            }
+            self.unscheduled(p, &name, &svc, ev);
+            for cs in p["status"]["initContainerStatuses"].as_array().into_iter().flatten() {
+                self.init_trouble(p, &svc, cs, ev);
             }
             for cs in p["status"]["containerStatuses"].as_array().into_iter().flatten() {
-                if let Some((kind, note)) = self.container_trouble(&name, cs) {
-                    self.count(svc.clone(), kind, ev, note);
-                }
+                self.container_trouble(p, &svc, cs, ev);
             }
         }
     }
 
-    /// A container that cannot start, keeps crashing or was killed for memory near the onset.
-    fn container_trouble(&self, name: &str, cs: &Value) -> Option<(FaultKind, String)> {
+    /// A pod the scheduler cannot place: Pending with PodScheduled=False.
+    fn unscheduled(&mut self, p: &Value, name: &str, svc: &str, ev: SpanId) {
+        if str_at(p, &["status", "phase"]) != "Pending" {
+            return;
+        }
+        for c in p["status"]["conditions"].as_array().into_iter().flatten() {
+            if str_at(c, &["type"]) == "PodScheduled" && str_at(c, &["status"]) == "False" {
+                let msg = str_at(c, &["message"]);
+                let (kind, specific) = unschedulable(msg);
+                self.unbound_claims |= msg.to_lowercase().contains("persistentvolumeclaim");
+                let note = format!("{name} Pending, cannot be scheduled: {}", clip(msg, 160));
+                self.sighting(svc, kind, ev, note, specific);
+            }
+        }
+    }
+
+    fn failing(&mut self, p: &Value, svc: &str, container: &str, restarts: u64) {
+        self.failing.push(Failing {
+            namespace: str_at(p, &["metadata", "namespace"]).to_string(),
+            pod: str_at(p, &["metadata", "name"]).to_string(),
+            container: container.to_string(),
+            service: svc.to_string(),
+            restarts,
+        });
+    }
+
+    /// An init container that fails keeps the pod from ever starting (Init:CrashLoopBackOff, Init:Error).
+    fn init_trouble(&mut self, p: &Value, svc: &str, cs: &Value, ev: SpanId) {
+        let name = str_at(p, &["metadata", "name"]);
+        let c = str_at(cs, &["name"]);
+        let restarts = cs["restartCount"].as_u64().unwrap_or(0);
+        let waiting = str_at(cs, &["state", "waiting", "reason"]);
+        let term = match (waiting, &cs["state"]["terminated"]) {
+            ("CrashLoopBackOff", _) => &cs["lastState"]["terminated"],
+            (_, t) if t.is_object() && str_at(t, &["reason"]) != "Completed" => t,
+            _ => return,
+        };
+        let reason = str_at(term, &["reason"]);
+        let code = term["exitCode"].as_i64().unwrap_or(0);
+        if reason == "OOMKilled" {
+            let note = format!("{name}: init container {c} OOMKilled (exit {code}), {restarts} restarts");
+            self.count(svc, FaultKind::MemoryLeak, ev, note);
+            return;
+        }
+        let shown = if waiting.is_empty() { "Error" } else { waiting };
+        let note = format!("{name} Init:{shown}: init container {c} exited {code} ({reason}), {restarts} restarts");
+        self.count(svc, FaultKind::PodCrashloop, ev, note);
+        self.failing(p, svc, c, restarts);
+    }
+
+    /// A container that cannot start, keeps crashing, was killed for memory
+    /// (even while it backs off) or, in a Job, failed.
+    fn container_trouble(&mut self, p: &Value, svc: &str, cs: &Value, ev: SpanId) {
+        let name = str_at(p, &["metadata", "name"]);
+        let c = str_at(cs, &["name"]);
         let waiting = str_at(cs, &["state", "waiting", "reason"]);
         let last = str_at(cs, &["lastState", "terminated", "reason"]);
         let last_at = time_at(cs, &["lastState", "terminated", "finishedAt"]);
+        let code = cs["lastState"]["terminated"]["exitCode"].as_i64().unwrap_or(0);
+        let now = str_at(cs, &["state", "terminated", "reason"]);
         let restarts = cs["restartCount"].as_u64().unwrap_or(0);
+        let crashing = waiting == "CrashLoopBackOff";
         match waiting {
-            "ImagePullBackOff" | "ErrImagePull" => Some((
-                FaultKind::ImagePullError,
-                format!("{name} {waiting}: {}", str_at(cs, &["state", "waiting", "message"])),
-            )),
-            "CrashLoopBackOff" => Some((
-                FaultKind::PodCrashloop,
-                format!("{name} CrashLoopBackOff after {restarts} restarts (last: {last})"),
-            )),
-            _ if last == "OOMKilled" && self.recent(last_at) => {
-                Some((FaultKind::MemoryLeak, format!("{name} OOMKilled, {restarts} restarts")))
+            "ImagePullBackOff" | "ErrImagePull" => {
+                let note = format!("{name} {waiting}: {}", str_at(cs, &["state", "waiting", "message"]));
+                self.count(svc, FaultKind::ImagePullError, ev, note);
             }
-            _ if restarts > 0 && self.recent(last_at) && last == "Error" => Some((
-                FaultKind::PodCrashloop,
-                format!("{name} restarted ({last}), {restarts} restarts"),
-            )),
-            _ => None,
+            // The waiting reason says only that it backs off; the last termination says why.
+            _ if last == "OOMKilled" && (crashing || self.recent(last_at)) => {
+                let looping = if crashing { ", now in CrashLoopBackOff" } else { "" };
+                let note = format!("{name} OOMKilled (exit {code}), {restarts} restarts{looping}");
+                self.count(svc, FaultKind::MemoryLeak, ev, note);
+            }
+            _ if now == "OOMKilled" => {
+                let note = format!("{name} OOMKilled, {restarts} restarts");
+                self.count(svc, FaultKind::MemoryLeak, ev, note);
+            }
+            "CrashLoopBackOff" => {
+                let note = format!("{name} CrashLoopBackOff after {restarts} restarts (last: {last}, exit {code})");
+                self.count(svc, FaultKind::PodCrashloop, ev, note);
+                self.failing(p, svc, c, restarts);
+            }
+            _ if restarts > 0 && self.recent(last_at) && last == "Error" => {
+                let note = format!("{name} restarted ({last}), {restarts} restarts");
+                self.count(svc, FaultKind::PodCrashloop, ev, note);
+            }
+            // A Job's pod that failed is not restarted (restartPolicy Never): restartCount stays 0.
+            _ if str_at(p, &["status", "phase"]) == "Failed"
+                && p["metadata"]["ownerReferences"][0]["kind"] == "Job"
+                && !now.is_empty()
+                && now != "Completed" =>
+            {
+                let code = cs["state"]["terminated"]["exitCode"].as_i64().unwrap_or(0);
+                let note = format!("{name} (a Job's pod) exited {code} ({now})");
+                self.sighting(svc, FaultKind::PodCrashloop, ev, note, false);
+                self.failing(p, svc, c, 0);
+            }
+            _ => {}
         }
     }
 
-    /// Recent warnings: node pressure is noted, pod trouble is counted against the pod's service.
+    /// Recent warnings: node pressure is noted, pod, claim and controller trouble is counted against its workload.
     fn events(&mut self, events: &[Value], ev: SpanId) {
         for e in events {
+            let obj_kind = str_at(e, &["involvedObject", "kind"]);
+            self.kinds.insert(obj_kind.to_string());
             let last = time_at(e, &["lastTimestamp"]);
             if !self.recent(last) || str_at(e, &["type"]) != "Warning" {
                 continue;
             }
             let reason = str_at(e, &["reason"]);
             let obj = str_at(e, &["involvedObject", "name"]);
-            if str_at(e, &["involvedObject", "kind"]) == "Node" && reason.contains("Pressure") {
+            let msg = str_at(e, &["message"]);
+            if obj_kind == "Node" && reason.contains("Pressure") {
                 self.notes.push(format!("node {obj}: {reason}"));
                 continue;
             }
-            let svc = self.pod_service.get(obj).cloned().unwrap_or_default();
-            let kind = match reason {
-                "Evicted" => FaultKind::NodePressure,
-                "OOMKilling" => FaultKind::MemoryLeak,
-                "Failed" | "ErrImagePull" if str_at(e, &["message"]).contains("pull") => FaultKind::ImagePullError,
-                "BackOff" if str_at(e, &["message"]).contains("pulling image") => FaultKind::ImagePullError,
-                "BackOff" => FaultKind::PodCrashloop,
+            let svc = match obj_kind {
+                "PersistentVolumeClaim" => self.claim_service.get(obj).cloned().unwrap_or_default(),
+                "ReplicaSet" => obj.rsplit_once('-').map(|(d, _)| d).unwrap_or(obj).to_string(),
+                "Job" => self.job_service.get(obj).cloned().unwrap_or_else(|| job_workload(obj)),
+                "Pod" => self.pod_service.get(obj).cloned().unwrap_or_default(),
+                _ => obj.to_string(),
+            };
+            let lower = msg.to_lowercase();
+            let (kind, specific) = match reason {
+                "Evicted" => (FaultKind::NodePressure, true),
+                "OOMKilling" => (FaultKind::MemoryLeak, true),
+                "Failed" | "ErrImagePull" if msg.contains("pull") => (FaultKind::ImagePullError, true),
+                "BackOff" if msg.contains("pulling image") => (FaultKind::ImagePullError, true),
+                "BackOff" => (FaultKind::PodCrashloop, true),
+                "FailedScheduling" => unschedulable(msg),
+                // A claim that cannot be provisioned: a storage class, parameters or quota the cluster refuses.
+                "ProvisioningFailed" => (
+                    FaultKind::ConfigError,
+                    ["not found", "invalid", "not supported", "forbidden", "exceeded quota"]
+                        .iter()
+                        .any(|p| lower.contains(p)),
+                ),
+                // A controller refused pods: quota, admission, a missing service account.
+                "FailedCreate" => (
+                    FaultKind::ConfigError,
+                    lower.contains("forbidden") || lower.contains("not found"),
+                ),
                 _ => continue,
             };
-            if !svc.is_empty() {
-                self.count(svc, kind, ev, format!("{reason}: {}", str_at(e, &["message"])));
+            let note = format!("{reason} ({obj_kind} {obj}): {}", clip(msg, 160));
+            self.sighting(&svc, kind, ev, note, specific);
+        }
+    }
+
+    /// Jobs that gave up (BackoffLimitExceeded, DeadlineExceeded): a state, however long ago it was reached.
+    fn jobs(&mut self, jobs: &[Value], ev: SpanId) {
+        for j in jobs {
+            let name = str_at(j, &["metadata", "name"]);
+            let failed = j["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| str_at(c, &["type"]) == "Failed" && str_at(c, &["status"]) == "True");
+            let Some(c) = failed else { continue };
+            let svc = match service_of(j) {
+                s if s.is_empty() => self
+                    .job_service
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| job_workload(name)),
+                s => s,
+            };
+            self.known.insert(svc.clone());
+            let note = format!(
+                "Job {name} failed: {} ({}), {} pods failed",
+                str_at(c, &["reason"]),
+                str_at(c, &["message"]),
+                j["status"]["failed"].as_u64().unwrap_or(0)
+            );
+            self.sighting(&svc, FaultKind::PodCrashloop, ev, note, false);
+        }
+    }
+
+    /// Claims still Pending: their storage class is named in the note.
+    fn claims(&mut self, pvcs: &[Value], ev: SpanId) {
+        for c in pvcs {
+            let name = str_at(c, &["metadata", "name"]);
+            if str_at(c, &["status", "phase"]) != "Pending" {
+                continue;
             }
+            let Some(svc) = self.claim_service.get(name).cloned() else {
+                continue;
+            };
+            let class = str_at(c, &["spec", "storageClassName"]);
+            let note = format!("claim {name} Pending (storage class {class:?})");
+            self.sighting(&svc, FaultKind::ConfigError, ev, note, false);
+        }
+    }
+
+    /// What a failing container printed last: a cause of its own, or a dependency it names.
+    fn last_lines(&mut self, x: &Failing, lines: &[String], ev: SpanId) {
+        let mut best: Option<(FaultKind, bool, f64, String)> = None;
+        for l in lines.iter().rev().take(40) {
+            let msg = super::drain::message(l);
+            // Only the words that name a cause outright explain a crash.
+            if let Some((kind, own, w)) = logs::classify(&msg)
+                && w >= 2.5
+                && best.as_ref().is_none_or(|b| w > b.2)
+            {
+                best = Some((kind, own, w, msg));
+            }
+        }
+        let Some((kind, own, _, line)) = best else { return };
+        let known: Vec<String> = self.known.iter().cloned().collect();
+        let peer = logs::peer(&line, &known).filter(|p| *p != x.service);
+        let generic = logs::generic(kind);
+        let quoted = clip(&line, 140);
+        let (pod, svc) = (&x.pod, &x.service);
+        match (own, peer) {
+            (false, Some(peer)) => {
+                let note = format!("{pod} ({}) exits naming {peer}: \"{quoted}\"", x.container);
+                self.sighting(&peer, kind, ev, note, !generic);
+                self.blames.entry(svc.clone()).or_default().insert(peer);
+            }
+            // A name no workload in the cluster carries does not resolve: the address is wrong, not the DNS.
+            (false, None) if kind == FaultKind::DnsFailure => {
+                let note = format!(
+                    "{pod} ({}) exits on a host name no workload carries: \"{quoted}\"",
+                    x.container
+                );
+                self.count(svc, FaultKind::ConfigError, ev, note);
+            }
+            _ => {
+                let note = format!("{pod} ({}) exits with: \"{quoted}\"", x.container);
+                self.sighting(svc, kind, ev, note, !generic);
+            }
+        }
+        if !generic {
+            self.explained_by_lines.insert(svc.clone());
         }
     }
 
@@ -177,41 +472,55 @@ impl Findings {
                 if healthy {
                     self.healthy_rollouts.insert(owner.clone());
                 }
-                self.count(owner, FaultKind::BadDeploy, ev, note);
+                self.count(&owner, FaultKind::BadDeploy, ev, note);
             }
         }
     }
 
     /// Puts the findings on the board; returns the services whose trouble is explained
-    /// by something other than a rollout.
-    fn weigh(&mut self, b: &mut Board) -> Vec<String> {
+    /// by something other than a rollout. The alert's own workload, and what its
+    /// failing containers blame, weigh more; when it is in trouble itself,
+    /// trouble elsewhere that it does not name weighs less.
+    fn weigh(&mut self, b: &mut Board, alert: Option<&str>) -> Vec<String> {
         let mut explained: Vec<String> = Vec::new();
-        for ((svc, kind), (n, ev, note)) in &self.found {
-            if svc.is_empty() {
-                continue;
-            }
-            let (w, specific) = match kind {
+        let own_trouble = alert.is_some_and(|a| self.found.keys().any(|(s, k)| s == a && *k != FaultKind::BadDeploy));
+        let mut related: BTreeSet<String> = alert.map(str::to_string).into_iter().collect();
+        if let Some(a) = alert {
+            related.extend(self.blames.get(a).cloned().unwrap_or_default());
+        }
+        for ((svc, kind), f) in &self.found {
+            let n = f.n as f64;
+            let (mut w, specific) = match kind {
                 FaultKind::BadDeploy if self.healthy_rollouts.contains(svc) => (0.3, false),
                 FaultKind::BadDeploy => (0.8, false),
-                FaultKind::PodCrashloop => (2.0 + (*n as f64).min(3.0) * 0.5, true),
-                _ => (2.5 + (*n as f64).min(3.0) * 0.5, true),
+                FaultKind::PodCrashloop => (2.0 + n.min(3.0) * 0.5, f.specific),
+                _ => (2.5 + n.min(3.0) * 0.5, f.specific),
             };
+            // Its last lines said why: the crash itself is the symptom.
+            if *kind == FaultKind::PodCrashloop && self.explained_by_lines.contains(svc) {
+                w *= 0.4;
+            }
+            if related.contains(svc) {
+                w *= 1.5;
+            } else if own_trouble {
+                w *= 0.5;
+            }
             if *kind != FaultKind::BadDeploy {
                 explained.push(svc.clone());
                 *b.anomaly.entry(svc.clone()).or_default() += 1.0;
             }
-            let note = if *n > 1 {
-                format!("{note} (and {} more)", n - 1)
+            let note = if f.n > 1 {
+                format!("{} (and {} more)", f.note, f.n - 1)
             } else {
-                note.clone()
+                f.note.clone()
             };
-            b.add(svc, *kind, specific, w, &[*ev], note.clone());
+            b.add(svc, *kind, specific, w, &[f.ev], note.clone());
             self.notes.push(note);
         }
         explained
     }
 
-    /// Deployments short of replicas; a shortfall with another explanation weighs little.
+    /// Workloads short of replicas; a shortfall with another explanation weighs little.
     fn short(&mut self, b: &mut Board, short: BTreeMap<String, (u64, u64, SpanId)>, explained: &[String]) {
         for (svc, (have, want, ev)) in short {
             let missing = (want - have) as f64 / want as f64;
@@ -234,18 +543,59 @@ impl Findings {
     }
 }
 
-/// Deployments with fewer available replicas than desired.
-fn short_of_replicas(deps: &[Value], ev: SpanId) -> BTreeMap<String, (u64, u64, SpanId)> {
-    let mut short = BTreeMap::new();
-    for d in deps {
+/// Deployments or stateful sets with fewer available replicas than desired.
+fn short_of_replicas(sets: &[Value], ev: SpanId, short: &mut BTreeMap<String, (u64, u64, SpanId)>) {
+    for d in sets {
         let name = str_at(d, &["metadata", "name"]).to_string();
         let want = d["spec"]["replicas"].as_u64().unwrap_or(0);
-        let have = d["status"]["availableReplicas"].as_u64().unwrap_or(0);
+        let st = &d["status"];
+        let have = st["availableReplicas"]
+            .as_u64()
+            .or_else(|| st["readyReplicas"].as_u64())
+            .unwrap_or(0);
         if want > 0 && have < want {
             short.insert(name, (have, want, ev));
         }
     }
-    short
+}
+
+/// The workload the alert is about: kube-state-metrics alerts name it by
+/// deployment, statefulset, job_name or pod; others by service.
+fn alert_workload(ctx: &BranchCtx, f: &Findings) -> Option<String> {
+    let l = &ctx.alert.labels;
+    for k in ["deployment", "statefulset", "daemonset", "cronjob"] {
+        if let Some(v) = l.get(k) {
+            return Some(v.clone());
+        }
+    }
+    if let Some(j) = l.get("job_name") {
+        return Some(f.job_service.get(j).cloned().unwrap_or_else(|| job_workload(j)));
+    }
+    if let Some(s) = l.get("pod").and_then(|p| f.pod_service.get(p)) {
+        return Some(s.clone());
+    }
+    ctx.alert.service().map(str::to_string)
+}
+
+/// Reads the last lines of up to three failing containers, the alert's
+/// workload's first. While a container backs off, its log is the one of the
+/// run that failed.
+async fn read_failing(ctx: &BranchCtx, f: &mut Findings, alert: Option<&str>) -> Result<(), BranchEnd> {
+    let mut failing = std::mem::take(&mut f.failing);
+    failing.sort_by_key(|x| (alert != Some(x.service.as_str()), std::cmp::Reverse(x.restarts)));
+    let mut seen = BTreeSet::new();
+    for x in failing {
+        if seen.len() >= 3 || !seen.insert((x.service.clone(), x.container.clone())) {
+            continue;
+        }
+        let args = json!({"namespace": x.namespace, "pod": x.pod, "container": x.container, "tail_lines": 40});
+        if let Some(c) = ctx.call("k8s_pod_logs", args).await?
+            && let ToolData::Lines(lines) = &c.data
+        {
+            f.last_lines(&x, lines, c.evidence);
+        }
+    }
+    Ok(())
 }
 
 pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
@@ -264,16 +614,39 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     }
     let mut short = BTreeMap::new();
     if let Some((deps, ev)) = list(ctx, "k8s_list_deployments").await? {
-        short = short_of_replicas(&deps, ev);
+        f.known
+            .extend(deps.iter().map(|d| str_at(d, &["metadata", "name"]).to_string()));
+        short_of_replicas(&deps, ev, &mut short);
     }
     if let Some((sets, ev)) = list(ctx, "k8s_list_replicasets").await? {
         f.rollouts(&sets, ev);
+    }
+    // Other kinds only when the pods or events mention them.
+    if f.kinds.contains("StatefulSet")
+        && let Some((sets, ev)) = list(ctx, "k8s_list_statefulsets").await?
+    {
+        f.known
+            .extend(sets.iter().map(|d| str_at(d, &["metadata", "name"]).to_string()));
+        short_of_replicas(&sets, ev, &mut short);
+    }
+    if f.kinds.contains("Job")
+        && let Some((jobs, ev)) = list(ctx, "k8s_list_jobs").await?
+    {
+        f.jobs(&jobs, ev);
+    }
+    if f.unbound_claims
+        && let Some((pvcs, ev)) = list(ctx, "k8s_list_pvcs").await?
+    {
+        f.claims(&pvcs, ev);
     }
     if since.read_nothing(ctx) {
         ctx.think(format!("Kubernetes: {}.", since.unread(ctx).unwrap_or_default()));
         return Ok(());
     }
-    let explained = f.weigh(b);
+    f.known.retain(|s| !s.is_empty());
+    let alert = alert_workload(ctx, &f);
+    read_failing(ctx, &mut f, alert.as_deref()).await?;
+    let explained = f.weigh(b, alert.as_deref());
     f.short(b, short, &explained);
     let mut notes = f.notes;
     notes.truncate(6);
@@ -281,4 +654,12 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     let clear = "pods running, nothing restarting, replicas as desired";
     ctx.think(since.verdict(ctx, "Kubernetes", &notes, clear));
     Ok(())
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n).collect::<String>())
+    }
 }

@@ -14,12 +14,32 @@ use crate::reason::{BranchCtx, BranchEnd};
 use crate::sources::ToolData;
 
 /// The fault a message template describes, and whether it speaks of itself or of a named dependency.
-fn classify(text: &str) -> Option<(FaultKind, bool, f64)> {
+pub(super) fn classify(text: &str) -> Option<(FaultKind, bool, f64)> {
     let t = text.to_lowercase();
     let rules: &[(&[&str], FaultKind, bool, f64)] = &[
-        (&["no such host"], FaultKind::DnsFailure, false, 3.0),
         (
-            &["x509", "certificate has expired"],
+            &[
+                "no such host",
+                "nameresolutionerror",
+                "could not resolve host",
+                "name or service not known",
+                "temporary failure in name resolution",
+                "could not translate host name",
+                "failed to resolve '",
+                "getaddrinfo enotfound",
+            ],
+            FaultKind::DnsFailure,
+            false,
+            3.0,
+        ),
+        (
+            &[
+                "x509",
+                "certificate has expired",
+                "certificate expired",
+                "expiredcertexception",
+                "certificateexpiredexception",
+            ],
             FaultKind::CertificateExpired,
             false,
             3.0,
@@ -27,8 +47,12 @@ fn classify(text: &str) -> Option<(FaultKind, bool, f64)> {
         (
             &[
                 "too many clients",
+                "too many connections",
+                "remaining connection slots are reserved",
                 "connection is not available",
                 "could not acquire a connection",
+                "no available connection",
+                "queue has reached its max size",
             ],
             FaultKind::ConnectionPoolExhaustion,
             true,
@@ -36,11 +60,18 @@ fn classify(text: &str) -> Option<(FaultKind, bool, f64)> {
         ),
         (&["no space left on device"], FaultKind::DiskFull, true, 3.0),
         (
+            &["oomkilled", "memory cgroup out of memory"],
+            FaultKind::MemoryLeak,
+            true,
+            3.0,
+        ),
+        (
             &["out of memory", "outofmemory", "gc pause"],
             FaultKind::MemoryLeak,
             true,
             2.5,
         ),
+        (&["syntax error"], FaultKind::ConfigError, true, 3.0),
         (
             &["failed to start", "migration", "missing environment variable"],
             FaultKind::PodCrashloop,
@@ -50,6 +81,13 @@ fn classify(text: &str) -> Option<(FaultKind, bool, f64)> {
         (
             &[
                 "nullpointerexception",
+                "classcastexception",
+                "arrayindexoutofboundsexception",
+                "keyerror",
+                "typeerror",
+                "attributeerror",
+                "indexerror",
+                "zerodivisionerror",
                 "nil pointer",
                 "unhandled exception",
                 "panic recovered",
@@ -103,18 +141,43 @@ fn classify(text: &str) -> Option<(FaultKind, bool, f64)> {
     None
 }
 
-/// The dependency a caller's message names, if any.
-fn named(text: &str, services: &[String]) -> Option<String> {
+/// Kinds whose words say where, not what: a refused connection, a slow upstream, a SIGTERM.
+pub(super) fn generic(kind: FaultKind) -> bool {
+    matches!(
+        kind,
+        FaultKind::ReplicaLoss | FaultKind::NetworkDelay | FaultKind::NodePressure
+    )
+}
+
+/// Where a line names a peer: prose (`request to X`, `lookup X`), the fields
+/// of HTTP clients (`host='X'`, `Failed to resolve 'X'`, `tried: X:port`), a
+/// URL's host, and logfmt peer fields. The name stops at a port or a domain.
+const PEER_MARKERS: &[&str] = &[
+    "request to ",
+    "call to ",
+    "upstream ",
+    "lookup ",
+    "connection to ",
+    "retrying request to ",
+    "loading from ",
+    "host='",
+    "host=\"",
+    "host name \"",
+    "resolve host: ",
+    "resolve '",
+    "tried: ",
+    "dial tcp ",
+    "://",
+    "peer=",
+    "peer.service=",
+    "peer_service=",
+];
+
+/// The service among `services` a line names as its peer, if any.
+pub(super) fn peer(text: &str, services: &[String]) -> Option<String> {
     let t = text.to_lowercase();
-    for marker in [
-        "request to ",
-        "upstream ",
-        "lookup ",
-        "connection to ",
-        "retrying request to ",
-        "loading from ",
-    ] {
-        if let Some(i) = t.find(marker) {
+    for marker in PEER_MARKERS {
+        for (i, _) in t.match_indices(marker) {
             let rest = &t[i + marker.len()..];
             let word: String = rest
                 .chars()
@@ -128,7 +191,12 @@ fn named(text: &str, services: &[String]) -> Option<String> {
     None
 }
 
-async fn fetch(ctx: &BranchCtx, start: i64, end: i64) -> Result<Option<(Vec<(String, String)>, SpanId)>, BranchEnd> {
+/// Error and warning lines from `start` to `end`: (service, unix ms, line).
+async fn fetch(
+    ctx: &BranchCtx,
+    start: i64,
+    end: i64,
+) -> Result<Option<(Vec<(String, i64, String)>, SpanId)>, BranchEnd> {
     let args = json!({"query": "{level=~\"error|warn\"}", "start": ts(start), "end": ts(end), "limit": 4000, "direction": "backward"});
     Ok(match ctx.call("loki_query_range", args).await? {
         Some(c) => match c.data {
@@ -136,8 +204,8 @@ async fn fetch(ctx: &BranchCtx, start: i64, end: i64) -> Result<Option<(Vec<(Str
                 let mut lines = Vec::new();
                 for s in streams {
                     let svc = s.labels.get("service").cloned().unwrap_or_default();
-                    for (_, l) in s.entries {
-                        lines.push((svc.clone(), l));
+                    for (t, l) in s.entries {
+                        lines.push((svc.clone(), t.millis(), l));
                     }
                 }
                 Some((lines, c.evidence))
@@ -165,35 +233,54 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     let after_min = ((now - onset) as f64 / 60_000.0).max(1.0);
     let before_min = ((onset - before_start) as f64 / 60_000.0).max(1.0);
     let mut services: Vec<String> = b.services.iter().cloned().collect();
-    for (s, _) in after.iter().chain(before_lines.iter()) {
+    for (s, _, _) in after.iter().chain(before_lines.iter()) {
         if !services.contains(s) {
             services.push(s.clone());
         }
     }
-    let mut by_svc: BTreeMap<&str, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
-    for (s, l) in &after {
-        by_svc.entry(s).or_default().1.push(l);
+    // service → (lines before the onset, (unix ms, line) after it)
+    type Split<'a> = (Vec<&'a str>, Vec<(i64, &'a str)>);
+    let mut by_svc: BTreeMap<&str, Split> = BTreeMap::new();
+    for (s, t, l) in &after {
+        by_svc.entry(s).or_default().1.push((*t, l));
     }
-    for (s, l) in &before_lines {
+    for (s, _, l) in &before_lines {
         by_svc.entry(s).or_default().0.push(l);
     }
+    // Lines that stopped well before the alert fired belong to something that ended.
+    let ended_before = ctx.alert.starts_at.millis() - 5 * 60_000;
     let evs: Vec<SpanId> = std::iter::once(ev_after).chain(ev_before).collect();
     let mut notes = Vec::new();
     // caller → dependency pointers, weighted, for names that carry no kind.
     let mut pointers: Vec<(String, String, f64)> = Vec::new();
     for (svc, (bl, al)) in &by_svc {
-        let templates: Vec<Template> = drain::mine(al.iter().copied(), 0.5);
+        let templates: Vec<Template> = drain::mine(al.iter().map(|l| l.1), 0.5);
         for t in templates.iter().take(12) {
             let before_count = bl.iter().filter(|l| drain::matches(t, l)).count();
             let rate_after = t.count as f64 / after_min;
             let rate_before = before_count as f64 / before_min;
             let surge = (rate_after + 0.2) / (rate_before + 0.2);
+            let mut strength = (surge.ln() / 3.0).min(1.5) * (1.0 + (rate_after / 5.0).min(1.0));
             if surge < 3.0 || t.count < 3 {
+                // A container that dies leaves one or two lines: few, but new and
+                // in the strongest words for a cause, they count.
+                let fatal = before_count == 0 && classify(&t.example).is_some_and(|(k, _, w)| w >= 3.0 && !generic(k));
+                if !fatal {
+                    continue;
+                }
+                strength = strength.max(0.5);
+            }
+            let last_seen = al
+                .iter()
+                .filter(|l| drain::matches(t, l.1))
+                .map(|l| l.0)
+                .max()
+                .unwrap_or(now);
+            if last_seen < ended_before {
                 continue;
             }
-            let strength = (surge.ln() / 3.0).min(1.5) * (1.0 + (rate_after / 5.0).min(1.0));
             let text = t.text();
-            let target = named(&t.example, &services);
+            let target = peer(&t.raw, &services);
             let new = if before_count == 0 { "new" } else { "surging" };
             match classify(&t.example) {
                 Some((kind, own, w)) => {
@@ -205,11 +292,7 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
                     };
                     // Some messages fit many faults: a refused connection or a slow
                     // upstream says where, not what.
-                    let generic = matches!(
-                        kind,
-                        FaultKind::ReplicaLoss | FaultKind::NetworkDelay | FaultKind::NodePressure
-                    );
-                    let specific = (own || target.is_some()) && !generic;
+                    let specific = (own || target.is_some()) && !generic(kind);
                     let n = format!("{new} in {svc} logs ({:.1}/min): \"{}\"", rate_after, clip(&text, 90));
                     b.add(&who, kind, specific, w * strength, &evs, n.clone());
                     if !own && let Some(tg) = &target {
