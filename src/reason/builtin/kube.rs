@@ -110,6 +110,8 @@ struct Found {
     ev: SpanId,
     note: String,
     specific: bool,
+    /// When the trouble began, where the cluster says (an event's firstTimestamp, a stuck pod's creation).
+    since: Option<i64>,
 }
 
 /// What the cluster showed, gathered across the listings before anything is weighed.
@@ -154,6 +156,7 @@ impl Findings {
             ev,
             note: note.clone(),
             specific,
+            since: None,
         });
         f.n += 1;
         if specific && !f.specific {
@@ -163,6 +166,13 @@ impl Findings {
 
     fn count(&mut self, svc: &str, kind: FaultKind, ev: SpanId, note: String) {
         self.sighting(svc, kind, ev, note, true);
+    }
+
+    /// The trouble of (svc, kind) was there at `t`.
+    fn began(&mut self, svc: &str, kind: FaultKind, t: Option<i64>) {
+        if let (Some(f), Some(t)) = (self.found.get_mut(&(svc.to_string(), kind)), t) {
+            f.since = Some(f.since.map_or(t, |s| s.min(t)));
+        }
     }
 
     fn pods(&mut self, pods: &[Value], ev: SpanId) {
@@ -210,6 +220,7 @@ impl Findings {
                 self.unbound_claims |= msg.to_lowercase().contains("persistentvolumeclaim");
                 let note = format!("{name} Pending, cannot be scheduled: {}", clip(msg, 160));
                 self.sighting(svc, kind, ev, note, specific);
+                self.began(svc, kind, time_at(p, &["metadata", "creationTimestamp"]));
             }
         }
     }
@@ -264,6 +275,11 @@ impl Findings {
             "ImagePullBackOff" | "ErrImagePull" => {
                 let note = format!("{name} {waiting}: {}", str_at(cs, &["state", "waiting", "message"]));
                 self.count(svc, FaultKind::ImagePullError, ev, note);
+                self.began(
+                    svc,
+                    FaultKind::ImagePullError,
+                    time_at(p, &["metadata", "creationTimestamp"]),
+                );
             }
             // The waiting reason says only that it backs off; the last termination says why.
             _ if last == "OOMKilled" && (crashing || self.recent(last_at)) => {
@@ -346,6 +362,7 @@ impl Findings {
             };
             let note = format!("{reason} ({obj_kind} {obj}): {}", clip(msg, 160));
             self.sighting(&svc, kind, ev, note, specific);
+            self.began(&svc, kind, time_at(e, &["firstTimestamp"]));
         }
     }
 
@@ -505,15 +522,26 @@ impl Findings {
             } else if own_trouble {
                 w *= 0.5;
             }
+            // Trouble that began long before the onset did not start this.
+            let old = f.since.is_some_and(|t| t < self.onset - 30 * 60_000);
+            if old {
+                w *= 0.5;
+            }
             if *kind != FaultKind::BadDeploy {
                 explained.push(svc.clone());
                 *b.anomaly.entry(svc.clone()).or_default() += 1.0;
             }
-            let note = if f.n > 1 {
+            let mut note = if f.n > 1 {
                 format!("{} (and {} more)", f.note, f.n - 1)
             } else {
                 f.note.clone()
             };
+            if old {
+                note.push_str(&format!(
+                    " (since {} min before the onset)",
+                    (self.onset - f.since.unwrap_or(self.onset)) / 60_000
+                ));
+            }
             b.add(svc, *kind, specific, w, &[f.ev], note.clone());
             self.notes.push(note);
         }
