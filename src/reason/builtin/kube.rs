@@ -691,3 +691,283 @@ fn clip(s: &str, n: usize) -> String {
         format!("{}…", s.chars().take(n).collect::<String>())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONSET: i64 = 1_795_000_000_000;
+
+    fn at(min: i64) -> String {
+        Timestamp::from_millis(ONSET + min * 60_000).to_rfc3339()
+    }
+
+    fn ev() -> SpanId {
+        SpanId::from_bytes([7; 8]).expect("not all zero")
+    }
+
+    fn findings() -> Findings {
+        Findings {
+            onset: ONSET,
+            ..Findings::default()
+        }
+    }
+
+    fn pod(name: &str, app: &str, owner: (&str, &str), status: Value) -> Value {
+        json!({"metadata": {"name": name, "namespace": "shop", "labels": {"app.kubernetes.io/name": app},
+            "creationTimestamp": at(-2), "ownerReferences": [{"kind": owner.0, "name": owner.1}]},
+            "spec": {}, "status": status})
+    }
+
+    fn kinds(f: &Findings, svc: &str) -> Vec<FaultKind> {
+        f.found.keys().filter(|(s, _)| s == svc).map(|(_, k)| *k).collect()
+    }
+
+    #[test]
+    fn oomkilled_behind_crashloopbackoff_is_memory() {
+        let mut f = findings();
+        let p = pod(
+            "recs-7f-lx4mw",
+            "recs",
+            ("ReplicaSet", "recs-7f"),
+            json!({"phase": "Running", "containerStatuses": [{"name": "recs", "restartCount": 7,
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137, "finishedAt": at(-40)}}}]}),
+        );
+        f.pods(&[p], ev());
+        assert_eq!(kinds(&f, "recs"), vec![FaultKind::MemoryLeak]);
+        let note = &f.found[&("recs".to_string(), FaultKind::MemoryLeak)].note;
+        assert!(note.contains("exit 137") && note.contains("CrashLoopBackOff"), "{note}");
+        // Killed for memory long ago and running since: nothing to say.
+        let mut f = findings();
+        let p = pod(
+            "recs-7f-a",
+            "recs",
+            ("ReplicaSet", "recs-7f"),
+            json!({"phase": "Running", "containerStatuses": [{"name": "recs", "restartCount": 1,
+                "state": {"running": {}}, "lastState": {"terminated": {"reason": "OOMKilled", "finishedAt": at(-90)}}}]}),
+        );
+        f.pods(&[p], ev());
+        assert!(f.found.is_empty());
+    }
+
+    #[test]
+    fn pending_pods_say_whether_nodes_lack_room_or_the_pod_asks_for_none() {
+        let unsched = |msg: &str| {
+            json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                "reason": "Unschedulable", "message": msg}]})
+        };
+        let mut f = findings();
+        f.pods(
+            &[
+                pod(
+                    "embedder-6b-p2w8d",
+                    "embedder",
+                    ("ReplicaSet", "embedder-6b"),
+                    unsched(
+                        "0/3 nodes are available: 3 Insufficient nvidia.com/gpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.",
+                    ),
+                ),
+                pod(
+                    "scorer-5c-d6q3z",
+                    "scorer",
+                    ("ReplicaSet", "scorer-5c"),
+                    unsched("0/4 nodes are available: 4 node(s) didn't match Pod's node affinity/selector."),
+                ),
+                // A pod that runs is not pending, whatever its conditions said once.
+                pod(
+                    "api-1",
+                    "api",
+                    ("ReplicaSet", "api-1"),
+                    json!({"phase": "Running", "conditions": [{"type": "PodScheduled", "status": "True"}]}),
+                ),
+            ],
+            ev(),
+        );
+        assert_eq!(kinds(&f, "embedder"), vec![FaultKind::NodePressure]);
+        assert_eq!(kinds(&f, "scorer"), vec![FaultKind::ConfigError]);
+        assert!(kinds(&f, "api").is_empty());
+        assert!(f.found[&("embedder".to_string(), FaultKind::NodePressure)].specific);
+        assert!(!f.unbound_claims);
+    }
+
+    #[test]
+    fn a_claim_that_cannot_be_provisioned_is_its_stateful_sets_config_error() {
+        let mut f = findings();
+        let mut p = pod(
+            "clickhouse-2",
+            "clickhouse",
+            ("StatefulSet", "clickhouse"),
+            json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                "message": "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims."}]}),
+        );
+        p["spec"]["volumes"] = json!([{"name": "data", "persistentVolumeClaim": {"claimName": "data-clickhouse-2"}}]);
+        f.pods(&[p], ev());
+        assert!(f.unbound_claims && f.kinds.contains("StatefulSet"));
+        assert!(!f.found[&("clickhouse".to_string(), FaultKind::ConfigError)].specific);
+        let e = json!({"type": "Warning", "reason": "ProvisioningFailed", "lastTimestamp": at(0), "firstTimestamp": at(-10),
+            "involvedObject": {"kind": "PersistentVolumeClaim", "name": "data-clickhouse-2"},
+            "message": "storageclass.storage.k8s.io \"fast-ssd\" not found"});
+        f.events(&[e], ev());
+        let found = &f.found[&("clickhouse".to_string(), FaultKind::ConfigError)];
+        assert!(
+            found.specific && found.note.contains("fast-ssd") && found.n == 2,
+            "{}",
+            found.note
+        );
+    }
+
+    #[test]
+    fn failing_init_containers_and_failed_jobs_are_read_and_their_lines_asked_for() {
+        let mut f = findings();
+        let init = pod(
+            "orders-api-85-t4k9x",
+            "orders-api",
+            ("ReplicaSet", "orders-api-85"),
+            json!({"phase": "Pending",
+                "initContainerStatuses": [{"name": "migrate", "restartCount": 6,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "lastState": {"terminated": {"reason": "Error", "exitCode": 1}}}],
+                "containerStatuses": [{"name": "orders-api", "restartCount": 0, "state": {"waiting": {"reason": "PodInitializing"}}}]}),
+        );
+        let mut job = pod(
+            "invoice-export-29412120-x7k2p",
+            "",
+            ("Job", "invoice-export-29412120"),
+            json!({"phase": "Failed", "containerStatuses": [{"name": "export", "restartCount": 0,
+                "state": {"terminated": {"reason": "Error", "exitCode": 2}}}]}),
+        );
+        job["metadata"]["labels"] = json!({"job-name": "invoice-export-29412120"});
+        f.pods(&[init, job], ev());
+        let note = &f.found[&("orders-api".to_string(), FaultKind::PodCrashloop)].note;
+        assert!(
+            note.contains("Init:CrashLoopBackOff") && note.contains("migrate"),
+            "{note}"
+        );
+        // A CronJob's Job belongs to the CronJob.
+        assert!(!f.found[&("invoice-export".to_string(), FaultKind::PodCrashloop)].specific);
+        let failing: Vec<(&str, &str)> = f
+            .failing
+            .iter()
+            .map(|x| (x.service.as_str(), x.container.as_str()))
+            .collect();
+        assert_eq!(failing, vec![("orders-api", "migrate"), ("invoice-export", "export")]);
+        let j = json!({"metadata": {"name": "invoice-export-29412120"}, "status": {"failed": 4, "conditions": [
+            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]}});
+        f.jobs(&[j], ev());
+        let found = &f.found[&("invoice-export".to_string(), FaultKind::PodCrashloop)];
+        assert_eq!(found.n, 2);
+        // A Job that completed says nothing.
+        let mut g = findings();
+        g.jobs(
+            &[json!({"metadata": {"name": "ok-1"}, "status": {"conditions": [{"type": "Complete", "status": "True"}]}})],
+            ev(),
+        );
+        assert!(g.found.is_empty());
+    }
+
+    fn failing(svc: &str) -> Failing {
+        Failing {
+            namespace: "shop".into(),
+            pod: format!("{svc}-1"),
+            container: svc.into(),
+            service: svc.into(),
+            restarts: 3,
+        }
+    }
+
+    #[test]
+    fn last_lines_blame_the_peer_they_name_or_a_host_no_workload_carries() {
+        let mut f = findings();
+        f.known.extend(["mailer".to_string(), "template-store".to_string()]);
+        let lines = vec![
+            "INFO starting mailer 3.2.7".to_string(),
+            "requests.exceptions.SSLError: HTTPSConnectionPool(host='template-store', port=8443): Max retries exceeded (Caused by SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: certificate has expired (_ssl.c:1006)')))".to_string(),
+            "CRITICAL mailer: startup check failed, exiting".to_string(),
+        ];
+        f.last_lines(&failing("mailer"), &lines, ev());
+        assert!(f.found[&("template-store".to_string(), FaultKind::CertificateExpired)].specific);
+        assert!(f.blames["mailer"].contains("template-store"));
+        assert!(f.explained_by_lines.contains("mailer"));
+
+        let mut f = findings();
+        f.known.extend(["orders-api".to_string(), "orders-db".to_string()]);
+        let lines = vec!["sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) could not translate host name \"orders-postgres.orders.svc.cluster.local\" to address: Name or service not known".to_string()];
+        f.last_lines(&failing("orders-api"), &lines, ev());
+        assert_eq!(kinds(&f, "orders-api"), vec![FaultKind::ConfigError]);
+        // The same words about a workload the cluster has: that name does not resolve.
+        let lines =
+            vec!["could not translate host name \"orders-db\" to address: Name or service not known".to_string()];
+        f.last_lines(&failing("orders-api"), &lines, ev());
+        assert_eq!(kinds(&f, "orders-db"), vec![FaultKind::DnsFailure]);
+        // Lines that name no cause outright explain nothing.
+        let mut g = findings();
+        g.last_lines(&failing("x"), &["retrying request to y".to_string()], ev());
+        assert!(g.found.is_empty() && g.explained_by_lines.is_empty());
+    }
+
+    #[test]
+    fn the_alerts_workload_outranks_older_trouble_elsewhere_in_the_namespace() {
+        let mut f = findings();
+        let pull = |name: &str| {
+            pod(
+                name,
+                "newsletter",
+                ("ReplicaSet", "newsletter-6b"),
+                json!({"phase": "Pending", "containerStatuses": [{"name": "newsletter", "restartCount": 0,
+                    "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}}}]}),
+            )
+        };
+        let recs = pod(
+            "recs-7f-lx4mw",
+            "recs",
+            ("ReplicaSet", "recs-7f"),
+            json!({"phase": "Running", "containerStatuses": [{"name": "recs", "restartCount": 2,
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137, "finishedAt": at(-1)}}}]}),
+        );
+        // More sightings of the unrelated workload than of the alert's own.
+        f.pods(
+            &[
+                pull("newsletter-6b-a"),
+                pull("newsletter-6b-b"),
+                pull("newsletter-6b-c"),
+                recs,
+            ],
+            ev(),
+        );
+        let mut b = Board::default();
+        f.weigh(&mut b, Some("recs"));
+        let hs = b.hypotheses(&[], 3);
+        assert_eq!((hs[0].service.as_str(), hs[0].kind), ("recs", FaultKind::MemoryLeak));
+        assert_eq!(hs[1].service, "newsletter");
+
+        // Without the alert on it, trouble that began an hour before the onset still yields.
+        let mut f = findings();
+        let mut old = pull("newsletter-6b-a");
+        old["metadata"]["creationTimestamp"] = json!(at(-60));
+        let mut recent = pull("checkout-1");
+        recent["metadata"]["labels"]["app.kubernetes.io/name"] = json!("checkout");
+        f.pods(&[old, recent], ev());
+        let mut b = Board::default();
+        f.weigh(&mut b, Some("frontend"));
+        let hs = b.hypotheses(&[], 3);
+        assert_eq!(hs[0].service, "checkout");
+        assert!(hs[1].statement.contains("min before the onset"), "{}", hs[1].statement);
+    }
+
+    #[test]
+    fn workloads_are_named_by_label_else_by_controller() {
+        let bare = |kind: &str, name: &str| json!({"metadata": {"ownerReferences": [{"kind": kind, "name": name}]}});
+        assert_eq!(service_of(&bare("ReplicaSet", "checkout-7d9f8b6c4")), "checkout");
+        assert_eq!(service_of(&bare("StatefulSet", "orders-db")), "orders-db");
+        assert_eq!(service_of(&bare("Job", "invoice-export-29412120")), "invoice-export");
+        assert_eq!(service_of(&bare("Job", "migrate-v2")), "migrate-v2");
+        assert_eq!(
+            service_of(
+                &json!({"metadata": {"labels": {"app": "cart"}, "ownerReferences": [{"kind": "ReplicaSet", "name": "x-1"}]}})
+            ),
+            "cart"
+        );
+    }
+}

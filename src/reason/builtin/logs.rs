@@ -379,3 +379,97 @@ fn clip(s: &str, n: usize) -> String {
         format!("{}…", s.chars().take(n).collect::<String>())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(line: &str) -> Option<FaultKind> {
+        classify(&drain::message(line)).map(|c| c.0)
+    }
+
+    #[test]
+    fn real_client_and_runtime_words_name_their_fault() {
+        use FaultKind::*;
+        for (line, want) in [
+            (
+                "javax.net.ssl.SSLHandshakeException: ExpiredCertException: certificate expired on 2026-11-30",
+                CertificateExpired,
+            ),
+            ("SSL certificate expired for payments.internal", CertificateExpired),
+            (
+                "urllib3.exceptions.NameResolutionError: Failed to resolve 'opensearch' ([Errno -2] Name or service not known)",
+                DnsFailure,
+            ),
+            ("curl: (6) Could not resolve host: opensearch", DnsFailure),
+            ("dial tcp: lookup orders-db on 10.96.0.10:53: no such host", DnsFailure),
+            (
+                "/scripts/export.sh: line 42: syntax error near unexpected token `fi'",
+                ConfigError,
+            ),
+            (
+                "redis.exceptions.ConnectionError: no available connection in the pool",
+                ConnectionPoolExhaustion,
+            ),
+            (
+                "sqlalchemy.exc.TimeoutError: QueuePool limit: queue has reached its max size",
+                ConnectionPoolExhaustion,
+            ),
+            ("ERROR 1040 (HY000): Too many connections", ConnectionPoolExhaustion),
+            (
+                "Memory cgroup out of memory: Killed process 30828 (python) reason=OOMKilled",
+                MemoryLeak,
+            ),
+            (
+                "RuntimeError: KeyError: 'three_ds_version' in charge handler",
+                BadDeploy,
+            ),
+        ] {
+            assert_eq!(kind(line), Some(want), "{line}");
+        }
+        // The issue's lines: logfmt whose cause is in error=.
+        let line = r#"ts=2026-12-02T05:00:01Z level=error msg="upstream call failed" peer=checkout error="[Errno 111] Connection refused""#;
+        assert_eq!(kind(line), Some(ReplicaLoss));
+        assert_eq!(kind("GET /api/items 200 12ms"), None);
+    }
+
+    #[test]
+    fn peers_are_found_where_clients_name_them() {
+        let svcs: Vec<String> = ["opensearch", "orders-db", "payments", "checkout", "catalog"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for (line, want) in [
+            (
+                "HTTPSConnectionPool(host='opensearch', port=9200): Max retries exceeded",
+                Some("opensearch"),
+            ),
+            (
+                "no available connection to any of the hosts, tried: orders-db:5432, orders-db:5433",
+                Some("orders-db"),
+            ),
+            (
+                "GET https://payments.shop.svc.cluster.local:8443/v1/charge failed",
+                Some("payments"),
+            ),
+            (
+                "call to catalog failed: GET http://127.0.0.1:18093/items: connection reset by peer",
+                Some("catalog"),
+            ),
+            (
+                "level=error msg=\"upstream call failed\" peer=checkout error=\"refused\"",
+                Some("checkout"),
+            ),
+            ("curl: (6) Could not resolve host: opensearch", Some("opensearch")),
+            (
+                "Failed to resolve 'orders-db' ([Errno -2] Name or service not known)",
+                Some("orders-db"),
+            ),
+            // A host that is no service, and an address, name nobody.
+            ("GET http://flags.internal/v1/flags: 500", None),
+            ("dial tcp 10.0.3.7:8080: connect: connection refused", None),
+        ] {
+            assert_eq!(peer(line, &svcs).as_deref(), want, "{line}");
+        }
+    }
+}
