@@ -216,6 +216,30 @@ async fn fetch(
     })
 }
 
+/// Follows the names down: a service that blames another hands its weight on.
+/// `pointers` are (caller, named dependency, weight).
+fn follow(pointers: &[(String, String, f64)]) -> BTreeMap<String, f64> {
+    let mut credit: BTreeMap<String, f64> = BTreeMap::new();
+    for (_, tg, w) in pointers {
+        *credit.entry(tg.clone()).or_default() += w;
+    }
+    for _ in 0..4 {
+        let mut next = credit.clone();
+        for (svc, c) in &credit {
+            let outs: Vec<&(String, String, f64)> = pointers.iter().filter(|p| &p.0 == svc).collect();
+            let out_w: f64 = outs.iter().map(|p| p.2).sum();
+            if out_w > 0.0 {
+                for p in outs {
+                    *next.entry(p.1.clone()).or_default() += c * 0.8 * p.2 / out_w;
+                }
+                *next.entry(svc.clone()).or_default() -= c * 0.8;
+            }
+        }
+        credit = next;
+    }
+    credit
+}
+
 pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     let now = ctx.now.millis();
     let onset = b
@@ -317,26 +341,7 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
             }
         }
     }
-    // Follow the names down: a service that blames another hands its weight on.
-    let mut credit: BTreeMap<String, f64> = BTreeMap::new();
-    for (_, tg, w) in &pointers {
-        *credit.entry(tg.clone()).or_default() += w;
-    }
-    for _ in 0..4 {
-        let mut next = credit.clone();
-        for (svc, c) in &credit {
-            let outs: Vec<&(String, String, f64)> = pointers.iter().filter(|p| &p.0 == svc).collect();
-            let out_w: f64 = outs.iter().map(|p| p.2).sum();
-            if out_w > 0.0 {
-                for p in outs {
-                    *next.entry(p.1.clone()).or_default() += c * 0.8 * p.2 / out_w;
-                }
-                *next.entry(svc.clone()).or_default() -= c * 0.8;
-            }
-        }
-        credit = next;
-    }
-    for (svc, c) in credit {
+    for (svc, c) in follow(&pointers) {
         if c > 0.2 {
             let kind = b
                 .signals
