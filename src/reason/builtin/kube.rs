@@ -112,12 +112,16 @@ struct Found {
     specific: bool,
     /// When the trouble began, where the cluster says (an event's firstTimestamp, a stuck pod's creation).
     since: Option<i64>,
+    /// The namespaces it was seen in.
+    namespaces: BTreeSet<String>,
 }
 
 /// What the cluster showed, gathered across the listings before anything is weighed.
 #[derive(Default)]
 struct Findings {
     onset: i64,
+    /// The namespace of the object being read.
+    ns: String,
     /// (service, kind) → what was seen
     found: BTreeMap<(String, FaultKind), Found>,
     pod_service: BTreeMap<String, String>,
@@ -157,8 +161,10 @@ impl Findings {
             note: note.clone(),
             specific,
             since: None,
+            namespaces: BTreeSet::new(),
         });
         f.n += 1;
+        f.namespaces.insert(self.ns.clone());
         if specific && !f.specific {
             (f.ev, f.note, f.specific) = (ev, note, true);
         }
@@ -177,6 +183,7 @@ impl Findings {
 
     fn pods(&mut self, pods: &[Value], ev: SpanId) {
         for p in pods {
+            self.ns = str_at(p, &["metadata", "namespace"]).to_string();
             let svc = service_of(p);
             let name = str_at(p, &["metadata", "name"]).to_string();
             self.pod_service.insert(name.clone(), svc.clone());
@@ -318,6 +325,7 @@ impl Findings {
     /// Recent warnings: node pressure is noted, pod, claim and controller trouble is counted against its workload.
     fn events(&mut self, events: &[Value], ev: SpanId) {
         for e in events {
+            self.ns = str_at(e, &["involvedObject", "namespace"]).to_string();
             let obj_kind = str_at(e, &["involvedObject", "kind"]);
             self.kinds.insert(obj_kind.to_string());
             let last = time_at(e, &["lastTimestamp"]);
@@ -369,6 +377,7 @@ impl Findings {
     /// Jobs that gave up (BackoffLimitExceeded, DeadlineExceeded): a state, however long ago it was reached.
     fn jobs(&mut self, jobs: &[Value], ev: SpanId) {
         for j in jobs {
+            self.ns = str_at(j, &["metadata", "namespace"]).to_string();
             let name = str_at(j, &["metadata", "name"]);
             let failed = j["status"]["conditions"]
                 .as_array()
@@ -398,6 +407,7 @@ impl Findings {
     /// Claims still Pending: their storage class is named in the note.
     fn claims(&mut self, pvcs: &[Value], ev: SpanId) {
         for c in pvcs {
+            self.ns = str_at(c, &["metadata", "namespace"]).to_string();
             let name = str_at(c, &["metadata", "name"]);
             if str_at(c, &["status", "phase"]) != "Pending" {
                 continue;
@@ -425,6 +435,7 @@ impl Findings {
             }
         }
         let Some((kind, own, _, line)) = best else { return };
+        self.ns = x.namespace.clone();
         let known: Vec<String> = self.known.iter().cloned().collect();
         let peer = logs::peer(&line, &known).filter(|p| *p != x.service);
         let generic = logs::generic(kind);
@@ -458,6 +469,7 @@ impl Findings {
     fn rollouts(&mut self, sets: &[Value], ev: SpanId) {
         let onset = self.onset;
         for rs in sets {
+            self.ns = str_at(rs, &["metadata", "namespace"]).to_string();
             let created = time_at(rs, &["metadata", "creationTimestamp"]);
             let rev: u64 = str_at(rs, &["metadata", "annotations", "deployment.kubernetes.io/revision"])
                 .parse()
@@ -497,8 +509,9 @@ impl Findings {
     /// Puts the findings on the board; returns the services whose trouble is explained
     /// by something other than a rollout. The alert's own workload, and what its
     /// failing containers blame, weigh more; when it is in trouble itself,
-    /// trouble elsewhere that it does not name weighs less.
-    fn weigh(&mut self, b: &mut Board, alert: Option<&str>) -> Vec<String> {
+    /// trouble elsewhere that it does not name weighs less, and so does trouble
+    /// seen only outside the alert's namespace.
+    fn weigh(&mut self, b: &mut Board, alert: Option<&str>, alert_ns: Option<&str>) -> Vec<String> {
         let mut explained: Vec<String> = Vec::new();
         let own_trouble = alert.is_some_and(|a| self.found.keys().any(|(s, k)| s == a && *k != FaultKind::BadDeploy));
         let mut related: BTreeSet<String> = alert.map(str::to_string).into_iter().collect();
@@ -521,6 +534,9 @@ impl Findings {
                 w *= 1.5;
             } else if own_trouble {
                 w *= 0.5;
+            }
+            if !related.contains(svc) && alert_ns.is_some_and(|n| !f.namespaces.contains(n)) {
+                w *= 0.6;
             }
             // Trouble that began long before the onset did not start this.
             let old = f.since.is_some_and(|t| t < self.onset - 30 * 60_000);
@@ -674,7 +690,8 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     f.known.retain(|s| !s.is_empty());
     let alert = alert_workload(ctx, &f);
     read_failing(ctx, &mut f, alert.as_deref()).await?;
-    let explained = f.weigh(b, alert.as_deref());
+    let alert_ns = ctx.alert.labels.get("namespace").map(String::as_str);
+    let explained = f.weigh(b, alert.as_deref(), alert_ns);
     f.short(b, short, &explained);
     let mut notes = f.notes;
     notes.truncate(6);
@@ -937,7 +954,7 @@ mod tests {
             ev(),
         );
         let mut b = Board::default();
-        f.weigh(&mut b, Some("recs"));
+        f.weigh(&mut b, Some("recs"), Some("shop"));
         let hs = b.hypotheses(&[], 3);
         assert_eq!((hs[0].service.as_str(), hs[0].kind), ("recs", FaultKind::MemoryLeak));
         assert_eq!(hs[1].service, "newsletter");
@@ -950,10 +967,43 @@ mod tests {
         recent["metadata"]["labels"]["app.kubernetes.io/name"] = json!("checkout");
         f.pods(&[old, recent], ev());
         let mut b = Board::default();
-        f.weigh(&mut b, Some("frontend"));
+        f.weigh(&mut b, Some("frontend"), Some("shop"));
         let hs = b.hypotheses(&[], 3);
         assert_eq!(hs[0].service, "checkout");
         assert!(hs[1].statement.contains("min before the onset"), "{}", hs[1].statement);
+    }
+
+    #[test]
+    fn trouble_seen_only_in_another_namespace_yields_to_the_alerts() {
+        let crash = |name: &str, app: &str, ns: &str, restarts: u64| {
+            let mut p = pod(
+                name,
+                app,
+                ("ReplicaSet", "x-1"),
+                json!({"phase": "Running", "containerStatuses": [{"name": app, "restartCount": restarts,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "lastState": {"terminated": {"reason": "Error", "exitCode": 1, "finishedAt": at(-1)}}}]}),
+            );
+            p["metadata"]["namespace"] = json!(ns);
+            p
+        };
+        let mut f = findings();
+        f.pods(
+            &[
+                crash("cart-1", "cart", "shop", 3),
+                crash("search-1", "search", "staging", 9),
+                crash("search-2", "search", "staging", 9),
+            ],
+            ev(),
+        );
+        let mut b = Board::default();
+        f.weigh(&mut b, Some("frontend"), Some("shop"));
+        let hs = b.hypotheses(&[], 3);
+        assert_eq!(hs[0].service, "cart");
+        // Without a namespace on the alert, the busier crash comes first.
+        let mut b = Board::default();
+        f.weigh(&mut b, Some("frontend"), None);
+        assert_eq!(b.hypotheses(&[], 3)[0].service, "search");
     }
 
     #[test]
