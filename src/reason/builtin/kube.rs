@@ -501,7 +501,8 @@ impl Findings {
                 if healthy {
                     self.healthy_rollouts.insert(owner.clone());
                 }
-                self.count(&owner, FaultKind::BadDeploy, ev, note);
+                // A rollout alone says when, not what: its containers' own lines can say more.
+                self.sighting(&owner, FaultKind::BadDeploy, ev, note, false);
             }
         }
     }
@@ -513,7 +514,9 @@ impl Findings {
     /// seen only outside the alert's namespace.
     fn weigh(&mut self, b: &mut Board, alert: Option<&str>, alert_ns: Option<&str>) -> Vec<String> {
         let mut explained: Vec<String> = Vec::new();
-        let own_trouble = alert.is_some_and(|a| self.found.keys().any(|(s, k)| s == a && *k != FaultKind::BadDeploy));
+        // A rollout alone is not trouble; anything else seen on a workload is.
+        let trouble = |k: &FaultKind, f: &Found| *k != FaultKind::BadDeploy || f.specific;
+        let own_trouble = alert.is_some_and(|a| self.found.iter().any(|((s, k), f)| s == a && trouble(k, f)));
         let mut related: BTreeSet<String> = alert.map(str::to_string).into_iter().collect();
         if let Some(a) = alert {
             related.extend(self.blames.get(a).cloned().unwrap_or_default());
@@ -521,8 +524,8 @@ impl Findings {
         for ((svc, kind), f) in &self.found {
             let n = f.n as f64;
             let (mut w, specific) = match kind {
-                FaultKind::BadDeploy if self.healthy_rollouts.contains(svc) => (0.3, false),
-                FaultKind::BadDeploy => (0.8, false),
+                FaultKind::BadDeploy if !f.specific && self.healthy_rollouts.contains(svc) => (0.3, false),
+                FaultKind::BadDeploy if !f.specific => (0.8, false),
                 FaultKind::PodCrashloop => (2.0 + n.min(3.0) * 0.5, f.specific),
                 _ => (2.5 + n.min(3.0) * 0.5, f.specific),
             };
@@ -543,7 +546,7 @@ impl Findings {
             if old {
                 w *= 0.5;
             }
-            if *kind != FaultKind::BadDeploy {
+            if trouble(kind, f) {
                 explained.push(svc.clone());
                 *b.anomaly.entry(svc.clone()).or_default() += 1.0;
             }
@@ -1004,6 +1007,30 @@ mod tests {
         let mut b = Board::default();
         f.weigh(&mut b, Some("frontend"), None);
         assert_eq!(b.hypotheses(&[], 3)[0].service, "search");
+    }
+
+    #[test]
+    fn a_rollout_whose_containers_panic_is_a_bad_deploy_and_a_rollout_alone_is_not_trouble() {
+        let rs = json!({"metadata": {"name": "pricing-7c", "namespace": "shop", "creationTimestamp": at(-3),
+            "annotations": {"deployment.kubernetes.io/revision": "5"}, "ownerReferences": [{"kind": "Deployment", "name": "pricing"}]},
+            "spec": {"replicas": 2}, "status": {"readyReplicas": 0}});
+        let mut f = findings();
+        f.rollouts(std::slice::from_ref(&rs), ev());
+        let mut b = Board::default();
+        assert!(f.weigh(&mut b, Some("pricing"), Some("shop")).is_empty());
+        assert_eq!(b.hypotheses(&[], 3)[0].kind_confidence, 0.15);
+
+        let mut f = findings();
+        f.known.insert("pricing".into());
+        f.rollouts(&[rs], ev());
+        let panic = vec!["panic: runtime error: invalid memory address or nil pointer dereference".to_string()];
+        f.last_lines(&failing("pricing"), &panic, ev());
+        let found = &f.found[&("pricing".to_string(), FaultKind::BadDeploy)];
+        assert!(found.specific && found.n == 2, "{}", found.note);
+        let mut b = Board::default();
+        assert_eq!(f.weigh(&mut b, None, None), vec!["pricing".to_string()]);
+        let h = &b.hypotheses(&[], 3)[0];
+        assert!(h.kind == FaultKind::BadDeploy && h.kind_confidence > 0.5, "{h:?}");
     }
 
     #[test]
