@@ -203,6 +203,14 @@ impl Findings {
             if str_at(p, &["status", "reason"]) == "Evicted" {
                 let note = format!("{name} evicted: {}", str_at(p, &["status", "message"]));
                 self.count(&svc, FaultKind::NodePressure, ev, note);
+                // Its containers' end is the eviction.
+                let evicted_at = p["status"]["containerStatuses"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|cs| time_at(cs, &["state", "terminated", "finishedAt"]))
+                    .max();
+                self.began(&svc, FaultKind::NodePressure, evicted_at);
                 continue;
             }
             self.unscheduled(p, &name, &svc, ev);
