@@ -168,14 +168,37 @@ const PEER_MARKERS: &[&str] = &[
     "tried: ",
     "dial tcp ",
     "://",
-    "peer=",
-    "peer.service=",
-    "peer_service=",
 ];
 
-/// The service among `services` a line names as its peer, if any.
+/// Fields that hold a peer's service name by convention: what they name is
+/// taken as a service even when nothing else has shown it yet (a service that
+/// is down writes no lines and may export no metrics).
+const PEER_FIELDS: &[&str] = &["peer=", "peer.service=", "peer_service="];
+
+/// The service among `services` a line names as its peer (or the one its peer field names), if any.
 pub(super) fn peer(text: &str, services: &[String]) -> Option<String> {
     let t = text.to_lowercase();
+    for field in PEER_FIELDS {
+        for (i, _) in t.match_indices(field) {
+            if i > 0 && !t[..i].ends_with(' ') {
+                continue;
+            }
+            let word: String = t[i + field.len()..]
+                .trim_start_matches('"')
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
+                .collect();
+            if word.chars().next().is_some_and(|c| c.is_ascii_lowercase()) {
+                return Some(
+                    services
+                        .iter()
+                        .find(|s| s.to_lowercase() == word)
+                        .cloned()
+                        .unwrap_or(word),
+                );
+            }
+        }
+    }
     for marker in PEER_MARKERS {
         for (i, _) in t.match_indices(marker) {
             let rest = &t[i + marker.len()..];
@@ -473,6 +496,12 @@ mod tests {
             // A host that is no service, and an address, name nobody.
             ("GET http://flags.internal/v1/flags: 500", None),
             ("dial tcp 10.0.3.7:8080: connect: connection refused", None),
+            // A peer field is a service's name even before anything else showed it.
+            (
+                "level=error msg=\"upstream call failed\" peer=ledger error=\"refused\"",
+                Some("ledger"),
+            ),
+            ("msg=\"handshake failed\" peer=127.0.0.1", None),
         ] {
             assert_eq!(peer(line, &svcs).as_deref(), want, "{line}");
         }
