@@ -280,3 +280,152 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
     assert!(err.contains("get-token") && err.contains("run aws sso login"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An API server answering from a recorded cluster (`k8s.json` and the pods'
+/// logs), by the paths and parameters the real API takes; it notes every request.
+fn start_recorded(scenario: &str) -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    let sc = Simulator::load(scenario).unwrap();
+    let rec = sc.recorded.clone().unwrap();
+    let k8s: Value = serde_json::from_str(&std::fs::read_to_string(rec.kubernetes.unwrap()).unwrap()).unwrap();
+    let logs: Vec<Value> = rec
+        .logs
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let port = common::serve(move |req| {
+        let mut q: Vec<String> = req.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        q.sort();
+        s.lock().unwrap().push(format!("{}?{}", req.path, q.join("&")));
+        let parts: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+        let reply = match parts.as_slice() {
+            ["api", "v1", "namespaces", _, "pods", pod, "log"] => {
+                let lines: Vec<&str> = logs
+                    .iter()
+                    .filter(|l| l["pod"] == *pod)
+                    .map(|l| l["message"].as_str().unwrap())
+                    .collect();
+                common::Reply::new(200, lines.join("\n"))
+            }
+            [.., r] => {
+                let key = match *r {
+                    "pods" | "events" | "deployments" | "replicasets" | "statefulsets" | "jobs" => *r,
+                    "persistentvolumeclaims" => "persistentvolumeclaims",
+                    _ => "",
+                };
+                let items = k8s.get(key).cloned().unwrap_or(json!([]));
+                common::Reply::new(
+                    200,
+                    json!({"kind": "List", "apiVersion": "v1", "items": items}).to_string(),
+                )
+            }
+            _ => common::Reply::new(404, "{}"),
+        };
+        async move { reply }
+    });
+    (port, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_stateful_sets_claims_and_one_containers_log_are_read_at_their_api_paths() {
+    let (port, seen) = start_recorded("scenarios-recorded/k8s-pvc-storageclass.toml");
+    let dir = std::env::temp_dir().join(format!("inquest-k8s-kinds-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let k = Kubernetes::from_kubeconfig(&kubeconfig(&dir, port), None, Duration::from_secs(2)).unwrap();
+    for (tool, path, kind) in [
+        (
+            "k8s_list_statefulsets",
+            "/apis/apps/v1/namespaces/analytics/statefulsets",
+            "StatefulSet",
+        ),
+        ("k8s_list_jobs", "/apis/batch/v1/namespaces/analytics/jobs", ""),
+        (
+            "k8s_list_pvcs",
+            "/api/v1/namespaces/analytics/persistentvolumeclaims",
+            "PersistentVolumeClaim",
+        ),
+    ] {
+        let ToolData::Kube(v) = k.call(tool, &json!({"namespace": "analytics"})).await.unwrap() else {
+            panic!("{tool}: not a Kubernetes answer")
+        };
+        assert!(
+            seen.lock().unwrap().iter().any(|p| p.starts_with(path)),
+            "{tool}: {:?}",
+            seen.lock().unwrap()
+        );
+        assert!(
+            v["items"].as_array().unwrap().iter().all(|i| i["kind"] == kind),
+            "{tool}"
+        );
+    }
+    let e = k
+        .call("k8s_list_jobs", &json!({"namespace": "../x"}))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("not a Kubernetes name"), "{e}");
+    k.call(
+        "k8s_pod_logs",
+        &json!({"namespace": "analytics", "pod": "clickhouse-2", "container": "migrate", "tail_lines": 40}),
+    )
+    .await
+    .unwrap();
+    let last = seen.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(
+        last,
+        "/api/v1/namespaces/analytics/pods/clickhouse-2/log?container=migrate&previous=false&tailLines=40"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A failed Job read from a cluster alone: its pods, the Job, and the lines
+/// its container printed before exiting name the cause.
+#[test]
+fn a_failed_job_is_explained_from_the_cluster_alone() {
+    let scenario = "scenarios-recorded/k8s-job-failed.toml";
+    let (port, seen) = start_recorded(scenario);
+    let dir = std::env::temp_dir().join(format!("inquest-k8s-job-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let kc = kubeconfig(&dir, port);
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "[sources.kubernetes]\nkubeconfig = \"{}\"\ntimeout = \"2s\"\n",
+            kc.display()
+        ),
+    )
+    .unwrap();
+    common::write_alert(&dir, scenario);
+    let events = common::run_alert(&dir, &["--strategies", "kubernetes-first"], &[]);
+    let fin = events.last().unwrap();
+    assert_eq!(fin["root_causes"][0]["service"], "invoice-export", "{fin}");
+    assert_eq!(fin["root_causes"][0]["kind"], "config_error", "{fin}");
+    assert!(
+        fin["root_causes"][0]["statement"]
+            .as_str()
+            .unwrap()
+            .contains("syntax error"),
+        "{fin}"
+    );
+    let seen = seen.lock().unwrap();
+    assert!(seen.iter().any(|p| p.starts_with("/apis/batch/v1/jobs")), "{seen:?}");
+    assert!(
+        seen.iter().any(|p| p.contains("/log?container=invoice-export")),
+        "{seen:?}"
+    );
+    // Nothing in the cluster is a StatefulSet or waits for a claim: those are not listed.
+    assert!(
+        !seen
+            .iter()
+            .any(|p| p.contains("statefulsets") || p.contains("persistentvolumeclaims")),
+        "{seen:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

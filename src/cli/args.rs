@@ -220,6 +220,11 @@ pub enum Cmd {
     /// (from [sources.prometheus]) for the services around the alert, logs and
     /// Kubernetes objects where configured, redacted, with the alert and its truth.
     Capture(CaptureArgs),
+    /// What the configured sources answer and what the reasoner can read through
+    /// them: metric families and labels present or absent under the profile in
+    /// force, what `service` and `peer_service` map to. Exit 0 healthy, 1 degraded
+    /// or unreachable, 2 bad config.
+    Doctor(DoctorArgs),
     /// Where the agent is weak across the stored investigations: a heat map with
     /// one row per alert, graded fault kind or strategy, and the totals.
     Insights {
@@ -379,6 +384,20 @@ pub struct CaptureArgs {
     /// JSON-lines log files to record from (ts, service, level, message), repeatable.
     #[arg(long = "log-file", value_name = "FILE")]
     pub log_files: Vec<PathBuf>,
+}
+
+/// What `inquest doctor` was asked.
+#[derive(Args, Debug, Clone)]
+pub struct DoctorArgs {
+    /// One JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// How far back series count as present.
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub window: String,
+    /// The end of that window (RFC 3339; default now), e.g. an incident's time.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
 }
 
 impl CaptureArgs {

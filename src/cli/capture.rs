@@ -529,6 +529,19 @@ async fn kube_objects(b: &dyn Backend, alert: &Alert) -> Result<Option<Value>, F
         let items = if items.is_array() { items } else { json!([items]) };
         out.insert(key.to_string(), items);
     }
+    // Kinds an account may not be allowed to list are left out, not a failed capture.
+    for (tool, key) in [
+        ("k8s_list_statefulsets", "statefulsets"),
+        ("k8s_list_jobs", "jobs"),
+        ("k8s_list_pvcs", "persistentvolumeclaims"),
+    ] {
+        if let Ok(ToolData::Kube(v)) = b.call(tool, &args).await
+            && let Some(items @ Value::Array(a)) = v.get("items")
+            && !a.is_empty()
+        {
+            out.insert(key.to_string(), items.clone());
+        }
+    }
     Ok(Some(Value::Object(out)))
 }
 

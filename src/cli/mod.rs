@@ -9,6 +9,7 @@ mod bundle;
 mod capture;
 mod cockpit;
 mod compare;
+mod doctor;
 mod eval;
 mod export;
 mod feedback;
@@ -180,6 +181,7 @@ fn dispatch(command: Cmd) -> Result<ExitCode, Failure> {
         },
         Cmd::Scenarios { json } => scenarios(json),
         Cmd::Capture(a) => capture::capture(&a),
+        Cmd::Doctor(a) => doctor::doctor(&a),
         Cmd::Learned {
             export: Some(file),
             anonymize,

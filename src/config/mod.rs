@@ -1,6 +1,7 @@
 //! Where inquest keeps its settings and data: `$INQUEST_CONFIG_HOME` and
 //! `$INQUEST_DATA_DIR` first, else the XDG directories.
 
+pub mod families;
 pub mod located;
 pub mod secrets;
 
@@ -247,6 +248,11 @@ pub struct PrometheusSource {
     /// inquest's label names mapped to the stack's, e.g. `{ service = "job" }`.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// The metric naming the stack speaks: a profile name or a table of overrides.
+    pub families: Option<families::FamiliesSetting>,
+    /// A call's peer address (`host:port` or `host`) → the service it is.
+    #[serde(default)]
+    pub peers: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]

@@ -22,11 +22,29 @@ pub struct Alert {
 }
 
 impl Alert {
-    /// The service the alert is about, by the usual label names.
+    /// The service the alert is about, by the usual label names. An alert
+    /// on a metric of an exporter (kube-state-metrics, node-exporter, the
+    /// kubelet's cAdvisor) carries the exporter's own `job` and often its
+    /// `service`: the workload it describes (`deployment`, `statefulset`,
+    /// `daemonset`, `job_name`, `container`, or the pod's name without its
+    /// generated suffixes) is what the alert is about.
     pub fn service(&self) -> Option<&str> {
-        ["service", "app", "app.kubernetes.io/name", "job"]
-            .iter()
-            .find_map(|k| self.labels.get(*k).map(String::as_str))
+        let named = |k: &str| {
+            self.labels
+                .get(k)
+                .map(String::as_str)
+                .filter(|v| !v.is_empty() && !is_exporter(v))
+        };
+        ["service", "app", "app.kubernetes.io/name"]
+            .into_iter()
+            .find_map(named)
+            .or_else(|| {
+                ["deployment", "statefulset", "daemonset", "job_name", "container"]
+                    .into_iter()
+                    .find_map(named)
+            })
+            .or_else(|| named("pod").map(workload_of_pod))
+            .or_else(|| self.labels.get("job").map(String::as_str))
     }
     pub fn summary(&self) -> Option<&str> {
         self.annotations
@@ -34,6 +52,40 @@ impl Alert {
             .or_else(|| self.annotations.get("description"))
             .map(String::as_str)
     }
+}
+
+/// Exporters whose series describe other workloads.
+fn is_exporter(v: &str) -> bool {
+    let v = v.to_ascii_lowercase();
+    [
+        "kube-state-metrics",
+        "node-exporter",
+        "node_exporter",
+        "cadvisor",
+        "blackbox-exporter",
+    ]
+    .iter()
+    .any(|e| v.contains(e))
+        || v == "kubelet"
+        || v.ends_with("/kubelet")
+}
+
+/// `checkout-7d9f8b6c4-x2kqz` → `checkout`; `orders-db-0` → `orders-db`;
+/// a name without generated suffixes stays as it is.
+fn workload_of_pod(pod: &str) -> &str {
+    let parts: Vec<&str> = pod.split('-').collect();
+    let generated = |p: &str, n: std::ops::RangeInclusive<usize>| {
+        n.contains(&p.len()) && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    let ordinal = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    let mut keep = parts.len();
+    if keep >= 3 && generated(parts[keep - 1], 5..=5) && generated(parts[keep - 2], 8..=10) {
+        keep -= 2; // a Deployment's ReplicaSet hash and the pod's own
+    } else if keep >= 2 && (generated(parts[keep - 1], 5..=5) || ordinal(parts[keep - 1])) {
+        keep -= 1; // a DaemonSet's or StatefulSet's pod
+    }
+    let len = parts[..keep].iter().map(|p| p.len()).sum::<usize>() + keep.saturating_sub(1);
+    &pod[..len]
 }
 
 /// An alert as Alertmanager sends and serves it (webhook payloads and API v2).
@@ -146,6 +198,36 @@ mod tests {
         let b = Alert::from_json(one, "file").unwrap();
         assert_eq!(b.severity, "page");
         assert_eq!(b.fingerprint.len(), 16);
+    }
+
+    #[test]
+    fn an_alert_on_an_exporters_series_is_about_the_workload_it_describes() {
+        let on = |labels: &[(&str, &str)]| Alert {
+            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Alert::from_json(r#"{"labels":{"alertname":"A"},"startsAt":"2026-03-01T10:48:00Z"}"#, "f").unwrap()
+        };
+        // kube-state-metrics through a ServiceMonitor: its own service and job.
+        let ksm = on(&[
+            ("job", "kube-state-metrics"),
+            ("service", "prometheus-kube-state-metrics"),
+            ("namespace", "shop"),
+            ("pod", "checkout-7d9f8b6c4-x2kqz"),
+            ("container", "checkout"),
+        ]);
+        assert_eq!(ksm.service(), Some("checkout"));
+        let by_pod = on(&[("job", "kube-state-metrics"), ("pod", "checkout-7d9f8b6c4-x2kqz")]);
+        assert_eq!(by_pod.service(), Some("checkout"));
+        let sts = on(&[("job", "kubelet"), ("pod", "orders-db-0")]);
+        assert_eq!(sts.service(), Some("orders-db"));
+        let dep = on(&[("job", "kube-state-metrics"), ("deployment", "payments")]);
+        assert_eq!(dep.service(), Some("payments"));
+        // An application's own job, or nothing better, stays as it was.
+        assert_eq!(on(&[("job", "checkout")]).service(), Some("checkout"));
+        assert_eq!(
+            on(&[("job", "kube-state-metrics")]).service(),
+            Some("kube-state-metrics")
+        );
+        assert_eq!(on(&[("service", "web"), ("pod", "x-1")]).service(), Some("web"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod alertmanager;
 pub mod changes;
+pub mod families;
 pub mod heap;
 pub mod http;
 pub mod jaeger;
@@ -11,6 +12,7 @@ pub mod kubernetes;
 pub mod labels;
 pub mod loki;
 pub mod prometheus;
+pub mod rewrite;
 pub mod router;
 mod settings;
 pub mod sim;

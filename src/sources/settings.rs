@@ -1,7 +1,9 @@
 //! Turning the plain `[sources.*]` sections of config.toml into clients:
 //! timeouts parsed, CA files read, secrets taken from the environment.
 
+use crate::config::families::Profile;
 use crate::config::{HttpSource, KubernetesSource, PrometheusSource};
+use crate::sources::families::Families;
 
 impl KubernetesSource {
     pub fn client(&self) -> Result<crate::sources::kubernetes::Kubernetes, String> {
@@ -80,13 +82,19 @@ impl PrometheusSource {
             }
             None => None,
         };
+        let table = self.families.clone().map(|f| f.0).unwrap_or_default();
+        let families = Families::new(table.profile, &table, &self.peers, "configured")?;
         Ok(Config {
             url: self.url.clone(),
             auth,
             timeout: std::time::Duration::from_millis(timeout.max(1) as u64),
             ca_pem,
             attempts: 3,
-            labels: crate::sources::labels::LabelMap(self.labels.clone()),
+            mapping: crate::sources::rewrite::Mapping {
+                families,
+                labels: crate::sources::labels::LabelMap(self.labels.clone()),
+            },
+            auto: (table.profile == Profile::Auto).then_some(table),
         })
     }
 }

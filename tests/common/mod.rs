@@ -246,7 +246,6 @@ impl BackfilledPrometheus {
     /// Exports `scenario`'s metrics, passes the text through `edit`, backfills
     /// it under `dir` (removed on drop) and serves it.
     pub fn start(dir: &std::path::Path, scenario: &str, edit: impl Fn(String) -> String) -> BackfilledPrometheus {
-        use std::process::Stdio;
         std::fs::create_dir_all(dir).unwrap();
         let om = dir.join("metrics.om");
         let out = Command::new(env!("CARGO_BIN_EXE_inquest"))
@@ -256,7 +255,16 @@ impl BackfilledPrometheus {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        std::fs::write(&om, edit(std::fs::read_to_string(&om).unwrap())).unwrap();
+        let text = edit(std::fs::read_to_string(&om).unwrap());
+        BackfilledPrometheus::from_openmetrics(dir, &text)
+    }
+
+    /// Backfills OpenMetrics `text` under `dir` (removed on drop) and serves it.
+    pub fn from_openmetrics(dir: &std::path::Path, text: &str) -> BackfilledPrometheus {
+        use std::process::Stdio;
+        std::fs::create_dir_all(dir).unwrap();
+        let om = dir.join("metrics.om");
+        std::fs::write(&om, text).unwrap();
         let tsdb = dir.join("tsdb");
         let out = Command::new("promtool")
             .args([

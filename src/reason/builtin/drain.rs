@@ -7,7 +7,10 @@
 pub struct Template {
     pub tokens: Vec<String>,
     pub count: usize,
+    /// The message of the first line it covers.
     pub example: String,
+    /// That line as it was, fields and all.
+    pub raw: String,
 }
 
 impl Template {
@@ -16,33 +19,62 @@ impl Template {
     }
 }
 
-/// The message part of a line: the `msg` of JSON or logfmt, else the text after a leading timestamp and level.
+/// Fields that carry what went wrong, beside the message, in JSON and logfmt lines.
+const ERROR_FIELDS: &[&str] = &["error", "err", "exception", "error.message"];
+
+/// A logfmt value starting at `rest`: quoted (with escapes) or up to the next space.
+fn logfmt_value(rest: &str) -> String {
+    if let Some(stripped) = rest.strip_prefix('"') {
+        let mut out = String::new();
+        let mut esc = false;
+        for c in stripped.chars() {
+            match (esc, c) {
+                (false, '\\') => esc = true,
+                (false, '"') => break,
+                (_, c) => {
+                    out.push(c);
+                    esc = false;
+                }
+            }
+        }
+        return out;
+    }
+    rest.split_whitespace().next().unwrap_or("").to_string()
+}
+
+/// The value of logfmt key `key` in `line`, when it stands as a key (at the start or after a space).
+fn logfmt_field(line: &str, key: &str) -> Option<String> {
+    let pat = format!("{key}=");
+    line.match_indices(&pat)
+        .find(|(i, _)| *i == 0 || line.as_bytes()[i - 1] == b' ')
+        .map(|(i, _)| logfmt_value(&line[i + pat.len()..]))
+}
+
+/// `msg: error` when a line carries its error in a field of its own, as
+/// `msg="upstream call failed" error="[Errno 111] Connection refused"` does.
+fn with_error(msg: String, error: Option<String>) -> String {
+    match error {
+        Some(e) if !e.is_empty() && !msg.contains(&e) => format!("{msg}: {e}"),
+        _ => msg,
+    }
+}
+
+/// The message part of a line: the `msg` of JSON or logfmt (with its `error`,
+/// `err` or `exception` field), else the text after a leading timestamp and level.
 pub fn message(line: &str) -> String {
     let t = line.trim();
     if t.starts_with('{')
         && let Ok(v) = serde_json::from_str::<serde_json::Value>(t)
         && let Some(m) = v.get("msg").or_else(|| v.get("message")).and_then(|m| m.as_str())
     {
-        return m.to_string();
+        let error = ERROR_FIELDS
+            .iter()
+            .find_map(|k| v.get(*k).and_then(|e| e.as_str()).map(str::to_string));
+        return with_error(m.to_string(), error);
     }
-    if let Some(i) = t.find("msg=") {
-        let rest = &t[i + 4..];
-        if let Some(stripped) = rest.strip_prefix('"') {
-            let mut out = String::new();
-            let mut esc = false;
-            for c in stripped.chars() {
-                match (esc, c) {
-                    (false, '\\') => esc = true,
-                    (false, '"') => break,
-                    (_, c) => {
-                        out.push(c);
-                        esc = false;
-                    }
-                }
-            }
-            return out;
-        }
-        return rest.split_whitespace().next().unwrap_or("").to_string();
+    if let Some(m) = logfmt_field(t, "msg") {
+        let error = ERROR_FIELDS.iter().find_map(|k| logfmt_field(t, k));
+        return with_error(m, error);
     }
     let mut words = t.split_whitespace().peekable();
     let mut skipped = 0;
@@ -128,6 +160,7 @@ pub fn mine<'a>(lines: impl IntoIterator<Item = &'a str>, threshold: f64) -> Vec
                 tokens: toks,
                 count: 1,
                 example: msg.clone(),
+                raw: line.to_string(),
             }),
         }
     }
@@ -159,5 +192,26 @@ mod tests {
         assert_eq!(t[0].text(), "request to orders-db failed: timeout after <*>");
         assert!(matches(&t[0], lines[0]));
         assert_eq!(message(lines[3]), "GET /api/items 200 12ms");
+    }
+
+    #[test]
+    fn logfmt_and_json_lines_keep_their_error_field() {
+        let line = r#"ts=2026-12-02T05:00:01Z level=error msg="upstream call failed" peer=checkout error="[Errno 111] Connection refused""#;
+        assert_eq!(message(line), "upstream call failed: [Errno 111] Connection refused");
+        assert_eq!(message("level=warn msg=retrying err=timeout"), "retrying: timeout");
+        let json = r#"{"msg":"charge failed","exception":"ExpiredCertException: certificate expired","level":"error"}"#;
+        assert_eq!(
+            message(json),
+            "charge failed: ExpiredCertException: certificate expired"
+        );
+        // A key inside another key's name is not that key.
+        assert_eq!(message(r#"level=info nomsg=x msg=ok"#), "ok");
+        // 3,600 such lines are one template whose example says what failed.
+        let lines: Vec<String> = (0..3600)
+            .map(|i| format!(r#"ts={i} level=error msg="upstream call failed" route=/checkout error="[Errno 111] Connection refused""#))
+            .collect();
+        let t = mine(lines.iter().map(String::as_str), 0.5);
+        assert_eq!(t.len(), 1);
+        assert!(t[0].example.contains("Connection refused") && t[0].raw.contains("route=/checkout"));
     }
 }

@@ -1,5 +1,5 @@
-//! Kubernetes, read-only: pods, events, deployments, replica sets and pod
-//! logs, from the API server named by a kubeconfig context or by the pod's
+//! Kubernetes, read-only: pods, events, deployments, replica sets, stateful
+//! sets, jobs, persistent volume claims and pod logs, from the API server named by a kubeconfig context or by the pod's
 //! own service account when inquest runs in the cluster.
 
 use std::path::{Path, PathBuf};
@@ -399,6 +399,19 @@ impl Backend for Kubernetes {
                 "k8s_list_deployments" => Ok(ToolData::Kube(
                     self.list(&scoped(ns, "/apis/apps/v1", "deployments")?, &[]).await?,
                 )),
+                "k8s_list_statefulsets" => Ok(ToolData::Kube(
+                    self.list(&scoped(ns, "/apis/apps/v1", "statefulsets")?, &[]).await?,
+                )),
+                "k8s_list_jobs" => {
+                    let path = scoped(ns, "/apis/batch/v1", "jobs")?;
+                    Ok(ToolData::Kube(
+                        self.list(&path, &selector.into_iter().collect::<Vec<_>>()).await?,
+                    ))
+                }
+                "k8s_list_pvcs" => Ok(ToolData::Kube(
+                    self.list(&scoped(ns, "/api/v1", "persistentvolumeclaims")?, &[])
+                        .await?,
+                )),
                 "k8s_events" => {
                     let mut v = self.list(&scoped(ns, "/api/v1", "events")?, &[]).await?;
                     // The tool takes a name or a prefix; the API's field selector only an exact name.
@@ -419,12 +432,11 @@ impl Backend for Kubernetes {
                     let tail = args.get("tail_lines").and_then(Value::as_u64).unwrap_or(100).min(5000);
                     let previous = args.get("previous").and_then(Value::as_bool).unwrap_or(false);
                     let path = format!("/api/v1/namespaces/{ns}/pods/{pod}/log");
-                    let body = self
-                        .get(
-                            &path,
-                            &[("tailLines", tail.to_string()), ("previous", previous.to_string())],
-                        )
-                        .await?;
+                    let mut params = vec![("tailLines", tail.to_string()), ("previous", previous.to_string())];
+                    if let Some(c) = str_arg(args, "container") {
+                        params.push(("container", name(c, "container")?));
+                    }
+                    let body = self.get(&path, &params).await?;
                     Ok(ToolData::Lines(body.lines().map(str::to_string).collect()))
                 }
                 "changes_list" => self.changes_list(args).await,

@@ -38,9 +38,13 @@ impl Simulator {
             "loki_query_range" => self.loki_query(args),
             "traces_search" => self.traces_search(args),
             "trace_get" => self.trace_get(args),
-            "k8s_list_pods" | "k8s_events" | "k8s_list_deployments" | "k8s_list_replicasets" => {
-                self.kubernetes(tool, args)
-            }
+            "k8s_list_pods"
+            | "k8s_events"
+            | "k8s_list_deployments"
+            | "k8s_list_replicasets"
+            | "k8s_list_statefulsets"
+            | "k8s_list_jobs"
+            | "k8s_list_pvcs" => self.kubernetes(tool, args),
             "k8s_pod_logs" => self.pod_logs(args),
             "changes_list" => self.changes_list(args),
             other => Err(SourceError::UnknownTool(other.to_string())),
@@ -205,9 +209,19 @@ impl Simulator {
             "k8s_list_pods" => "pods",
             "k8s_events" => "events",
             "k8s_list_deployments" => "deployments",
+            "k8s_list_statefulsets" => "statefulsets",
+            "k8s_list_jobs" => "jobs",
+            "k8s_list_pvcs" => "persistentvolumeclaims",
             _ => "replicasets",
         };
-        if let Some(items) = self.kube_recorded.get(key) {
+        if !self.kube_recorded.is_empty() {
+            let items: Vec<&Value> = self
+                .kube_recorded
+                .get(key)
+                .into_iter()
+                .flatten()
+                .filter(|it| ns.is_none_or(|n| it["metadata"]["namespace"].as_str() == Some(n)))
+                .collect();
             return Ok(ToolData::Kube(json!({"kind": "List", "items": items})));
         }
         let Some(d) = &self.dynamics else {
@@ -219,7 +233,9 @@ impl Simulator {
             "k8s_list_pods" => kube::pods(d, i, ns, selector.as_deref()),
             "k8s_events" => kube::events(d, i, ns, str_arg(args, "involved_object")),
             "k8s_list_deployments" => kube::deployments(d, i, ns),
-            _ => kube::replicasets(d, i, ns, selector.as_deref()),
+            "k8s_list_replicasets" => kube::replicasets(d, i, ns, selector.as_deref()),
+            // The model runs Deployments only.
+            _ => json!({"kind": "List", "items": []}),
         }))
     }
 
@@ -254,6 +270,8 @@ impl Simulator {
         });
         match (previous, restart) {
             (true, Some(r)) => lines.retain(|l| l.ts < r),
+            // Recorded logs hold what was collected from the pod, its earlier containers included.
+            (true, None) if self.dynamics.is_none() => {}
             (true, None) => {
                 return Err(SourceError::Backend {
                     endpoint: "sim:kubernetes".into(),

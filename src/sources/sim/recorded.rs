@@ -157,29 +157,75 @@ pub fn load_spans(path: &Path) -> Result<Vec<Span>, ScenarioError> {
     )
 }
 
-/// `{"pods": [...], "events": [...], "deployments": [...], "replicasets": [...]}`
+/// The kinds a recorded `k8s.json` may hold, each under its plural name.
+pub const KUBE_KINDS: &[&str] = &[
+    "pods",
+    "events",
+    "deployments",
+    "replicasets",
+    "statefulsets",
+    "jobs",
+    "persistentvolumeclaims",
+];
+
+/// The 1-based line where `needle` first occurs in `text` (1 when it does not).
+fn line_of(text: &str, needle: &str) -> usize {
+    text.find(needle)
+        .map(|i| text[..i].matches('\n').count() + 1)
+        .unwrap_or(1)
+}
+
+/// `{"pods": [...], "events": [...], "deployments": [...], ...}`: each kind of
+/// [`KUBE_KINDS`] as an array of objects in the API's own shape, or as the
+/// list `kubectl get KIND -o json` prints (`{"kind": "List", "items": [...]}`).
 pub fn load_kubernetes(path: &Path) -> Result<BTreeMap<String, Vec<Value>>, ScenarioError> {
+    let text = read(path)?;
+    parse_kubernetes(path, &text)
+}
+
+pub fn parse_kubernetes(path: &Path, text: &str) -> Result<BTreeMap<String, Vec<Value>>, ScenarioError> {
     let v: Value =
-        serde_json::from_str(&read(path)?).map_err(|e| err(path, e.line(), format!("expected a JSON object: {e}")))?;
+        serde_json::from_str(text).map_err(|e| err(path, e.line(), format!("expected a JSON object: {e}")))?;
     let mut out = BTreeMap::new();
     let obj = v.as_object().ok_or_else(|| {
         err(
             path,
             1,
-            "expected a JSON object with pods, events, deployments, replicasets".into(),
+            format!("expected a JSON object with the keys {}", KUBE_KINDS.join(", ")),
         )
     })?;
     for (k, items) in obj {
-        if !["pods", "events", "deployments", "replicasets"].contains(&k.as_str()) {
+        let at = line_of(text, &format!("{k:?}"));
+        if !KUBE_KINDS.contains(&k.as_str()) {
             return Err(err(
                 path,
-                1,
-                format!("unknown key {k:?}, expected pods, events, deployments or replicasets"),
+                at,
+                format!("unknown key {k:?}, expected one of {}", KUBE_KINDS.join(", ")),
             ));
         }
-        let arr = items
-            .as_array()
-            .ok_or_else(|| err(path, 1, format!("expected {k} to be an array")))?;
+        let arr = match items {
+            Value::Array(a) => a,
+            Value::Object(o) => match o.get("items") {
+                Some(Value::Array(a)) => a,
+                _ => {
+                    return Err(err(
+                        path,
+                        at,
+                        format!("expected {k} to be an array, or a list with an \"items\" array"),
+                    ));
+                }
+            },
+            _ => return Err(err(path, at, format!("expected {k} to be an array"))),
+        };
+        for (i, item) in arr.iter().enumerate() {
+            if item["metadata"]["name"].as_str().is_none_or(str::is_empty) {
+                return Err(err(
+                    path,
+                    at,
+                    format!("expected {k}[{i}] to be a Kubernetes object with metadata.name"),
+                ));
+            }
+        }
         out.insert(k.clone(), arr.clone());
     }
     Ok(out)
@@ -201,5 +247,33 @@ mod tests {
         let e = parse_openmetrics(p, "up{a=\"b\"} 1\n# EOF\n").unwrap_err();
         assert_eq!(e.line, 1);
         assert!(e.message.contains("timestamp"));
+    }
+
+    #[test]
+    fn kubernetes_objects_load_by_kind_with_errors_that_say_where() {
+        let p = Path::new("k8s.json");
+        let text = r#"{
+ "pods": [{"metadata": {"name": "a-0"}}],
+ "jobs": {"apiVersion": "v1", "kind": "List", "items": [{"metadata": {"name": "export-1"}}]},
+ "persistentvolumeclaims": []
+}"#;
+        let k = parse_kubernetes(p, text).unwrap();
+        assert_eq!(k["jobs"][0]["metadata"]["name"], "export-1");
+        assert_eq!(k["pods"].len(), 1);
+        let e = parse_kubernetes(p, "{\n \"pods\": [],\n \"cronjobs\": []\n}").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(
+            e.message.contains("unknown key \"cronjobs\"") && e.message.contains("statefulsets"),
+            "{}",
+            e.message
+        );
+        let e = parse_kubernetes(p, "{\"jobs\": [{\"status\": {}}]}").unwrap_err();
+        assert!(
+            e.message.contains("jobs[0]") && e.message.contains("metadata.name"),
+            "{}",
+            e.message
+        );
+        let e = parse_kubernetes(p, "{\"jobs\": 3}").unwrap_err();
+        assert!(e.message.contains("expected jobs to be an array"), "{}", e.message);
     }
 }
