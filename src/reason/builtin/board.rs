@@ -30,6 +30,9 @@ pub struct Board {
     pub alert_service: Option<String>,
     /// Onset, unix ms.
     pub onset: Option<i64>,
+    /// Where the baseline before the onset starts when earlier incidents
+    /// came right before it (the calm between them), unix ms.
+    pub baseline_from: Option<i64>,
     /// How much each service's own signals changed at the onset (0 = not at all).
     pub anomaly: BTreeMap<String, f64>,
     pub signals: Vec<Signal>,

@@ -18,7 +18,10 @@ pub const NO_ONSET_MS: i64 = 10 * 60_000;
 pub fn window(board: &Board, ctx: &BranchCtx) -> (i64, i64, i64) {
     let now = ctx.now.millis();
     let onset = board.onset.unwrap_or(ctx.alert.starts_at.millis() - NO_ONSET_MS);
-    (onset - BASELINE_MS, onset, now)
+    let start = board
+        .baseline_from
+        .map_or(onset - BASELINE_MS, |c| c.max(onset - BASELINE_MS));
+    (start, onset, now)
 }
 
 /// Learns which services exist and who calls whom, from the data.

@@ -51,6 +51,9 @@ pub struct Reading {
     pub quiet_since: Option<i64>,
     /// The series with earlier incidents set to their baseline.
     pub cleaned: Vec<(i64, f64)>,
+    /// Where the calm stretch before the onset began, when something deviant
+    /// came before it: the baseline to compare with starts there.
+    pub calm_from: Option<i64>,
 }
 
 /// Reads `samples` for the onset of a sustained change that still holds at `alert_ms`:
@@ -107,6 +110,12 @@ pub fn read(samples: &[(i64, f64)], alert_ms: i64, floor: f64) -> Reading {
     if out.onset.is_none() {
         out.onset = fresh(samples, &xs, alert_ms, floor);
     }
+    if out.onset.is_none()
+        && let Some((onset, calm_from)) = latest(samples, &xs, alert_ms, floor)
+    {
+        out.onset = Some(onset);
+        out.calm_from = calm_from;
+    }
     out.cleaned = samples.iter().zip(xs).map(|(s, x)| (s.0, x)).collect();
     out
 }
@@ -123,6 +132,39 @@ fn fresh(samples: &[(i64, f64)], xs: &[f64], alert_ms: i64, floor: f64) -> Optio
     let base = Baseline::of(&xs[..n - 2], floor)?;
     let (a, b) = (base.units(xs[n - 2]), base.units(xs[n - 1]));
     ((a > K && b > K) || (a < -K && b < -K)).then_some(samples[n - 2].0)
+}
+
+/// The latest change that holds to the end of the data after a calm stretch.
+/// When earlier incidents fill so much of the window that no baseline from its
+/// start looks normal, the [`CALM`] points just before a run of deviant points
+/// that reaches the end are the baseline. Gives the onset, and where the calm
+/// stretch began when something deviant came before it.
+fn latest(samples: &[(i64, f64)], xs: &[f64], alert_ms: i64, floor: f64) -> Option<(i64, Option<i64>)> {
+    let n = xs.len();
+    for k in (CALM..n.saturating_sub(1)).rev() {
+        let t = samples[k].0;
+        if t < alert_ms - RECENT_MS {
+            break;
+        }
+        // The alert fired on something already under way.
+        if t > alert_ms + 60_000 {
+            continue;
+        }
+        let Some(base) = Baseline::of(&xs[k - CALM..k], floor) else {
+            continue;
+        };
+        let run = &xs[k..];
+        let held = run.iter().all(|x| base.units(*x) > K) || run.iter().all(|x| base.units(*x) < -K);
+        if !held || base.units(xs[k - 1]).abs() > K {
+            continue;
+        }
+        let mut c = k - CALM;
+        while c > 0 && base.units(xs[c - 1]).abs() <= K {
+            c -= 1;
+        }
+        return Some((t, (c > 0).then(|| samples[c].0)));
+    }
+    None
 }
 
 /// The onset of deviations that come and go: at least three deviant points in
@@ -188,6 +230,7 @@ pub async fn onset(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     let mut found: Vec<i64> = Vec::new();
     let mut cleaned: Vec<(Vec<(i64, f64)>, f64)> = Vec::new();
     let mut quiet: Option<i64> = None;
+    let mut calm: Option<i64> = None;
     for (i, q) in queries.iter().enumerate() {
         // What callers see (a slow network path) and queue lag, when the service's own signals show no change.
         if i >= 2 && !found.is_empty() {
@@ -205,6 +248,7 @@ pub async fn onset(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
             let r = read(&s.samples, alert_ms, floor);
             found.extend(r.onset);
             quiet = quiet.max(r.quiet_since);
+            calm = calm.max(r.calm_from);
             cleaned.push((r.cleaned, floor));
         }
     }
@@ -244,6 +288,8 @@ pub async fn onset(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     });
     let onset = found.into_iter().min().unwrap_or(fallback);
     b.onset = Some(onset);
+    // Earlier incidents right before a fresh one: the baseline is the calm between them.
+    b.baseline_from = calm.filter(|c| onset - c >= 2 * 60_000);
     ctx.think(say(ctx, &since, &svc, clear.then_some((onset, how)), now - alert_ms));
     Ok(())
 }
@@ -340,6 +386,21 @@ mod tests {
         v.extend([2.4; 6]);
         let s = series(&v);
         assert_eq!(read(&s, s[46].0, 0.005).onset, Some(s[44].0));
+    }
+
+    #[test]
+    fn a_change_after_a_calm_stretch_counts_when_earlier_incidents_fill_the_window() {
+        // Errors at 50 % for most of the window (two earlier incidents), four calm
+        // minutes, then this incident: no baseline from the window's start is normal.
+        let mut v = vec![0.0, 0.05];
+        v.extend([0.5; 8]);
+        v.extend([0.01, 0.0, 0.0, 0.0, 0.0, 0.0, 0.39, 0.5, 0.5, 0.5, 0.84]);
+        v.extend([0.0; 8]);
+        v.extend([0.5; 3]);
+        let s = series(&v);
+        let r = read(&s, s[29].0, 0.003);
+        assert_eq!(r.onset, Some(s[29].0));
+        assert_eq!(r.calm_from, Some(s[21].0));
     }
 
     #[test]
