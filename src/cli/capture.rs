@@ -60,6 +60,8 @@ const GAUGES: &[&str] = &[
     "pg_settings_max_connections",
     "kafka_consumergroup_lag",
     "kube_pod_container_status_last_terminated_reason",
+    "up",
+    "scrape_duration_seconds",
 ];
 
 /// What was written, for the summary line.
