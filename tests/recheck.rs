@@ -236,3 +236,22 @@ async fn pruning_the_re_check_branch_stops_looking_again() {
     assert_eq!(st.branch(note).map(|b| b.status), Some(BranchStatus::Pruned));
     assert!(!st.root_causes.is_empty(), "the first look's conclusion stands");
 }
+
+#[tokio::test(start_paused = true)]
+async fn no_second_look_when_the_budget_would_not_cover_it() {
+    let sim = Simulator::new(fresh_pool_exhaustion()).expect("simulator");
+    let alert = sim.alert();
+    let now = alert.starts_at + 5 * SEC;
+    let clock = FixedClock::new(now);
+    let mut setup = for_backend(alert, Arc::new(Arriving { sim, clock }), now, &Options::default()).expect("setup");
+    setup.clock = Arc::new(clock);
+    setup.recheck = Recheck::live();
+    setup.budget.tool_calls = 150;
+    let events = run(setup).await;
+    let said = recheck_thoughts(&events);
+    assert!(
+        said.contains("Not looking again: ") && said.contains("tool calls of the budget left"),
+        "{said}"
+    );
+    assert!(!titles(&events).iter().any(|t| t.contains("(again")));
+}

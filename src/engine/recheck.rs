@@ -114,6 +114,8 @@ pub(super) struct Rounds {
     pub(super) concluded: u32,
     /// Tool calls the first round spent: what another look costs.
     pub(super) first_calls: u32,
+    /// Model tokens the first round spent.
+    pub(super) first_tokens: u64,
     /// The branch that tells what the re-check does.
     pub(super) note: Option<SpanId>,
     /// When the next round starts, and the instant it looks back from.
@@ -128,6 +130,7 @@ impl Orch {
         let r = &self.recheck;
         if r.round == 0 && r.first_calls == 0 {
             self.recheck.first_calls = self.shared.tool_calls.load(Ordering::SeqCst);
+            self.recheck.first_tokens = self.shared.tokens.load(Ordering::SeqCst);
         } else if r.round > r.concluded {
             self.recheck.concluded = r.round;
             self.conclude(true);
@@ -178,6 +181,14 @@ impl Orch {
             self.end_recheck(format!(
                 "Not looking again: {left} tool calls of the budget left, and a look takes about {}.",
                 self.recheck.first_calls
+            ));
+            return None;
+        }
+        let tokens_left = b.tokens.saturating_sub(self.shared.tokens.load(Ordering::SeqCst));
+        if self.recheck.first_tokens > 0 && tokens_left < self.recheck.first_tokens {
+            self.end_recheck(format!(
+                "Not looking again: {tokens_left} model tokens of the budget left, and a look took {}.",
+                self.recheck.first_tokens
             ));
             return None;
         }

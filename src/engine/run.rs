@@ -172,6 +172,7 @@ pub fn start(setup: Setup, sinks: Vec<Box<dyn EventSink>>) -> Running {
             round: 0,
             concluded: 0,
             first_calls: 0,
+            first_tokens: 0,
             note: None,
             due: None,
             over: false,
