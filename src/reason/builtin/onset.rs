@@ -195,10 +195,10 @@ pub fn first_increase(samples: &[(i64, f64)], alert_ms: i64, step_ms: i64) -> Op
     if last < alert_ms - RECENT_MS {
         return None;
     }
-    // Walk back over gaps no longer than the recent span: one crash loop.
+    // Walk back over gaps of up to twice the recent span: one crash loop.
     let mut first = last;
     for t in hits.iter().rev() {
-        if first - t > RECENT_MS {
+        if first - t > 2 * RECENT_MS {
             break;
         }
         first = *t;
@@ -253,32 +253,39 @@ pub async fn onset(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         }
     }
     let mut how = "the alerting signal";
-    if found.is_empty() && !svc.contains(['"', '\\']) {
+    // Restarts mark a crash loop's start when no change holds, and also when
+    // the signal came and went before: a service killed again and again (a
+    // leak ending in OOM kills) looks like a string of short episodes.
+    let first = found.iter().min().copied();
+    if (first.is_none() || quiet.is_some()) && !svc.contains(['"', '\\']) {
         for (q, what) in [
             ("kube_pod_container_status_restarts_total", "restarts"),
             ("container_oom_events_total", "OOM kills"),
         ] {
             let q = format!("sum(increase({q}{{{sel}}}[1m]))");
-            if let Some((series, _)) = range(ctx, &q, start, now, STEP).await? {
-                found.extend(
-                    series
-                        .iter()
-                        .filter_map(|s| first_increase(&s.samples, alert_ms, 30_000)),
-                );
-            }
-            if !found.is_empty() {
-                how = what;
+            let marks: Vec<i64> = match range(ctx, &q, start, now, STEP).await? {
+                Some((series, _)) => series
+                    .iter()
+                    .filter_map(|s| first_increase(&s.samples, alert_ms, 30_000))
+                    .collect(),
+                None => Vec::new(),
+            };
+            if let Some(m) = marks.into_iter().min() {
+                if first.is_none_or(|f| m < f) {
+                    found.push(m);
+                    how = what;
+                }
                 break;
             }
         }
     }
     if found.is_empty() {
+        how = "deviations that come and go";
         found.extend(
             cleaned
                 .iter()
                 .filter_map(|(s, floor)| intermittent(s, alert_ms, *floor)),
         );
-        how = "deviations that come and go";
     }
     let clear = !found.is_empty();
     // Without an onset, the span compared starts no earlier than the end of an
@@ -413,6 +420,13 @@ mod tests {
         }
         let s = series(&v);
         assert_eq!(first_increase(&s, s[54].0, S), Some(s[48].0 - S));
+        // OOM kills twelve minutes apart are one loop.
+        let mut v = vec![0.0; 80];
+        for i in [30, 54, 78] {
+            v[i] = 1.0;
+        }
+        let s = series(&v);
+        assert_eq!(first_increase(&s, s[76].0, S), Some(s[30].0 - S));
         // A restart long before the alert marks nothing.
         let old = series(&[vec![0.0; 5], vec![1.0], vec![0.0; 54]].concat());
         assert_eq!(first_increase(&old, old[59].0, S), None);
