@@ -63,6 +63,8 @@ pub struct Reading {
 pub fn read(samples: &[(i64, f64)], alert_ms: i64, floor: f64) -> Reading {
     let mut xs: Vec<f64> = samples.iter().map(|s| s.1).collect();
     let mut out = Reading::default();
+    // Where each episode that ended began, and whether it went up.
+    let mut ended_at: Vec<(i64, bool)> = Vec::new();
     for _ in 0..6 {
         let Some(k) = change_point(&xs, 12, 3, K, floor) else {
             break;
@@ -99,12 +101,27 @@ pub fn read(samples: &[(i64, f64)], alert_ms: i64, floor: f64) -> Reading {
             out.onset = Some(samples[k].0);
             break;
         };
+        ended_at.push((samples[k].0, up));
         out.quiet_since = Some(samples[end].0);
         // An earlier incident: flatten it and look again.
         for x in xs.iter_mut().take(end).skip(k) {
             if dev(*x) {
                 *x = base.m;
             }
+        }
+    }
+    // A signal that left its baseline and came back twice before, the same
+    // way it has left it now, is one trouble that comes and goes (a leak
+    // killed again and again, a flapping dependency): it began with the first.
+    if let Some(now) = out.onset {
+        let i = samples.iter().position(|s| s.0 == now).unwrap_or(0);
+        let up = xs
+            .get(i)
+            .is_some_and(|x| Baseline::of(&xs[..i], floor).is_some_and(|b| b.units(*x) > 0.0));
+        let same: Vec<i64> = ended_at.iter().filter(|e| e.1 == up).map(|e| e.0).collect();
+        if same.len() >= 2 {
+            out.onset = same.first().copied();
+            out.quiet_since = None;
         }
     }
     if out.onset.is_none() {
@@ -408,6 +425,22 @@ mod tests {
         let r = read(&s, s[29].0, 0.003);
         assert_eq!(r.onset, Some(s[29].0));
         assert_eq!(r.calm_from, Some(s[21].0));
+    }
+
+    #[test]
+    fn a_signal_that_keeps_coming_back_is_one_trouble_from_its_first_episode() {
+        // A sawtooth: three rises of five minutes, each followed by four calm minutes.
+        let mut v = quiet(20);
+        for _ in 0..3 {
+            v.extend([0.3; 10]);
+            v.extend(quiet(8));
+        }
+        v.extend([0.3; 4]);
+        let s = series(&v);
+        assert_eq!(read(&s, s[76].0, 0.003).onset, Some(s[20].0));
+        // One earlier incident of the same kind is another incident.
+        let s = series(&[quiet(20), vec![0.3; 10], quiet(8), vec![0.3; 4]].concat());
+        assert_eq!(read(&s, s[40].0, 0.003).onset, Some(s[38].0));
     }
 
     #[test]
