@@ -1,6 +1,8 @@
 //! Recorded telemetry shipped with a scenario, replayed as is: OpenMetrics text
 //! (timestamps in seconds, ending in `# EOF`), JSON-lines logs and spans, and
-//! Kubernetes objects in their own JSON shapes.
+//! Kubernetes objects in their own JSON shapes. Any of these files may be
+//! gzip-compressed (`metrics.om.gz`): the gzip header is recognised, whatever
+//! the name.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,8 +21,26 @@ fn err(path: &Path, line: usize, message: String) -> ScenarioError {
     }
 }
 
+/// Past this a compressed file is refused rather than inflated without end.
+const MAX_INFLATED: u64 = 512 << 20;
+
 fn read(path: &Path) -> Result<String, ScenarioError> {
-    std::fs::read_to_string(path).map_err(|e| err(path, 0, format!("cannot read recorded telemetry: {e}")))
+    use std::io::Read;
+    let bytes = std::fs::read(path).map_err(|e| err(path, 0, format!("cannot read recorded telemetry: {e}")))?;
+    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(&bytes[..])
+            .take(MAX_INFLATED + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| err(path, 0, format!("not a readable gzip file: {e}")))?;
+        if out.len() as u64 > MAX_INFLATED {
+            return Err(err(path, 0, format!("inflates past {} MiB", MAX_INFLATED >> 20)));
+        }
+        out
+    } else {
+        bytes
+    };
+    String::from_utf8(bytes).map_err(|e| err(path, 0, format!("not UTF-8 text: {e}")))
 }
 
 /// Parses OpenMetrics text into series.
@@ -275,5 +295,26 @@ mod tests {
         );
         let e = parse_kubernetes(p, "{\"jobs\": 3}").unwrap_err();
         assert!(e.message.contains("expected jobs to be an array"), "{}", e.message);
+    }
+
+    #[test]
+    fn compressed_recordings_read_as_plain_ones_and_bad_ones_say_so() {
+        use std::io::Write;
+        let dir = std::env::temp_dir().join(format!("inquest-gz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = "up{job=\"api\"} 1 1714557600\n# EOF\n";
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text.as_bytes()).unwrap();
+        let gz_path = dir.join("metrics.om.gz");
+        std::fs::write(&gz_path, gz.finish().unwrap()).unwrap();
+        let plain = dir.join("metrics.om");
+        std::fs::write(&plain, text).unwrap();
+        assert_eq!(load_metrics(&gz_path).unwrap(), load_metrics(&plain).unwrap());
+        // A truncated archive is an error naming the file, not a panic or silence.
+        let bytes = std::fs::read(&gz_path).unwrap();
+        std::fs::write(&gz_path, &bytes[..bytes.len() / 2]).unwrap();
+        let e = load_metrics(&gz_path).unwrap_err();
+        assert!(e.message.contains("gzip") && e.path.ends_with("metrics.om.gz"), "{e:?}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
