@@ -69,6 +69,30 @@ fn a_captured_incident_replays_offline_to_the_service_that_broke() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--truth SERVICE/KIND"));
 
+    // Changes a pipeline posted: the one in the window, of a recorded service, becomes an event.
+    post_changes(
+        &dir,
+        &[
+            (
+                "2026-03-01T10:35:00Z",
+                "frontend",
+                "deploy",
+                "frontend v2.14.1 token=hunter2hunter2",
+            ),
+            (
+                "2026-03-01T10:41:00Z",
+                "billing-batch",
+                "deploy",
+                "a service the incident never touches",
+            ),
+            (
+                "2026-03-01T08:00:00Z",
+                "orders-db",
+                "rollback",
+                "long before the window",
+            ),
+        ],
+    );
     let cap = inquest(
         &dir,
         &[
@@ -106,6 +130,18 @@ fn a_captured_incident_replays_offline_to_the_service_that_broke() {
         toml.contains("[recorded]") && toml.contains("service = \"orders-db\""),
         "{toml}"
     );
+    let events: Vec<&str> = toml.split("[[event]]").skip(1).collect();
+    assert_eq!(events.len(), 1, "{toml}");
+    assert!(
+        events[0].contains("at = \"1020s\"\nkind = \"deploy\"\ntarget = \"frontend\""),
+        "{toml}"
+    );
+    assert!(events[0].contains("frontend v2.14.1"), "{toml}");
+    assert!(
+        !events[0].contains("hunter2"),
+        "a secret in a change summary is redacted: {toml}"
+    );
+    assert!(said.contains("1 changes"), "{said}");
 
     // From a stored investigation: its alert, and the truth from the root cause graded correct.
     let run = inquest(&dir, &["run", "--alert", alert.to_str().unwrap(), "--json"]);
@@ -135,6 +171,25 @@ fn a_captured_incident_replays_offline_to_the_service_that_broke() {
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     assert_eq!(top(&run).0, "orders-db");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Changes as `POST /v1/changes` stores them: (at, service, kind, summary).
+fn post_changes(dir: &Path, changes: &[(&str, &str, &str, &str)]) {
+    use inquest::model::Timestamp;
+    use inquest::store::RecordedChange;
+    let store = inquest::store::Store::open(dir.join("data/inquest.db")).unwrap();
+    let rows: Vec<RecordedChange> = changes
+        .iter()
+        .map(|(at, service, kind, summary)| RecordedChange {
+            at: Timestamp::parse_rfc3339(at).unwrap(),
+            service: service.to_string(),
+            kind: kind.to_string(),
+            summary: summary.to_string(),
+            version: None,
+            author: "ci".into(),
+        })
+        .collect();
+    store.add_changes(&rows).unwrap();
 }
 
 /// Grades a root cause (by its first hypothesis span) correct in the store under `dir/data`.

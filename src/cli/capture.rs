@@ -2,19 +2,22 @@
 //! `[recorded]` scenario: the metric families the built-in reasoner reads, for
 //! the services around the alert (found from the client metrics' call graph),
 //! over the window it looks at; logs from Loki or from JSON-lines files;
-//! Kubernetes objects where a cluster is configured. Everything recorded goes
-//! through the same redaction as exports.
+//! Kubernetes objects where a cluster is configured; the changes in the window
+//! (posted to the store by pipelines, or Kubernetes rollout history) as the
+//! scenario's `[[event]]` timeline. Everything recorded goes through the same
+//! redaction as exports.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use super::args::CaptureArgs;
 use super::{Failure, open_store, runtime, settings};
 use crate::model::{Alert, EventKind, FaultKind, Grade, Timestamp, parse_duration_ms};
-use crate::sources::telemetry::{LogLine, MetricSeries};
+use crate::sources::telemetry::{Change, LogLine, MetricSeries};
 use crate::sources::{Backend, ToolData};
 use crate::tools::redact::Redactor;
 use crate::tools::sanitize::clean;
@@ -71,6 +74,7 @@ struct Written {
     samples: usize,
     logs: usize,
     kube: usize,
+    changes: usize,
     files: Vec<(PathBuf, u64)>,
 }
 
@@ -101,9 +105,18 @@ pub(super) fn capture(a: &CaptureArgs) -> Result<ExitCode, Failure> {
             "capture reads metrics from [sources.prometheus] in config.toml; none is configured".into(),
         ));
     }
-    let router = crate::sources::configured(&settings, Timestamp::from_millis(end)).map_err(Failure::BadInput)?;
+    // The changes pipelines posted to this machine's store answer `changes_list` beside Kubernetes.
+    let posted: Vec<Arc<dyn Backend>> = crate::store::Store::default_path()
+        .ok()
+        .filter(|p| p.exists())
+        .map(|p| Arc::new(crate::wire::changes::Posted::new(p, Timestamp::from_millis(end))) as Arc<dyn Backend>)
+        .into_iter()
+        .collect();
     let has_loki = settings.sources.loki.is_some();
     let has_kube = settings.sources.kubernetes.is_some();
+    let has_changes = has_kube || !posted.is_empty();
+    let router =
+        crate::sources::configured_with(&settings, Timestamp::from_millis(end), posted).map_err(Failure::BadInput)?;
     let rt = runtime(2)?;
     let window = Window { start, end, step };
     let got = rt.block_on(async {
@@ -125,13 +138,24 @@ pub(super) fn capture(a: &CaptureArgs) -> Result<ExitCode, Failure> {
         } else {
             None
         };
-        Ok::<_, Failure>((graph, services, series, logs, kube))
+        let changes = if has_changes {
+            changes(&router, &window, &services).await?
+        } else {
+            Vec::new()
+        };
+        Ok::<_, Failure>((graph, services, series, logs, kube, changes))
     })?;
-    let (graph, services, series, logs, kube) = got;
-    let w = write(a, &alert, &truth, &window, &graph, &services, series, &logs, kube)?;
+    let (graph, services, series, logs, kube, changes) = got;
+    let recording = Recording {
+        series,
+        logs: &logs,
+        kube,
+        changes: &changes,
+    };
+    let w = write(a, &alert, &truth, &window, &graph, &services, recording)?;
     let total: u64 = w.files.iter().map(|f| f.1).sum();
     eprintln!(
-        "captured {} around {} ({} services: {}): {} series, {} samples, {} log lines, {} Kubernetes objects",
+        "captured {} around {} ({} services: {}): {} series, {} samples, {} log lines, {} Kubernetes objects, {} changes",
         clean(&alert.name),
         clean(&service),
         w.services.len(),
@@ -139,7 +163,8 @@ pub(super) fn capture(a: &CaptureArgs) -> Result<ExitCode, Failure> {
         w.series,
         w.samples,
         w.logs,
-        w.kube
+        w.kube,
+        w.changes
     );
     for (p, n) in &w.files {
         eprintln!("  {} {}", kib(*n), p.display());
@@ -547,6 +572,47 @@ async fn kube_objects(b: &dyn Backend, alert: &Alert) -> Result<Option<Value>, F
     Ok(Some(Value::Object(out)))
 }
 
+/// The changes in the window, of the services recorded (a scenario's events name known services).
+async fn changes(b: &dyn Backend, w: &Window, services: &BTreeSet<String>) -> Result<Vec<Change>, Failure> {
+    match b.call("changes_list", &w.args()).await {
+        Ok(ToolData::Changes(c)) => Ok(c.into_iter().filter(|c| services.contains(&c.service)).collect()),
+        Ok(_) => Ok(Vec::new()),
+        Err(e) => Err(Failure::Other(format!("reading changes: {e}"))),
+    }
+}
+
+/// A change as a scenario's `[[event]]`: `at` from the start of the window,
+/// a kind the scenario format knows (`other` for one it does not), the summary redacted.
+fn event_toml(c: &Change, w: &Window, red: &Redactor) -> String {
+    const KINDS: &[&str] = &[
+        "deploy",
+        "config_change",
+        "scale",
+        "feature_flag",
+        "restart",
+        "rollback",
+    ];
+    let kind = if KINDS.contains(&c.kind.as_str()) {
+        c.kind.as_str()
+    } else {
+        "other"
+    };
+    format!(
+        "\n[[event]]\nat = \"{}\"\nkind = \"{kind}\"\ntarget = {}\nsummary = {}\n",
+        secs((c.at.millis() - w.start).clamp(0, w.end - w.start)),
+        toml_str(&c.service),
+        toml_str(&red.redact(&c.summary))
+    )
+}
+
+/// What was read, to be written.
+struct Recording<'a> {
+    series: Vec<MetricSeries>,
+    logs: &'a [LogLine],
+    kube: Option<Value>,
+    changes: &'a [Change],
+}
+
 /// OpenMetrics text as `promtool tsdb create-blocks-from openmetrics` and the
 /// scenario loader read it: one family at a time, timestamps in seconds.
 fn openmetrics(series: &[MetricSeries]) -> Vec<u8> {
@@ -596,7 +662,6 @@ fn secs(ms: i64) -> String {
     format!("{}s", ms / 1000)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn write(
     a: &CaptureArgs,
     alert: &Alert,
@@ -604,10 +669,14 @@ fn write(
     w: &Window,
     g: &Graph,
     services: &BTreeSet<String>,
-    mut series: Vec<MetricSeries>,
-    logs: &[LogLine],
-    kube: Option<Value>,
+    rec: Recording,
 ) -> Result<Written, Failure> {
+    let Recording {
+        mut series,
+        logs,
+        kube,
+        changes,
+    } = rec;
     let red = Redactor::new();
     let io = |p: &Path, e: std::io::Error| Failure::Other(format!("{}: {e}", p.display()));
     let stem = a
@@ -670,7 +739,10 @@ fn write(
         recorded.push(format!("kubernetes = {}", toml_str(&format!("{stem}/k8s.json"))));
     }
 
-    let t = scenario_toml(&id, alert, truth, w, g, services, &recorded, &red);
+    let mut t = scenario_toml(&id, alert, truth, w, g, services, &recorded, &red);
+    for c in changes {
+        t.push_str(&event_toml(c, w, &red));
+    }
     std::fs::write(&a.out, &t).map_err(|e| io(&a.out, e))?;
     files.insert(0, (a.out.clone(), t.len() as u64));
     // What was written must load as a scenario: checked here rather than found out later.
@@ -682,6 +754,7 @@ fn write(
         samples,
         logs: logs.len(),
         kube: n_kube,
+        changes: changes.len(),
         files,
     })
 }
@@ -856,6 +929,30 @@ mod tests {
             _ => panic!("a line without a time is refused"),
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn changes_become_events_of_a_kind_the_format_knows() {
+        let w = Window {
+            start: 1_000_000,
+            end: 2_800_000,
+            step: 30_000,
+        };
+        let c = |kind: &str, at_ms: i64| Change {
+            at: Timestamp::from_millis(at_ms),
+            kind: kind.into(),
+            service: "payments".into(),
+            summary: "payments 2.0.0".into(),
+            namespace: None,
+        };
+        let red = Redactor::new();
+        let e = event_toml(&c("rollback", 1_600_000), &w, &red);
+        assert!(
+            e.contains("at = \"600s\"\nkind = \"rollback\"\ntarget = \"payments\""),
+            "{e}"
+        );
+        let e = event_toml(&c("feature_toggle", 1_000_500), &w, &red);
+        assert!(e.contains("at = \"0s\"\nkind = \"other\""), "{e}");
     }
 
     #[test]

@@ -115,6 +115,10 @@ pub enum ChangeKind {
     Scale,
     FeatureFlag,
     Restart,
+    /// A rollout back to an earlier version (Kubernetes rollout history, pipelines).
+    Rollback,
+    /// Any other change a pipeline posted.
+    Other,
 }
 
 impl ChangeKind {
@@ -125,6 +129,8 @@ impl ChangeKind {
             ChangeKind::Scale => "scale",
             ChangeKind::FeatureFlag => "feature_flag",
             ChangeKind::Restart => "restart",
+            ChangeKind::Rollback => "rollback",
+            ChangeKind::Other => "other",
         }
     }
 }
