@@ -152,7 +152,10 @@ fn a_captured_incident_replays_offline_to_the_service_that_broke() {
     let rc = &last["root_causes"][0];
     let graded = store_grade(&dir, &trace, rc["hypotheses"][0].as_str().unwrap());
     let from_trace = dir.join("recorded/from-trace.toml");
-    let cap = inquest(&dir, &["capture", &trace[..8], "--out", from_trace.to_str().unwrap()]);
+    let cap = inquest(
+        &dir,
+        &["capture", &trace[..8], "--out", from_trace.to_str().unwrap(), "--gzip"],
+    );
     assert!(cap.status.success(), "{}", String::from_utf8_lossy(&cap.stderr));
     let toml = std::fs::read_to_string(&from_trace).unwrap();
     assert!(
@@ -170,6 +173,22 @@ fn a_captured_incident_replays_offline_to_the_service_that_broke() {
     let run = inquest(&dir, &["run", "--scenario-file", out_file.to_str().unwrap(), "--json"]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     assert_eq!(top(&run).0, "orders-db");
+    // The compressed capture: a tenth of the size, replayed the same.
+    let gz = std::fs::metadata(dir.join("recorded/from-trace/metrics.om.gz"))
+        .unwrap()
+        .len();
+    assert!(gz * 4 < om.len() as u64, "{gz} bytes compressed against {}", om.len());
+    assert!(
+        std::fs::read_to_string(&from_trace)
+            .unwrap()
+            .contains("from-trace/metrics.om.gz")
+    );
+    let again = inquest(
+        &dir,
+        &["run", "--scenario-file", from_trace.to_str().unwrap(), "--json"],
+    );
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(top(&again), top(&run));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

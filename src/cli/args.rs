@@ -384,6 +384,9 @@ pub struct CaptureArgs {
     /// JSON-lines log files to record from (ts, service, level, message), repeatable.
     #[arg(long = "log-file", value_name = "FILE")]
     pub log_files: Vec<PathBuf>,
+    /// Write the recorded files gzip-compressed (`metrics.om.gz`, `logs.jsonl.gz`, ...), about a tenth of the size; replay reads either
+    #[arg(long)]
+    pub gzip: bool,
 }
 
 /// What `inquest doctor` was asked.

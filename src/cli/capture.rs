@@ -708,14 +708,28 @@ fn write(
     let n_series = series.len();
     let om = openmetrics(&series);
     let mut files = Vec::new();
-    let mut put = |name: &str, bytes: &[u8]| -> Result<(), Failure> {
-        let p = dir.join(name);
-        std::fs::write(&p, bytes).map_err(|e| io(&p, e))?;
-        files.push((p, bytes.len() as u64));
-        Ok(())
+    // Compressed with a fixed header (no name, no time): the same capture gives the same bytes.
+    let gz = |bytes: &[u8]| -> std::io::Result<Vec<u8>> {
+        use std::io::Write;
+        let mut e = flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::best());
+        e.write_all(bytes)?;
+        e.finish()
     };
-    put("metrics.om", &om)?;
-    let mut recorded = vec![format!("metrics = {}", toml_str(&format!("{stem}/metrics.om")))];
+    let mut put = |name: &str, bytes: &[u8]| -> Result<String, Failure> {
+        let packed = a.gzip;
+        let name = if packed { format!("{name}.gz") } else { name.to_string() };
+        let p = dir.join(&name);
+        let bytes = if packed {
+            gz(bytes).map_err(|e| io(&p, e))?
+        } else {
+            bytes.to_vec()
+        };
+        std::fs::write(&p, &bytes).map_err(|e| io(&p, e))?;
+        files.push((p, bytes.len() as u64));
+        Ok(format!("{stem}/{name}"))
+    };
+    let metrics = put("metrics.om", &om)?;
+    let mut recorded = vec![format!("metrics = {}", toml_str(&metrics))];
     if !logs.is_empty() {
         let mut text = String::new();
         for l in logs {
@@ -725,8 +739,8 @@ fn write(
             text.push_str(&v.to_string());
             text.push('\n');
         }
-        put("logs.jsonl", text.as_bytes())?;
-        recorded.push(format!("logs = {}", toml_str(&format!("{stem}/logs.jsonl"))));
+        let logs = put("logs.jsonl", text.as_bytes())?;
+        recorded.push(format!("logs = {}", toml_str(&logs)));
     }
     let mut n_kube = 0;
     if let Some(mut k) = kube {
@@ -735,8 +749,8 @@ fn write(
             .as_object()
             .map(|o| o.values().filter_map(Value::as_array).map(Vec::len).sum())
             .unwrap_or(0);
-        put("k8s.json", k.to_string().as_bytes())?;
-        recorded.push(format!("kubernetes = {}", toml_str(&format!("{stem}/k8s.json"))));
+        let objects = put("k8s.json", k.to_string().as_bytes())?;
+        recorded.push(format!("kubernetes = {}", toml_str(&objects)));
     }
 
     let mut t = scenario_toml(&id, alert, truth, w, g, services, &recorded, &red);
