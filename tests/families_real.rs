@@ -95,7 +95,7 @@ fn a_classic_stack_is_read_through_its_own_families() {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let om = std::fs::read_to_string(root.join(RECORDED).join("metrics.om")).unwrap();
+    let om = shipped_metrics(&root.join(RECORDED));
     let dir = std::env::temp_dir().join(format!("inquest-families-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -284,7 +284,7 @@ fn stock_opentelemetry_values_read_as_inquests_own() {
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let recorded = root.join("scenarios-recorded/lab-inventory-dns-catalog.toml");
-    let om = std::fs::read_to_string(root.join("scenarios-recorded/lab-inventory-dns-frontend/metrics.om")).unwrap();
+    let om = shipped_metrics(&root.join("scenarios-recorded/lab-inventory-dns-frontend"));
     let stock = stock_otel(&om);
     assert!(stock.contains("NameResolutionError") && !stock.contains("peer_service="));
     let dir = std::env::temp_dir().join(format!("inquest-stock-otel-{}", std::process::id()));
@@ -464,7 +464,7 @@ fn istio_millisecond_histograms_read_in_seconds_through_each_reporter() {
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let recorded = root.join("scenarios-recorded/lab-inventory-dns-catalog.toml");
-    let om = std::fs::read_to_string(root.join("scenarios-recorded/lab-inventory-dns-frontend/metrics.om")).unwrap();
+    let om = shipped_metrics(&root.join("scenarios-recorded/lab-inventory-dns-frontend"));
     let dir = std::env::temp_dir().join(format!("inquest-istio-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -532,4 +532,15 @@ fn istio_millisecond_histograms_read_in_seconds_through_each_reporter() {
     assert_eq!(causes(&dir)[0], want[0], "the same top cause through Istio's names");
     drop(prom);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A shipped recording's metrics as text (they ship gzip-compressed).
+fn shipped_metrics(dir: &Path) -> String {
+    use std::io::Read;
+    let bytes = std::fs::read(dir.join("metrics.om.gz")).unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    text
 }
