@@ -109,7 +109,7 @@ async fn a_live_investigation_begun_at_the_alert_looks_again_as_data_arrives() {
     let mut setup = for_backend(alert, Arc::new(backend), now, &Options::default()).expect("setup");
     setup.clock = Arc::new(clock);
     setup.recheck = Recheck::live();
-    setup.budget.tool_calls = 2_000;
+    // The default budget, as `serve` gives each alert.
     let strategies = setup.strategies.len();
     let events = run(setup).await;
 
@@ -238,7 +238,7 @@ async fn pruning_the_re_check_branch_stops_looking_again() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn no_second_look_when_the_budget_would_not_cover_it() {
+async fn each_look_gets_the_tool_calls_the_first_made_and_says_so() {
     let sim = Simulator::new(fresh_pool_exhaustion()).expect("simulator");
     let alert = sim.alert();
     let now = alert.starts_at + 5 * SEC;
@@ -249,9 +249,18 @@ async fn no_second_look_when_the_budget_would_not_cover_it() {
     setup.budget.tool_calls = 150;
     let events = run(setup).await;
     let said = recheck_thoughts(&events);
+    assert!(said.contains("The tool-call budget grows to "), "{said}");
+    let grown: Vec<u32> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::BudgetChanged { budget } => Some(budget.tool_calls),
+            _ => None,
+        })
+        .collect();
+    assert!(!grown.is_empty() && grown.iter().all(|&n| n > 150), "{grown:?}");
+    assert!(titles(&events).iter().any(|t| t.contains("(again, from 125 s")));
     assert!(
-        said.contains("Not looking again: ") && said.contains("tool calls of the budget left"),
+        said.contains("Looked again from 125 s after the alert: orders-db"),
         "{said}"
     );
-    assert!(!titles(&events).iter().any(|t| t.contains("(again")));
 }

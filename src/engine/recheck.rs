@@ -173,17 +173,31 @@ impl Orch {
             return None;
         };
         let at = self.recheck.first_now + offset * 1_000_000;
-        let b = self.shared.budget();
-        let left = b
-            .tool_calls
-            .saturating_sub(self.shared.tool_calls.load(Ordering::SeqCst));
-        if left < self.recheck.first_calls.max(1) {
-            self.end_recheck(format!(
-                "Not looking again: {left} tool calls of the budget left, and a look takes about {}.",
-                self.recheck.first_calls
+        // Each look may make as many tool calls as the first one made: read-only
+        // queries, bounded by the rounds the policy allows. The budget grows by
+        // that and says so (budget_changed), rather than leaving a second look
+        // no calls to make.
+        let used = self.shared.tool_calls.load(Ordering::SeqCst);
+        let need = self.recheck.first_calls.max(1);
+        let grown = match self.shared.budget.lock() {
+            Ok(mut b) if b.tool_calls.saturating_sub(used) < need => {
+                b.tool_calls = used + need;
+                Some(*b)
+            }
+            _ => None,
+        };
+        if let Some(budget) = grown {
+            self.emit(
+                self.shared.ids.span(),
+                Some(self.root),
+                EventKind::BudgetChanged { budget },
+            );
+            self.say(format!(
+                "The tool-call budget grows to {} for this look: {need} calls, what the first look made.",
+                budget.tool_calls
             ));
-            return None;
         }
+        let b = self.shared.budget();
         let tokens_left = b.tokens.saturating_sub(self.shared.tokens.load(Ordering::SeqCst));
         if self.recheck.first_tokens > 0 && tokens_left < self.recheck.first_tokens {
             self.end_recheck(format!(
