@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::board::Board;
 use super::logs;
-use super::query::Since;
+use super::query::{Since, clip};
 use crate::model::{FaultKind, SpanId, Timestamp};
 use crate::reason::{BranchCtx, BranchEnd};
 use crate::sources::ToolData;
@@ -710,14 +710,6 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
     let clear = "pods running, nothing restarting, replicas as desired";
     ctx.think(since.verdict(ctx, "Kubernetes", &notes, clear));
     Ok(())
-}
-
-fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(n).collect::<String>())
-    }
 }
 
 #[cfg(test)]

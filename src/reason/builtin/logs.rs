@@ -8,7 +8,7 @@ use serde_json::json;
 use super::board::Board;
 use super::drain::{self, Template};
 use super::metrics::BASELINE_MS;
-use super::query::{Since, ts};
+use super::query::{Since, clip, ts};
 use crate::model::{FaultKind, SpanId};
 use crate::reason::{BranchCtx, BranchEnd};
 use crate::sources::ToolData;
@@ -398,14 +398,6 @@ pub async fn scan(ctx: &BranchCtx, b: &mut Board) -> Result<(), BranchEnd> {
         (false, Some(unread)) => format!("Logs: {}; {unread}.", notes.join("; ")),
     });
     Ok(())
-}
-
-fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(n).collect::<String>())
-    }
 }
 
 #[cfg(test)]

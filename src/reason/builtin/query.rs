@@ -9,6 +9,15 @@ use crate::reason::{BranchCtx, BranchEnd, SourceReads};
 use crate::sources::ToolData;
 use crate::sources::telemetry::{InstantResult, MetricSeries};
 
+/// At most `n` characters of `s`, an ellipsis marking a cut.
+pub fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n).collect::<String>())
+    }
+}
+
 pub fn ts(ms: i64) -> String {
     Timestamp::from_millis(ms).to_rfc3339()
 }
