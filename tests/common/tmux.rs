@@ -48,7 +48,20 @@ impl Tmux {
         );
         let (w, h) = (width.to_string(), height.to_string());
         let target = format!("{}-{window}", self.session);
-        self.cmd(&["new-session", "-d", "-s", &target, "-x", &w, "-y", &h, &command]);
+        // Tests start sessions at once; the first ones race to start the tmux
+        // server, and a loser's new-session fails: try again until the session is there.
+        for _ in 0..10 {
+            self.cmd(&["new-session", "-d", "-s", &target, "-x", &w, "-y", &h, &command]);
+            let there = Command::new("tmux")
+                .args(["has-session", "-t", &target])
+                .status()
+                .is_ok_and(|s| s.success());
+            if there {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("tmux could not start session {target}");
     }
 
     pub fn cmd(&self, args: &[&str]) -> String {
