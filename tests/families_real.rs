@@ -294,29 +294,7 @@ fn stock_opentelemetry_values_read_as_inquests_own() {
     let alert: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("alert.json")).unwrap()).unwrap();
     let at = alert["startsAt"].as_str().unwrap().to_string();
     let alert_file = dir.join("alert.json");
-    let causes = |dir: &Path| -> Vec<(String, String)> {
-        let run = events(&inquest(
-            dir,
-            &["run", "--alert", alert_file.to_str().unwrap(), "--json"],
-        ));
-        let calls = run
-            .iter()
-            .filter(|e| e["type"] == "tool_call_finished" && e["tool"].as_str().unwrap().starts_with("prometheus"));
-        for c in calls {
-            assert_eq!(c["status"], "ok", "{c}");
-        }
-        run.last().unwrap()["root_causes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                (
-                    r["service"].as_str().unwrap().into(),
-                    r["kind"].as_str().unwrap().into(),
-                )
-            })
-            .collect()
-    };
+    let causes = |dir: &Path| ranked_causes(dir, &alert_file);
 
     let own = common::BackfilledPrometheus::from_openmetrics(&dir.join("own"), &om);
     config(&dir, own.port, "auto");
@@ -487,29 +465,7 @@ fn istio_millisecond_histograms_read_in_seconds_through_each_reporter() {
         }
     };
     let alert_file = dir.join("alert.json");
-    let causes = |dir: &Path| -> Vec<(String, String)> {
-        let run = events(&inquest(
-            dir,
-            &["run", "--alert", alert_file.to_str().unwrap(), "--json"],
-        ));
-        let calls = run
-            .iter()
-            .filter(|e| e["type"] == "tool_call_finished" && e["tool"].as_str().unwrap().starts_with("prometheus"));
-        for c in calls {
-            assert_eq!(c["status"], "ok", "{c}");
-        }
-        run.last().unwrap()["root_causes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                (
-                    r["service"].as_str().unwrap().into(),
-                    r["kind"].as_str().unwrap().into(),
-                )
-            })
-            .collect()
-    };
+    let causes = |dir: &Path| ranked_causes(dir, &alert_file);
 
     let own = common::BackfilledPrometheus::from_openmetrics(&dir.join("own"), &om);
     config(&dir, own.port, "otel");
@@ -543,4 +499,30 @@ fn shipped_metrics(dir: &Path) -> String {
         .read_to_string(&mut text)
         .unwrap();
     text
+}
+
+/// The ranked (service, kind) of `inquest run --alert FILE` on `dir`'s
+/// configuration, every Prometheus call of it answered.
+fn ranked_causes(dir: &Path, alert_file: &Path) -> Vec<(String, String)> {
+    let run = events(&inquest(
+        dir,
+        &["run", "--alert", alert_file.to_str().unwrap(), "--json"],
+    ));
+    let calls = run
+        .iter()
+        .filter(|e| e["type"] == "tool_call_finished" && e["tool"].as_str().unwrap().starts_with("prometheus"));
+    for c in calls {
+        assert_eq!(c["status"], "ok", "{c}");
+    }
+    run.last().unwrap()["root_causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["service"].as_str().unwrap().into(),
+                r["kind"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
 }

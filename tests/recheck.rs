@@ -98,6 +98,19 @@ fn fresh_pool_exhaustion() -> inquest::sources::sim::Scenario {
     sc
 }
 
+/// The fresh pool exhaustion investigated live 5 s after its alert, its data
+/// arriving with the clock.
+fn live_from_alert_plus_5s() -> inquest::engine::Setup {
+    let sim = Simulator::new(fresh_pool_exhaustion()).expect("simulator");
+    let alert = sim.alert();
+    let now = alert.starts_at + 5 * SEC;
+    let clock = FixedClock::new(now);
+    let mut setup = for_backend(alert, Arc::new(Arriving { sim, clock }), now, &Options::default()).expect("setup");
+    setup.clock = Arc::new(clock);
+    setup.recheck = Recheck::live();
+    setup
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_live_investigation_begun_at_the_alert_looks_again_as_data_arrives() {
     let sc = fresh_pool_exhaustion();
@@ -204,13 +217,7 @@ impl EventSink for Chan {
 
 #[tokio::test(start_paused = true)]
 async fn pruning_the_re_check_branch_stops_looking_again() {
-    let sim = Simulator::new(fresh_pool_exhaustion()).expect("simulator");
-    let alert = sim.alert();
-    let now = alert.starts_at + 5 * SEC;
-    let clock = FixedClock::new(now);
-    let mut setup = for_backend(alert, Arc::new(Arriving { sim, clock }), now, &Options::default()).expect("setup");
-    setup.clock = Arc::new(clock);
-    setup.recheck = Recheck::live();
+    let mut setup = live_from_alert_plus_5s();
     setup.budget.tool_calls = 2_000;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let running = start(setup, vec![Box::new(Chan(tx))]);
@@ -239,13 +246,7 @@ async fn pruning_the_re_check_branch_stops_looking_again() {
 
 #[tokio::test(start_paused = true)]
 async fn each_look_gets_the_tool_calls_the_first_made_and_says_so() {
-    let sim = Simulator::new(fresh_pool_exhaustion()).expect("simulator");
-    let alert = sim.alert();
-    let now = alert.starts_at + 5 * SEC;
-    let clock = FixedClock::new(now);
-    let mut setup = for_backend(alert, Arc::new(Arriving { sim, clock }), now, &Options::default()).expect("setup");
-    setup.clock = Arc::new(clock);
-    setup.recheck = Recheck::live();
+    let mut setup = live_from_alert_plus_5s();
     setup.budget.tool_calls = 150;
     let events = run(setup).await;
     let said = recheck_thoughts(&events);
